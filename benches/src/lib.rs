@@ -1,0 +1,2 @@
+//! Outpost benchmarks live in `benches/`; this library holds shared fixtures.
+

@@ -1,0 +1,2 @@
+//! Outpost compute kernels.
+

@@ -1,0 +1,2 @@
+//! Outpost model format: quantized safetensors.
+

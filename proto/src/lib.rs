@@ -1,0 +1,3 @@
+//! Outpost IPC wire protocol.
+#![no_std]
+

@@ -1,0 +1,3 @@
+//! Outpost runtime.
+pub use outpost_models as models;
+

@@ -1,0 +1,2 @@
+//! Shared helpers for Outpost integration tests.
+
