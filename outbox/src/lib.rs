@@ -1,0 +1,1 @@
+//! Outpost store and forward.
