@@ -1,0 +1,422 @@
+//! Ops of format version 1 and their attributes.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Fused activation: a clamp applied to an op's output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    /// No clamp.
+    #[default]
+    None,
+    /// max(x, 0).
+    Relu,
+    /// min(max(x, 0), 6).
+    Relu6,
+}
+
+/// Spatial padding of convolutions and pools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Padding {
+    /// TFLite SAME: output = ceil(input / stride), padding split with the extra on the bottom/right.
+    Same,
+    /// No padding.
+    Valid,
+    /// `[top, left, bottom, right]`.
+    Explicit([u32; 4]),
+}
+
+fn one_one() -> [u32; 2] {
+    [1, 1]
+}
+fn same() -> Padding {
+    Padding::Same
+}
+fn valid() -> Padding {
+    Padding::Valid
+}
+fn one() -> u32 {
+    1
+}
+fn one_f() -> f32 {
+    1.0
+}
+
+/// `conv2d` attributes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConvAttrs {
+    /// `[h, w]` stride.
+    #[serde(default = "one_one")]
+    pub stride: [u32; 2],
+    /// `[h, w]` dilation.
+    #[serde(default = "one_one")]
+    pub dilation: [u32; 2],
+    /// Padding.
+    #[serde(default = "same")]
+    pub padding: Padding,
+    /// Channel groups.
+    #[serde(default = "one")]
+    pub groups: u32,
+    /// Fused activation.
+    #[serde(default)]
+    pub activation: Activation,
+}
+
+/// `depthwise_conv2d` attributes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DepthwiseAttrs {
+    /// `[h, w]` stride.
+    #[serde(default = "one_one")]
+    pub stride: [u32; 2],
+    /// `[h, w]` dilation.
+    #[serde(default = "one_one")]
+    pub dilation: [u32; 2],
+    /// Padding.
+    #[serde(default = "same")]
+    pub padding: Padding,
+    /// Output channels per input channel.
+    #[serde(default = "one")]
+    pub depth_multiplier: u32,
+    /// Fused activation.
+    #[serde(default)]
+    pub activation: Activation,
+}
+
+/// Attributes of ops that only carry a fused activation (`fully_connected`, `add`, `mul`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActAttrs {
+    /// Fused activation.
+    #[serde(default)]
+    pub activation: Activation,
+}
+
+/// `concat` attributes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConcatAttrs {
+    /// Axis; negative counts from the end.
+    pub axis: i32,
+}
+
+/// `pad` attributes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PadAttrs {
+    /// `[before, after]` per dimension.
+    pub pads: Vec<[u32; 2]>,
+}
+
+/// `max_pool2d` / `avg_pool2d` attributes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolAttrs {
+    /// `[h, w]` window.
+    pub kernel: [u32; 2],
+    /// `[h, w]` stride (defaults to the kernel).
+    #[serde(default)]
+    pub stride: Option<[u32; 2]>,
+    /// Padding.
+    #[serde(default = "valid")]
+    pub padding: Padding,
+    /// Fused activation.
+    #[serde(default)]
+    pub activation: Activation,
+}
+
+impl PoolAttrs {
+    /// The effective stride.
+    pub fn stride(&self) -> [u32; 2] {
+        self.stride.unwrap_or(self.kernel)
+    }
+}
+
+/// `mean` attributes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeanAttrs {
+    /// Reduced axes.
+    pub axes: Vec<i32>,
+    /// Keep reduced axes with size 1.
+    #[serde(default)]
+    pub keep_dims: bool,
+}
+
+/// Interpolation of `resize`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResizeMode {
+    /// Nearest neighbour.
+    Nearest,
+    /// Bilinear.
+    #[default]
+    Bilinear,
+}
+
+/// `resize` attributes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResizeAttrs {
+    /// Output `[h, w]`.
+    pub size: [u32; 2],
+    /// Interpolation.
+    #[serde(default)]
+    pub mode: ResizeMode,
+    /// TFLite `align_corners`.
+    #[serde(default)]
+    pub align_corners: bool,
+    /// TFLite `half_pixel_centers`.
+    #[serde(default)]
+    pub half_pixel_centers: bool,
+}
+
+/// `reshape` attributes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReshapeAttrs {
+    /// New shape; one entry may be −1.
+    pub shape: Vec<i64>,
+}
+
+/// `transpose` attributes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransposeAttrs {
+    /// Permutation of the input axes.
+    pub perm: Vec<u32>,
+}
+
+/// `softmax` attributes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SoftmaxAttrs {
+    /// Inverse temperature.
+    #[serde(default = "one_f")]
+    pub beta: f32,
+}
+
+/// An op with its typed attributes.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Op {
+    /// Convolution.
+    Conv2d(ConvAttrs),
+    /// Depthwise convolution.
+    DepthwiseConv2d(DepthwiseAttrs),
+    /// Fully connected (matrix × vector per row).
+    FullyConnected(ActAttrs),
+    /// Element-wise add.
+    Add(ActAttrs),
+    /// Element-wise multiply.
+    Mul(ActAttrs),
+    /// Concatenation.
+    Concat(ConcatAttrs),
+    /// Constant padding with the zero point.
+    Pad(PadAttrs),
+    /// Max pooling.
+    MaxPool2d(PoolAttrs),
+    /// Average pooling.
+    AvgPool2d(PoolAttrs),
+    /// Mean over axes.
+    Mean(MeanAttrs),
+    /// Spatial resize.
+    Resize(ResizeAttrs),
+    /// Reshape (no data movement).
+    Reshape(ReshapeAttrs),
+    /// Axis permutation.
+    Transpose(TransposeAttrs),
+    /// max(x, 0).
+    Relu,
+    /// clamp(x, 0, 6).
+    Relu6,
+    /// x · relu6(x + 3) / 6.
+    HardSwish,
+    /// Sigmoid.
+    Logistic,
+    /// Hyperbolic tangent.
+    Tanh,
+    /// Softmax over the last axis.
+    Softmax(SoftmaxAttrs),
+    /// f32 → i8/u8.
+    Quantize,
+    /// i8/u8 → f32.
+    Dequantize,
+}
+
+/// Every op name of format version 1.
+pub const OP_NAMES: &[&str] = &[
+    "conv2d",
+    "depthwise_conv2d",
+    "fully_connected",
+    "add",
+    "mul",
+    "concat",
+    "pad",
+    "max_pool2d",
+    "avg_pool2d",
+    "mean",
+    "resize",
+    "reshape",
+    "transpose",
+    "relu",
+    "relu6",
+    "hardswish",
+    "logistic",
+    "tanh",
+    "softmax",
+    "quantize",
+    "dequantize",
+];
+
+/// Why an op could not be parsed.
+#[derive(Debug)]
+pub enum OpParseError {
+    /// The op name is not known.
+    Unknown,
+    /// The attributes do not parse.
+    Attrs(String),
+}
+
+fn attrs<T: for<'de> Deserialize<'de>>(v: &Value) -> Result<T, OpParseError> {
+    serde_json::from_value(v.clone()).map_err(|e| OpParseError::Attrs(e.to_string()))
+}
+
+fn no_attrs(v: &Value) -> Result<(), OpParseError> {
+    match v {
+        Value::Null => Ok(()),
+        Value::Object(m) if m.is_empty() => Ok(()),
+        _ => Err(OpParseError::Attrs("this op takes no attributes".into())),
+    }
+}
+
+impl Op {
+    /// Parse an op from its name and attribute object.
+    pub fn parse(name: &str, a: &Value) -> Result<Op, OpParseError> {
+        let a_or_empty = if a.is_null() { &Value::Object(Default::default()) } else { a };
+        let a = a_or_empty;
+        Ok(match name {
+            "conv2d" => Op::Conv2d(attrs(a)?),
+            "depthwise_conv2d" => Op::DepthwiseConv2d(attrs(a)?),
+            "fully_connected" => Op::FullyConnected(attrs(a)?),
+            "add" => Op::Add(attrs(a)?),
+            "mul" => Op::Mul(attrs(a)?),
+            "concat" => Op::Concat(attrs(a)?),
+            "pad" => Op::Pad(attrs(a)?),
+            "max_pool2d" => Op::MaxPool2d(attrs(a)?),
+            "avg_pool2d" => Op::AvgPool2d(attrs(a)?),
+            "mean" => Op::Mean(attrs(a)?),
+            "resize" => Op::Resize(attrs(a)?),
+            "reshape" => Op::Reshape(attrs(a)?),
+            "transpose" => Op::Transpose(attrs(a)?),
+            "softmax" => Op::Softmax(attrs(a)?),
+            simple => {
+                let op = match simple {
+                    "relu" => Op::Relu,
+                    "relu6" => Op::Relu6,
+                    "hardswish" => Op::HardSwish,
+                    "logistic" => Op::Logistic,
+                    "tanh" => Op::Tanh,
+                    "quantize" => Op::Quantize,
+                    "dequantize" => Op::Dequantize,
+                    _ => return Err(OpParseError::Unknown),
+                };
+                no_attrs(a)?;
+                op
+            }
+        })
+    }
+
+    /// The op's name in the format.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Conv2d(_) => "conv2d",
+            Op::DepthwiseConv2d(_) => "depthwise_conv2d",
+            Op::FullyConnected(_) => "fully_connected",
+            Op::Add(_) => "add",
+            Op::Mul(_) => "mul",
+            Op::Concat(_) => "concat",
+            Op::Pad(_) => "pad",
+            Op::MaxPool2d(_) => "max_pool2d",
+            Op::AvgPool2d(_) => "avg_pool2d",
+            Op::Mean(_) => "mean",
+            Op::Resize(_) => "resize",
+            Op::Reshape(_) => "reshape",
+            Op::Transpose(_) => "transpose",
+            Op::Relu => "relu",
+            Op::Relu6 => "relu6",
+            Op::HardSwish => "hardswish",
+            Op::Logistic => "logistic",
+            Op::Tanh => "tanh",
+            Op::Softmax(_) => "softmax",
+            Op::Quantize => "quantize",
+            Op::Dequantize => "dequantize",
+        }
+    }
+
+    /// The attribute object as written in the format (`{}` for ops without attributes).
+    pub fn attrs_json(&self) -> Value {
+        let v = match self {
+            Op::Conv2d(a) => serde_json::to_value(a),
+            Op::DepthwiseConv2d(a) => serde_json::to_value(a),
+            Op::FullyConnected(a) | Op::Add(a) | Op::Mul(a) => serde_json::to_value(a),
+            Op::Concat(a) => serde_json::to_value(a),
+            Op::Pad(a) => serde_json::to_value(a),
+            Op::MaxPool2d(a) | Op::AvgPool2d(a) => serde_json::to_value(a),
+            Op::Mean(a) => serde_json::to_value(a),
+            Op::Resize(a) => serde_json::to_value(a),
+            Op::Reshape(a) => serde_json::to_value(a),
+            Op::Transpose(a) => serde_json::to_value(a),
+            Op::Softmax(a) => serde_json::to_value(a),
+            _ => Ok(Value::Object(Default::default())),
+        };
+        v.unwrap_or(Value::Null)
+    }
+
+    /// The fused activation, if the op has one.
+    pub fn activation(&self) -> Activation {
+        match self {
+            Op::Conv2d(a) => a.activation,
+            Op::DepthwiseConv2d(a) => a.activation,
+            Op::FullyConnected(a) | Op::Add(a) | Op::Mul(a) => a.activation,
+            Op::MaxPool2d(a) | Op::AvgPool2d(a) => a.activation,
+            _ => Activation::None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_name_round_trips() {
+        for name in OP_NAMES {
+            let attrs = match *name {
+                "concat" => serde_json::json!({"axis": 3}),
+                "pad" => serde_json::json!({"pads": [[0, 0]]}),
+                "max_pool2d" | "avg_pool2d" => serde_json::json!({"kernel": [2, 2]}),
+                "mean" => serde_json::json!({"axes": [1, 2]}),
+                "resize" => serde_json::json!({"size": [4, 4]}),
+                "reshape" => serde_json::json!({"shape": [1, -1]}),
+                "transpose" => serde_json::json!({"perm": [0, 1]}),
+                _ => Value::Null,
+            };
+            let op = Op::parse(name, &attrs).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            assert_eq!(op.name(), *name);
+            let again = Op::parse(name, &op.attrs_json()).expect("re-parse");
+            assert_eq!(again, op);
+        }
+    }
+
+    #[test]
+    fn unknown_attribute_is_refused() {
+        let err = Op::parse("conv2d", &serde_json::json!({"strid": [1, 1]})).unwrap_err();
+        assert!(matches!(err, OpParseError::Attrs(m) if m.contains("strid")));
+        assert!(matches!(Op::parse("lstm", &Value::Null), Err(OpParseError::Unknown)));
+        assert!(matches!(Op::parse("relu", &serde_json::json!({"x": 1})), Err(OpParseError::Attrs(_))));
+    }
+}
