@@ -1,2 +1,83 @@
-//! Outpost compute kernels.
+//! Outpost compute kernels: int8 (TFLite quantization) and f32 operators on NHWC slices.
+//!
+//! # Model
+//! * Kernels never allocate: outputs and scratch are caller-given slices. Everything derived
+//!   from weights (packed layouts, per-channel multipliers, zero-point-folded biases) is built
+//!   once at plan time by a `Packed*::new` constructor that returns an owned struct, which
+//!   also reports the scratch it needs (`scratch_bytes`).
+//! * Arithmetic is TFLite's: int8 asymmetric activations (per-tensor scale/zero point), int8
+//!   symmetric per-output-channel weights, int32 bias, requantization with
+//!   [`quantize_multiplier`] / [`multiply_by_quantized_multiplier`], then the output zero point
+//!   and the fused-activation clamp ([`Activation::range_i8`]).
+//! * Three [`Tier`]s: `generic` (scalar reference), `avx2`, `avx512vnni`. Every int8 kernel of
+//!   every tier is bit-exact with `generic` (property-tested). One [`KernelTable`] is chosen at
+//!   start-up ([`KernelTable::from_env`]: the best tier, or the one named by
+//!   `OUTPOST_KERNELS=generic|avx2|avx512vnni`, an error if unknown or unsupported);
+//!   [`KernelTable::for_tier`] builds any supported tier explicitly.
+//!
+//! # Entry points
+//! | prepare (plan time) | run (per frame, on a [`KernelTable`]) |
+//! |---|---|
+//! | [`PackedConv::new`]`(tier, &Conv2dParams, OHWI weights, bias, in_scale, w_scales, out_scale)` | `conv2d_i8(&packed, in, out, scratch)` |
+//! | [`PackedDepthwise::new`]`(tier, &DepthwiseParams, [1,kh,kw,C·m] weights, …)` | `depthwise_i8` |
+//! | [`PackedFc::new`]`(tier, &FcParams, [out,in] weights, …)` | `fully_connected_i8` |
+//! | [`AddQuant::new`], [`MulQuant::new`] | `add_i8`, `mul_i8` |
+//! | [`Lut::logistic`], [`Lut::tanh`], [`Lut::hardswish`], [`Lut::new`] | `lut_i8` |
+//! | [`PoolParams`] | `max_pool_i8`, `avg_pool_i8`, `global_mean_i8` (+ f32) |
+//! | — | `softmax_i8`, `quantize`, `dequantize`, `concat`, `pad`, `transpose`, `resize_nearest`, `resize_bilinear_{i8,f32}` |
+//! | [`PackedConvF32`], [`PackedDepthwiseF32`], [`PackedFcF32`] (f16 weights widened by `from_f16`) | `conv2d_f32`, `depthwise_f32`, `fully_connected_f32`, `add_f32`, `mul_f32`, `map_f32`, `softmax_f32` |
+//!
+//! Reshape needs no kernel. Which tier implements what is tabled in the [`table`] module docs.
+//!
+//! # Layout of the source
+//! `quant` (requantization), `params` (shapes), `conv`/`depthwise`/`fc`/`gemm`/`elementwise`/
+//! `lut`/`float` (plan-time preparation), `generic/` (scalar reference per op family),
+//! `x86_64/{avx2,avx512vnni}/` (SIMD kernels; an `aarch64/` tier slots in beside them), `table`.
+//!
+//! # Example
+//! ```
+//! use outpost_kernels::{Conv2dParams, KernelTable, PackedConv, Tier};
+//! let table = KernelTable::for_tier(Tier::best()).unwrap();
+//! let mut p = Conv2dParams::simple(4, 4, 3, 8, 1, 1); // 4×4×3 → 4×4×8, 1×1
+//! p.input_zp = -5;
+//! let weights = vec![1i8; p.weight_len()];
+//! let conv = PackedConv::new(table.tier(), &p, &weights, None, 0.02, &[0.01], 0.05);
+//! let input = vec![10i8; p.input_len()];
+//! let mut output = vec![0i8; p.output_len()];
+//! let mut scratch = vec![0u8; conv.scratch_bytes()];
+//! table.conv2d_i8(&conv, &input, &mut output, &mut scratch);
+//! // acc = 3·(10 + 5)·1 = 45; 45 · 0.02·0.01/0.05 = 0.18 → 0.
+//! assert!(output.iter().all(|&o| o == 0));
+//! ```
 
+mod conv;
+mod depthwise;
+mod elementwise;
+mod fc;
+mod float;
+mod gemm;
+mod generic;
+mod lut;
+mod params;
+mod quant;
+pub mod table;
+mod tier;
+#[cfg(target_arch = "x86_64")]
+mod x86_64;
+
+pub use conv::{IM2COL_ROWS, PackedConv};
+pub use depthwise::{MAX_SIMD_TAPS, PackedDepthwise};
+pub use elementwise::{ADD_LEFT_SHIFT, AddQuant, MulQuant};
+pub use fc::PackedFc;
+pub use float::{PackedConvF32, PackedDepthwiseF32, PackedFcF32, f16_to_f32, widen_f16};
+pub use lut::{Lut, hardswish, logistic};
+pub use params::{
+    Activation, Conv2dParams, DepthwiseParams, FcParams, MAX_POOL_WINDOW, PoolParams,
+    ResizeOptions, conv_output_size,
+};
+pub use quant::{
+    Requant, conv_multiplier, dequantize_i8, multiply_by_quantized_multiplier, quantize_f32,
+    quantize_multiplier, rounding_divide_by_pot, saturating_rounding_doubling_high_mul,
+};
+pub use table::KernelTable;
+pub use tier::{TIER_ENV_VAR, Tier, TierError};

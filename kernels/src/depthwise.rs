@@ -1,0 +1,195 @@
+//! Depthwise convolution: parameters packed once at plan time for the chosen tier.
+//!
+//! The SIMD tiers handle depth multiplier 1 and up to [`MAX_SIMD_TAPS`] kernel taps with one
+//! row kernel specialised at compile time for 3×3 and 5×5 (any stride or dilation); other
+//! shapes use the scalar reference. Padded taps read a scratch row filled with the input zero
+//! point, so every tap contributes `(x − zp)·w` exactly like the reference skips them.
+
+use crate::gemm::{ChannelQuant, OutputQuant};
+use crate::params::DepthwiseParams;
+use crate::quant::{Requant, conv_multiplier};
+use crate::tier::Tier;
+
+/// Largest `k_h · k_w` the SIMD depthwise kernels take.
+pub const MAX_SIMD_TAPS: usize = 64;
+
+/// Depthwise weights, bias and requantization prepared for one tier.
+#[derive(Debug, Clone)]
+pub struct PackedDepthwise {
+    pub(crate) params: DepthwiseParams,
+    pub(crate) tier: Tier,
+    /// Raw `[k_h·k_w][out_c]` weights (scalar path and fallback).
+    pub(crate) weights: Vec<i8>,
+    pub(crate) bias: Vec<i32>,
+    pub(crate) requant: Vec<Requant>,
+    /// Whether the tier's SIMD kernel applies (multiplier 1, few enough taps).
+    pub(crate) simd: bool,
+    /// AVX-512 VNNI: `[c/64][ceil(taps/4)][4][16 lanes][4 taps]`; AVX2:
+    /// `[c/16][ceil(taps/2)][2][8 lanes][2 taps]` (as i16 in `w16`).
+    pub(crate) w8: Vec<i8>,
+    pub(crate) w16: Vec<i16>,
+    /// Per-channel epilogue, permuted to the SIMD accumulator order.
+    pub(crate) quant: ChannelQuant,
+    pub(crate) out: OutputQuant,
+}
+
+impl PackedDepthwise {
+    /// Prepares a depthwise convolution for `tier`.
+    ///
+    /// `weights` is `[1, k_h, k_w, in_c · multiplier]`, `weight_scales` has one entry (per
+    /// tensor) or `out_c` entries (per channel).
+    ///
+    /// # Panics
+    /// On inconsistent shapes or a tier this CPU does not support.
+    pub fn new(
+        tier: Tier,
+        params: &DepthwiseParams,
+        weights: &[i8],
+        bias: Option<&[i32]>,
+        input_scale: f32,
+        weight_scales: &[f32],
+        output_scale: f32,
+    ) -> Self {
+        params.check();
+        assert!(
+            tier.is_supported(),
+            "depthwise: tier {tier} not supported on this CPU"
+        );
+        let c = params.out_c();
+        let taps = params.k_h * params.k_w;
+        assert_eq!(
+            weights.len(),
+            params.weight_len(),
+            "depthwise: weight length"
+        );
+        assert!(
+            weight_scales.len() == 1 || weight_scales.len() == c,
+            "depthwise: need 1 or out_c weight scales"
+        );
+        let bias: Vec<i32> = match bias {
+            Some(b) => {
+                assert_eq!(b.len(), c, "depthwise: bias length");
+                b.to_vec()
+            }
+            None => vec![0; c],
+        };
+        let requant: Vec<Requant> = (0..c)
+            .map(|i| {
+                conv_multiplier(
+                    input_scale,
+                    weight_scales[i.min(weight_scales.len() - 1)],
+                    output_scale,
+                )
+            })
+            .collect();
+        let out = OutputQuant {
+            zp: params.output_zp,
+            min: params.act_min,
+            max: params.act_max,
+        };
+        let simd = tier != Tier::Generic && params.multiplier == 1 && taps <= MAX_SIMD_TAPS;
+        let w = |tap: usize, ch: usize| {
+            if tap < taps && ch < c {
+                weights[tap * c + ch]
+            } else {
+                0
+            }
+        };
+        let mut w8 = Vec::new();
+        let mut w16 = Vec::new();
+        let mut quant = ChannelQuant::new(bias.iter().copied(), &requant, c.div_ceil(16) * 16);
+        if simd && tier == Tier::Avx512Vnni {
+            let chunks = c.div_ceil(64);
+            let quads = taps.div_ceil(4);
+            // Lane d of accumulator j in chunk k holds channel 64k + 16(d/4) + 4j + d%4.
+            let chan = |k: usize, j: usize, d: usize| 64 * k + 16 * (d / 4) + 4 * j + d % 4;
+            w8 = vec![0i8; chunks * quads * 4 * 64];
+            for k in 0..chunks {
+                for q in 0..quads {
+                    for j in 0..4 {
+                        for d in 0..16 {
+                            for t in 0..4 {
+                                w8[((k * quads + q) * 4 + j) * 64 + d * 4 + t] =
+                                    w(4 * q + t, chan(k, j, d));
+                            }
+                        }
+                    }
+                }
+            }
+            let zp = params.input_zp + 128;
+            let folded: Vec<i32> = (0..c)
+                .map(|ch| {
+                    bias[ch].wrapping_sub(zp.wrapping_mul((0..taps).map(|t| w(t, ch) as i32).sum()))
+                })
+                .collect();
+            quant = ChannelQuant::new(folded.into_iter(), &requant, chunks * 64);
+            quant = quant.permuted(chunks * 64, |i| {
+                let ch = chan(i / 64, (i % 64) / 16, i % 16);
+                (ch < c).then_some(ch)
+            });
+        } else if simd && tier == Tier::Avx2 {
+            let chunks = c.div_ceil(16);
+            let pairs = taps.div_ceil(2);
+            // Lane e of half h in chunk k holds channel 16k + 8(e/4) + 4h + e%4.
+            let chan = |k: usize, h: usize, e: usize| 16 * k + 8 * (e / 4) + 4 * h + e % 4;
+            w16 = vec![0i16; chunks * pairs * 2 * 16];
+            for k in 0..chunks {
+                for p in 0..pairs {
+                    for h in 0..2 {
+                        for e in 0..8 {
+                            for t in 0..2 {
+                                w16[((k * pairs + p) * 2 + h) * 16 + e * 2 + t] =
+                                    w(2 * p + t, chan(k, h, e)) as i16;
+                            }
+                        }
+                    }
+                }
+            }
+            quant = ChannelQuant::new(bias.iter().copied(), &requant, chunks * 16).permuted(
+                chunks * 16,
+                |i| {
+                    let ch = chan(i / 16, (i % 16) / 8, i % 8);
+                    (ch < c).then_some(ch)
+                },
+            );
+        }
+        PackedDepthwise {
+            params: *params,
+            tier,
+            weights: weights.to_vec(),
+            bias,
+            requant,
+            simd,
+            w8,
+            w16,
+            quant,
+            out,
+        }
+    }
+
+    /// The parameters this was packed for.
+    pub fn params(&self) -> &DepthwiseParams {
+        &self.params
+    }
+
+    /// The tier this was packed for.
+    pub fn tier(&self) -> Tier {
+        self.tier
+    }
+
+    /// Scratch bytes a call needs (a row of input zero points for the SIMD tiers).
+    pub fn scratch_bytes(&self) -> usize {
+        if self.simd { self.params.in_c } else { 0 }
+    }
+
+    /// For each kernel row `ky`, the input row offset of output row `oy` of image `b`, or
+    /// `None` when that row is padding.
+    pub(crate) fn row_offsets(&self, b: usize, oy: usize, rows: &mut [Option<usize>]) {
+        let d = &self.params;
+        for (ky, r) in rows.iter_mut().enumerate().take(d.k_h) {
+            let iy = (oy * d.stride_h + ky * d.dilation_h) as isize - d.pad_top as isize;
+            *r = (iy >= 0 && (iy as usize) < d.in_h)
+                .then(|| ((b * d.in_h + iy as usize) * d.in_w) * d.in_c);
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! Fully connected int8 layer, prepared as a 1×1 convolution over `batch` pixels.
+
+use crate::conv::PackedConv;
+use crate::params::FcParams;
+use crate::tier::Tier;
+
+/// A fully connected layer (`[out, in]` weights) prepared for one tier.
+#[derive(Debug, Clone)]
+pub struct PackedFc {
+    pub(crate) params: FcParams,
+    pub(crate) conv: PackedConv,
+}
+
+impl PackedFc {
+    /// Prepares a fully connected layer; `weight_scales` has 1 or `out_features` entries.
+    pub fn new(
+        tier: Tier,
+        params: &FcParams,
+        weights: &[i8],
+        bias: Option<&[i32]>,
+        input_scale: f32,
+        weight_scales: &[f32],
+        output_scale: f32,
+    ) -> Self {
+        PackedFc {
+            params: *params,
+            conv: PackedConv::new(
+                tier,
+                &params.as_conv(),
+                weights,
+                bias,
+                input_scale,
+                weight_scales,
+                output_scale,
+            ),
+        }
+    }
+
+    /// The parameters this was packed for.
+    pub fn params(&self) -> &FcParams {
+        &self.params
+    }
+
+    /// The tier this was packed for.
+    pub fn tier(&self) -> Tier {
+        self.conv.tier
+    }
+
+    /// Scratch bytes a call needs.
+    pub fn scratch_bytes(&self) -> usize {
+        self.conv.scratch_bytes()
+    }
+}

@@ -1,0 +1,197 @@
+//! Packed int8 GEMM operands for the SIMD tiers: `C[m][n] = requant(Σ_k A[m][k]·W[n][k] + bias[n])`.
+//!
+//! `A` is the activation matrix (pixels × input channels, or im2col rows), `W` the weights of
+//! one convolution group in `[n][k]` order (OHWI rows). Packing happens once at plan time; the
+//! scalar tier does not use this (its convolutions are the direct TFLite reference loops).
+
+use crate::quant::Requant;
+use crate::tier::Tier;
+
+/// Per-output-channel epilogue data, padded with zeros to a multiple of 16 channels.
+#[derive(Debug, Clone)]
+pub(crate) struct ChannelQuant {
+    /// Bias with the tier's zero-point folding applied.
+    pub bias: Vec<i32>,
+    /// Q31 multipliers.
+    pub mult: Vec<i32>,
+    /// Left shifts (`max(shift, 0)`).
+    pub lshift: Vec<i32>,
+    /// Right shifts (`max(-shift, 0)`).
+    pub rshift: Vec<i32>,
+}
+
+impl ChannelQuant {
+    /// Builds padded per-channel arrays; `bias[c]` is already folded by the caller.
+    pub fn new(bias: impl Iterator<Item = i32>, requant: &[Requant], padded: usize) -> Self {
+        let mut q = ChannelQuant {
+            bias: vec![0; padded],
+            mult: vec![0; padded],
+            lshift: vec![0; padded],
+            rshift: vec![0; padded],
+        };
+        for (c, (b, r)) in bias.zip(requant).enumerate() {
+            q.bias[c] = b;
+            q.mult[c] = r.multiplier();
+            q.lshift[c] = r.left_shift();
+            q.rshift[c] = r.right_shift();
+        }
+        q
+    }
+
+    /// Permutes channels: entry `i` of the result is channel `map(i)` (or zero padding when
+    /// `map` returns `None`).
+    pub fn permuted(&self, len: usize, map: impl Fn(usize) -> Option<usize>) -> Self {
+        let pick = |v: &Vec<i32>| (0..len).map(|i| map(i).map_or(0, |c| v[c])).collect();
+        ChannelQuant {
+            bias: pick(&self.bias),
+            mult: pick(&self.mult),
+            lshift: pick(&self.lshift),
+            rshift: pick(&self.rshift),
+        }
+    }
+}
+
+/// Output zero point and clamp range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct OutputQuant {
+    pub zp: i32,
+    pub min: i32,
+    pub max: i32,
+}
+
+/// One group's weights packed for a SIMD tier.
+#[derive(Debug, Clone)]
+pub(crate) struct PackedGemm {
+    pub tier: Tier,
+    /// Output channels.
+    pub n: usize,
+    /// Reduction length.
+    pub k: usize,
+    /// AVX-512 VNNI: `[n/16][ceil(k/4)][16][4]` i8, zero padded.
+    pub w8: Vec<i8>,
+    /// AVX2: `[n/8][ceil(k/2)][8][2]` i16, zero padded.
+    pub w16: Vec<i16>,
+    pub quant: ChannelQuant,
+    pub input_zp: i32,
+    pub out: OutputQuant,
+}
+
+impl PackedGemm {
+    /// Packs `weights` (`n` rows of `k`) for `tier` (a SIMD tier).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        tier: Tier,
+        n: usize,
+        k: usize,
+        weights: &[i8],
+        bias: Option<&[i32]>,
+        requant: &[Requant],
+        input_zp: i32,
+        out: OutputQuant,
+    ) -> Self {
+        assert_eq!(weights.len(), n * k, "gemm: weight length");
+        assert_eq!(requant.len(), n, "gemm: one multiplier per output channel");
+        if let Some(b) = bias {
+            assert_eq!(b.len(), n, "gemm: bias length");
+        }
+        let padded = n.div_ceil(16) * 16;
+        let bias_at = |c: usize| bias.map_or(0, |b| b[c]);
+        let row_sum = |c: usize| {
+            weights[c * k..(c + 1) * k]
+                .iter()
+                .map(|&w| w as i32)
+                .sum::<i32>()
+        };
+        let mut w8 = Vec::new();
+        let mut w16 = Vec::new();
+        let folded: Vec<i32> = match tier {
+            Tier::Avx512Vnni => {
+                // Activations are flipped to u8 (x + 128): fold −(zp + 128)·Σw into the bias.
+                let kq = k.div_ceil(4);
+                w8 = vec![0i8; padded * kq * 4];
+                for c in 0..n {
+                    for kk in 0..k {
+                        let (blk, lane) = (c / 16, c % 16);
+                        w8[(blk * kq + kk / 4) * 64 + lane * 4 + kk % 4] = weights[c * k + kk];
+                    }
+                }
+                (0..n)
+                    .map(|c| bias_at(c).wrapping_sub((input_zp + 128).wrapping_mul(row_sum(c))))
+                    .collect()
+            }
+            Tier::Avx2 => {
+                // Activations are widened to i16 with the zero point subtracted: bias unchanged.
+                let kp = k.div_ceil(2);
+                w16 = vec![0i16; padded * kp * 2];
+                for c in 0..n {
+                    for kk in 0..k {
+                        let (blk, lane) = (c / 8, c % 8);
+                        w16[(blk * kp + kk / 2) * 16 + lane * 2 + kk % 2] =
+                            weights[c * k + kk] as i16;
+                    }
+                }
+                (0..n).map(bias_at).collect()
+            }
+            Tier::Generic => panic!("the generic tier does not use packed GEMM weights"),
+        };
+        let quant = ChannelQuant::new(folded.into_iter(), requant, padded);
+        PackedGemm {
+            tier,
+            n,
+            k,
+            w8,
+            w16,
+            quant,
+            input_zp,
+            out,
+        }
+    }
+
+    /// Scratch bytes one call needs (AVX2 widens 4 rows of A to i16).
+    pub fn scratch_bytes(&self) -> usize {
+        match self.tier {
+            Tier::Avx2 => crate::x86_64::avx2::gemm::MR * self.k.div_ceil(2) * 2 * 2,
+            _ => 0,
+        }
+    }
+
+    /// Multiplies `m` rows of `a` (row stride `lda`) into `c` (row stride `ldc`).
+    pub fn run<A: Int8Bytes>(
+        &self,
+        a: &[A],
+        lda: usize,
+        m: usize,
+        c: &mut [i8],
+        ldc: usize,
+        scratch: &mut [u8],
+    ) {
+        match self.tier {
+            Tier::Avx512Vnni => {
+                crate::x86_64::avx512vnni::gemm::gemm(self, A::as_i8(a), lda, m, c, ldc)
+            }
+            Tier::Avx2 => {
+                crate::x86_64::avx2::gemm::gemm(self, A::as_i8(a), lda, m, c, ldc, scratch)
+            }
+            Tier::Generic => unreachable!("generic tier has no packed GEMM"),
+        }
+    }
+}
+
+/// Byte slices the GEMM reads as int8 (activations, or im2col rows in `u8` scratch).
+pub(crate) trait Int8Bytes: Copy {
+    /// Reinterprets the bytes as `i8`.
+    fn as_i8(s: &[Self]) -> &[i8];
+}
+
+impl Int8Bytes for i8 {
+    fn as_i8(s: &[i8]) -> &[i8] {
+        s
+    }
+}
+
+impl Int8Bytes for u8 {
+    fn as_i8(s: &[u8]) -> &[i8] {
+        // SAFETY: u8 and i8 have the same size, alignment and validity (every bit pattern).
+        unsafe { core::slice::from_raw_parts(s.as_ptr().cast(), s.len()) }
+    }
+}

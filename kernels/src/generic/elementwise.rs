@@ -1,0 +1,42 @@
+//! Element-wise add and mul, int8 (TFLite reference arithmetic) and f32.
+
+use crate::elementwise::{AddQuant, MulQuant};
+
+fn check(a: usize, b: usize, out: usize) {
+    assert!(
+        a == out && b == out,
+        "element-wise op: lengths {a}, {b} and output {out} differ"
+    );
+}
+
+/// Int8 add.
+pub(crate) fn add_i8(q: &AddQuant, a: &[i8], b: &[i8], out: &mut [i8]) {
+    check(a.len(), b.len(), out.len());
+    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+        *o = q.apply(x, y);
+    }
+}
+
+/// Int8 mul.
+pub(crate) fn mul_i8(q: &MulQuant, a: &[i8], b: &[i8], out: &mut [i8]) {
+    check(a.len(), b.len(), out.len());
+    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+        *o = q.apply(x, y);
+    }
+}
+
+/// F32 add with a clamp.
+pub(crate) fn add_f32(a: &[f32], b: &[f32], out: &mut [f32], act: (f32, f32)) {
+    check(a.len(), b.len(), out.len());
+    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+        *o = (x + y).clamp(act.0, act.1);
+    }
+}
+
+/// F32 mul with a clamp.
+pub(crate) fn mul_f32(a: &[f32], b: &[f32], out: &mut [f32], act: (f32, f32)) {
+    check(a.len(), b.len(), out.len());
+    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+        *o = (x * y).clamp(act.0, act.1);
+    }
+}

@@ -1,0 +1,405 @@
+//! Shape and quantization parameter structs shared by every tier.
+//!
+//! All tensors are NHWC. Activation clamp ranges (`act_min`, `act_max`) are in the quantized
+//! output domain; [`Activation::range_i8`] builds them from a fused activation (relu, relu6).
+
+/// A fused activation function, applied as a clamp of the output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Activation {
+    /// No activation: the full int8 range.
+    #[default]
+    None,
+    /// `max(x, 0)`.
+    Relu,
+    /// `min(max(x, 0), 6)`.
+    Relu6,
+}
+
+impl Activation {
+    /// The int8 clamp range of this activation for an output with `scale` and `zero_point`
+    /// (TFLite's `CalculateActivationRangeQuantized`).
+    pub fn range_i8(self, scale: f32, zero_point: i32) -> (i32, i32) {
+        let q = |x: f32| zero_point + (x / scale).round() as i32;
+        let (lo, hi) = match self {
+            Activation::None => (-128, 127),
+            Activation::Relu => (q(0.0).max(-128), 127),
+            Activation::Relu6 => (q(0.0).max(-128), q(6.0).min(127)),
+        };
+        (lo, hi)
+    }
+
+    /// The f32 clamp range of this activation.
+    pub fn range_f32(self) -> (f32, f32) {
+        match self {
+            Activation::None => (f32::NEG_INFINITY, f32::INFINITY),
+            Activation::Relu => (0.0, f32::INFINITY),
+            Activation::Relu6 => (0.0, 6.0),
+        }
+    }
+}
+
+/// Output extent of a convolution/pool along one axis with explicit padding.
+pub fn conv_output_size(
+    input: usize,
+    kernel: usize,
+    stride: usize,
+    dilation: usize,
+    pad_before: usize,
+    pad_after: usize,
+) -> usize {
+    let eff = dilation * (kernel - 1) + 1;
+    (input + pad_before + pad_after).saturating_sub(eff) / stride + 1
+}
+
+/// Parameters of a 2-D convolution (also used for pointwise 1×1 convolutions).
+///
+/// Weights are OHWI: `[out_c, k_h, k_w, in_c / groups]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conv2dParams {
+    /// Images in the batch.
+    pub batch: usize,
+    /// Input height.
+    pub in_h: usize,
+    /// Input width.
+    pub in_w: usize,
+    /// Input channels (all groups).
+    pub in_c: usize,
+    /// Output height.
+    pub out_h: usize,
+    /// Output width.
+    pub out_w: usize,
+    /// Output channels (all groups).
+    pub out_c: usize,
+    /// Kernel height.
+    pub k_h: usize,
+    /// Kernel width.
+    pub k_w: usize,
+    /// Vertical stride.
+    pub stride_h: usize,
+    /// Horizontal stride.
+    pub stride_w: usize,
+    /// Vertical dilation.
+    pub dilation_h: usize,
+    /// Horizontal dilation.
+    pub dilation_w: usize,
+    /// Implicit rows of padding above the input (bottom padding follows from `out_h`).
+    pub pad_top: usize,
+    /// Implicit columns of padding left of the input.
+    pub pad_left: usize,
+    /// Channel groups; `in_c` and `out_c` must be multiples of it.
+    pub groups: usize,
+    /// Input zero point (int8 only).
+    pub input_zp: i32,
+    /// Output zero point (int8 only).
+    pub output_zp: i32,
+    /// Lowest output value after the fused activation (int8 only).
+    pub act_min: i32,
+    /// Highest output value after the fused activation (int8 only).
+    pub act_max: i32,
+}
+
+impl Conv2dParams {
+    /// A stride-1, undilated, unpadded, single-group convolution with an identity activation;
+    /// adjust the fields that differ.
+    pub fn simple(
+        in_h: usize,
+        in_w: usize,
+        in_c: usize,
+        out_c: usize,
+        k_h: usize,
+        k_w: usize,
+    ) -> Self {
+        Conv2dParams {
+            batch: 1,
+            in_h,
+            in_w,
+            in_c,
+            out_h: in_h + 1 - k_h,
+            out_w: in_w + 1 - k_w,
+            out_c,
+            k_h,
+            k_w,
+            stride_h: 1,
+            stride_w: 1,
+            dilation_h: 1,
+            dilation_w: 1,
+            pad_top: 0,
+            pad_left: 0,
+            groups: 1,
+            input_zp: 0,
+            output_zp: 0,
+            act_min: -128,
+            act_max: 127,
+        }
+    }
+
+    /// Input channels per group (the innermost weight dimension).
+    pub fn in_c_per_group(&self) -> usize {
+        self.in_c / self.groups
+    }
+
+    /// Output channels per group.
+    pub fn out_c_per_group(&self) -> usize {
+        self.out_c / self.groups
+    }
+
+    /// Number of weights: `out_c · k_h · k_w · in_c / groups`.
+    pub fn weight_len(&self) -> usize {
+        self.out_c * self.k_h * self.k_w * self.in_c_per_group()
+    }
+
+    /// Number of input elements.
+    pub fn input_len(&self) -> usize {
+        self.batch * self.in_h * self.in_w * self.in_c
+    }
+
+    /// Number of output elements.
+    pub fn output_len(&self) -> usize {
+        self.batch * self.out_h * self.out_w * self.out_c
+    }
+
+    /// Multiply-accumulates per call.
+    pub fn macs(&self) -> u64 {
+        (self.output_len() * self.k_h * self.k_w * self.in_c_per_group()) as u64
+    }
+
+    /// Whether this is a plain GEMM over pixels (1×1, stride 1, no padding, one group).
+    pub fn is_pointwise(&self) -> bool {
+        self.k_h == 1
+            && self.k_w == 1
+            && self.stride_h == 1
+            && self.stride_w == 1
+            && self.pad_top == 0
+            && self.pad_left == 0
+            && self.groups == 1
+            && self.out_h == self.in_h
+            && self.out_w == self.in_w
+    }
+
+    /// Panics with a clear message if the parameters are inconsistent.
+    pub fn check(&self) {
+        assert!(
+            self.groups >= 1
+                && self.in_c.is_multiple_of(self.groups)
+                && self.out_c.is_multiple_of(self.groups),
+            "conv2d: channels {}→{} not divisible by groups {}",
+            self.in_c,
+            self.out_c,
+            self.groups
+        );
+        assert!(
+            self.k_h >= 1
+                && self.k_w >= 1
+                && self.stride_h >= 1
+                && self.stride_w >= 1
+                && self.dilation_h >= 1
+                && self.dilation_w >= 1,
+            "conv2d: kernel, stride and dilation must be >= 1"
+        );
+        assert!(
+            self.in_c >= 1 && self.out_c >= 1,
+            "conv2d: empty channel dimension"
+        );
+        assert!(
+            self.act_min <= self.act_max,
+            "conv2d: empty activation range"
+        );
+    }
+}
+
+/// Parameters of a depthwise convolution. Weights are `[1, k_h, k_w, in_c · multiplier]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DepthwiseParams {
+    /// Images in the batch.
+    pub batch: usize,
+    /// Input height.
+    pub in_h: usize,
+    /// Input width.
+    pub in_w: usize,
+    /// Input channels.
+    pub in_c: usize,
+    /// Output height.
+    pub out_h: usize,
+    /// Output width.
+    pub out_w: usize,
+    /// Depth multiplier: output channel `ic · multiplier + m` reads input channel `ic`.
+    pub multiplier: usize,
+    /// Kernel height.
+    pub k_h: usize,
+    /// Kernel width.
+    pub k_w: usize,
+    /// Vertical stride.
+    pub stride_h: usize,
+    /// Horizontal stride.
+    pub stride_w: usize,
+    /// Vertical dilation.
+    pub dilation_h: usize,
+    /// Horizontal dilation.
+    pub dilation_w: usize,
+    /// Implicit rows of padding above the input.
+    pub pad_top: usize,
+    /// Implicit columns of padding left of the input.
+    pub pad_left: usize,
+    /// Input zero point (int8 only).
+    pub input_zp: i32,
+    /// Output zero point (int8 only).
+    pub output_zp: i32,
+    /// Lowest output value (int8 only).
+    pub act_min: i32,
+    /// Highest output value (int8 only).
+    pub act_max: i32,
+}
+
+impl DepthwiseParams {
+    /// A `k×k` depthwise convolution with "same" padding at `stride`, multiplier 1, identity
+    /// activation and zero zero points.
+    pub fn same(in_h: usize, in_w: usize, channels: usize, k: usize, stride: usize) -> Self {
+        let out_h = in_h.div_ceil(stride);
+        let out_w = in_w.div_ceil(stride);
+        let pad_h = ((out_h - 1) * stride + k).saturating_sub(in_h);
+        let pad_w = ((out_w - 1) * stride + k).saturating_sub(in_w);
+        DepthwiseParams {
+            batch: 1,
+            in_h,
+            in_w,
+            in_c: channels,
+            out_h,
+            out_w,
+            multiplier: 1,
+            k_h: k,
+            k_w: k,
+            stride_h: stride,
+            stride_w: stride,
+            dilation_h: 1,
+            dilation_w: 1,
+            pad_top: pad_h / 2,
+            pad_left: pad_w / 2,
+            input_zp: 0,
+            output_zp: 0,
+            act_min: -128,
+            act_max: 127,
+        }
+    }
+
+    /// Output channels (`in_c · multiplier`).
+    pub fn out_c(&self) -> usize {
+        self.in_c * self.multiplier
+    }
+
+    /// Number of weights.
+    pub fn weight_len(&self) -> usize {
+        self.k_h * self.k_w * self.out_c()
+    }
+
+    /// Number of input elements.
+    pub fn input_len(&self) -> usize {
+        self.batch * self.in_h * self.in_w * self.in_c
+    }
+
+    /// Number of output elements.
+    pub fn output_len(&self) -> usize {
+        self.batch * self.out_h * self.out_w * self.out_c()
+    }
+
+    /// Multiply-accumulates per call.
+    pub fn macs(&self) -> u64 {
+        (self.output_len() * self.k_h * self.k_w) as u64
+    }
+
+    /// Panics with a clear message if the parameters are inconsistent.
+    pub fn check(&self) {
+        assert!(
+            self.in_c >= 1 && self.multiplier >= 1,
+            "depthwise: empty channel dimension"
+        );
+        assert!(
+            self.k_h >= 1
+                && self.k_w >= 1
+                && self.stride_h >= 1
+                && self.stride_w >= 1
+                && self.dilation_h >= 1
+                && self.dilation_w >= 1,
+            "depthwise: kernel, stride and dilation must be >= 1"
+        );
+        assert!(
+            self.act_min <= self.act_max,
+            "depthwise: empty activation range"
+        );
+    }
+}
+
+/// Parameters of a fully connected layer: `[batch, in] × [out, in]ᵀ → [batch, out]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FcParams {
+    /// Rows of the input.
+    pub batch: usize,
+    /// Input features.
+    pub in_features: usize,
+    /// Output features.
+    pub out_features: usize,
+    /// Input zero point (int8 only).
+    pub input_zp: i32,
+    /// Output zero point (int8 only).
+    pub output_zp: i32,
+    /// Lowest output value (int8 only).
+    pub act_min: i32,
+    /// Highest output value (int8 only).
+    pub act_max: i32,
+}
+
+impl FcParams {
+    /// The same layer as a 1×1 convolution over `batch` pixels.
+    pub fn as_conv(&self) -> Conv2dParams {
+        let mut p = Conv2dParams::simple(1, self.batch, self.in_features, self.out_features, 1, 1);
+        p.input_zp = self.input_zp;
+        p.output_zp = self.output_zp;
+        p.act_min = self.act_min;
+        p.act_max = self.act_max;
+        p
+    }
+}
+
+/// Shape of a 2-D pooling window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolParams {
+    /// Images in the batch.
+    pub batch: usize,
+    /// Input height.
+    pub in_h: usize,
+    /// Input width.
+    pub in_w: usize,
+    /// Channels.
+    pub channels: usize,
+    /// Output height.
+    pub out_h: usize,
+    /// Output width.
+    pub out_w: usize,
+    /// Window height.
+    pub k_h: usize,
+    /// Window width.
+    pub k_w: usize,
+    /// Vertical stride.
+    pub stride_h: usize,
+    /// Horizontal stride.
+    pub stride_w: usize,
+    /// Implicit rows of padding above (padded cells are excluded from max and average).
+    pub pad_top: usize,
+    /// Implicit columns of padding on the left.
+    pub pad_left: usize,
+    /// Lowest output value (int8 only; pools keep the input's scale and zero point).
+    pub act_min: i32,
+    /// Highest output value (int8 only).
+    pub act_max: i32,
+}
+
+/// Resize options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ResizeOptions {
+    /// Map corner pixels onto corner pixels.
+    pub align_corners: bool,
+    /// Sample at pixel centres (TF2 behaviour).
+    pub half_pixel_centers: bool,
+}
+
+/// Largest pooling window (cells) the pool kernels take; use the global mean beyond.
+pub const MAX_POOL_WINDOW: usize = 256;

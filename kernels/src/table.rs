@@ -1,0 +1,348 @@
+//! The kernel table: one set of entry points chosen once at start-up.
+//!
+//! | op | generic | avx2 | avx512vnni |
+//! |---|---|---|---|
+//! | conv2d int8 (incl. pointwise, groups) | reference loop | im2col + `vpmaddwd` GEMM | im2col + `vpdpbusd` GEMM |
+//! | fully connected int8 | reference loop | GEMM | GEMM |
+//! | depthwise int8 | reference loop | `vpmaddwd` (multiplier 1, ≤ 64 taps; else generic) | `vpdpbusd` (same limits) |
+//! | add int8 | reference | 8 lanes | 16 lanes |
+//! | everything else (mul, pools, mean, LUT ops, softmax, concat, pad, transpose, resize, quantize, all f32) | reference | → generic | → generic |
+//!
+//! The last row's entries are the generic functions on every tier: they are memory-bound or
+//! rare in the target models, so SIMD brings little; a tier can take one over later by turning
+//! the method into a table entry. Every SIMD int8 entry is tested bit-exact against generic.
+
+use crate::conv::PackedConv;
+use crate::depthwise::PackedDepthwise;
+use crate::elementwise::{AddQuant, MulQuant};
+use crate::fc::PackedFc;
+use crate::float::{PackedConvF32, PackedDepthwiseF32, PackedFcF32};
+use crate::generic;
+use crate::lut::Lut;
+use crate::params::{PoolParams, ResizeOptions};
+use crate::quant::Requant;
+use crate::tier::{Tier, TierError};
+
+type ConvFn = fn(&PackedConv, &[i8], &mut [i8], &mut [u8]);
+type DepthwiseFn = fn(&PackedDepthwise, &[i8], &mut [i8], &mut [u8]);
+type AddFn = fn(&AddQuant, &[i8], &[i8], &mut [i8]);
+
+/// Kernel entry points for one [`Tier`].
+///
+/// Packed operands ([`PackedConv`], [`PackedDepthwise`], [`PackedFc`]) are built for a tier
+/// and must be run by a table of the same tier (checked, panics otherwise).
+#[derive(Debug, Clone, Copy)]
+pub struct KernelTable {
+    tier: Tier,
+    conv2d_i8: ConvFn,
+    depthwise_i8: DepthwiseFn,
+    add_i8: AddFn,
+}
+
+fn conv_gemm(p: &PackedConv, input: &[i8], output: &mut [i8], scratch: &mut [u8]) {
+    p.run_gemm(input, output, scratch);
+}
+
+#[cfg(target_arch = "x86_64")]
+fn depthwise_avx2(p: &PackedDepthwise, input: &[i8], output: &mut [i8], scratch: &mut [u8]) {
+    if p.simd {
+        crate::x86_64::avx2::depthwise::run(p, input, output, scratch)
+    } else {
+        generic::depthwise::depthwise_i8(p, input, output, scratch)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn depthwise_vnni(p: &PackedDepthwise, input: &[i8], output: &mut [i8], scratch: &mut [u8]) {
+    if p.simd {
+        crate::x86_64::avx512vnni::depthwise::run(p, input, output, scratch)
+    } else {
+        generic::depthwise::depthwise_i8(p, input, output, scratch)
+    }
+}
+
+impl KernelTable {
+    /// The table of `tier`, or an error if this CPU cannot run it.
+    pub fn for_tier(tier: Tier) -> Result<KernelTable, TierError> {
+        if !tier.is_supported() {
+            return Err(TierError::Unsupported(tier));
+        }
+        Ok(match tier {
+            Tier::Generic => KernelTable {
+                tier,
+                conv2d_i8: generic::conv::conv2d_i8,
+                depthwise_i8: generic::depthwise::depthwise_i8,
+                add_i8: generic::elementwise::add_i8,
+            },
+            #[cfg(target_arch = "x86_64")]
+            Tier::Avx2 => KernelTable {
+                tier,
+                conv2d_i8: conv_gemm,
+                depthwise_i8: depthwise_avx2,
+                add_i8: crate::x86_64::avx2::add::add,
+            },
+            #[cfg(target_arch = "x86_64")]
+            Tier::Avx512Vnni => KernelTable {
+                tier,
+                conv2d_i8: conv_gemm,
+                depthwise_i8: depthwise_vnni,
+                add_i8: crate::x86_64::avx512vnni::add::add,
+            },
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => return Err(TierError::Unsupported(tier)),
+        })
+    }
+
+    /// The best table for this CPU, or the one forced by `OUTPOST_KERNELS`.
+    pub fn from_env() -> Result<KernelTable, TierError> {
+        let t = Tier::from_env()?;
+        log::debug!("kernel tier: {t}");
+        KernelTable::for_tier(t)
+    }
+
+    /// The tier of this table.
+    pub fn tier(&self) -> Tier {
+        self.tier
+    }
+
+    fn check_tier(&self, packed: Tier, op: &str) {
+        assert_eq!(
+            packed, self.tier,
+            "{op}: operand packed for tier {packed} run on a {} table",
+            self.tier
+        );
+    }
+
+    // ---- int8, per-tier ----
+
+    /// Int8 convolution (any kernel, stride, dilation, padding, groups; pointwise as GEMM).
+    /// `input` and `output` are NHWC; `scratch` holds [`PackedConv::scratch_bytes`].
+    pub fn conv2d_i8(&self, p: &PackedConv, input: &[i8], output: &mut [i8], scratch: &mut [u8]) {
+        self.check_tier(p.tier, "conv2d");
+        (self.conv2d_i8)(p, input, output, scratch)
+    }
+
+    /// Int8 depthwise convolution; `scratch` holds [`PackedDepthwise::scratch_bytes`].
+    pub fn depthwise_i8(
+        &self,
+        p: &PackedDepthwise,
+        input: &[i8],
+        output: &mut [i8],
+        scratch: &mut [u8],
+    ) {
+        self.check_tier(p.tier, "depthwise");
+        (self.depthwise_i8)(p, input, output, scratch)
+    }
+
+    /// Int8 fully connected `[batch, in] → [batch, out]`; `scratch` holds
+    /// [`PackedFc::scratch_bytes`].
+    pub fn fully_connected_i8(
+        &self,
+        p: &PackedFc,
+        input: &[i8],
+        output: &mut [i8],
+        scratch: &mut [u8],
+    ) {
+        self.check_tier(p.conv.tier, "fully_connected");
+        (self.conv2d_i8)(&p.conv, input, output, scratch)
+    }
+
+    /// Int8 element-wise add (same shapes), TFLite's left-shift-20 scheme.
+    pub fn add_i8(&self, q: &AddQuant, a: &[i8], b: &[i8], output: &mut [i8]) {
+        (self.add_i8)(q, a, b, output)
+    }
+
+    // ---- int8, generic on every tier ----
+
+    /// Int8 element-wise mul (same shapes).
+    pub fn mul_i8(&self, q: &MulQuant, a: &[i8], b: &[i8], output: &mut [i8]) {
+        generic::elementwise::mul_i8(q, a, b, output)
+    }
+
+    /// Int8 max pool (output keeps the input quantization).
+    pub fn max_pool_i8(&self, p: &PoolParams, input: &[i8], output: &mut [i8]) {
+        generic::pool::max_pool_i8(p, input, output)
+    }
+
+    /// Int8 average pool (output keeps the input quantization).
+    pub fn avg_pool_i8(&self, p: &PoolParams, input: &[i8], output: &mut [i8]) {
+        generic::pool::avg_pool_i8(p, input, output)
+    }
+
+    /// Int8 mean over the `pixels` of `[batch, pixels, channels]`; build `requant` with
+    /// `quantize_multiplier(in_scale / (out_scale · pixels))`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn global_mean_i8(
+        &self,
+        input: &[i8],
+        batch: usize,
+        pixels: usize,
+        channels: usize,
+        in_zp: i32,
+        requant: Requant,
+        out_zp: i32,
+        output: &mut [i8],
+    ) {
+        generic::pool::global_mean_i8(
+            input, batch, pixels, channels, in_zp, requant, out_zp, output,
+        )
+    }
+
+    /// Int8 table lookup (logistic, tanh, hardswish: see [`Lut`]).
+    pub fn lut_i8(&self, lut: &Lut, input: &[i8], output: &mut [i8]) {
+        generic::lut::lut_i8(lut, input, output)
+    }
+
+    /// Int8 softmax over rows of `depth`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn softmax_i8(
+        &self,
+        input: &[i8],
+        depth: usize,
+        beta: f32,
+        in_scale: f32,
+        out_scale: f32,
+        out_zp: i32,
+        output: &mut [i8],
+    ) {
+        generic::softmax::softmax_i8(input, depth, beta, in_scale, out_scale, out_zp, output)
+    }
+
+    /// Bilinear resize of int8 `[n, h, w, c]` (quantization unchanged).
+    pub fn resize_bilinear_i8(
+        &self,
+        input: &[i8],
+        in_shape: [usize; 4],
+        out_h: usize,
+        out_w: usize,
+        o: ResizeOptions,
+        output: &mut [i8],
+    ) {
+        generic::resize::resize_bilinear_i8(input, in_shape, out_h, out_w, o, output)
+    }
+
+    /// Quantizes f32 to int8.
+    pub fn quantize(&self, input: &[f32], scale: f32, zero_point: i32, output: &mut [i8]) {
+        generic::quantize::quantize(input, scale, zero_point, output)
+    }
+
+    /// Dequantizes int8 to f32.
+    pub fn dequantize(&self, input: &[i8], scale: f32, zero_point: i32, output: &mut [f32]) {
+        generic::quantize::dequantize(input, scale, zero_point, output)
+    }
+
+    // ---- any element type ----
+
+    /// Concatenates inputs viewed as `[outer, inner_i]` along their inner axis.
+    pub fn concat<T: Copy>(&self, inputs: &[&[T]], outer: usize, output: &mut [T]) {
+        generic::layout::concat(inputs, outer, output)
+    }
+
+    /// Pads a 4-D tensor with `value` (the zero point for int8).
+    pub fn pad<T: Copy>(
+        &self,
+        input: &[T],
+        shape: [usize; 4],
+        pads: [(usize, usize); 4],
+        value: T,
+        output: &mut [T],
+    ) {
+        generic::layout::pad(input, shape, pads, value, output)
+    }
+
+    /// Transposes a tensor of rank ≤ 4: output axis `i` is input axis `perm[i]`.
+    pub fn transpose<T: Copy>(
+        &self,
+        input: &[T],
+        shape: &[usize],
+        perm: &[usize],
+        output: &mut [T],
+    ) {
+        generic::layout::transpose(input, shape, perm, output)
+    }
+
+    /// Nearest-neighbour resize of `[n, h, w, c]`.
+    pub fn resize_nearest<T: Copy>(
+        &self,
+        input: &[T],
+        in_shape: [usize; 4],
+        out_h: usize,
+        out_w: usize,
+        o: ResizeOptions,
+        output: &mut [T],
+    ) {
+        generic::resize::resize_nearest(input, in_shape, out_h, out_w, o, output)
+    }
+
+    // ---- f32 ----
+
+    /// F32 convolution.
+    pub fn conv2d_f32(&self, p: &PackedConvF32, input: &[f32], output: &mut [f32]) {
+        generic::conv::conv2d_f32(p, input, output)
+    }
+
+    /// F32 depthwise convolution.
+    pub fn depthwise_f32(&self, p: &PackedDepthwiseF32, input: &[f32], output: &mut [f32]) {
+        generic::depthwise::depthwise_f32(p, input, output)
+    }
+
+    /// F32 fully connected.
+    pub fn fully_connected_f32(&self, p: &PackedFcF32, input: &[f32], output: &mut [f32]) {
+        generic::conv::conv2d_f32(&p.conv, input, output)
+    }
+
+    /// F32 add with a clamp range.
+    pub fn add_f32(&self, a: &[f32], b: &[f32], output: &mut [f32], act: (f32, f32)) {
+        generic::elementwise::add_f32(a, b, output, act)
+    }
+
+    /// F32 mul with a clamp range.
+    pub fn mul_f32(&self, a: &[f32], b: &[f32], output: &mut [f32], act: (f32, f32)) {
+        generic::elementwise::mul_f32(a, b, output, act)
+    }
+
+    /// F32 max pool.
+    pub fn max_pool_f32(&self, p: &PoolParams, input: &[f32], output: &mut [f32]) {
+        generic::pool::max_pool_f32(p, input, output)
+    }
+
+    /// F32 average pool.
+    pub fn avg_pool_f32(&self, p: &PoolParams, input: &[f32], output: &mut [f32]) {
+        generic::pool::avg_pool_f32(p, input, output)
+    }
+
+    /// F32 mean over the `pixels` of `[batch, pixels, channels]`.
+    pub fn global_mean_f32(
+        &self,
+        input: &[f32],
+        batch: usize,
+        pixels: usize,
+        channels: usize,
+        output: &mut [f32],
+    ) {
+        generic::pool::global_mean_f32(input, batch, pixels, channels, output)
+    }
+
+    /// F32 softmax over rows of `depth`.
+    pub fn softmax_f32(&self, input: &[f32], depth: usize, beta: f32, output: &mut [f32]) {
+        generic::softmax::softmax_f32(input, depth, beta, output)
+    }
+
+    /// F32 element-wise function (`crate::lut::logistic`, `f32::tanh`, `crate::lut::hardswish`).
+    pub fn map_f32(&self, input: &[f32], output: &mut [f32], f: fn(f32) -> f32) {
+        generic::lut::map_f32(input, output, f)
+    }
+
+    /// Bilinear resize of f32 `[n, h, w, c]`.
+    pub fn resize_bilinear_f32(
+        &self,
+        input: &[f32],
+        in_shape: [usize; 4],
+        out_h: usize,
+        out_w: usize,
+        o: ResizeOptions,
+        output: &mut [f32],
+    ) {
+        generic::resize::resize_bilinear_f32(input, in_shape, out_h, out_w, o, output)
+    }
+}

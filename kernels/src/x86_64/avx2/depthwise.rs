@@ -1,0 +1,155 @@
+//! Depthwise int8 with `vpmaddwd`: pairs of taps of 16 channels, widened to i16 with the zero
+//! point subtracted, are interleaved (`vpunpck{l,h}wd`) into two accumulators whose channel
+//! order `vpackssdw` undoes when storing.
+
+use core::arch::x86_64::*;
+
+use super::requant::{Out8, Rq8, finish8};
+use crate::depthwise::{MAX_SIMD_TAPS, PackedDepthwise};
+
+/// Runs a packed depthwise convolution (multiplier 1, at most [`MAX_SIMD_TAPS`] taps).
+pub(crate) fn run(p: &PackedDepthwise, input: &[i8], output: &mut [i8], scratch: &mut [u8]) {
+    super::assert_supported();
+    let d = &p.params;
+    let c = d.in_c;
+    assert!(p.simd && d.multiplier == 1 && d.k_h * d.k_w <= MAX_SIMD_TAPS);
+    assert_eq!(input.len(), d.input_len(), "depthwise: input length");
+    assert_eq!(output.len(), d.output_len(), "depthwise: output length");
+    assert!(scratch.len() >= c, "depthwise: scratch too short");
+    assert_eq!(
+        p.w16.len(),
+        c.div_ceil(16) * (d.k_h * d.k_w).div_ceil(2) * 32,
+        "depthwise: not packed for AVX2"
+    );
+    let zp_row = &mut scratch[..c];
+    zp_row.fill(d.input_zp as i8 as u8);
+    let zp_row = zp_row.as_ptr().cast::<i8>();
+    let mut rows = [None; MAX_SIMD_TAPS];
+    let row_len = d.out_w * c;
+    for b in 0..d.batch {
+        for oy in 0..d.out_h {
+            p.row_offsets(b, oy, &mut rows);
+            let out = &mut output[((b * d.out_h + oy) * d.out_w) * c..][..row_len];
+            // SAFETY: AVX2 is available (asserted); row offsets are inside `input`; `out` holds
+            // out_w·c bytes; `zp_row` holds c bytes; the packing matches (asserted above).
+            unsafe {
+                match d.k_h * d.k_w {
+                    9 => row::<9>(p, input.as_ptr(), &rows, zp_row, out.as_mut_ptr()),
+                    25 => row::<25>(p, input.as_ptr(), &rows, zp_row, out.as_mut_ptr()),
+                    _ => row::<0>(p, input.as_ptr(), &rows, zp_row, out.as_mut_ptr()),
+                }
+            }
+        }
+    }
+}
+
+/// Loads 16 channels of one tap (fewer at the channel tail) and subtracts the zero point.
+///
+/// # Safety
+/// `ptr` addresses at least `left` readable bytes.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn load16(ptr: *const i8, left: usize, zp: __m256i) -> __m256i {
+    let raw = if left >= 16 {
+        // SAFETY: 16 readable bytes.
+        unsafe { _mm_loadu_si128(ptr.cast()) }
+    } else {
+        let mut tmp = [0i8; 16];
+        // SAFETY: `left` readable bytes into a 16-byte buffer.
+        unsafe {
+            core::ptr::copy_nonoverlapping(ptr, tmp.as_mut_ptr(), left);
+            _mm_loadu_si128(tmp.as_ptr().cast())
+        }
+    };
+    _mm256_sub_epi16(_mm256_cvtepi8_epi16(raw), zp)
+}
+
+/// One output row. `T` is the tap count when known at compile time (0: read it from `p`).
+///
+/// # Safety
+/// See the call in [`run`].
+#[target_feature(enable = "avx2,fma")]
+unsafe fn row<const T: usize>(
+    p: &PackedDepthwise,
+    input: *const i8,
+    rows: &[Option<usize>; MAX_SIMD_TAPS],
+    zp_row: *const i8,
+    out: *mut i8,
+) {
+    let d = &p.params;
+    let c = d.in_c;
+    let taps = if T == 0 { d.k_h * d.k_w } else { T };
+    let pairs = taps.div_ceil(2);
+    let chunks = c.div_ceil(16);
+    let zp = _mm256_set1_epi16(d.input_zp as i16);
+    let o = Out8::new(p.out);
+    let mut tap_ptr = [zp_row; MAX_SIMD_TAPS];
+    for ox in 0..d.out_w {
+        for ky in 0..d.k_h {
+            for kx in 0..d.k_w {
+                let ix = (ox * d.stride_w + kx * d.dilation_w) as isize - d.pad_left as isize;
+                tap_ptr[ky * d.k_w + kx] = match rows[ky] {
+                    // SAFETY: ix < in_w, so the pixel lies inside the input row.
+                    Some(off) if ix >= 0 && (ix as usize) < d.in_w => unsafe {
+                        input.add(off + ix as usize * c)
+                    },
+                    _ => zp_row,
+                };
+            }
+        }
+        for k in 0..chunks {
+            let left = c - 16 * k;
+            let mut acc = [_mm256_setzero_si256(); 2];
+            for q in 0..pairs {
+                // SAFETY: tap pointers address c readable bytes, so `left` from 16k.
+                let x0 = unsafe { load16(tap_ptr[2 * q].add(16 * k), left, zp) };
+                let x1 = if 2 * q + 1 < taps {
+                    // SAFETY: as above.
+                    unsafe { load16(tap_ptr[2 * q + 1].add(16 * k), left, zp) }
+                } else {
+                    _mm256_setzero_si256()
+                };
+                let halves = [_mm256_unpacklo_epi16(x0, x1), _mm256_unpackhi_epi16(x0, x1)];
+                for h in 0..2 {
+                    // SAFETY: block (k, q, h) of the packed weights exists (length asserted).
+                    let w = unsafe {
+                        _mm256_loadu_si256(
+                            p.w16.as_ptr().add(((k * pairs + q) * 2 + h) * 16).cast(),
+                        )
+                    };
+                    acc[h] = _mm256_add_epi32(acc[h], _mm256_madd_epi16(halves[h], w));
+                }
+            }
+            let mut v = [_mm256_setzero_si256(); 2];
+            for h in 0..2 {
+                let at = (k * 2 + h) * 8;
+                // SAFETY: the permuted per-channel arrays hold chunks·16 entries.
+                let (bias, q) = unsafe {
+                    (
+                        _mm256_loadu_si256(p.quant.bias.as_ptr().add(at).cast()),
+                        Rq8 {
+                            mult: _mm256_loadu_si256(p.quant.mult.as_ptr().add(at).cast()),
+                            lshift: _mm256_loadu_si256(p.quant.lshift.as_ptr().add(at).cast()),
+                            rshift: _mm256_loadu_si256(p.quant.rshift.as_ptr().add(at).cast()),
+                        },
+                    )
+                };
+                v[h] = finish8(_mm256_add_epi32(acc[h], bias), q, o);
+            }
+            let words = _mm256_packs_epi32(v[0], v[1]);
+            let bytes = _mm256_permute4x64_epi64(_mm256_packs_epi16(words, words), 0b00_00_10_00);
+            let bytes = _mm256_castsi256_si128(bytes);
+            // SAFETY: pixel ox of the output row holds c bytes; at most `left` are written.
+            unsafe {
+                let dst = out.add(ox * c + 16 * k);
+                if left >= 16 {
+                    _mm_storeu_si128(dst.cast(), bytes);
+                } else {
+                    let mut tmp = [0i8; 16];
+                    _mm_storeu_si128(tmp.as_mut_ptr().cast(), bytes);
+                    core::ptr::copy_nonoverlapping(tmp.as_ptr(), dst, left);
+                }
+            }
+        }
+    }
+}

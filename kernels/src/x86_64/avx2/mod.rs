@@ -1,0 +1,16 @@
+//! AVX2 tier: int8 dot products by widening to i16 and `vpmaddwd` (exact: `vpmaddubsw` would
+//! saturate and break bit-exactness with the reference).
+
+pub(crate) mod add;
+pub(crate) mod depthwise;
+pub(crate) mod gemm;
+pub(crate) mod requant;
+
+/// Panics unless this CPU runs the AVX2 tier; every safe wrapper calls it first.
+#[inline]
+pub(crate) fn assert_supported() {
+    assert!(
+        crate::Tier::Avx2.is_supported(),
+        "AVX2 kernels called on a CPU without AVX2/FMA"
+    );
+}

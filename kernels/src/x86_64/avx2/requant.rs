@@ -1,0 +1,67 @@
+//! Lane-wise TFLite requantization on 8 × i32, bit-exact with
+//! [`crate::quant::multiply_by_quantized_multiplier`].
+
+use core::arch::x86_64::*;
+
+/// Per-lane requantization parameters.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Rq8 {
+    pub mult: __m256i,
+    pub lshift: __m256i,
+    pub rshift: __m256i,
+}
+
+/// Output zero point and clamp range, broadcast.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Out8 {
+    pub zp: __m256i,
+    pub min: __m256i,
+    pub max: __m256i,
+}
+
+impl Out8 {
+    #[target_feature(enable = "avx2")]
+    pub fn new(o: crate::gemm::OutputQuant) -> Self {
+        Out8 {
+            zp: _mm256_set1_epi32(o.zp),
+            min: _mm256_set1_epi32(o.min),
+            max: _mm256_set1_epi32(o.max),
+        }
+    }
+}
+
+/// `MultiplyByQuantizedMultiplier` per lane (multiplier never `i32::MIN`).
+#[inline]
+#[target_feature(enable = "avx2")]
+pub(crate) fn mbqm8(acc: __m256i, q: Rq8) -> __m256i {
+    let x = _mm256_sllv_epi32(acc, q.lshift);
+    let round = _mm256_set1_epi64x(1 << 30);
+    let even = _mm256_mul_epi32(x, q.mult);
+    let odd = _mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(q.mult, 32));
+    let even = _mm256_srli_epi64(_mm256_add_epi64(even, round), 31);
+    let odd = _mm256_slli_epi64(_mm256_add_epi64(odd, round), 1);
+    let high = _mm256_blend_epi32(even, odd, 0b1010_1010);
+    let one = _mm256_set1_epi32(1);
+    let mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, q.rshift), one);
+    let rem = _mm256_and_si256(high, mask);
+    let thr = _mm256_sub_epi32(_mm256_srli_epi32(mask, 1), _mm256_srai_epi32(high, 31));
+    let shifted = _mm256_srav_epi32(high, q.rshift);
+    // cmpgt yields −1 where the remainder exceeds the threshold: subtracting rounds up.
+    _mm256_sub_epi32(shifted, _mm256_cmpgt_epi32(rem, thr))
+}
+
+/// Requantizes, adds the output zero point and clamps.
+#[inline]
+#[target_feature(enable = "avx2")]
+pub(crate) fn finish8(acc: __m256i, q: Rq8, o: Out8) -> __m256i {
+    let v = _mm256_add_epi32(mbqm8(acc, q), o.zp);
+    _mm256_min_epi32(_mm256_max_epi32(v, o.min), o.max)
+}
+
+/// Packs 8 i32 (already in the int8 range) into the low 8 bytes of an `__m128i`.
+#[inline]
+#[target_feature(enable = "avx2")]
+pub(crate) fn pack8(v: __m256i) -> __m128i {
+    let w = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    _mm_packs_epi16(w, w)
+}

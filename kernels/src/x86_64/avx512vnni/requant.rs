@@ -1,0 +1,62 @@
+//! Lane-wise TFLite requantization on 16 × i32 (`MultiplyByQuantizedMultiplier`, + zero point,
+//! clamp), bit-exact with [`crate::quant::multiply_by_quantized_multiplier`].
+
+use core::arch::x86_64::*;
+
+/// Per-lane requantization parameters.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Rq16 {
+    pub mult: __m512i,
+    pub lshift: __m512i,
+    pub rshift: __m512i,
+}
+
+/// Output zero point and clamp range, broadcast.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Out16 {
+    pub zp: __m512i,
+    pub min: __m512i,
+    pub max: __m512i,
+}
+
+impl Out16 {
+    #[target_feature(enable = "avx512f")]
+    pub fn new(o: crate::gemm::OutputQuant) -> Self {
+        Out16 {
+            zp: _mm512_set1_epi32(o.zp),
+            min: _mm512_set1_epi32(o.min),
+            max: _mm512_set1_epi32(o.max),
+        }
+    }
+}
+
+/// `MultiplyByQuantizedMultiplier` per lane. The multiplier is never `i32::MIN` (see
+/// [`crate::quant::Requant`]), so the saturating case of the high multiply cannot occur.
+#[inline]
+#[target_feature(enable = "avx512f")]
+pub(crate) fn mbqm16(acc: __m512i, q: Rq16) -> __m512i {
+    let x = _mm512_sllv_epi32(acc, q.lshift);
+    let round = _mm512_set1_epi64(1 << 30);
+    // round(x·m / 2^31) = (x·m + 2^30) >> 31 (exact for the non-saturating case).
+    let even = _mm512_mul_epi32(x, q.mult);
+    let odd = _mm512_mul_epi32(_mm512_srli_epi64(x, 32), _mm512_srli_epi64(q.mult, 32));
+    let even = _mm512_srli_epi64(_mm512_add_epi64(even, round), 31);
+    let odd = _mm512_slli_epi64(_mm512_add_epi64(odd, round), 1);
+    let high = _mm512_mask_blend_epi32(0xAAAA, even, odd);
+    // RoundingDivideByPOT.
+    let one = _mm512_set1_epi32(1);
+    let mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, q.rshift), one);
+    let rem = _mm512_and_si512(high, mask);
+    let thr = _mm512_sub_epi32(_mm512_srli_epi32(mask, 1), _mm512_srai_epi32(high, 31));
+    let shifted = _mm512_srav_epi32(high, q.rshift);
+    let up = _mm512_cmpgt_epi32_mask(rem, thr);
+    _mm512_mask_add_epi32(shifted, up, shifted, one)
+}
+
+/// Requantizes, adds the output zero point and clamps.
+#[inline]
+#[target_feature(enable = "avx512f")]
+pub(crate) fn finish16(acc: __m512i, q: Rq16, o: Out16) -> __m512i {
+    let v = _mm512_add_epi32(mbqm16(acc, q), o.zp);
+    _mm512_min_epi32(_mm512_max_epi32(v, o.min), o.max)
+}
