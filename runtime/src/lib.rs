@@ -1,3 +1,4 @@
 //! Outpost runtime.
 pub use outpost_models as models;
 
+pub mod ipc;
