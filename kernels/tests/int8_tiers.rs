@@ -1,0 +1,355 @@
+//! Every SIMD tier is bit-exact with the scalar reference on every int8 kernel.
+//!
+//! Shapes are random with channel counts that are not multiples of the vector widths, zero
+//! points include the extremes −128 and 127, and the effective requantization multipliers
+//! span 2^-24 … 2^4 (including > 1).
+
+use outpost_kernels::{
+    AddQuant, Conv2dParams, DepthwiseParams, FcParams, KernelTable, PackedConv, PackedDepthwise,
+    PackedFc, Tier, conv_output_size,
+};
+use proptest::prelude::*;
+
+const ODD_CHANNELS: [usize; 9] = [1, 2, 3, 7, 16, 17, 33, 64, 65];
+
+fn simd_tiers() -> Vec<KernelTable> {
+    Tier::supported()
+        .filter(|&t| t != Tier::Generic)
+        .map(|t| KernelTable::for_tier(t).unwrap())
+        .collect()
+}
+
+fn generic() -> KernelTable {
+    KernelTable::for_tier(Tier::Generic).unwrap()
+}
+
+fn zero_point() -> impl Strategy<Value = i32> {
+    prop_oneof![Just(-128), Just(127), Just(0), -128i32..=127]
+}
+
+/// Effective multipliers `2^e · (1 + f)`, e in −24..=4.
+fn multipliers(n: usize) -> impl Strategy<Value = Vec<f32>> {
+    prop::collection::vec((-24i32..=4, 0.0f32..1.0), n).prop_map(|v| {
+        v.into_iter()
+            .map(|(e, f)| 2f32.powi(e) * (1.0 + f))
+            .collect()
+    })
+}
+
+/// An activation range in the output domain: full, relu-like from the zero point, or narrow.
+fn act_range(zp: i32) -> impl Strategy<Value = (i32, i32)> {
+    prop_oneof![
+        Just((-128, 127)),
+        Just((zp.clamp(-128, 127), 127)),
+        (-128i32..=0, 0i32..=127)
+    ]
+}
+
+fn bytes(n: usize) -> impl Strategy<Value = Vec<i8>> {
+    prop::collection::vec(any::<i8>(), n)
+}
+
+fn biases(n: usize) -> impl Strategy<Value = Vec<i32>> {
+    prop::collection::vec(prop_oneof![-1000i32..1000, -200_000i32..200_000], n)
+}
+
+#[derive(Debug, Clone)]
+struct ConvCase {
+    p: Conv2dParams,
+    weights: Vec<i8>,
+    bias: Vec<i32>,
+    scales: Vec<f32>,
+    input: Vec<i8>,
+}
+
+fn conv_case(pointwise: bool) -> impl Strategy<Value = ConvCase> {
+    let shape = if pointwise {
+        (
+            1usize..=2,
+            1usize..=9,
+            1usize..=9,
+            Just(1usize),
+            prop::sample::select(&ODD_CHANNELS[..]),
+            1usize..=150,
+            Just(1usize),
+            Just(1usize),
+            Just(1usize),
+            Just(1usize),
+        )
+            .boxed()
+    } else {
+        (
+            1usize..=2,
+            1usize..=7,
+            1usize..=7,
+            1usize..=3,
+            prop::sample::select(&ODD_CHANNELS[..7]),
+            1usize..=40,
+            1usize..=4,
+            1usize..=4,
+            1usize..=3,
+            1usize..=2,
+        )
+            .boxed()
+    };
+    (
+        shape,
+        0usize..4,
+        0usize..4,
+        0usize..4,
+        0usize..4,
+        zero_point(),
+        zero_point(),
+    )
+        .prop_flat_map(
+            move |(
+                (batch, h, w, groups, icg, ocg, kh, kw, stride, dil),
+                pt,
+                pb,
+                pl,
+                pr,
+                izp,
+                ozp,
+            )| {
+                let (pt, pb, pl, pr) = if pointwise {
+                    (0, 0, 0, 0)
+                } else {
+                    (pt % kh, pb % kh, pl % kw, pr % kw)
+                };
+                let mut p = Conv2dParams::simple(h, w, icg * groups, ocg * groups, kh, kw);
+                p.batch = batch;
+                p.groups = groups;
+                p.stride_h = stride;
+                p.stride_w = if pointwise { 1 } else { 1 + (stride % 2) };
+                p.dilation_h = dil;
+                p.dilation_w = dil;
+                p.pad_top = pt;
+                p.pad_left = pl;
+                p.out_h = conv_output_size(h, kh, p.stride_h, dil, pt, pb);
+                p.out_w = conv_output_size(w, kw, p.stride_w, dil, pl, pr);
+                p.input_zp = izp;
+                p.output_zp = ozp;
+                (
+                    Just(p),
+                    act_range(ozp),
+                    bytes(p.weight_len()),
+                    biases(p.out_c),
+                    multipliers(p.out_c),
+                    bytes(p.input_len()),
+                )
+            },
+        )
+        .prop_map(|(mut p, (lo, hi), weights, bias, scales, input)| {
+            p.act_min = lo;
+            p.act_max = hi;
+            ConvCase {
+                p,
+                weights,
+                bias,
+                scales,
+                input,
+            }
+        })
+}
+
+fn run_conv(table: &KernelTable, c: &ConvCase) -> Vec<i8> {
+    let packed = PackedConv::new(
+        table.tier(),
+        &c.p,
+        &c.weights,
+        Some(&c.bias),
+        1.0,
+        &c.scales,
+        1.0,
+    );
+    let mut out = vec![0i8; c.p.output_len()];
+    let mut scratch = vec![0u8; packed.scratch_bytes()];
+    table.conv2d_i8(&packed, &c.input, &mut out, &mut scratch);
+    out
+}
+
+#[derive(Debug, Clone)]
+struct DwCase {
+    p: DepthwiseParams,
+    weights: Vec<i8>,
+    bias: Vec<i32>,
+    scales: Vec<f32>,
+    input: Vec<i8>,
+}
+
+fn dw_case() -> impl Strategy<Value = DwCase> {
+    let kernel = prop_oneof![
+        Just((3usize, 3usize)),
+        Just((5, 5)),
+        (1usize..=7, 1usize..=7)
+    ];
+    let channels = prop_oneof![prop::sample::select(&ODD_CHANNELS[..]), 1usize..=200];
+    (
+        1usize..=2,
+        1usize..=9,
+        1usize..=9,
+        channels,
+        kernel,
+        1usize..=2,
+        1usize..=2,
+        prop_oneof![Just(1usize), Just(1), Just(2), Just(3)],
+        0usize..7,
+        0usize..7,
+        zero_point(),
+        zero_point(),
+    )
+        .prop_flat_map(
+            |(batch, h, w, c, (kh, kw), stride, dil, mult, pt, pl, izp, ozp)| {
+                let mut p = DepthwiseParams::same(h, w, c, 3, 1);
+                p.batch = batch;
+                p.k_h = kh;
+                p.k_w = kw;
+                p.stride_h = stride;
+                p.stride_w = stride;
+                p.dilation_h = dil;
+                p.dilation_w = if kh == kw { dil } else { 1 };
+                p.multiplier = mult;
+                p.pad_top = pt % kh;
+                p.pad_left = pl % kw;
+                p.out_h = conv_output_size(h, kh, stride, p.dilation_h, p.pad_top, kh / 2);
+                p.out_w = conv_output_size(w, kw, stride, p.dilation_w, p.pad_left, kw / 2);
+                p.input_zp = izp;
+                p.output_zp = ozp;
+                (
+                    Just(p),
+                    act_range(ozp),
+                    bytes(p.weight_len()),
+                    biases(p.out_c()),
+                    multipliers(p.out_c()),
+                    bytes(p.input_len()),
+                )
+            },
+        )
+        .prop_map(|(mut p, (lo, hi), weights, bias, scales, input)| {
+            p.act_min = lo;
+            p.act_max = hi;
+            DwCase {
+                p,
+                weights,
+                bias,
+                scales,
+                input,
+            }
+        })
+}
+
+fn run_dw(table: &KernelTable, c: &DwCase) -> Vec<i8> {
+    let packed = PackedDepthwise::new(
+        table.tier(),
+        &c.p,
+        &c.weights,
+        Some(&c.bias),
+        1.0,
+        &c.scales,
+        1.0,
+    );
+    let mut out = vec![0i8; c.p.output_len()];
+    let mut scratch = vec![0u8; packed.scratch_bytes()];
+    table.depthwise_i8(&packed, &c.input, &mut out, &mut scratch);
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn conv2d_tiers_match_generic(c in conv_case(false)) {
+        let want = run_conv(&generic(), &c);
+        for t in simd_tiers() {
+            prop_assert_eq!(&run_conv(&t, &c), &want, "tier {}", t.tier());
+        }
+    }
+
+    #[test]
+    fn pointwise_tiers_match_generic(c in conv_case(true)) {
+        prop_assume!(c.p.is_pointwise());
+        let want = run_conv(&generic(), &c);
+        for t in simd_tiers() {
+            prop_assert_eq!(&run_conv(&t, &c), &want, "tier {}", t.tier());
+        }
+    }
+
+    #[test]
+    fn depthwise_tiers_match_generic(c in dw_case()) {
+        let want = run_dw(&generic(), &c);
+        for t in simd_tiers() {
+            prop_assert_eq!(&run_dw(&t, &c), &want, "tier {}", t.tier());
+        }
+    }
+
+    #[test]
+    fn fully_connected_tiers_match_generic(
+        (p, weights, bias, scales, input) in (1usize..=5, 1usize..=300, 1usize..=90, zero_point(), zero_point())
+            .prop_flat_map(|(batch, inf, outf, izp, ozp)| {
+                let p = FcParams { batch, in_features: inf, out_features: outf, input_zp: izp, output_zp: ozp, act_min: -128, act_max: 127 };
+                (Just(p), bytes(inf * outf), biases(outf), multipliers(1), bytes(batch * inf))
+            })
+    ) {
+        let run = |t: &KernelTable| {
+            let packed = PackedFc::new(t.tier(), &p, &weights, Some(&bias), 1.0, &scales, 1.0);
+            let mut out = vec![0i8; p.batch * p.out_features];
+            let mut scratch = vec![0u8; packed.scratch_bytes()];
+            t.fully_connected_i8(&packed, &input, &mut out, &mut scratch);
+            out
+        };
+        let want = run(&generic());
+        for t in simd_tiers() {
+            prop_assert_eq!(&run(&t), &want, "tier {}", t.tier());
+        }
+    }
+
+    #[test]
+    fn add_tiers_match_generic(
+        (a, b) in (0usize..=200).prop_flat_map(|n| (bytes(n), bytes(n))),
+        zps in (zero_point(), zero_point(), zero_point()),
+        scales in (-8i32..=4, -8i32..=4, -8i32..=4, 0.0f32..1.0),
+        act in act_range(0),
+    ) {
+        let s = |e: i32| 2f32.powi(e) * (1.0 + scales.3);
+        let q = AddQuant::new(s(scales.0), zps.0, s(scales.1), zps.1, s(scales.2), zps.2, act.0, act.1);
+        let mut want = vec![0i8; a.len()];
+        generic().add_i8(&q, &a, &b, &mut want);
+        for t in simd_tiers() {
+            let mut got = vec![0i8; a.len()];
+            t.add_i8(&q, &a, &b, &mut got);
+            prop_assert_eq!(&got, &want, "tier {}", t.tier());
+        }
+    }
+}
+
+/// A direct check of the reference against hand-computed TFLite values.
+#[test]
+fn conv_reference_hand_value() {
+    // 1×1×2 input [10, -20], zp 5; one 1×1 filter [3, -4]; bias 100; multiplier 0.5; out zp -3.
+    let mut p = Conv2dParams::simple(1, 1, 2, 1, 1, 1);
+    p.input_zp = 5;
+    p.output_zp = -3;
+    let input = [10i8, -20];
+    // acc = (10-5)·3 + (-20-5)·(-4) + 100 = 15 + 100 + 100 = 215; ·0.5 = 107.5 → 108; −3 → 105.
+    for t in Tier::supported() {
+        let table = KernelTable::for_tier(t).unwrap();
+        let packed = PackedConv::new(t, &p, &[3, -4], Some(&[100]), 1.0, &[0.5], 1.0);
+        let mut out = [0i8; 1];
+        let mut scratch = vec![0u8; packed.scratch_bytes()];
+        table.conv2d_i8(&packed, &input, &mut out, &mut scratch);
+        assert_eq!(out, [105], "tier {t}");
+    }
+}
+
+#[test]
+fn add_reference_hand_value() {
+    // Same scales: 0.5·(a − zp1) + 0.5·(b − zp2) with out scale 0.5 → a + b (zps 0).
+    let q = AddQuant::new(0.5, 0, 0.5, 0, 0.5, 0, -128, 127);
+    assert_eq!(q.apply(3, 4), 7);
+    assert_eq!(q.apply(100, 100), 127);
+    assert_eq!(q.apply(-100, -100), -128);
+    // Output scale twice the inputs': (3 + 4)/2 = 3.5 → 4 (ties away from zero).
+    let q = AddQuant::new(0.5, 0, 0.5, 0, 1.0, 0, -128, 127);
+    assert_eq!(q.apply(3, 4), 4);
+    assert_eq!(q.apply(-3, -4), -4);
+}
