@@ -1,1 +1,27 @@
-//! Outpost store and forward.
+//! Outpost store and forward: redaction, a crash-safe bounded outbox, an Azure Blob uplink and
+//! retraining-sample selection. See `docs/outbox.md`.
+//!
+//! ```text
+//! detections ─► Redactor::apply ─► RedactedFrame ─► Record::frame ─┐
+//! results/events ─────────────────────────────────► Record::json ──┴► OutboxWriter::enqueue (never blocks)
+//!        ─► bounded queue ─► writer thread (group commit, redb, evicts by policy) ─► Store
+//!        ─► Uplink (priority order, token bucket, backoff) ─► Azure Blob ─► confirm ─► delete
+//! ```
+
+pub mod config;
+pub mod error;
+pub mod record;
+pub mod redact;
+pub mod samples;
+pub mod store;
+pub mod uplink;
+pub mod writer;
+
+pub use config::OutboxSettings;
+pub use error::{OutboxError, Result};
+pub use record::{Body, JpegImage, Priority, Record, RecordMeta, StoredRecord};
+pub use redact::{Detection, RedactMethod, RedactedFrame, RedactionPolicy, Redactor, RgbFrame};
+pub use samples::{SampleConfig, SampleSelector};
+pub use store::{BacklogStats, Batch, BatchLimits, EvictionCounters, Store, StoreConfig};
+pub use uplink::{AzureConfig, Backoff, Layout, TokenBucket, Uplink, UplinkConfig, UplinkStats};
+pub use writer::{EnqueueError, OutboxWriter, Ticket, WriterConfig, WriterStats};
