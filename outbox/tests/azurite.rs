@@ -211,14 +211,14 @@ fn link_flapping_delivers_everything_exactly_once_in_priority_order() {
 #[test]
 fn bandwidth_cap_is_respected_within_ten_percent() {
     let az = Azurite::start();
-    az.create_container("bw");
+    az.create_container("bandwidth");
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Store::open(dir.path().join("o.redb"), StoreConfig::default()).unwrap());
-    // ≈ 25 KB incompressible JPEGs plus small events: ≈ 750 KB in all.
-    let records: Vec<Record> = (0..60u64)
+    // ≈ 20 KB incompressible JPEGs plus small events: ≈ 1 MB in all.
+    let records: Vec<Record> = (0..100u64)
         .map(|i| {
             if i % 2 == 0 {
-                frame_record("cam", T0 + i, Priority::Sample, 160, 120, i)
+                frame_record("cam", T0 + i, Priority::Sample, 192, 144, i)
             } else {
                 json_record("cam", T0 + i, Priority::Event, 2000)
             }
@@ -235,7 +235,7 @@ fn bandwidth_cap_is_respected_within_ten_percent() {
         },
         ..Default::default()
     };
-    let client = AzureConfig::emulator(&az.url(), "bw")
+    let client = AzureConfig::emulator(&az.url(), "bandwidth")
         .build(Duration::from_secs(10))
         .unwrap();
     let uplink = Uplink::new(store.clone(), client, cfg);
@@ -250,8 +250,8 @@ fn bandwidth_cap_is_respected_within_ten_percent() {
         snap.objects,
         (rate / cap as f64 - 1.0) * 100.0
     );
-    assert_eq!(snap.records, 60);
-    assert!(secs > 2.0, "too little data to measure a rate");
+    assert_eq!(snap.records, 100);
+    assert!(secs > 3.0, "too little data to measure a rate");
     assert!(
         (rate - cap as f64).abs() <= 0.10 * cap as f64,
         "rate {rate:.0} B/s not within 10 % of {cap}"

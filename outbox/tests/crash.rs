@@ -118,7 +118,7 @@ fn crash_cycles() {
                 let l = rx
                     .recv_timeout(deadline - Instant::now())
                     .expect("child never became READY");
-                let ready = l == "READY";
+                let ready = l.ends_with("READY");
                 lines.push(l);
                 if ready {
                     break;
