@@ -18,16 +18,26 @@ pub(crate) struct ChannelQuant {
     pub lshift: Vec<i32>,
     /// Right shifts (`max(-shift, 0)`).
     pub rshift: Vec<i32>,
+    /// Derived: in even lanes the multiplier of the next (odd) lane, for the odd products.
+    pub mult_odd: Vec<i32>,
+    /// Derived: `2^rshift − 1`, the remainder mask of the rounding shift.
+    pub rmask: Vec<i32>,
+    /// Derived: `rmask >> 1`, the rounding threshold for non-negative values.
+    pub rhalf: Vec<i32>,
 }
 
 impl ChannelQuant {
     /// Builds padded per-channel arrays; `bias[c]` is already folded by the caller.
     pub fn new(bias: impl Iterator<Item = i32>, requant: &[Requant], padded: usize) -> Self {
+        let z = vec![0; padded];
         let mut q = ChannelQuant {
-            bias: vec![0; padded],
-            mult: vec![0; padded],
-            lshift: vec![0; padded],
-            rshift: vec![0; padded],
+            bias: z.clone(),
+            mult: z.clone(),
+            lshift: z.clone(),
+            rshift: z.clone(),
+            mult_odd: z.clone(),
+            rmask: z.clone(),
+            rhalf: z,
         };
         for (c, (b, r)) in bias.zip(requant).enumerate() {
             q.bias[c] = b;
@@ -35,19 +45,49 @@ impl ChannelQuant {
             q.lshift[c] = r.left_shift();
             q.rshift[c] = r.right_shift();
         }
+        q.derive();
         q
+    }
+
+    /// Recomputes the derived arrays from `mult` and `rshift` (after any permutation).
+    fn derive(&mut self) {
+        let n = self.mult.len();
+        self.mult_odd = (0..n)
+            .map(|i| {
+                if i % 2 == 0 && i + 1 < n {
+                    self.mult[i + 1]
+                } else {
+                    0
+                }
+            })
+            .collect();
+        self.rmask = self
+            .rshift
+            .iter()
+            .map(|&r| ((1i64 << r) - 1) as i32)
+            .collect();
+        self.rhalf = self.rmask.iter().map(|&m| m >> 1).collect();
     }
 
     /// Permutes channels: entry `i` of the result is channel `map(i)` (or zero padding when
     /// `map` returns `None`).
     pub fn permuted(&self, len: usize, map: impl Fn(usize) -> Option<usize>) -> Self {
-        let pick = |v: &Vec<i32>| (0..len).map(|i| map(i).map_or(0, |c| v[c])).collect();
-        ChannelQuant {
+        let pick = |v: &Vec<i32>| {
+            (0..len)
+                .map(|i| map(i).map_or(0, |c| v[c]))
+                .collect::<Vec<i32>>()
+        };
+        let mut q = ChannelQuant {
             bias: pick(&self.bias),
             mult: pick(&self.mult),
             lshift: pick(&self.lshift),
             rshift: pick(&self.rshift),
-        }
+            mult_odd: Vec::new(),
+            rmask: Vec::new(),
+            rhalf: Vec::new(),
+        };
+        q.derive();
+        q
     }
 }
 
@@ -151,7 +191,8 @@ impl PackedGemm {
     pub fn scratch_bytes(&self) -> usize {
         match self.tier {
             Tier::Avx2 => crate::x86_64::avx2::gemm::MR * self.k.div_ceil(2) * 2 * 2,
-            _ => 0,
+            Tier::Avx512Vnni => crate::x86_64::avx512vnni::gemm::scratch_bytes(self.k),
+            Tier::Generic => 0,
         }
     }
 
@@ -167,7 +208,7 @@ impl PackedGemm {
     ) {
         match self.tier {
             Tier::Avx512Vnni => {
-                crate::x86_64::avx512vnni::gemm::gemm(self, A::as_i8(a), lda, m, c, ldc)
+                crate::x86_64::avx512vnni::gemm::gemm(self, A::as_i8(a), lda, m, c, ldc, scratch)
             }
             Tier::Avx2 => {
                 crate::x86_64::avx2::gemm::gemm(self, A::as_i8(a), lda, m, c, ldc, scratch)

@@ -5,7 +5,6 @@ use core::arch::x86_64::*;
 use super::requant::{Out8, Rq8, finish8, mbqm8, pack8};
 use crate::elementwise::{ADD_LEFT_SHIFT, AddQuant};
 use crate::gemm::OutputQuant;
-use crate::quant::Requant;
 
 /// `out[i] = a[i] ⊕ b[i]`, bit-exact with [`AddQuant::apply`].
 pub(crate) fn add(q: &AddQuant, a: &[i8], b: &[i8], out: &mut [i8]) {
@@ -22,20 +21,11 @@ pub(crate) fn add(q: &AddQuant, a: &[i8], b: &[i8], out: &mut [i8]) {
     }
 }
 
-#[target_feature(enable = "avx2")]
-fn rq(r: Requant) -> Rq8 {
-    Rq8 {
-        mult: _mm256_set1_epi32(r.multiplier()),
-        lshift: _mm256_set1_epi32(r.left_shift()),
-        rshift: _mm256_set1_epi32(r.right_shift()),
-    }
-}
-
 /// # Safety
 /// AVX2 available; `a`, `b` readable and `out` writable for `n` bytes, `n` a multiple of 8.
 #[target_feature(enable = "avx2,fma")]
 unsafe fn add_impl(q: &AddQuant, a: *const i8, b: *const i8, out: *mut i8, n: usize) {
-    let (r1, r2, ro) = (rq(q.in1), rq(q.in2), rq(q.out));
+    let (r1, r2, ro) = (Rq8::splat(q.in1), Rq8::splat(q.in2), Rq8::splat(q.out));
     let o = Out8::new(OutputQuant {
         zp: q.out_zp,
         min: q.act_min,

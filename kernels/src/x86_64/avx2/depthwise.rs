@@ -127,11 +127,7 @@ unsafe fn row<const T: usize>(
                 let (bias, q) = unsafe {
                     (
                         _mm256_loadu_si256(p.quant.bias.as_ptr().add(at).cast()),
-                        Rq8 {
-                            mult: _mm256_loadu_si256(p.quant.mult.as_ptr().add(at).cast()),
-                            lshift: _mm256_loadu_si256(p.quant.lshift.as_ptr().add(at).cast()),
-                            rshift: _mm256_loadu_si256(p.quant.rshift.as_ptr().add(at).cast()),
-                        },
+                        Rq8::load(&p.quant, at),
                     )
                 };
                 v[h] = finish8(_mm256_add_epi32(acc[h], bias), q, o);

@@ -148,11 +148,7 @@ unsafe fn tile<const R: usize, const B: usize>(
         let (bias, q) = unsafe {
             (
                 _mm256_loadu_si256(p.quant.bias.as_ptr().add(ch).cast()),
-                Rq8 {
-                    mult: _mm256_loadu_si256(p.quant.mult.as_ptr().add(ch).cast()),
-                    lshift: _mm256_loadu_si256(p.quant.lshift.as_ptr().add(ch).cast()),
-                    rshift: _mm256_loadu_si256(p.quant.rshift.as_ptr().add(ch).cast()),
-                },
+                Rq8::load(&p.quant, ch),
             )
         };
         let left = (p.n - ch).min(8);

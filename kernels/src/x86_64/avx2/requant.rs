@@ -3,12 +3,56 @@
 
 use core::arch::x86_64::*;
 
-/// Per-lane requantization parameters.
+use crate::gemm::ChannelQuant;
+use crate::quant::Requant;
+
+/// Per-lane requantization parameters (see [`ChannelQuant`] for the derived ones).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Rq8 {
     pub mult: __m256i,
+    pub mult_odd: __m256i,
     pub lshift: __m256i,
     pub rshift: __m256i,
+    pub rmask: __m256i,
+    pub rhalf: __m256i,
+}
+
+impl Rq8 {
+    /// Loads channels `at..at + 8` of `q`.
+    ///
+    /// # Safety
+    /// `at + 8 <= q.mult.len()` and `at` is even.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn load(q: &ChannelQuant, at: usize) -> Self {
+        debug_assert!(at + 8 <= q.mult.len() && at % 2 == 0);
+        let ld = |v: &[i32]| {
+            // SAFETY: the caller guarantees 8 entries from `at`.
+            unsafe { _mm256_loadu_si256(v.as_ptr().add(at).cast()) }
+        };
+        Rq8 {
+            mult: ld(&q.mult),
+            mult_odd: ld(&q.mult_odd),
+            lshift: ld(&q.lshift),
+            rshift: ld(&q.rshift),
+            rmask: ld(&q.rmask),
+            rhalf: ld(&q.rhalf),
+        }
+    }
+
+    /// One multiplier for all lanes.
+    #[target_feature(enable = "avx2")]
+    pub fn splat(r: Requant) -> Self {
+        let rmask = ((1i64 << r.right_shift()) - 1) as i32;
+        Rq8 {
+            mult: _mm256_set1_epi32(r.multiplier()),
+            mult_odd: _mm256_set1_epi32(r.multiplier()),
+            lshift: _mm256_set1_epi32(r.left_shift()),
+            rshift: _mm256_set1_epi32(r.right_shift()),
+            rmask: _mm256_set1_epi32(rmask),
+            rhalf: _mm256_set1_epi32(rmask >> 1),
+        }
+    }
 }
 
 /// Output zero point and clamp range, broadcast.
@@ -37,14 +81,12 @@ pub(crate) fn mbqm8(acc: __m256i, q: Rq8) -> __m256i {
     let x = _mm256_sllv_epi32(acc, q.lshift);
     let round = _mm256_set1_epi64x(1 << 30);
     let even = _mm256_mul_epi32(x, q.mult);
-    let odd = _mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(q.mult, 32));
+    let odd = _mm256_mul_epi32(_mm256_srli_epi64(x, 32), q.mult_odd);
     let even = _mm256_srli_epi64(_mm256_add_epi64(even, round), 31);
     let odd = _mm256_slli_epi64(_mm256_add_epi64(odd, round), 1);
     let high = _mm256_blend_epi32(even, odd, 0b1010_1010);
-    let one = _mm256_set1_epi32(1);
-    let mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, q.rshift), one);
-    let rem = _mm256_and_si256(high, mask);
-    let thr = _mm256_sub_epi32(_mm256_srli_epi32(mask, 1), _mm256_srai_epi32(high, 31));
+    let rem = _mm256_and_si256(high, q.rmask);
+    let thr = _mm256_sub_epi32(q.rhalf, _mm256_srai_epi32(high, 31));
     let shifted = _mm256_srav_epi32(high, q.rshift);
     // cmpgt yields −1 where the remainder exceeds the threshold: subtracting rounds up.
     _mm256_sub_epi32(shifted, _mm256_cmpgt_epi32(rem, thr))

@@ -5,7 +5,6 @@ use core::arch::x86_64::*;
 use super::requant::{Out16, Rq16, finish16, mbqm16};
 use crate::elementwise::{ADD_LEFT_SHIFT, AddQuant};
 use crate::gemm::OutputQuant;
-use crate::quant::Requant;
 
 /// `out[i] = a[i] ⊕ b[i]`, bit-exact with [`AddQuant::apply`].
 pub(crate) fn add(q: &AddQuant, a: &[i8], b: &[i8], out: &mut [i8]) {
@@ -18,20 +17,11 @@ pub(crate) fn add(q: &AddQuant, a: &[i8], b: &[i8], out: &mut [i8]) {
     unsafe { add_impl(q, a.as_ptr(), b.as_ptr(), out.as_mut_ptr(), out.len()) }
 }
 
-#[target_feature(enable = "avx512f")]
-fn rq(r: Requant) -> Rq16 {
-    Rq16 {
-        mult: _mm512_set1_epi32(r.multiplier()),
-        lshift: _mm512_set1_epi32(r.left_shift()),
-        rshift: _mm512_set1_epi32(r.right_shift()),
-    }
-}
-
 /// # Safety
 /// AVX-512 F/BW/VL available; `a`, `b` readable and `out` writable for `n` bytes.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 unsafe fn add_impl(q: &AddQuant, a: *const i8, b: *const i8, out: *mut i8, n: usize) {
-    let (r1, r2, ro) = (rq(q.in1), rq(q.in2), rq(q.out));
+    let (r1, r2, ro) = (Rq16::splat(q.in1), Rq16::splat(q.in2), Rq16::splat(q.out));
     let o = Out16::new(OutputQuant {
         zp: q.out_zp,
         min: q.act_min,

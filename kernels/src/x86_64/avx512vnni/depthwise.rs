@@ -118,11 +118,7 @@ unsafe fn row<const T: usize>(
                 let (bias, q) = unsafe {
                     (
                         _mm512_loadu_si512(p.quant.bias.as_ptr().add(at).cast()),
-                        Rq16 {
-                            mult: _mm512_loadu_si512(p.quant.mult.as_ptr().add(at).cast()),
-                            lshift: _mm512_loadu_si512(p.quant.lshift.as_ptr().add(at).cast()),
-                            rshift: _mm512_loadu_si512(p.quant.rshift.as_ptr().add(at).cast()),
-                        },
+                        Rq16::load(&p.quant, at),
                     )
                 };
                 v[j] = finish16(_mm512_add_epi32(acc[j], bias), q, o);

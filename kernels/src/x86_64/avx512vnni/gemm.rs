@@ -1,5 +1,9 @@
 //! Int8 GEMM micro-kernels with `vpdpbusd`: tiles of up to 6 rows × 64 output channels
 //! (24 zmm accumulators), weights streamed from the packed `[n/16][k/4][16][4]` layout.
+//!
+//! Blocks of [`ROWS`] rows of A are first copied into scratch flipped to u8 (`x ^ 0x80`) and
+//! zero-padded to a multiple of 4 bytes, so the inner loop is only broadcast loads, weight
+//! loads and `vpdpbusd`.
 
 use core::arch::x86_64::*;
 
@@ -10,13 +14,29 @@ use crate::gemm::PackedGemm;
 pub(crate) const MR: usize = 6;
 /// 16-channel blocks per micro-tile.
 pub(crate) const NB: usize = 4;
+/// Rows of A flipped into scratch at a time.
+pub(crate) const ROWS: usize = 96;
+
+/// Scratch bytes for reduction length `k`.
+pub(crate) fn scratch_bytes(k: usize) -> usize {
+    ROWS * k.div_ceil(4) * 4
+}
 
 /// `c[i·ldc + j] = requant(Σ a[i·lda + k]·w[j][k])` for `i < m`, `j < p.n`.
-pub(crate) fn gemm(p: &PackedGemm, a: &[i8], lda: usize, m: usize, c: &mut [i8], ldc: usize) {
+pub(crate) fn gemm(
+    p: &PackedGemm,
+    a: &[i8],
+    lda: usize,
+    m: usize,
+    c: &mut [i8],
+    ldc: usize,
+    scratch: &mut [u8],
+) {
     super::assert_supported();
     if m == 0 || p.n == 0 {
         return;
     }
+    let k4 = p.k.div_ceil(4) * 4;
     assert!(
         lda >= p.k && a.len() >= (m - 1) * lda + p.k,
         "gemm: A too short"
@@ -25,36 +45,53 @@ pub(crate) fn gemm(p: &PackedGemm, a: &[i8], lda: usize, m: usize, c: &mut [i8],
         ldc >= p.n && c.len() >= (m - 1) * ldc + p.n,
         "gemm: C too short"
     );
+    assert!(
+        scratch.len() >= scratch_bytes(p.k),
+        "gemm: scratch too short"
+    );
     assert_eq!(
         p.w8.len(),
-        p.n.div_ceil(16) * 16 * p.k.div_ceil(4) * 4,
+        p.n.div_ceil(16) * 16 * k4,
         "gemm: not packed for AVX-512 VNNI"
     );
     let blocks = p.n.div_ceil(16);
-    let mut jb = 0;
-    while jb < blocks {
-        let nb = (blocks - jb).min(NB);
-        let mut i = 0;
-        while i < m {
-            let mr = (m - i).min(MR);
-            // SAFETY: the CPU supports the tier (asserted above); rows i..i+mr of A and C and
-            // channel blocks jb..jb+nb lie inside the slices (lengths asserted above), and the
-            // tile only touches channels < p.n when storing.
-            unsafe {
-                tile_dispatch(
-                    p,
-                    a.as_ptr().add(i * lda),
-                    lda,
-                    c.as_mut_ptr().add(i * ldc),
-                    ldc,
-                    jb,
-                    nb,
-                    mr,
-                )
-            };
-            i += mr;
+    let mut i0 = 0;
+    while i0 < m {
+        let rows = (m - i0).min(ROWS);
+        for r in 0..rows {
+            let src = &a[(i0 + r) * lda..][..p.k];
+            let dst = &mut scratch[r * k4..(r + 1) * k4];
+            for (d, &x) in dst.iter_mut().zip(src) {
+                *d = x as u8 ^ 0x80;
+            }
+            dst[p.k..].fill(0);
         }
-        jb += nb;
+        let mut jb = 0;
+        while jb < blocks {
+            let nb = (blocks - jb).min(NB);
+            let mut i = 0;
+            while i < rows {
+                let mr = (rows - i).min(MR);
+                // SAFETY: the CPU supports the tier (asserted above); scratch holds `rows`
+                // flipped rows of k4 bytes; rows i0+i..i0+i+mr of C lie inside `c` (length
+                // asserted) and stores stop at channel p.n; blocks jb..jb+nb are packed.
+                unsafe {
+                    tile_dispatch(
+                        p,
+                        scratch.as_ptr().add(i * k4),
+                        k4,
+                        c.as_mut_ptr().add((i0 + i) * ldc),
+                        ldc,
+                        jb,
+                        nb,
+                        mr,
+                    )
+                };
+                i += mr;
+            }
+            jb += nb;
+        }
+        i0 += rows;
     }
 }
 
@@ -73,13 +110,14 @@ macro_rules! dispatch {
 }
 
 /// # Safety
-/// The CPU supports AVX-512 F/BW/VL/VNNI; `a` points at `mr` rows of `p.k` bytes (stride
-/// `lda`); `c` at `mr` rows (stride `ldc`) with room for channels `16·jb..p.n`.
+/// The CPU supports AVX-512 F/BW/VL/VNNI; `a` points at `mr` flipped rows of `lda` bytes
+/// (`lda` = k rounded up to 4); `c` at `mr` rows (stride `ldc`) with room for channels
+/// `16·jb..p.n`.
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 unsafe fn tile_dispatch(
     p: &PackedGemm,
-    a: *const i8,
+    a: *const u8,
     lda: usize,
     c: *mut i8,
     ldc: usize,
@@ -88,10 +126,16 @@ unsafe fn tile_dispatch(
     mr: usize,
 ) {
     // SAFETY: forwarded from this function's contract.
-    unsafe { dispatch!(p, a, lda, c, ldc, jb, nb, mr; 1 2 3 4 5 6) }
+    unsafe {
+        if mr == MR && nb == NB {
+            tile_6x4(p, a, lda, c, ldc, jb)
+        } else {
+            dispatch!(p, a, lda, c, ldc, jb, nb, mr; 1 2 3 4 5 6)
+        }
+    }
 }
 
-/// One `R × 16B` tile.
+/// One `R × 16B` tile (edges; the full tile is [`tile_6x4`]).
 ///
 /// # Safety
 /// As [`tile_dispatch`] with `mr = R`, `nb = B`.
@@ -99,53 +143,109 @@ unsafe fn tile_dispatch(
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 unsafe fn tile<const R: usize, const B: usize>(
     p: &PackedGemm,
-    a: *const i8,
+    a: *const u8,
     lda: usize,
     c: *mut i8,
     ldc: usize,
     jb: usize,
 ) {
-    let k = p.k;
-    let kq = k / 4;
-    let block_stride = k.div_ceil(4) * 64;
-    let flip = _mm512_set1_epi32(0x8080_8080_u32 as i32);
+    let kq = lda / 4;
+    let bs = kq * 64;
     let mut acc = [[_mm512_setzero_si512(); B]; R];
     // SAFETY: packed blocks jb..jb+B exist (the caller keeps jb + B <= n/16 rounded up).
-    let w0 = unsafe { p.w8.as_ptr().add(jb * block_stride) };
+    let w0 = unsafe { p.w8.as_ptr().add(jb * bs) };
     for q in 0..kq {
         let mut w = [_mm512_setzero_si512(); B];
         for (b, wb) in w.iter_mut().enumerate() {
-            // SAFETY: q < ceil(k/4), so the 64 bytes lie inside block jb + b.
-            *wb = unsafe { _mm512_loadu_si512(w0.add(b * block_stride + q * 64).cast()) };
+            // SAFETY: q < kq, so the 64 bytes lie inside block jb + b.
+            *wb = unsafe { _mm512_loadu_si512(w0.add(b * bs + q * 64).cast()) };
         }
         for (r, acc_r) in acc.iter_mut().enumerate() {
-            // SAFETY: 4q + 4 <= k bytes of row r.
-            let quad = unsafe { a.add(r * lda + q * 4).cast::<i32>().read_unaligned() };
-            let av = _mm512_xor_si512(_mm512_set1_epi32(quad), flip);
+            // SAFETY: 4q + 4 <= lda bytes of row r.
+            let av =
+                _mm512_set1_epi32(unsafe { a.add(r * lda + q * 4).cast::<i32>().read_unaligned() });
             for (accv, wb) in acc_r.iter_mut().zip(&w) {
                 *accv = _mm512_dpbusd_epi32(*accv, av, *wb);
             }
         }
     }
-    let tail = k % 4;
-    if tail != 0 {
-        let mut w = [_mm512_setzero_si512(); B];
-        for (b, wb) in w.iter_mut().enumerate() {
-            // SAFETY: the last (zero-padded) quad of block jb + b.
-            *wb = unsafe { _mm512_loadu_si512(w0.add(b * block_stride + kq * 64).cast()) };
+    // SAFETY: forwarded from this function's contract.
+    unsafe { epilogue::<R, B>(p, &acc, c, ldc, jb) }
+}
+
+/// The full 6 × 64 tile with its 24 accumulators in named locals (arrays indexed in loops
+/// were left in memory by LLVM, costing a store per `vpdpbusd`).
+///
+/// # Safety
+/// As [`tile_dispatch`] with `mr = 6`, `nb = 4`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn tile_6x4(p: &PackedGemm, a: *const u8, lda: usize, c: *mut i8, ldc: usize, jb: usize) {
+    let kq = lda / 4;
+    let bs = kq * 64;
+    let z = _mm512_setzero_si512();
+    let (mut c00, mut c01, mut c02, mut c03) = (z, z, z, z);
+    let (mut c10, mut c11, mut c12, mut c13) = (z, z, z, z);
+    let (mut c20, mut c21, mut c22, mut c23) = (z, z, z, z);
+    let (mut c30, mut c31, mut c32, mut c33) = (z, z, z, z);
+    let (mut c40, mut c41, mut c42, mut c43) = (z, z, z, z);
+    let (mut c50, mut c51, mut c52, mut c53) = (z, z, z, z);
+    // SAFETY: blocks jb..jb+4 exist in the packing.
+    let w = unsafe { p.w8.as_ptr().add(jb * bs) };
+    for q in 0..kq {
+        let off = q * 64;
+        // SAFETY: quad q of blocks jb..jb+4 lies inside the packing.
+        let (w0, w1, w2, w3) = unsafe {
+            (
+                _mm512_loadu_si512(w.add(off).cast()),
+                _mm512_loadu_si512(w.add(bs + off).cast()),
+                _mm512_loadu_si512(w.add(2 * bs + off).cast()),
+                _mm512_loadu_si512(w.add(3 * bs + off).cast()),
+            )
+        };
+        macro_rules! row {
+            ($r:literal, $x0:ident, $x1:ident, $x2:ident, $x3:ident) => {{
+                // SAFETY: 4q + 4 <= lda bytes of row $r.
+                let av = _mm512_set1_epi32(unsafe {
+                    a.add($r * lda + q * 4).cast::<i32>().read_unaligned()
+                });
+                $x0 = _mm512_dpbusd_epi32($x0, av, w0);
+                $x1 = _mm512_dpbusd_epi32($x1, av, w1);
+                $x2 = _mm512_dpbusd_epi32($x2, av, w2);
+                $x3 = _mm512_dpbusd_epi32($x3, av, w3);
+            }};
         }
-        for (r, acc_r) in acc.iter_mut().enumerate() {
-            let mut bytes = [0u8; 4];
-            for (t, byte) in bytes.iter_mut().enumerate().take(tail) {
-                // SAFETY: 4·kq + t < k, inside row r.
-                *byte = unsafe { *a.add(r * lda + kq * 4 + t) } as u8;
-            }
-            let av = _mm512_xor_si512(_mm512_set1_epi32(i32::from_le_bytes(bytes)), flip);
-            for (accv, wb) in acc_r.iter_mut().zip(&w) {
-                *accv = _mm512_dpbusd_epi32(*accv, av, *wb);
-            }
-        }
+        row!(0, c00, c01, c02, c03);
+        row!(1, c10, c11, c12, c13);
+        row!(2, c20, c21, c22, c23);
+        row!(3, c30, c31, c32, c33);
+        row!(4, c40, c41, c42, c43);
+        row!(5, c50, c51, c52, c53);
     }
+    let acc = [
+        [c00, c01, c02, c03],
+        [c10, c11, c12, c13],
+        [c20, c21, c22, c23],
+        [c30, c31, c32, c33],
+        [c40, c41, c42, c43],
+        [c50, c51, c52, c53],
+    ];
+    // SAFETY: forwarded from this function's contract.
+    unsafe { epilogue::<6, 4>(p, &acc, c, ldc, jb) }
+}
+
+/// Requantizes and stores an `R × 16B` block of accumulators.
+///
+/// # Safety
+/// `c` has `R` rows (stride `ldc`) with room for channels `16·jb..p.n`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn epilogue<const R: usize, const B: usize>(
+    p: &PackedGemm,
+    acc: &[[__m512i; B]; R],
+    c: *mut i8,
+    ldc: usize,
+    jb: usize,
+) {
     let o = Out16::new(p.out);
     for b in 0..B {
         let ch = (jb + b) * 16;
@@ -153,11 +253,7 @@ unsafe fn tile<const R: usize, const B: usize>(
         let (bias, q) = unsafe {
             (
                 _mm512_loadu_si512(p.quant.bias.as_ptr().add(ch).cast()),
-                Rq16 {
-                    mult: _mm512_loadu_si512(p.quant.mult.as_ptr().add(ch).cast()),
-                    lshift: _mm512_loadu_si512(p.quant.lshift.as_ptr().add(ch).cast()),
-                    rshift: _mm512_loadu_si512(p.quant.rshift.as_ptr().add(ch).cast()),
-                },
+                Rq16::load(&p.quant, ch),
             )
         };
         let left = p.n - ch;

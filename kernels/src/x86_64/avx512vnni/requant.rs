@@ -3,12 +3,56 @@
 
 use core::arch::x86_64::*;
 
-/// Per-lane requantization parameters.
+use crate::gemm::ChannelQuant;
+use crate::quant::Requant;
+
+/// Per-lane requantization parameters (see [`ChannelQuant`] for the derived ones).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Rq16 {
     pub mult: __m512i,
+    pub mult_odd: __m512i,
     pub lshift: __m512i,
     pub rshift: __m512i,
+    pub rmask: __m512i,
+    pub rhalf: __m512i,
+}
+
+impl Rq16 {
+    /// Loads channels `at..at + 16` of `q`.
+    ///
+    /// # Safety
+    /// `at + 16 <= q.mult.len()` (the arrays are padded to multiples of 16).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn load(q: &ChannelQuant, at: usize) -> Self {
+        debug_assert!(at + 16 <= q.mult.len());
+        let ld = |v: &[i32]| {
+            // SAFETY: the caller guarantees 16 entries from `at`.
+            unsafe { _mm512_loadu_si512(v.as_ptr().add(at).cast()) }
+        };
+        Rq16 {
+            mult: ld(&q.mult),
+            mult_odd: ld(&q.mult_odd),
+            lshift: ld(&q.lshift),
+            rshift: ld(&q.rshift),
+            rmask: ld(&q.rmask),
+            rhalf: ld(&q.rhalf),
+        }
+    }
+
+    /// One multiplier for all lanes.
+    #[target_feature(enable = "avx512f")]
+    pub fn splat(r: Requant) -> Self {
+        let rmask = ((1i64 << r.right_shift()) - 1) as i32;
+        Rq16 {
+            mult: _mm512_set1_epi32(r.multiplier()),
+            mult_odd: _mm512_set1_epi32(r.multiplier()),
+            lshift: _mm512_set1_epi32(r.left_shift()),
+            rshift: _mm512_set1_epi32(r.right_shift()),
+            rmask: _mm512_set1_epi32(rmask),
+            rhalf: _mm512_set1_epi32(rmask >> 1),
+        }
+    }
 }
 
 /// Output zero point and clamp range, broadcast.
@@ -39,15 +83,14 @@ pub(crate) fn mbqm16(acc: __m512i, q: Rq16) -> __m512i {
     let round = _mm512_set1_epi64(1 << 30);
     // round(x·m / 2^31) = (x·m + 2^30) >> 31 (exact for the non-saturating case).
     let even = _mm512_mul_epi32(x, q.mult);
-    let odd = _mm512_mul_epi32(_mm512_srli_epi64(x, 32), _mm512_srli_epi64(q.mult, 32));
+    let odd = _mm512_mul_epi32(_mm512_srli_epi64(x, 32), q.mult_odd);
     let even = _mm512_srli_epi64(_mm512_add_epi64(even, round), 31);
     let odd = _mm512_slli_epi64(_mm512_add_epi64(odd, round), 1);
     let high = _mm512_mask_blend_epi32(0xAAAA, even, odd);
-    // RoundingDivideByPOT.
+    // RoundingDivideByPOT: round up when the remainder exceeds half (half + 1 if negative).
     let one = _mm512_set1_epi32(1);
-    let mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, q.rshift), one);
-    let rem = _mm512_and_si512(high, mask);
-    let thr = _mm512_sub_epi32(_mm512_srli_epi32(mask, 1), _mm512_srai_epi32(high, 31));
+    let rem = _mm512_and_si512(high, q.rmask);
+    let thr = _mm512_sub_epi32(q.rhalf, _mm512_srai_epi32(high, 31));
     let shifted = _mm512_srav_epi32(high, q.rshift);
     let up = _mm512_cmpgt_epi32_mask(rem, thr);
     _mm512_mask_add_epi32(shifted, up, shifted, one)

@@ -1,0 +1,150 @@
+//! Quick single-shape timing without criterion (for iterating on kernels):
+//! `cargo run --release -p outpost-kernels --example kbench [tier]`.
+
+use outpost_kernels::{
+    Conv2dParams, DepthwiseParams, KernelTable, PackedConv, PackedDepthwise, Tier,
+};
+use std::time::Instant;
+
+fn bytes(n: usize, seed: u32) -> Vec<i8> {
+    let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            (s >> 24) as u8 as i8
+        })
+        .collect()
+}
+
+#[repr(C)]
+struct Timespec {
+    sec: i64,
+    nsec: i64,
+}
+
+unsafe extern "C" {
+    fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
+}
+
+/// This thread's CPU time in seconds (`CLOCK_THREAD_CPUTIME_ID`): the machine is shared, so
+/// wall-clock time would count the time other processes hold the core.
+fn thread_cpu() -> f64 {
+    let mut ts = Timespec { sec: 0, nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec; clock 3 is CLOCK_THREAD_CPUTIME_ID on Linux.
+    let rc = unsafe { clock_gettime(3, &mut ts) };
+    assert_eq!(rc, 0);
+    ts.sec as f64 + ts.nsec as f64 * 1e-9
+}
+
+/// Best-of-N GOPS of `f` doing `macs` multiply-accumulates.
+fn gops(macs: u64, mut f: impl FnMut()) -> f64 {
+    let mut best = f64::MAX;
+    for _ in 0..30 {
+        let (t, c) = (Instant::now(), thread_cpu());
+        for _ in 0..5 {
+            f();
+        }
+        let secs = if std::env::var_os("KBENCH_WALL").is_some() {
+            t.elapsed().as_secs_f64()
+        } else {
+            thread_cpu() - c
+        };
+        best = best.min(secs / 5.0);
+    }
+    2.0 * macs as f64 / best / 1e9
+}
+
+/// Peak `vpdpbusd zmm` rate: 24 independent accumulator chains, register operands only.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vnni")]
+fn dpbusd_peak(iters: usize) -> core::arch::x86_64::__m512i {
+    use core::arch::x86_64::*;
+    let mut acc = [_mm512_set1_epi32(1); 24];
+    let (a, b) = (
+        _mm512_set1_epi32(0x0101_0101),
+        _mm512_set1_epi32(0x0202_0202),
+    );
+    for _ in 0..iters {
+        for x in acc.iter_mut() {
+            *x = _mm512_dpbusd_epi32(*x, a, b);
+        }
+    }
+    acc.iter()
+        .fold(_mm512_setzero_si512(), |s, &x| _mm512_add_epi32(s, x))
+}
+
+fn main() {
+    #[cfg(target_arch = "x86_64")]
+    if std::env::args().nth(1).as_deref() == Some("peak") {
+        assert!(Tier::Avx512Vnni.is_supported());
+        let iters = 10_000_000;
+        let mut best = f64::MAX;
+        for _ in 0..5 {
+            let c = thread_cpu();
+            // SAFETY: AVX-512 VNNI is supported (asserted above).
+            std::hint::black_box(unsafe { dpbusd_peak(iters) });
+            best = best.min(thread_cpu() - c);
+        }
+        println!(
+            "vpdpbusd zmm peak: {:.0} GOPS",
+            (iters * 24 * 128) as f64 / best / 1e9
+        );
+        return;
+    }
+    let tier = std::env::args()
+        .nth(1)
+        .map_or(Tier::best(), |s| Tier::parse(&s).unwrap());
+    let t = KernelTable::for_tier(tier).unwrap();
+    let only = std::env::args().nth(2).unwrap_or_default();
+    for (h, w, ic, oc) in [
+        (56, 56, 24, 144),
+        (28, 28, 32, 192),
+        (14, 14, 96, 576),
+        (7, 7, 320, 1280),
+    ] {
+        if !format!("pw{h}x{w}x{ic}").contains(&only) {
+            continue;
+        }
+        let p = Conv2dParams::simple(h, w, ic, oc, 1, 1);
+        let packed = PackedConv::new(
+            tier,
+            &p,
+            &bytes(p.weight_len(), 1),
+            None,
+            0.05,
+            &[0.002],
+            0.1,
+        );
+        let input = bytes(p.input_len(), 2);
+        let mut out = vec![0i8; p.output_len()];
+        let mut scratch = vec![0u8; packed.scratch_bytes()];
+        let g = gops(p.macs(), || {
+            t.conv2d_i8(&packed, &input, &mut out, &mut scratch)
+        });
+        println!("{tier} pointwise {h}x{w}x{ic}->{oc}: {g:.1} GOPS");
+    }
+    for (h, w, c, s) in [(112, 112, 96, 2), (56, 56, 144, 1), (14, 14, 576, 1)] {
+        if !format!("dw{h}x{w}x{c}").contains(&only) {
+            continue;
+        }
+        let p = DepthwiseParams::same(h, w, c, 3, s);
+        let packed = PackedDepthwise::new(
+            tier,
+            &p,
+            &bytes(p.weight_len(), 3),
+            None,
+            0.05,
+            &[0.002],
+            0.1,
+        );
+        let input = bytes(p.input_len(), 4);
+        let mut out = vec![0i8; p.output_len()];
+        let mut scratch = vec![0u8; packed.scratch_bytes()];
+        let g = gops(p.macs(), || {
+            t.depthwise_i8(&packed, &input, &mut out, &mut scratch)
+        });
+        println!("{tier} depthwise3x3 {h}x{w}x{c}s{s}: {g:.1} GOPS");
+    }
+}
