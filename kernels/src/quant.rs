@@ -239,11 +239,12 @@ mod tests {
             saturating_rounding_doubling_high_mul(1 << 30, 1 << 30),
             1 << 29
         );
-        // 3 * 2^30 / 2^31 = 1.5 -> 2; -1.5 -> -2 (ties away from zero).
+        // 3 * 2^30 / 2^31 = 1.5 -> 2; -1.5 -> -1: gemmlowp's nudge rounds ties upwards.
         assert_eq!(saturating_rounding_doubling_high_mul(3, 1 << 30), 2);
-        assert_eq!(saturating_rounding_doubling_high_mul(-3, 1 << 30), -2);
+        assert_eq!(saturating_rounding_doubling_high_mul(-3, 1 << 30), -1);
         assert_eq!(saturating_rounding_doubling_high_mul(1, 1 << 30), 1);
-        assert_eq!(saturating_rounding_doubling_high_mul(-1, 1 << 30), -1);
+        assert_eq!(saturating_rounding_doubling_high_mul(-1, 1 << 30), 0);
+        assert_eq!(saturating_rounding_doubling_high_mul(-5, 1 << 30), -2);
         assert_eq!(rounding_divide_by_pot(5, 1), 3);
         assert_eq!(rounding_divide_by_pot(-5, 1), -3);
         assert_eq!(rounding_divide_by_pot(7, 2), 2);
