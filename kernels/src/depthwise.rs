@@ -28,6 +28,9 @@ pub struct PackedDepthwise {
     /// `[c/16][ceil(taps/2)][2][8 lanes][2 taps]` (as i16 in `w16`).
     pub(crate) w8: Vec<i8>,
     pub(crate) w16: Vec<i16>,
+    /// AVX-512 VNNI 3×3 with dilation 1 and horizontal stride 1 or 2: column quads
+    /// `[c/64][kx][4][16 lanes][ky 0..3, 0]` (empty otherwise).
+    pub(crate) w8_col: Vec<i8>,
     /// Per-channel epilogue, permuted to the SIMD accumulator order.
     pub(crate) quant: ChannelQuant,
     pub(crate) out: OutputQuant,
@@ -97,6 +100,7 @@ impl PackedDepthwise {
         };
         let mut w8 = Vec::new();
         let mut w16 = Vec::new();
+        let mut w8_col = Vec::new();
         let mut quant = ChannelQuant::new(bias.iter().copied(), &requant, c.div_ceil(16) * 16);
         if simd && tier == Tier::Avx512Vnni {
             let chunks = c.div_ceil(64);
@@ -111,6 +115,26 @@ impl PackedDepthwise {
                             for t in 0..4 {
                                 w8[((k * quads + q) * 4 + j) * 64 + d * 4 + t] =
                                     w(4 * q + t, chan(k, j, d));
+                            }
+                        }
+                    }
+                }
+            }
+            if params.k_h == 3
+                && params.k_w == 3
+                && params.dilation_h == 1
+                && params.dilation_w == 1
+                && params.stride_w <= 2
+            {
+                w8_col = vec![0i8; chunks * 3 * 4 * 64];
+                for k in 0..chunks {
+                    for kx in 0..3 {
+                        for j in 0..4 {
+                            for d in 0..16 {
+                                for ky in 0..3 {
+                                    w8_col[((k * 3 + kx) * 4 + j) * 64 + d * 4 + ky] =
+                                        w(ky * 3 + kx, chan(k, j, d));
+                                }
                             }
                         }
                     }
@@ -154,6 +178,7 @@ impl PackedDepthwise {
             );
         }
         PackedDepthwise {
+            w8_col,
             params: *params,
             tier,
             weights: weights.to_vec(),

@@ -25,7 +25,7 @@ impl Rq8 {
     #[inline]
     #[target_feature(enable = "avx2")]
     pub unsafe fn load(q: &ChannelQuant, at: usize) -> Self {
-        debug_assert!(at + 8 <= q.mult.len() && at % 2 == 0);
+        debug_assert!(at + 8 <= q.mult.len() && at.is_multiple_of(2));
         let ld = |v: &[i32]| {
             // SAFETY: the caller guarantees 8 entries from `at`.
             unsafe { _mm256_loadu_si256(v.as_ptr().add(at).cast()) }

@@ -4,7 +4,7 @@
 
 use core::arch::x86_64::*;
 
-use super::requant::{Out16, Rq16, finish16};
+use super::requant::{Rq16, mbqm16};
 use crate::depthwise::{MAX_SIMD_TAPS, PackedDepthwise};
 
 /// Runs a packed depthwise convolution (multiplier 1, at most [`MAX_SIMD_TAPS`] taps).
@@ -35,6 +35,12 @@ pub(crate) fn run(p: &PackedDepthwise, input: &[i8], output: &mut [i8], scratch:
             // `zp_row` holds c bytes; the packing matches (asserted above).
             unsafe {
                 match d.k_h * d.k_w {
+                    9 if !p.w8_col.is_empty() && d.stride_w == 1 => {
+                        row3x3::<1>(p, input.as_ptr(), &rows, zp_row, out.as_mut_ptr())
+                    }
+                    9 if !p.w8_col.is_empty() => {
+                        row3x3::<2>(p, input.as_ptr(), &rows, zp_row, out.as_mut_ptr())
+                    }
                     9 => row::<9>(p, input.as_ptr(), &rows, zp_row, out.as_mut_ptr()),
                     25 => row::<25>(p, input.as_ptr(), &rows, zp_row, out.as_mut_ptr()),
                     _ => row::<0>(p, input.as_ptr(), &rows, zp_row, out.as_mut_ptr()),
@@ -62,7 +68,7 @@ unsafe fn row<const T: usize>(
     let quads = taps.div_ceil(4);
     let chunks = c.div_ceil(64);
     let flip = _mm512_set1_epi8(-128);
-    let o = Out16::new(p.out);
+    let o = Out64::new(p.out);
     let mut tap_ptr = [zp_row; MAX_SIMD_TAPS];
     for ox in 0..d.out_w {
         for ky in 0..d.k_h {
@@ -80,7 +86,10 @@ unsafe fn row<const T: usize>(
         for k in 0..chunks {
             let left = c - 64 * k;
             let mask: __mmask64 = if left >= 64 { !0 } else { (1u64 << left) - 1 };
-            let mut acc = [_mm512_setzero_si512(); 4];
+            // SAFETY: the permuted per-channel arrays hold chunks·64 entries.
+            let mut acc: [__m512i; 4] = core::array::from_fn(|j| unsafe {
+                _mm512_loadu_si512(p.quant.bias.as_ptr().add((k * 4 + j) * 16).cast())
+            });
             for q in 0..quads {
                 let mut x = [_mm512_setzero_si512(); 4];
                 for (t, xt) in x.iter_mut().enumerate() {
@@ -111,22 +120,147 @@ unsafe fn row<const T: usize>(
                     acc[j] = _mm512_dpbusd_epi32(acc[j], quadv[j], w);
                 }
             }
-            let mut v = [_mm512_setzero_si512(); 4];
-            for j in 0..4 {
-                let at = (k * 4 + j) * 16;
-                // SAFETY: the permuted per-channel arrays hold chunks·64 entries.
-                let (bias, q) = unsafe {
-                    (
-                        _mm512_loadu_si512(p.quant.bias.as_ptr().add(at).cast()),
-                        Rq16::load(&p.quant, at),
-                    )
-                };
-                v[j] = finish16(_mm512_add_epi32(acc[j], bias), q, o);
+            // SAFETY: chunk k's per-channel arrays exist.
+            let bytes = unsafe { requant64(p, k, &acc, o) };
+            // SAFETY: pixel ox of the output row holds c bytes; the mask stops at channel c.
+            unsafe { _mm512_mask_storeu_epi8(out.add(ox * c + 64 * k), mask, bytes) };
+        }
+    }
+}
+
+/// Output zero point (i16) and clamp range (i8), broadcast.
+#[derive(Clone, Copy, Debug)]
+struct Out64 {
+    zp: __m512i,
+    min: __m512i,
+    max: __m512i,
+}
+
+impl Out64 {
+    #[target_feature(enable = "avx512f,avx512bw")]
+    fn new(o: crate::gemm::OutputQuant) -> Self {
+        Out64 {
+            zp: _mm512_set1_epi16(o.zp as i16),
+            min: _mm512_set1_epi8(o.min as i8),
+            max: _mm512_set1_epi8(o.max as i8),
+        }
+    }
+}
+
+/// Requantizes the four accumulators of chunk `k` (bias already added) into 64 bytes in
+/// channel order. The zero point is added after narrowing to i16 (saturating) and the clamp
+/// applied on bytes: equal to TFLite's `clamp(v + zp)` because every saturation step lies
+/// outside the int8 clamp range.
+///
+/// # Safety
+/// Chunk `k`'s 64 entries of the permuted per-channel arrays exist.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn requant64(p: &PackedDepthwise, k: usize, acc: &[__m512i; 4], o: Out64) -> __m512i {
+    // SAFETY: forwarded from this function's contract.
+    let v: [__m512i; 4] =
+        core::array::from_fn(|j| mbqm16(acc[j], unsafe { Rq16::load(&p.quant, (k * 4 + j) * 16) }));
+    let lo = _mm512_adds_epi16(_mm512_packs_epi32(v[0], v[1]), o.zp);
+    let hi = _mm512_adds_epi16(_mm512_packs_epi32(v[2], v[3]), o.zp);
+    let bytes = _mm512_packs_epi16(lo, hi);
+    _mm512_min_epi8(_mm512_max_epi8(bytes, o.min), o.max)
+}
+
+/// Interleaves three taps (rows) of 64 channels into the four channel-quad vectors.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw")]
+fn quads3(x0: __m512i, x1: __m512i, x2: __m512i) -> [__m512i; 4] {
+    let z = _mm512_setzero_si512();
+    let lo01 = _mm512_unpacklo_epi8(x0, x1);
+    let hi01 = _mm512_unpackhi_epi8(x0, x1);
+    let lo2 = _mm512_unpacklo_epi8(x2, z);
+    let hi2 = _mm512_unpackhi_epi8(x2, z);
+    [
+        _mm512_unpacklo_epi16(lo01, lo2),
+        _mm512_unpackhi_epi16(lo01, lo2),
+        _mm512_unpacklo_epi16(hi01, hi2),
+        _mm512_unpackhi_epi16(hi01, hi2),
+    ]
+}
+
+/// One output row of a 3×3 depthwise convolution (dilation 1, horizontal stride `S` of 1 or
+/// 2) with a sliding window of input-column quads: each input column is loaded and
+/// interleaved once per chunk, not once per tap.
+///
+/// # Safety
+/// As [`row`]; `p.w8_col` is packed.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn row3x3<const S: usize>(
+    p: &PackedDepthwise,
+    input: *const i8,
+    rows: &[Option<usize>; MAX_SIMD_TAPS],
+    zp_row: *const i8,
+    out: *mut i8,
+) {
+    let d = &p.params;
+    let c = d.in_c;
+    let flip = _mm512_set1_epi8(-128);
+    let o = Out64::new(p.out);
+    // SAFETY: row offsets address full input rows (in_w·c bytes).
+    let row_ptr: [Option<*const i8>; 3] =
+        core::array::from_fn(|ky| rows[ky].map(|off| unsafe { input.add(off) }));
+    for k in 0..c.div_ceil(64) {
+        let left = c - 64 * k;
+        let mask: __mmask64 = if left >= 64 { !0 } else { (1u64 << left) - 1 };
+        // SAFETY: the zero-point row holds c bytes; the mask stops at channel c.
+        let zpv = _mm512_xor_si512(
+            unsafe { _mm512_maskz_loadu_epi8(mask, zp_row.add(64 * k)) },
+            flip,
+        );
+        let zq = quads3(zpv, zpv, zpv);
+        let col = |ix: isize| -> [__m512i; 4] {
+            if ix < 0 || ix as usize >= d.in_w {
+                return zq;
             }
-            let bytes = _mm512_packs_epi16(
-                _mm512_packs_epi32(v[0], v[1]),
-                _mm512_packs_epi32(v[2], v[3]),
-            );
+            let ld = |ky: usize| match row_ptr[ky] {
+                // SAFETY: column ix < in_w of a valid row: c readable bytes, masked to c.
+                Some(r) => _mm512_xor_si512(
+                    unsafe { _mm512_maskz_loadu_epi8(mask, r.add(ix as usize * c + 64 * k)) },
+                    flip,
+                ),
+                None => zpv,
+            };
+            quads3(ld(0), ld(1), ld(2))
+        };
+        // SAFETY: chunk k of the column-quad weights and of the bias exist (packed sizes).
+        let (w, bias) = unsafe {
+            let w: [[__m512i; 4]; 3] = core::array::from_fn(|kx| {
+                core::array::from_fn(|j| {
+                    _mm512_loadu_si512(p.w8_col.as_ptr().add(((k * 3 + kx) * 4 + j) * 64).cast())
+                })
+            });
+            let bias: [__m512i; 4] = core::array::from_fn(|j| {
+                _mm512_loadu_si512(p.quant.bias.as_ptr().add((k * 4 + j) * 16).cast())
+            });
+            (w, bias)
+        };
+        let x0 = -(d.pad_left as isize);
+        let (mut q0, mut q1, mut q2) = (col(x0), col(x0 + 1), col(x0 + 2));
+        for ox in 0..d.out_w {
+            if ox > 0 {
+                let base = x0 + (ox * S) as isize;
+                if S == 1 {
+                    q0 = q1;
+                    q1 = q2;
+                } else {
+                    q0 = q2;
+                    q1 = col(base + 1);
+                }
+                q2 = col(base + 2);
+            }
+            let mut acc = bias;
+            for j in 0..4 {
+                acc[j] = _mm512_dpbusd_epi32(acc[j], q0[j], w[0][j]);
+                acc[j] = _mm512_dpbusd_epi32(acc[j], q1[j], w[1][j]);
+                acc[j] = _mm512_dpbusd_epi32(acc[j], q2[j], w[2][j]);
+            }
+            // SAFETY: chunk k's per-channel arrays exist.
+            let bytes = unsafe { requant64(p, k, &acc, o) };
             // SAFETY: pixel ox of the output row holds c bytes; the mask stops at channel c.
             unsafe { _mm512_mask_storeu_epi8(out.add(ox * c + 64 * k), mask, bytes) };
         }
