@@ -26,12 +26,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use outpost_proto as proto;
-pub use outpost_proto::{
-    ErrorCode, MAX_SERVER_MSG, ModelInfo, ResultMsg, ServerHello, Status, Subscribe,
-};
 use outpost_proto::{
     ClientMsg, Hello, MAX_CLIENT_MSG, Name, PROTOCOL_VERSION, Request, RequestBody, ResponseBody,
     ServerMsg,
+};
+pub use outpost_proto::{
+    ErrorCode, MAX_SERVER_MSG, ModelInfo, ResultMsg, ServerHello, Status, Subscribe,
 };
 
 use sys::SeqPacket;
@@ -79,7 +79,10 @@ impl ClientError {
         match self {
             ClientError::Connect { .. } | ClientError::Io(_) | ClientError::Closed => true,
             ClientError::Server { code, .. } => {
-                matches!(code, ErrorCode::TooSlow | ErrorCode::ShuttingDown | ErrorCode::Busy)
+                matches!(
+                    code,
+                    ErrorCode::TooSlow | ErrorCode::ShuttingDown | ErrorCode::Busy
+                )
             }
             ClientError::Protocol(_) | ClientError::Timeout => false,
         }
@@ -150,12 +153,19 @@ impl Client {
 
     /// Connect with `config` and do the handshake.
     pub fn connect_with(config: ClientConfig) -> Result<Client, ClientError> {
-        let sock = SeqPacket::connect(&config.path)
-            .map_err(|source| ClientError::Connect { path: config.path.clone(), source })?;
+        let sock = SeqPacket::connect(&config.path).map_err(|source| ClientError::Connect {
+            path: config.path.clone(),
+            source,
+        })?;
         sock.set_read_timeout(Some(config.request_timeout))?;
         let mut client = Client {
             sock,
-            hello: ServerHello { version: 0, capabilities: 0, max_message: 0, queue_capacity: 0 },
+            hello: ServerHello {
+                version: 0,
+                capabilities: 0,
+                max_message: 0,
+                queue_capacity: 0,
+            },
             config,
             buf: Box::new([0; MAX_SERVER_MSG]),
             next_id: 1,
@@ -177,7 +187,11 @@ impl Client {
             ServerMsg::Hello(h) => client.hello = h,
             other => return Err(unexpected(&other)),
         }
-        log::debug!("connected to {}: {:?}", client.config.path.display(), client.hello);
+        log::debug!(
+            "connected to {}: {:?}",
+            client.config.path.display(),
+            client.hello
+        );
         Ok(client)
     }
 
@@ -190,7 +204,9 @@ impl Client {
     pub fn status(&mut self) -> Result<Status, ClientError> {
         match self.request(RequestBody::Status)? {
             ResponseBody::Status(s) => Ok(s),
-            other => Err(ClientError::Protocol(format!("expected Status, got {other:?}"))),
+            other => Err(ClientError::Protocol(format!(
+                "expected Status, got {other:?}"
+            ))),
         }
     }
 
@@ -198,7 +214,9 @@ impl Client {
     pub fn list_models(&mut self) -> Result<Vec<ModelInfo>, ClientError> {
         match self.request(RequestBody::ListModels)? {
             ResponseBody::Models(m) => Ok(m.iter().cloned().collect()),
-            other => Err(ClientError::Protocol(format!("expected Models, got {other:?}"))),
+            other => Err(ClientError::Protocol(format!(
+                "expected Models, got {other:?}"
+            ))),
         }
     }
 
@@ -219,7 +237,11 @@ impl Client {
     /// Subscribe and turn this client into an iterator of [`Event`]s.
     pub fn subscribe(mut self, subscription: Subscribe) -> Result<Subscription, ClientError> {
         self.start_subscription(&subscription)?;
-        Ok(Subscription { config: self.config.clone(), filter: subscription, conn: Some(self) })
+        Ok(Subscription {
+            config: self.config.clone(),
+            filter: subscription,
+            conn: Some(self),
+        })
     }
 
     fn start_subscription(&mut self, subscription: &Subscribe) -> Result<(), ClientError> {
@@ -238,7 +260,9 @@ impl Client {
     /// Send one message.
     pub fn send(&mut self, msg: &ClientMsg) -> Result<(), ClientError> {
         let mut buf = [0u8; MAX_CLIENT_MSG];
-        let n = msg.encode(&mut buf).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let n = msg
+            .encode(&mut buf)
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
         match self.sock.send(&buf[..n]) {
             Ok(_) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Err(ClientError::Closed),
@@ -253,7 +277,9 @@ impl Client {
                 Ok(0) => return Err(ClientError::Closed),
                 Ok(n) => break n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Err(ClientError::Timeout),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return Err(ClientError::Timeout);
+                }
                 Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
                     return Err(ClientError::Closed);
                 }
@@ -261,14 +287,19 @@ impl Client {
             }
         };
         if n > self.buf.len() {
-            return Err(ClientError::Protocol(format!("{n}-byte message exceeds MAX_SERVER_MSG")));
+            return Err(ClientError::Protocol(format!(
+                "{n}-byte message exceeds MAX_SERVER_MSG"
+            )));
         }
         match ServerMsg::decode(&self.buf[..n]) {
-            Ok(ServerMsg::Error(e)) => {
-                Err(ClientError::Server { code: e.code, detail: e.detail.as_str().to_owned() })
-            }
+            Ok(ServerMsg::Error(e)) => Err(ClientError::Server {
+                code: e.code,
+                detail: e.detail.as_str().to_owned(),
+            }),
             Ok(msg) => Ok(msg),
-            Err(e) => Err(ClientError::Protocol(format!("cannot decode server message: {e}"))),
+            Err(e) => Err(ClientError::Protocol(format!(
+                "cannot decode server message: {e}"
+            ))),
         }
     }
 }
@@ -288,8 +319,8 @@ fn unexpected(msg: &ServerMsg) -> ClientError {
 /// What a subscription yields.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
-    /// One result.
-    Result(ResultMsg),
+    /// One result (boxed: a full result is several kilobytes).
+    Result(Box<ResultMsg>),
     /// The server dropped this many results for us (we were too slow).
     Missed(u32),
     /// The connection was lost and re-established; results in between are lost.
@@ -333,12 +364,15 @@ impl Subscription {
                 return Ok(Some(Event::Reconnected));
             };
             match conn.recv() {
-                Ok(ServerMsg::Result(r)) => return Ok(Some(Event::Result(r))),
+                Ok(ServerMsg::Result(r)) => return Ok(Some(Event::Result(Box::new(r)))),
                 Ok(ServerMsg::Missed(m)) => return Ok(Some(Event::Missed(m.count))),
                 Ok(_) => {}
                 Err(ClientError::Timeout) => return Err(ClientError::Timeout),
                 Err(e) if e.is_transient() && self.config.reconnect => {
-                    log::info!("connection to {} lost: {e}; reconnecting", self.config.path.display());
+                    log::info!(
+                        "connection to {} lost: {e}; reconnecting",
+                        self.config.path.display()
+                    );
                     self.conn = None;
                 }
                 Err(e) => {
@@ -363,7 +397,11 @@ impl Subscription {
                 Ok(c) => return Ok(c),
                 Err(e) if e.is_transient() => {
                     attempts += 1;
-                    if self.config.max_reconnect_attempts.is_some_and(|max| attempts >= max) {
+                    if self
+                        .config
+                        .max_reconnect_attempts
+                        .is_some_and(|max| attempts >= max)
+                    {
                         self.config.reconnect = false;
                         return Err(e);
                     }

@@ -8,11 +8,19 @@ use std::path::Path;
 use std::time::Duration;
 
 fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
-    if ret < 0 { Err(io::Error::last_os_error()) } else { Ok(ret) }
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
 }
 
 fn cvt_size(ret: libc::ssize_t) -> io::Result<usize> {
-    if ret < 0 { Err(io::Error::last_os_error()) } else { Ok(ret as usize) }
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret as usize)
+    }
 }
 
 /// A connected, blocking `SOCK_SEQPACKET` socket.
@@ -45,7 +53,11 @@ impl SeqPacket {
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         // SAFETY: `addr` is a valid sockaddr_un of `len` bytes that lives across the call.
         cvt(unsafe {
-            libc::connect(fd.as_raw_fd(), (&raw const addr).cast::<libc::sockaddr>(), len)
+            libc::connect(
+                fd.as_raw_fd(),
+                (&raw const addr).cast::<libc::sockaddr>(),
+                len,
+            )
         })?;
         Ok(SeqPacket { fd })
     }
@@ -53,7 +65,12 @@ impl SeqPacket {
     pub(crate) fn send(&self, buf: &[u8]) -> io::Result<usize> {
         // SAFETY: `buf` is valid for reads of `buf.len()` bytes for the duration of the call.
         cvt_size(unsafe {
-            libc::send(self.fd.as_raw_fd(), buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL)
+            libc::send(
+                self.fd.as_raw_fd(),
+                buf.as_ptr().cast(),
+                buf.len(),
+                libc::MSG_NOSIGNAL,
+            )
         })
     }
 
@@ -61,7 +78,12 @@ impl SeqPacket {
     pub(crate) fn recv_trunc(&self, buf: &mut [u8]) -> io::Result<usize> {
         // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the duration of the call.
         cvt_size(unsafe {
-            libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_TRUNC)
+            libc::recv(
+                self.fd.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_TRUNC,
+            )
         })
     }
 
@@ -71,7 +93,10 @@ impl SeqPacket {
                 tv_sec: d.as_secs() as libc::time_t,
                 tv_usec: d.subsec_micros().max(u32::from(d.is_zero())) as libc::suseconds_t,
             },
-            None => libc::timeval { tv_sec: 0, tv_usec: 0 },
+            None => libc::timeval {
+                tv_sec: 0,
+                tv_usec: 0,
+            },
         };
         // SAFETY: `tv` is a live timeval of the size passed, as setsockopt(2) expects.
         cvt(unsafe {

@@ -7,11 +7,27 @@ use outpost_proto::{BBox, BoundedVec, Detection, ModelInfo, Name, Point, ResultM
 use outpost_runtime::ipc::{ResultServer, ServerConfig};
 
 fn result(stream: u16, seq: u64, scores: &[(u16, f32)]) -> ResultMsg {
-    let mut r = ResultMsg { stream, seq, ..Default::default() };
+    let mut r = ResultMsg {
+        stream,
+        seq,
+        ..Default::default()
+    };
     for &(class, score) in scores {
         let kp = BoundedVec::from_slice(&[Point { x: 0.5, y: 0.5 }]).unwrap();
-        let bbox = BBox { x_min: 0.1, y_min: 0.1, x_max: 0.2, y_max: 0.2 };
-        r.detections.push(Detection { class, score, bbox, keypoints: kp }).unwrap();
+        let bbox = BBox {
+            x_min: 0.1,
+            y_min: 0.1,
+            x_max: 0.2,
+            y_max: 0.2,
+        };
+        r.detections
+            .push(Detection {
+                class,
+                score,
+                bbox,
+                keypoints: kp,
+            })
+            .unwrap();
     }
     r
 }
@@ -23,11 +39,9 @@ fn config(path: &std::path::Path) -> ClientConfig {
 }
 
 fn next_result(sub: &mut outpost_client::Subscription) -> ResultMsg {
-    loop {
-        match sub.next().expect("subscription ended").expect("event") {
-            Event::Result(r) => return r,
-            other => panic!("unexpected {other:?}"),
-        }
+    match sub.next().expect("subscription ended").expect("event") {
+        Event::Result(r) => *r,
+        other => panic!("unexpected {other:?}"),
     }
 }
 
@@ -48,7 +62,10 @@ fn status_models_and_filtered_subscription() {
     server.set_models(core::slice::from_ref(&model));
 
     let mut client = Client::connect(&path).unwrap();
-    assert_eq!(client.server_hello().version, outpost_proto::PROTOCOL_VERSION);
+    assert_eq!(
+        client.server_hello().version,
+        outpost_proto::PROTOCOL_VERSION
+    );
     assert_eq!(client.list_models().unwrap(), vec![model]);
     let status = client.status().unwrap();
     assert_eq!(status.clients, 1);
@@ -59,10 +76,15 @@ fn status_models_and_filtered_subscription() {
     filter.classes = BoundedVec::from_slice(&[1, 2]).unwrap();
     filter.min_score = 0.5;
     filter.keypoints = false;
-    let mut sub = Client::connect_with(config(&path)).unwrap().subscribe(filter).unwrap();
+    let mut sub = Client::connect_with(config(&path))
+        .unwrap()
+        .subscribe(filter)
+        .unwrap();
     let publisher = server.publisher();
     publisher.publish(&result(3, 0, &[(1, 0.9)])).unwrap(); // other stream: not delivered
-    publisher.publish(&result(7, 1, &[(1, 0.9), (1, 0.4), (3, 0.9), (2, 0.6)])).unwrap();
+    publisher
+        .publish(&result(7, 1, &[(1, 0.9), (1, 0.4), (3, 0.9), (2, 0.6)]))
+        .unwrap();
     let r = next_result(&mut sub);
     assert_eq!((r.stream, r.seq), (7, 1));
     let kept: Vec<(u16, f32)> = r.detections.iter().map(|d| (d.class, d.score)).collect();
@@ -76,7 +98,10 @@ fn subscription_reconnects_after_server_restart() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("r.sock");
     let server = ResultServer::bind(&path, ServerConfig::default()).unwrap();
-    let mut sub = Client::connect_with(config(&path)).unwrap().subscribe(Subscribe::all()).unwrap();
+    let mut sub = Client::connect_with(config(&path))
+        .unwrap()
+        .subscribe(Subscribe::all())
+        .unwrap();
     server.publisher().publish(&result(0, 1, &[])).unwrap();
     assert_eq!(next_result(&mut sub).seq, 1);
     drop(server);
@@ -109,11 +134,17 @@ fn refused_peer_gets_not_permitted() {
     let path = dir.path().join("r.sock");
     // SAFETY: getuid(2) has no preconditions.
     let me = unsafe { libc::getuid() };
-    let config =
-        ServerConfig { allow_uids: vec![me.wrapping_add(1)], allow_gids: vec![], ..Default::default() };
+    let config = ServerConfig {
+        allow_uids: vec![me.wrapping_add(1)],
+        allow_gids: vec![],
+        ..Default::default()
+    };
     let _server = ResultServer::bind(&path, config).unwrap();
     match Client::connect(&path).unwrap_err() {
-        ClientError::Server { code: ErrorCode::NotPermitted, .. } => {}
+        ClientError::Server {
+            code: ErrorCode::NotPermitted,
+            ..
+        } => {}
         other => panic!("unexpected {other}"),
     }
 }

@@ -90,7 +90,9 @@ impl<T, const N: usize> BoundedVec<T, N> {
     where
         T: Clone,
     {
-        heapless::Vec::from_slice(items).map(BoundedVec).map_err(|_| CapacityError)
+        heapless::Vec::from_slice(items)
+            .map(BoundedVec)
+            .map_err(|_| CapacityError)
     }
 }
 
@@ -280,6 +282,9 @@ pub enum RequestBody {
 // ---------------------------------------------------------------------------------------------
 
 /// A message from the server to a client.
+// `no_std` without an allocator: the large Result variant cannot be boxed. Receivers keep one
+// `ServerMsg` and decode into it; the server encodes results without building a `ServerMsg`.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, MaxSize)]
 pub enum ServerMsg {
     /// Answer to a valid [`ClientMsg::Hello`].
@@ -420,6 +425,7 @@ pub struct Response {
 }
 
 /// The answers.
+#[allow(clippy::large_enum_variant)] // no allocator: the model list cannot be boxed
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, MaxSize)]
 pub enum ResponseBody {
     /// Answer to [`RequestBody::Status`].
@@ -531,7 +537,10 @@ impl fmt::Display for ErrorCode {
 impl ErrorMsg {
     /// An error with a detail (truncated to [`MAX_DETAIL`] bytes).
     pub fn new(code: ErrorCode, detail: &str) -> Self {
-        ErrorMsg { code, detail: BoundedString::truncating(detail) }
+        ErrorMsg {
+            code,
+            detail: BoundedString::truncating(detail),
+        }
     }
 }
 
@@ -539,6 +548,9 @@ impl ErrorMsg {
 pub const MAX_SERVER_MSG: usize = ServerMsg::POSTCARD_MAX_SIZE;
 /// Largest encoded [`ClientMsg`], in bytes.
 pub const MAX_CLIENT_MSG: usize = ClientMsg::POSTCARD_MAX_SIZE;
+
+// Every message fits one packet and a stack buffer.
+const _: () = assert!(MAX_SERVER_MSG < 16 * 1024 && MAX_CLIENT_MSG < 256);
 
 // ---------------------------------------------------------------------------------------------
 // Encoding and decoding
@@ -586,13 +598,19 @@ fn map_de(e: postcard::Error) -> WireError {
 
 /// Encode `value` into `buf`; returns the number of bytes written.
 pub fn encode<T: Serialize>(value: &T, buf: &mut [u8]) -> Result<usize, WireError> {
-    postcard::to_slice(value, buf).map(|s| s.len()).map_err(map_ser)
+    postcard::to_slice(value, buf)
+        .map(|s| s.len())
+        .map_err(map_ser)
 }
 
 /// Decode exactly one value from `bytes` (trailing bytes are an error).
 pub fn decode<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, WireError> {
     let (value, rest) = postcard::take_from_bytes(bytes).map_err(map_de)?;
-    if rest.is_empty() { Ok(value) } else { Err(WireError::TrailingBytes) }
+    if rest.is_empty() {
+        Ok(value)
+    } else {
+        Err(WireError::TrailingBytes)
+    }
 }
 
 /// Encode `ServerMsg::Result(result)` without constructing the `ServerMsg` (no copy of the
@@ -631,12 +649,6 @@ impl ServerMsg {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bounds_are_small_enough_for_a_packet() {
-        assert!(MAX_SERVER_MSG < 16 * 1024, "{MAX_SERVER_MSG}");
-        assert!(MAX_CLIENT_MSG < 256, "{MAX_CLIENT_MSG}");
-    }
 
     #[test]
     fn varint_len_matches_postcard() {

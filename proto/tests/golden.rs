@@ -28,15 +28,27 @@ fn sample_result() -> ResultMsg {
         capture_ns: 1,
         inference_ns: 2,
         publish_ns: 3,
-        model: ModelRef { id: Name::try_from_str("m").unwrap(), version: 2 },
+        model: ModelRef {
+            id: Name::try_from_str("m").unwrap(),
+            version: 2,
+        },
         detections: BoundedVec::from_slice(&[Detection {
             class: 0,
             score: 1.0,
-            bbox: BBox { x_min: 0.0, y_min: 0.0, x_max: 0.5, y_max: 0.5 },
+            bbox: BBox {
+                x_min: 0.0,
+                y_min: 0.0,
+                x_max: 0.5,
+                y_max: 0.5,
+            },
             keypoints: BoundedVec::from_slice(&[Point { x: 0.25, y: 0.75 }]).unwrap(),
         }])
         .unwrap(),
-        class_scores: BoundedVec::from_slice(&[ClassScore { class: 3, score: 0.5 }]).unwrap(),
+        class_scores: BoundedVec::from_slice(&[ClassScore {
+            class: 3,
+            score: 0.5,
+        }])
+        .unwrap(),
         events: BoundedVec::from_slice(&[SensorEvent {
             sensor: 1,
             kind: 2,
@@ -81,14 +93,22 @@ fn client_messages() {
             min_score: 0.5,
             keypoints: false,
         }),
-        &[0x01, 0x02, 0x01, 0xac, 0x02, 0x00, 0x00, 0x00, 0x00, 0x3f, 0x00],
+        &[
+            0x01, 0x02, 0x01, 0xac, 0x02, 0x00, 0x00, 0x00, 0x00, 0x3f, 0x00,
+        ],
     );
     golden_client(
-        ClientMsg::Request(Request { id: 7, body: RequestBody::Status }),
+        ClientMsg::Request(Request {
+            id: 7,
+            body: RequestBody::Status,
+        }),
         &[0x02, 0x07, 0x00],
     );
     golden_client(
-        ClientMsg::Request(Request { id: 200, body: RequestBody::ListModels }),
+        ClientMsg::Request(Request {
+            id: 200,
+            body: RequestBody::ListModels,
+        }),
         &[0x02, 0xc8, 0x01, 0x01],
     );
     golden_client(ClientMsg::Bye, &[0x03]);
@@ -123,7 +143,9 @@ fn server_messages() {
                 queue_capacity: 256,
             }),
         }),
-        &[0x04, 0x09, 0x00, 0xe8, 0x07, 0x02, 0x03, 0x00, 0x04, 0x01, 0x00, 0x00, 0x80, 0x02],
+        &[
+            0x04, 0x09, 0x00, 0xe8, 0x07, 0x02, 0x03, 0x00, 0x04, 0x01, 0x00, 0x00, 0x80, 0x02,
+        ],
     );
     let model = ModelInfo {
         id: Name::try_from_str("m").unwrap(),
@@ -148,7 +170,10 @@ fn server_messages() {
         ServerMsg::Error(ErrorMsg::new(ErrorCode::Malformed, "bad")),
         &[0x05, 0x01, 0x03, b'b', b'a', b'd'],
     );
-    golden_server(ServerMsg::Error(ErrorMsg::new(ErrorCode::ShuttingDown, "")), &[0x05, 0x09, 0x00]);
+    golden_server(
+        ServerMsg::Error(ErrorMsg::new(ErrorCode::ShuttingDown, "")),
+        &[0x05, 0x09, 0x00],
+    );
 }
 
 #[test]
@@ -169,7 +194,10 @@ fn bounds_are_frozen() {
 #[test]
 fn decoding_is_strict() {
     // Trailing byte.
-    assert_eq!(ClientMsg::decode(&[0x03, 0x00]), Err(WireError::TrailingBytes));
+    assert_eq!(
+        ClientMsg::decode(&[0x03, 0x00]),
+        Err(WireError::TrailingBytes)
+    );
     // Unknown tag.
     assert_eq!(ClientMsg::decode(&[0x04]), Err(WireError::Invalid));
     // Truncated.
@@ -181,10 +209,16 @@ fn decoding_is_strict() {
     too_many.extend_from_slice(&[0x00, 0x00, 0x00, 0x00, 0x00, 0x00]);
     assert_eq!(ClientMsg::decode(&too_many), Err(WireError::Invalid));
     // Invalid UTF-8 in a name.
-    assert_eq!(ClientMsg::decode(&[0x00, 0x01, 0x00, 0x01, 0xff]), Err(WireError::Invalid));
+    assert_eq!(
+        ClientMsg::decode(&[0x00, 0x01, 0x00, 0x01, 0xff]),
+        Err(WireError::Invalid)
+    );
     // Full buffer on encode.
     let mut small = [0u8; 4];
-    assert_eq!(encode_result(&sample_result(), &mut small), Err(WireError::BufferFull));
+    assert_eq!(
+        encode_result(&sample_result(), &mut small),
+        Err(WireError::BufferFull)
+    );
 }
 
 #[test]
@@ -198,13 +232,40 @@ fn full_result_fits_max_size() {
     r.stream = u16::MAX;
     r.detections.clear();
     let kp = BoundedVec::from_slice(&[Point { x: 1.0, y: 1.0 }; MAX_KEYPOINTS]).unwrap();
-    while r.detections.push(Detection { class: u16::MAX, keypoints: kp.clone(), ..Default::default() }).is_ok() {}
-    while r.class_scores.push(ClassScore { class: u16::MAX, score: 1.0 }).is_ok() {}
-    while r.events.push(SensorEvent { sensor: u16::MAX, kind: u16::MAX, value: 1.0, timestamp_ns: u64::MAX }).is_ok() {}
+    while r
+        .detections
+        .push(Detection {
+            class: u16::MAX,
+            keypoints: kp.clone(),
+            ..Default::default()
+        })
+        .is_ok()
+    {}
+    while r
+        .class_scores
+        .push(ClassScore {
+            class: u16::MAX,
+            score: 1.0,
+        })
+        .is_ok()
+    {}
+    while r
+        .events
+        .push(SensorEvent {
+            sensor: u16::MAX,
+            kind: u16::MAX,
+            value: 1.0,
+            timestamp_ns: u64::MAX,
+        })
+        .is_ok()
+    {}
     let mut buf = [0u8; MAX_SERVER_MSG];
     let n = encode_result(&r, &mut buf).unwrap();
     assert!(n <= MAX_SERVER_MSG);
-    assert!(n > MAX_SERVER_MSG - 64, "MaxSize should be tight: {n} of {MAX_SERVER_MSG}");
+    assert!(
+        n > MAX_SERVER_MSG - 64,
+        "MaxSize should be tight: {n} of {MAX_SERVER_MSG}"
+    );
 }
 
 proptest! {

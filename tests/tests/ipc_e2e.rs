@@ -22,7 +22,10 @@ impl Raw {
     fn connect(path: &std::path::Path) -> Raw {
         let sock = SeqPacket::connect(path).expect("connect");
         sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        Raw { sock, buf: vec![0; MAX_SERVER_MSG + 1] }
+        Raw {
+            sock,
+            buf: vec![0; MAX_SERVER_MSG + 1],
+        }
     }
 
     fn send(&self, msg: &ClientMsg) {
@@ -69,19 +72,37 @@ impl Raw {
 }
 
 fn full_result(seq: u64) -> ResultMsg {
-    let mut r = ResultMsg { stream: 1, seq, ..Default::default() };
+    let mut r = ResultMsg {
+        stream: 1,
+        seq,
+        ..Default::default()
+    };
     r.model.id = Name::truncating("blazeface-short");
     r.model.version = 1;
-    let n = if seq % 10 == 0 { proto::MAX_DETECTIONS } else { 2 };
+    let n = if seq.is_multiple_of(10) {
+        proto::MAX_DETECTIONS
+    } else {
+        2
+    };
     for i in 0..n {
         let mut d = Detection {
             class: (i % 3) as u16,
             score: 0.5 + (i as f32) / 1000.0,
-            bbox: BBox { x_min: 0.1, y_min: 0.2, x_max: 0.3, y_max: 0.4 },
+            bbox: BBox {
+                x_min: 0.1,
+                y_min: 0.2,
+                x_max: 0.3,
+                y_max: 0.4,
+            },
             ..Default::default()
         };
         for k in 0..proto::MAX_KEYPOINTS {
-            d.keypoints.push(Point { x: k as f32 / 10.0, y: 0.5 }).unwrap();
+            d.keypoints
+                .push(Point {
+                    x: k as f32 / 10.0,
+                    y: 0.5,
+                })
+                .unwrap();
         }
         r.detections.push(d).unwrap();
     }
@@ -122,7 +143,11 @@ fn fast_clients_lose_nothing_while_slow_and_hostile_clients_are_handled() {
             while expected < TOTAL {
                 match c.recv() {
                     Some(ServerMsg::Result(r)) => {
-                        assert_eq!(r, full_result(expected), "fast client: wrong or out-of-order result");
+                        assert_eq!(
+                            r,
+                            full_result(expected),
+                            "fast client: wrong or out-of-order result"
+                        );
                         expected += 1;
                     }
                     other => panic!("fast client got {other:?} after {expected} results"),
@@ -169,7 +194,11 @@ fn fast_clients_lose_nothing_while_slow_and_hostile_clients_are_handled() {
         std::thread::sleep(Duration::from_millis(100));
         // Garbage bytes instead of Hello.
         let mut c = Raw::connect(&path);
-        c.sock.send(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]).unwrap();
+        c.sock
+            .send(&[
+                0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+            ])
+            .unwrap();
         c.expect_error_then_close(ErrorCode::Malformed);
         // Garbage after a valid handshake.
         let mut c = Raw::connect(&path);
@@ -215,11 +244,16 @@ fn fast_clients_lose_nothing_while_slow_and_hostile_clients_are_handled() {
     for seq in 0..TOTAL {
         let due = t0 + period * seq as u32;
         while Instant::now() < due {
-            std::thread::sleep(due.saturating_duration_since(Instant::now()).min(Duration::from_micros(200)));
+            std::thread::sleep(
+                due.saturating_duration_since(Instant::now())
+                    .min(Duration::from_micros(200)),
+            );
         }
         msg.clone_from(&full_result(seq));
         let t = Instant::now();
-        publisher.publish(&msg).expect("publish must never be refused here");
+        publisher
+            .publish(&msg)
+            .expect("publish must never be refused here");
         worst_publish = worst_publish.max(t.elapsed());
     }
     let elapsed = t0.elapsed();
@@ -237,33 +271,56 @@ fn fast_clients_lose_nothing_while_slow_and_hostile_clients_are_handled() {
         "rate {achieved:.0}/s (target {RATE_HZ}), worst publish {worst_publish:?}, slow client: \
          {slow_results} results, {slow_missed} missed, error {slow_error:?}; {status:?}"
     );
-    assert!(achieved >= RATE_HZ as f64 * 0.95, "pipeline rate not kept: {achieved:.0}/s");
+    assert!(
+        achieved >= RATE_HZ as f64 * 0.95,
+        "pipeline rate not kept: {achieved:.0}/s"
+    );
     assert_eq!(status.published, TOTAL);
     assert_eq!(status.publish_dropped, 0);
-    assert!(slow_missed > 0, "the slow client must be told it missed results");
-    assert!(status.disconnected_slow >= 1, "the stuck client must be disconnected");
-    assert!(status.rejected >= 6, "hostile clients must be rejected: {status:?}");
+    assert!(
+        slow_missed > 0,
+        "the slow client must be told it missed results"
+    );
+    assert!(
+        status.disconnected_slow >= 1,
+        "the stuck client must be disconnected"
+    );
+    assert!(
+        status.rejected >= 6,
+        "hostile clients must be rejected: {status:?}"
+    );
 }
 
 #[test]
 fn slow_client_gets_missed_then_catches_up() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("results.sock");
-    let config = ServerConfig { queue_capacity: 8, max_missed: 1_000, ..Default::default() };
+    let config = ServerConfig {
+        queue_capacity: 8,
+        max_missed: 1_000,
+        ..Default::default()
+    };
     let server = ResultServer::bind(&path, config).unwrap();
     let mut c = Raw::handshake_and_subscribe(&path);
     // Fill the kernel buffer and the 8-slot queue without reading.
     c.sock.set_recv_buffer(4096).unwrap();
     let publisher = server.publisher();
     for seq in 0..500 {
-        publisher.publish(&ResultMsg { seq, ..Default::default() }).unwrap();
+        publisher
+            .publish(&ResultMsg {
+                seq,
+                ..Default::default()
+            })
+            .unwrap();
         if seq % 50 == 0 {
             std::thread::sleep(Duration::from_millis(2));
         }
     }
     std::thread::sleep(Duration::from_millis(50));
     let (mut seqs, mut missed) = (Vec::new(), 0u64);
-    c.sock.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    c.sock
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
     while seqs.last() != Some(&499) {
         match c.recv() {
             Some(ServerMsg::Result(r)) => seqs.push(r.seq),
@@ -273,8 +330,15 @@ fn slow_client_gets_missed_then_catches_up() {
     }
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "in order");
     assert!(missed > 0);
-    assert_eq!(seqs.len() as u64 + missed, 500, "every result is either delivered or counted");
-    assert!(seqs.ends_with(&[492, 493, 494, 495, 496, 497, 498, 499]), "drop-oldest keeps the newest");
+    assert_eq!(
+        seqs.len() as u64 + missed,
+        500,
+        "every result is either delivered or counted"
+    );
+    assert!(
+        seqs.ends_with(&[492, 493, 494, 495, 496, 497, 498, 499]),
+        "drop-oldest keeps the newest"
+    );
 }
 
 #[test]
@@ -282,7 +346,10 @@ fn rebinding_replaces_a_stale_socket_but_not_a_live_one() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("results.sock");
     let server = ResultServer::bind(&path, ServerConfig::default()).unwrap();
-    assert!(ResultServer::bind(&path, ServerConfig::default()).is_err(), "live socket in use");
+    assert!(
+        ResultServer::bind(&path, ServerConfig::default()).is_err(),
+        "live socket in use"
+    );
     drop(server);
     // A stale socket file (no listener behind it).
     let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();

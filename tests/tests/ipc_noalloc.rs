@@ -51,7 +51,8 @@ static PROGRESS: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
 
 fn subscriber(path: &std::path::Path, sub: Subscribe, id: usize) -> std::thread::JoinHandle<u64> {
     let sock = SeqPacket::connect(path).unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let mut out = [0u8; MAX_CLIENT_MSG];
     let hello = ClientMsg::Hello(Hello {
         version: PROTOCOL_VERSION,
@@ -91,14 +92,27 @@ fn subscriber(path: &std::path::Path, sub: Subscribe, id: usize) -> std::thread:
 }
 
 fn result(seq: u64) -> ResultMsg {
-    let mut r = ResultMsg { stream: 0, seq, ..Default::default() };
+    let mut r = ResultMsg {
+        stream: 0,
+        seq,
+        ..Default::default()
+    };
     r.model.id = Name::truncating("m");
-    let n = if seq % 2 == 0 { proto::MAX_DETECTIONS } else { 1 };
+    let n = if seq.is_multiple_of(2) {
+        proto::MAX_DETECTIONS
+    } else {
+        1
+    };
     for i in 0..n {
         let mut d = Detection {
             class: (i % 4) as u16,
             score: (i % 10) as f32 / 10.0,
-            bbox: BBox { x_min: 0.0, y_min: 0.0, x_max: 1.0, y_max: 1.0 },
+            bbox: BBox {
+                x_min: 0.0,
+                y_min: 0.0,
+                x_max: 1.0,
+                y_max: 1.0,
+            },
             ..Default::default()
         };
         d.keypoints.push(Point { x: 0.1, y: 0.2 }).unwrap();
@@ -117,7 +131,11 @@ fn publishing_allocates_nothing_per_result() {
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("r.sock");
-    let config = ServerConfig { queue_capacity: 1024, handoff_capacity: 1024, ..Default::default() };
+    let config = ServerConfig {
+        queue_capacity: 1024,
+        handoff_capacity: 1024,
+        ..Default::default()
+    };
     let server = ResultServer::bind(&path, config).unwrap();
     let all = subscriber(&path, Subscribe::all(), 0);
     let mut filtered = Subscribe::all();
@@ -130,9 +148,7 @@ fn publishing_allocates_nothing_per_result() {
     }
     std::thread::sleep(Duration::from_millis(50));
     let publisher = server.publisher();
-    let mut msgs = Vec::with_capacity(2);
-    msgs.push(Box::new(result(0)));
-    msgs.push(Box::new(result(1)));
+    let mut msgs = [Box::new(result(0)), Box::new(result(1))];
 
     COUNTING.store(true, Ordering::SeqCst);
     for seq in 0..PUBLISHES {
@@ -142,7 +158,10 @@ fn publishing_allocates_nothing_per_result() {
             // Backlogged (the I/O thread shares two cores with us): retry, still no allocation.
             std::thread::yield_now();
         }
-        while PROGRESS.iter().any(|p| seq - p.load(Ordering::Acquire).min(seq) > 256) {
+        while PROGRESS
+            .iter()
+            .any(|p| seq - p.load(Ordering::Acquire).min(seq) > 256)
+        {
             std::thread::yield_now();
         }
     }

@@ -121,7 +121,11 @@ struct Slot {
 
 impl Slot {
     fn boxed() -> Box<Slot> {
-        Box::new(Slot { stream: 0, len: 0, buf: [0; MAX_SERVER_MSG] })
+        Box::new(Slot {
+            stream: 0,
+            len: 0,
+            buf: [0; MAX_SERVER_MSG],
+        })
     }
 
     fn bytes(&self) -> &[u8] {
@@ -177,7 +181,9 @@ pub struct ResultServer {
 
 impl std::fmt::Debug for ResultServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResultServer").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("ResultServer")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 
@@ -200,7 +206,9 @@ impl ResultServer {
     pub fn bind(path: impl AsRef<Path>, config: ServerConfig) -> Result<ResultServer, IpcError> {
         let path = path.as_ref().to_path_buf();
         if config.queue_capacity == 0 || config.handoff_capacity == 0 {
-            return Err(IpcError::Config("queue_capacity and handoff_capacity must be > 0"));
+            return Err(IpcError::Config(
+                "queue_capacity and handoff_capacity must be > 0",
+            ));
         }
         if config.max_clients == 0 {
             return Err(IpcError::Config("max_clients must be > 0"));
@@ -233,15 +241,22 @@ impl ResultServer {
             queue_capacity: config.queue_capacity,
         });
         let epoll = Epoll::new().map_err(io_err("cannot create epoll for", &path))?;
-        epoll.add(listener.as_fd(), sys::READ, TOKEN_LISTENER).map_err(io_err("epoll", &path))?;
-        epoll.add(shared.wake.as_fd(), sys::READ, TOKEN_WAKE).map_err(io_err("epoll", &path))?;
+        epoll
+            .add(listener.as_fd(), sys::READ, TOKEN_LISTENER)
+            .map_err(io_err("epoll", &path))?;
+        epoll
+            .add(shared.wake.as_fd(), sys::READ, TOKEN_WAKE)
+            .map_err(io_err("epoll", &path))?;
         let queue_cap = config.queue_capacity;
         let io = IoLoop {
             shared: Arc::clone(&shared),
             config,
             listener,
             epoll,
-            ring: (0..queue_cap).map(|_| None).collect::<Vec<_>>().into_boxed_slice(),
+            ring: (0..queue_cap)
+                .map(|_| None)
+                .collect::<Vec<_>>()
+                .into_boxed_slice(),
             head: 0,
             clients: HashMap::new(),
             next_token: FIRST_CLIENT_TOKEN,
@@ -254,12 +269,18 @@ impl ResultServer {
             .spawn(move || io.run())
             .map_err(io_err("cannot start the I/O thread for", &path))?;
         log::info!("IPC result server listening on {}", path.display());
-        Ok(ResultServer { shared, thread: Some(thread), path })
+        Ok(ResultServer {
+            shared,
+            thread: Some(thread),
+            path,
+        })
     }
 
     /// A publisher handle (clone it freely; several threads may publish).
     pub fn publisher(&self) -> Publisher {
-        Publisher { shared: Arc::clone(&self.shared) }
+        Publisher {
+            shared: Arc::clone(&self.shared),
+        }
     }
 
     /// The socket path.
@@ -308,7 +329,11 @@ fn remove_stale_socket(path: &Path) -> Result<(), IpcError> {
     use std::os::unix::fs::FileTypeExt;
     match std::fs::symlink_metadata(path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(source) => Err(IpcError::Io { what: "cannot inspect", path: path.into(), source }),
+        Err(source) => Err(IpcError::Io {
+            what: "cannot inspect",
+            path: path.into(),
+            source,
+        }),
         Ok(meta) if !meta.file_type().is_socket() => Err(IpcError::Io {
             what: "refusing to replace non-socket",
             path: path.into(),
@@ -337,7 +362,10 @@ impl Publisher {
             return Err(PublishError::Closed);
         }
         let Some(mut slot) = shared.free.pop() else {
-            shared.counters.publish_dropped.fetch_add(1, Ordering::Relaxed);
+            shared
+                .counters
+                .publish_dropped
+                .fetch_add(1, Ordering::Relaxed);
             return Err(PublishError::Backlogged);
         };
         match proto::encode_result(result, &mut slot.buf) {
@@ -351,7 +379,10 @@ impl Publisher {
         // Cannot fail: `ready` holds as many entries as there are slots.
         if let Err(slot) = shared.ready.push(slot) {
             let _ = shared.free.push(slot);
-            shared.counters.publish_dropped.fetch_add(1, Ordering::Relaxed);
+            shared
+                .counters
+                .publish_dropped
+                .fetch_add(1, Ordering::Relaxed);
             return Err(PublishError::Backlogged);
         }
         shared.counters.published.fetch_add(1, Ordering::Relaxed);
@@ -453,7 +484,9 @@ impl IoLoop {
             }
             self.take_ready();
             self.pump_all();
-            let timeout = self.next_deadline().map(|d| d.saturating_duration_since(Instant::now()));
+            let timeout = self
+                .next_deadline()
+                .map(|d| d.saturating_duration_since(Instant::now()));
             let n = match self.sleep(&mut events, timeout) {
                 Ok(n) => n,
                 Err(e) => {
@@ -475,7 +508,10 @@ impl IoLoop {
         }
         let n = self.clients.len();
         for (_, c) in self.clients.drain() {
-            let _ = send_msg(&c.sock, &ServerMsg::Error(ErrorMsg::new(ErrorCode::ShuttingDown, "")));
+            let _ = send_msg(
+                &c.sock,
+                &ServerMsg::Error(ErrorMsg::new(ErrorCode::ShuttingDown, "")),
+            );
         }
         self.shared.counters.clients.store(0, Ordering::Relaxed);
         log::info!("IPC result server stopped ({n} clients closed)");
@@ -522,15 +558,23 @@ impl IoLoop {
         expired.extend(
             self.clients
                 .iter()
-                .filter(|(_, c)| matches!(c.phase, Phase::Handshake { deadline } if deadline <= now))
+                .filter(
+                    |(_, c)| matches!(c.phase, Phase::Handshake { deadline } if deadline <= now),
+                )
                 .map(|(t, _)| *t),
         );
         for &token in &expired {
             if let Some(c) = self.clients.get(&token) {
                 log::info!("IPC client pid {} sent no Hello in time", c.peer.pid);
-                let _ = send_msg(&c.sock, &error(ErrorCode::HandshakeTimeout, "send Hello first"));
+                let _ = send_msg(
+                    &c.sock,
+                    &error(ErrorCode::HandshakeTimeout, "send Hello first"),
+                );
             }
-            self.shared.counters.rejected.fetch_add(1, Ordering::Relaxed);
+            self.shared
+                .counters
+                .rejected
+                .fetch_add(1, Ordering::Relaxed);
             self.close(token);
         }
         self.tokens = expired;
@@ -548,17 +592,39 @@ impl IoLoop {
                     return;
                 }
             };
-            let peer = sock.peer_cred().unwrap_or(PeerCred { pid: 0, uid: u32::MAX, gid: u32::MAX });
+            let peer = sock.peer_cred().unwrap_or(PeerCred {
+                pid: 0,
+                uid: u32::MAX,
+                gid: u32::MAX,
+            });
             if !self.allowed(&peer) {
-                log::warn!("IPC refusing pid {} uid {} gid {}", peer.pid, peer.uid, peer.gid);
-                let _ = send_msg(&sock, &error(ErrorCode::NotPermitted, "uid/gid not allowed"));
-                self.shared.counters.rejected.fetch_add(1, Ordering::Relaxed);
+                log::warn!(
+                    "IPC refusing pid {} uid {} gid {}",
+                    peer.pid,
+                    peer.uid,
+                    peer.gid
+                );
+                let _ = send_msg(
+                    &sock,
+                    &error(ErrorCode::NotPermitted, "uid/gid not allowed"),
+                );
+                self.shared
+                    .counters
+                    .rejected
+                    .fetch_add(1, Ordering::Relaxed);
                 continue;
             }
             if self.clients.len() >= self.config.max_clients {
-                log::warn!("IPC refusing pid {}: {} clients", peer.pid, self.clients.len());
+                log::warn!(
+                    "IPC refusing pid {}: {} clients",
+                    peer.pid,
+                    self.clients.len()
+                );
                 let _ = send_msg(&sock, &error(ErrorCode::Busy, "too many clients"));
-                self.shared.counters.rejected.fetch_add(1, Ordering::Relaxed);
+                self.shared
+                    .counters
+                    .rejected
+                    .fetch_add(1, Ordering::Relaxed);
                 continue;
             }
             if let Some(bytes) = self.config.client_send_buffer {
@@ -589,7 +655,10 @@ impl IoLoop {
                     interest,
                 },
             );
-            self.shared.counters.clients.store(self.clients.len() as u32, Ordering::Relaxed);
+            self.shared
+                .counters
+                .clients
+                .store(self.clients.len() as u32, Ordering::Relaxed);
         }
     }
 
@@ -603,21 +672,33 @@ impl IoLoop {
     fn close(&mut self, token: u64) {
         if let Some(c) = self.clients.remove(&token) {
             let _ = self.epoll.delete(c.sock.as_fd());
-            log::debug!("IPC client pid {} closed (missed {})", c.peer.pid, c.missed_total);
+            log::debug!(
+                "IPC client pid {} closed (missed {})",
+                c.peer.pid,
+                c.missed_total
+            );
         }
-        self.shared.counters.clients.store(self.clients.len() as u32, Ordering::Relaxed);
+        self.shared
+            .counters
+            .clients
+            .store(self.clients.len() as u32, Ordering::Relaxed);
     }
 
     fn client_event(&mut self, token: u64, bits: u32) {
-        let Some(client) = self.clients.get_mut(&token) else { return };
+        let Some(client) = self.clients.get_mut(&token) else {
+            return;
+        };
+        if bits & sys::HUP != 0 {
+            // The peer has gone (or the socket failed): nothing more can be delivered.
+            self.close(token);
+            return;
+        }
         if bits & sys::WRITE != 0 {
             client.write_blocked = false;
         }
-        if bits & sys::READ != 0 || bits & sys::HUP != 0 {
-            if let Fate::Close = self.read_client(token) {
-                self.close(token);
-                return;
-            }
+        if bits & sys::READ != 0 && matches!(self.read_client(token), Fate::Close) {
+            self.close(token);
+            return;
         }
         if let Fate::Close = self.pump(token) {
             self.close(token);
@@ -629,7 +710,9 @@ impl IoLoop {
     fn read_client(&mut self, token: u64) -> Fate {
         let mut buf = [0u8; MAX_CLIENT_MSG + 1];
         loop {
-            let Some(client) = self.clients.get_mut(&token) else { return Fate::Close };
+            let Some(client) = self.clients.get_mut(&token) else {
+                return Fate::Close;
+            };
             if !client.ctrl.is_empty() || client.close_after_ctrl {
                 return Fate::Keep;
             }
@@ -641,7 +724,11 @@ impl IoLoop {
                 Err(_) => return Fate::Close,
             };
             if n > MAX_CLIENT_MSG {
-                return self.fatal(token, ErrorCode::Oversized, "message larger than MAX_CLIENT_MSG");
+                return self.fatal(
+                    token,
+                    ErrorCode::Oversized,
+                    "message larger than MAX_CLIENT_MSG",
+                );
             }
             let msg = match ClientMsg::decode(&buf[..n]) {
                 Ok(m) => m,
@@ -659,8 +746,13 @@ impl IoLoop {
 
     /// Queue a fatal error; the connection closes once it is sent (or cannot be).
     fn fatal(&mut self, token: u64, code: ErrorCode, detail: &str) -> Fate {
-        self.shared.counters.rejected.fetch_add(1, Ordering::Relaxed);
-        let Some(c) = self.clients.get_mut(&token) else { return Fate::Close };
+        self.shared
+            .counters
+            .rejected
+            .fetch_add(1, Ordering::Relaxed);
+        let Some(c) = self.clients.get_mut(&token) else {
+            return Fate::Close;
+        };
         log::info!("IPC client pid {}: {code}: {detail}", c.peer.pid);
         c.ctrl.clear();
         c.close_after_ctrl = true;
@@ -672,14 +764,20 @@ impl IoLoop {
         let head = self.head;
         let capabilities = proto::caps::ALL_V1;
         let queue_capacity = self.config.queue_capacity as u32;
-        let Some(c) = self.clients.get_mut(&token) else { return Fate::Close };
+        let Some(c) = self.clients.get_mut(&token) else {
+            return Fate::Close;
+        };
         match (&c.phase, msg) {
             (Phase::Handshake { .. }, ClientMsg::Hello(h)) => {
                 if h.version != proto::PROTOCOL_VERSION {
                     let mut detail = heapless::String::<64>::new();
                     let _ = core::fmt::write(
                         &mut detail,
-                        format_args!("server speaks {}, client {}", proto::PROTOCOL_VERSION, h.version),
+                        format_args!(
+                            "server speaks {}, client {}",
+                            proto::PROTOCOL_VERSION,
+                            h.version
+                        ),
                     );
                     return self.fatal(token, ErrorCode::UnsupportedVersion, &detail);
                 }
@@ -694,9 +792,11 @@ impl IoLoop {
                 let _ = encode_ctrl(&mut c.ctrl, &ServerMsg::Hello(hello));
                 Fate::Keep
             }
-            (Phase::Handshake { .. }, _) | (_, ClientMsg::Hello(_)) => {
-                self.fatal(token, ErrorCode::UnexpectedMessage, "Hello must come first, once")
-            }
+            (Phase::Handshake { .. }, _) | (_, ClientMsg::Hello(_)) => self.fatal(
+                token,
+                ErrorCode::UnexpectedMessage,
+                "Hello must come first, once",
+            ),
             (_, ClientMsg::Subscribe(sub)) => {
                 c.phase = Phase::Subscribed(sub);
                 c.cursor = head;
@@ -744,7 +844,9 @@ impl IoLoop {
         let cap = self.config.queue_capacity as u64;
         let len = self.ring.len() as u64;
         let max_missed = self.config.max_missed;
-        let Some(c) = self.clients.get_mut(&token) else { return Fate::Close };
+        let Some(c) = self.clients.get_mut(&token) else {
+            return Fate::Close;
+        };
         let fate = 'pump: {
             // Evaluate lag even while blocked: a client that never reads must still be dropped.
             if check_lag(c, head, cap, max_missed, &self.shared.counters) {
@@ -756,6 +858,8 @@ impl IoLoop {
             if !c.ctrl.is_empty() {
                 match c.sock.send(&c.ctrl) {
                     Ok(_) => c.ctrl.clear(),
+                    // A client that must be dropped is not waited for.
+                    Err(e) if is_would_block(&e) && c.close_after_ctrl => break 'pump Fate::Close,
                     Err(e) if is_would_block(&e) => {
                         c.write_blocked = true;
                         break 'pump Fate::Keep;
@@ -766,7 +870,9 @@ impl IoLoop {
             if c.close_after_ctrl {
                 break 'pump Fate::Close;
             }
-            let Phase::Subscribed(sub) = &c.phase else { break 'pump Fate::Keep };
+            let Phase::Subscribed(sub) = &c.phase else {
+                break 'pump Fate::Keep;
+            };
             // `head` is fixed during a pump, so the lag check above holds for the whole loop.
             loop {
                 if c.cursor >= head {
@@ -802,8 +908,9 @@ impl IoLoop {
                         Ok(ServerMsg::Result(r)) => {
                             *self.scratch_result = r;
                             sub.apply(&mut self.scratch_result);
-                            let n = proto::encode_result(&self.scratch_result, &mut self.scratch[..])
-                                .unwrap_or(0);
+                            let n =
+                                proto::encode_result(&self.scratch_result, &mut self.scratch[..])
+                                    .unwrap_or(0);
                             &self.scratch[..n]
                         }
                         _ => slot.bytes(),
@@ -861,9 +968,16 @@ fn check_lag(c: &mut Client, head: u64, cap: u64, max_missed: u64, counters: &Co
     if c.missed_run <= max_missed {
         return false;
     }
-    log::warn!("IPC client pid {} too slow: missed {} results, disconnecting", c.peer.pid, c.missed_run);
+    log::warn!(
+        "IPC client pid {} too slow: missed {} results, disconnecting",
+        c.peer.pid,
+        c.missed_run
+    );
     counters.disconnected_slow.fetch_add(1, Ordering::Relaxed);
-    let _ = send_msg(&c.sock, &error(ErrorCode::TooSlow, "missed too many results"));
+    let _ = send_msg(
+        &c.sock,
+        &error(ErrorCode::TooSlow, "missed too many results"),
+    );
     true
 }
 
@@ -888,6 +1002,8 @@ fn encode_ctrl(out: &mut Vec<u8>, msg: &ServerMsg) -> Result<(), proto::WireErro
 /// Best-effort immediate send (used just before closing).
 fn send_msg(sock: &SeqPacket, msg: &ServerMsg) -> io::Result<()> {
     let mut buf = [0u8; MAX_CTRL];
-    let n = msg.encode(&mut buf).map_err(|e| io::Error::other(e.to_string()))?;
+    let n = msg
+        .encode(&mut buf)
+        .map_err(|e| io::Error::other(e.to_string()))?;
     sock.send(&buf[..n]).map(drop)
 }

@@ -9,11 +9,19 @@ use std::path::Path;
 use std::time::Duration;
 
 fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
-    if ret < 0 { Err(io::Error::last_os_error()) } else { Ok(ret) }
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
 }
 
 fn cvt_size(ret: libc::ssize_t) -> io::Result<usize> {
-    if ret < 0 { Err(io::Error::last_os_error()) } else { Ok(ret as usize) }
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret as usize)
+    }
 }
 
 fn unix_addr(path: &Path) -> io::Result<(libc::sockaddr_un, libc::socklen_t)> {
@@ -24,7 +32,10 @@ fn unix_addr(path: &Path) -> io::Result<(libc::sockaddr_un, libc::socklen_t)> {
     if bytes.is_empty() || bytes.len() >= addr.sun_path.len() || bytes.contains(&0) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("socket path must be 1..{} bytes without NUL", addr.sun_path.len() - 1),
+            format!(
+                "socket path must be 1..{} bytes without NUL",
+                addr.sun_path.len() - 1
+            ),
         ));
     }
     for (dst, src) in addr.sun_path.iter_mut().zip(bytes) {
@@ -69,7 +80,11 @@ impl SeqPacketListener {
         let (addr, len) = unix_addr(path)?;
         // SAFETY: `addr` is a valid sockaddr_un of `len` bytes that lives across the call.
         cvt(unsafe {
-            libc::bind(fd.as_raw_fd(), (&raw const addr).cast::<libc::sockaddr>(), len)
+            libc::bind(
+                fd.as_raw_fd(),
+                (&raw const addr).cast::<libc::sockaddr>(),
+                len,
+            )
         })?;
         // SAFETY: plain syscall on an fd we own.
         cvt(unsafe { libc::listen(fd.as_raw_fd(), 128) })?;
@@ -88,7 +103,9 @@ impl SeqPacketListener {
             )
         })?;
         // SAFETY: `fd` was just returned by accept4(2) and is owned by nobody else.
-        Ok(SeqPacket { fd: unsafe { OwnedFd::from_raw_fd(fd) } })
+        Ok(SeqPacket {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
     }
 }
 
@@ -111,7 +128,11 @@ impl SeqPacket {
         let (addr, len) = unix_addr(path)?;
         // SAFETY: `addr` is a valid sockaddr_un of `len` bytes that lives across the call.
         cvt(unsafe {
-            libc::connect(fd.as_raw_fd(), (&raw const addr).cast::<libc::sockaddr>(), len)
+            libc::connect(
+                fd.as_raw_fd(),
+                (&raw const addr).cast::<libc::sockaddr>(),
+                len,
+            )
         })?;
         Ok(SeqPacket { fd })
     }
@@ -137,7 +158,12 @@ impl SeqPacket {
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
         // SAFETY: `buf` is valid for reads of `buf.len()` bytes for the duration of the call.
         cvt_size(unsafe {
-            libc::send(self.fd.as_raw_fd(), buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL)
+            libc::send(
+                self.fd.as_raw_fd(),
+                buf.as_ptr().cast(),
+                buf.len(),
+                libc::MSG_NOSIGNAL,
+            )
         })
     }
 
@@ -155,7 +181,12 @@ impl SeqPacket {
     fn recv_flags(&self, buf: &mut [u8], flags: libc::c_int) -> io::Result<usize> {
         // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the duration of the call.
         cvt_size(unsafe {
-            libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), flags)
+            libc::recv(
+                self.fd.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                flags,
+            )
         })
     }
 
@@ -180,7 +211,11 @@ impl SeqPacket {
                 &mut len,
             )
         })?;
-        Ok(PeerCred { pid: cred.pid, uid: cred.uid, gid: cred.gid })
+        Ok(PeerCred {
+            pid: cred.pid,
+            uid: cred.uid,
+            gid: cred.gid,
+        })
     }
 
     /// Set `SO_RCVTIMEO` (None = block forever).
@@ -190,19 +225,30 @@ impl SeqPacket {
                 tv_sec: d.as_secs() as libc::time_t,
                 tv_usec: d.subsec_micros().max(u32::from(d.is_zero())) as libc::suseconds_t,
             },
-            None => libc::timeval { tv_sec: 0, tv_usec: 0 },
+            None => libc::timeval {
+                tv_sec: 0,
+                tv_usec: 0,
+            },
         };
         set_opt(self.fd.as_raw_fd(), libc::SO_RCVTIMEO, &tv)
     }
 
     /// Set `SO_SNDBUF` (the kernel doubles it and applies its own minimum).
     pub fn set_send_buffer(&self, bytes: usize) -> io::Result<()> {
-        set_opt(self.fd.as_raw_fd(), libc::SO_SNDBUF, &(bytes as libc::c_int))
+        set_opt(
+            self.fd.as_raw_fd(),
+            libc::SO_SNDBUF,
+            &(bytes as libc::c_int),
+        )
     }
 
     /// Set `SO_RCVBUF`.
     pub fn set_recv_buffer(&self, bytes: usize) -> io::Result<()> {
-        set_opt(self.fd.as_raw_fd(), libc::SO_RCVBUF, &(bytes as libc::c_int))
+        set_opt(
+            self.fd.as_raw_fd(),
+            libc::SO_RCVBUF,
+            &(bytes as libc::c_int),
+        )
     }
 }
 
@@ -237,7 +283,9 @@ impl EventFd {
         // SAFETY: plain syscall with constant arguments; the fd is checked before use.
         let fd = cvt(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
         // SAFETY: `fd` was just returned by eventfd(2) and is owned by nobody else.
-        Ok(EventFd { fd: unsafe { OwnedFd::from_raw_fd(fd) } })
+        Ok(EventFd {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
     }
 
     /// Add one to the counter (wakes a waiter). Does not allocate or block.
@@ -265,7 +313,8 @@ impl AsFd for EventFd {
 /// Readiness bits.
 pub(crate) const READ: u32 = libc::EPOLLIN as u32;
 pub(crate) const WRITE: u32 = libc::EPOLLOUT as u32;
-pub(crate) const HUP: u32 = (libc::EPOLLHUP | libc::EPOLLERR | libc::EPOLLRDHUP) as u32;
+/// Peer gone or socket error (always reported by epoll). A half-close is seen as a 0-byte read.
+pub(crate) const HUP: u32 = (libc::EPOLLHUP | libc::EPOLLERR) as u32;
 
 /// A level-triggered epoll set keyed by u64 tokens.
 #[derive(Debug)]
@@ -293,14 +342,15 @@ impl Epoll {
         // SAFETY: plain syscall; the fd is checked before use.
         let fd = cvt(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
         // SAFETY: `fd` was just returned by epoll_create1(2) and is owned by nobody else.
-        Ok(Epoll { fd: unsafe { OwnedFd::from_raw_fd(fd) } })
+        Ok(Epoll {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
     }
 
     fn ctl(&self, op: libc::c_int, fd: BorrowedFd<'_>, events: u32, token: u64) -> io::Result<()> {
         let mut ev = libc::epoll_event { events, u64: token };
         // SAFETY: `ev` is a live epoll_event; both fds are open for the duration of the call.
-        cvt(unsafe { libc::epoll_ctl(self.fd.as_raw_fd(), op, fd.as_raw_fd(), &mut ev) })
-            .map(drop)
+        cvt(unsafe { libc::epoll_ctl(self.fd.as_raw_fd(), op, fd.as_raw_fd(), &mut ev) }).map(drop)
     }
 
     pub(crate) fn add(&self, fd: BorrowedFd<'_>, events: u32, token: u64) -> io::Result<()> {
@@ -316,14 +366,22 @@ impl Epoll {
     }
 
     /// Wait for events; `timeout` None = forever. Returns how many entries of `events` are set.
-    pub(crate) fn wait(&self, events: &mut [Event], timeout: Option<Duration>) -> io::Result<usize> {
+    pub(crate) fn wait(
+        &self,
+        events: &mut [Event],
+        timeout: Option<Duration>,
+    ) -> io::Result<usize> {
         let ms = timeout.map_or(-1, |d| d.as_millis().min(i32::MAX as u128) as libc::c_int);
         let max = events.len().min(i32::MAX as usize) as libc::c_int;
         // SAFETY: `events` is valid for writes of `max` entries for the duration of the call.
         let n = unsafe { libc::epoll_wait(self.fd.as_raw_fd(), events.as_mut_ptr(), max, ms) };
         if n < 0 {
             let err = io::Error::last_os_error();
-            if err.kind() == io::ErrorKind::Interrupted { Ok(0) } else { Err(err) }
+            if err.kind() == io::ErrorKind::Interrupted {
+                Ok(0)
+            } else {
+                Err(err)
+            }
         } else {
             Ok(n as usize)
         }
