@@ -158,11 +158,40 @@ fn header_error(e: SafeTensorError, buf: &[u8], data_start: usize) -> ModelError
         SafeTensorError::HeaderTooLarge | SafeTensorError::InvalidHeaderLength => {
             ModelError::HeaderBeyondFile { header_len: (data_start - 8) as u64, file_len: buf.len() as u64 }
         }
-        SafeTensorError::ValidationOverflow => {
-            ModelError::DimensionOverflow { tensor: "(header)".into(), reason: "a shape's byte size overflows".into() }
+        SafeTensorError::ValidationOverflow | SafeTensorError::TensorInvalidInfo => {
+            explain_tensor(&buf[8..data_start]).unwrap_or_else(|| ModelError::CorruptHeader(e.to_string()))
         }
-        other => ModelError::CorruptHeader(other.to_string()),
+        other => ModelError::CorruptHeader(other.to_string().replace('\n', " ")),
     }
+}
+
+/// Name the tensor whose shape, dtype and offsets disagree (only on the error path).
+fn explain_tensor(header: &[u8]) -> Option<ModelError> {
+    let v: serde_json::Value = serde_json::from_slice(header).ok()?;
+    for (name, t) in v.as_object()?.iter().filter(|(k, _)| k.as_str() != "__metadata__") {
+        let size = match t.get("dtype")?.as_str()? {
+            "BOOL" | "U8" | "I8" | "F8_E5M2" | "F8_E4M3" => 1u64,
+            "I16" | "U16" | "F16" | "BF16" => 2,
+            "I32" | "U32" | "F32" => 4,
+            _ => 8,
+        };
+        let elements = t.get("shape")?.as_array()?.iter().try_fold(1u64, |acc, d| acc.checked_mul(d.as_u64()?));
+        let offsets = t.get("data_offsets")?.as_array()?;
+        let span = offsets.get(1)?.as_u64()?.checked_sub(offsets.first()?.as_u64()?);
+        match (elements.and_then(|e| e.checked_mul(size)), span) {
+            (None, _) => {
+                return Some(ModelError::DimensionOverflow { tensor: name.clone(), reason: "element count overflows".into() });
+            }
+            (Some(need), Some(have)) if need != have => {
+                return Some(ModelError::ShapeMismatch {
+                    tensor: name.clone(),
+                    reason: format!("shape and dtype need {need} bytes but the offsets hold {have}"),
+                });
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// The largest end offset the header declares (only used to explain a size mismatch).

@@ -110,32 +110,38 @@ fn check_node_dtypes(node: &Node, ins: &[Option<Source<'_>>], out: &TensorDecl, 
     let x = dt(&ins[0]);
     match &node.op {
         Op::Conv2d(_) | Op::DepthwiseConv2d(_) | Op::FullyConnected(_) => {
-            let w = dt(&ins[1]);
-            let b = ins.get(2).and_then(dt);
-            match x {
-                Some(DType::I8 | DType::U8) => {
-                    if w != Some(DType::I8) || !weights.contains(node.inputs[1].as_str()) {
-                        return Err(bad(format!(
-                            "quantized op needs an I8 weight with a graph.weights entry, `{}` has none",
-                            node.inputs[1]
-                        )));
-                    }
-                    if b.is_some_and(|b| b != DType::I32) {
-                        return Err(bad("quantized op needs an I32 bias".into()));
-                    }
-                    if !matches!(out.dtype, DType::I8 | DType::U8) {
-                        return Err(bad(format!("quantized op must output i8/u8, `{}` is {}", out.name, out.dtype)));
-                    }
-                }
-                Some(DType::F32) => {
-                    if !matches!(w, Some(DType::F32 | DType::F16)) || b.is_some_and(|b| !b.is_float()) {
-                        return Err(bad("float op needs F32/F16 weight and bias".into()));
-                    }
-                    if out.dtype != DType::F32 {
-                        return Err(bad(format!("float op must output f32, `{}` is {}", out.name, out.dtype)));
-                    }
-                }
+            let (w, b) = (dt(&ins[1]), ins.get(2).and_then(dt));
+            let mismatch = |i: usize, expected: DType, found: DType| ModelError::DTypeMismatch {
+                tensor: node.inputs[i].clone(),
+                expected,
+                found,
+            };
+            let (float, out_ok) = match x {
+                Some(DType::I8 | DType::U8) => (false, out.dtype.is_quantized_int()),
+                Some(DType::F32) => (true, out.dtype == DType::F32),
                 other => return Err(bad(format!("unsupported input dtype {other:?}"))),
+            };
+            match (float, w) {
+                (false, Some(DType::I8)) if weights.contains(node.inputs[1].as_str()) => {}
+                (false, Some(DType::I8)) => {
+                    return Err(ModelError::BadQuant {
+                        tensor: node.inputs[1].clone(),
+                        reason: "quantized weight has no graph.weights entry".into(),
+                    });
+                }
+                (false, Some(d)) => return Err(mismatch(1, DType::I8, d)),
+                (true, Some(DType::F32 | DType::F16)) => {}
+                (true, Some(d)) => return Err(mismatch(1, DType::F32, d)),
+                (_, None) => return Err(bad("weight is required".into())),
+            }
+            match (float, b) {
+                (false, Some(d)) if d != DType::I32 => return Err(mismatch(2, DType::I32, d)),
+                (true, Some(d)) if !d.is_float() => return Err(mismatch(2, DType::F32, d)),
+                _ => {}
+            }
+            if !out_ok {
+                let expected = if float { DType::F32 } else { DType::I8 };
+                return Err(ModelError::DTypeMismatch { tensor: out.name.clone(), expected, found: out.dtype });
             }
         }
         Op::Quantize => {
@@ -196,6 +202,7 @@ pub(crate) fn validate<'a>(raw: RawMeta, get: impl Fn(&str) -> Option<TensorRef<
             crate::graph::op::OpParseError::Unknown => ModelError::UnknownOp { node: n.name.clone(), op: n.op.clone() },
             crate::graph::op::OpParseError::Attrs(reason) => ModelError::BadAttribute { node: n.name.clone(), reason },
         })?;
+        op.check_attrs().map_err(|r| ModelError::BadAttribute { node: n.name.clone(), reason: r })?;
         if n.outputs.len() != 1 {
             return Err(ModelError::BadNode { node: n.name.clone(), reason: format!("has {} outputs; ops of format 1 have one", n.outputs.len()) });
         }

@@ -2,6 +2,7 @@
 
 mod cmd;
 mod exit;
+mod fmt;
 
 use clap::{Parser, Subcommand};
 
@@ -22,6 +23,12 @@ struct Cli {
 enum Command {
     /// Show what a model file contains: version, provenance, inputs, outputs, ops, MACs, memory.
     Inspect(cmd::inspect::Args),
+    /// Write a real architecture with synthetic weights (for speed and memory work).
+    Synth(cmd::synth::Args),
+    /// Talk to a running runtime's result socket: subscribe to results, status, models.
+    Client(cmd::client::Args),
+    /// Store-and-forward outbox: backlog status, upload now, export to a directory.
+    Outbox(cmd::outbox::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -29,6 +36,9 @@ fn main() -> std::process::ExitCode {
     env_logger::Builder::new().parse_filters(&cli.log).parse_default_env().init();
     let result = match cli.command {
         Command::Inspect(args) => cmd::inspect::run(args),
+        Command::Client(args) => cmd::client::run(args),
+        Command::Synth(args) => cmd::synth::run(args),
+        Command::Outbox(args) => cmd::outbox::run(args),
     };
     exit::finish(result)
 }

@@ -376,6 +376,49 @@ impl Op {
         v.unwrap_or(Value::Null)
     }
 
+    /// Check attribute ranges that do not depend on input shapes; returns a sentence naming
+    /// the attribute on failure.
+    pub fn check_attrs(&self) -> Result<(), String> {
+        let pos2 = |name: &str, v: [u32; 2]| {
+            if v.contains(&0) { Err(format!("{name} {v:?} must be ≥ 1")) } else { Ok(()) }
+        };
+        match self {
+            Op::Conv2d(a) => {
+                pos2("stride", a.stride)?;
+                pos2("dilation", a.dilation)?;
+                if a.groups == 0 {
+                    return Err("groups must be ≥ 1".into());
+                }
+            }
+            Op::DepthwiseConv2d(a) => {
+                pos2("stride", a.stride)?;
+                pos2("dilation", a.dilation)?;
+                if a.depth_multiplier == 0 {
+                    return Err("depth_multiplier must be ≥ 1".into());
+                }
+            }
+            Op::MaxPool2d(a) | Op::AvgPool2d(a) => {
+                pos2("kernel", a.kernel)?;
+                pos2("stride", a.stride())?;
+            }
+            Op::Resize(a) => {
+                pos2("size", a.size)?;
+                if a.align_corners && a.half_pixel_centers {
+                    return Err("align_corners and half_pixel_centers exclude each other".into());
+                }
+            }
+            Op::Softmax(a) if !(a.beta.is_finite() && a.beta > 0.0) => {
+                return Err(format!("beta {} must be finite and > 0", a.beta));
+            }
+            Op::Mean(a) if a.axes.is_empty() => return Err("axes must name at least one axis".into()),
+            Op::Reshape(a) if a.shape.iter().filter(|&&d| d == -1).count() > 1 || a.shape.iter().any(|&d| d < -1) => {
+                return Err(format!("shape {:?} may hold one −1 and no other negative value", a.shape));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
     /// The fused activation, if the op has one.
     pub fn activation(&self) -> Activation {
         match self {
