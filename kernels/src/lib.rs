@@ -80,4 +80,17 @@ pub use quant::{
     quantize_multiplier, rounding_divide_by_pot, saturating_rounding_doubling_high_mul,
 };
 pub use table::KernelTable;
+
+/// Runs a fixed amount of register-only `vpdpbusd zmm` work and returns the int8 operations
+/// it did (1 MAC = 2 ops), or `None` without AVX-512 VNNI. Time the call to measure the int8
+/// peak of the core as it is now (a busy SMT sibling halves it); benches report kernel
+/// throughput against it.
+pub fn probe_int8_peak(iters: usize) -> Option<u64> {
+    #[cfg(target_arch = "x86_64")]
+    if Tier::Avx512Vnni.is_supported() {
+        return Some(x86_64::avx512vnni::probe::peak(iters));
+    }
+    let _ = iters;
+    None
+}
 pub use tier::{TIER_ENV_VAR, Tier, TierError};

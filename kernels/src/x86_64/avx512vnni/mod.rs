@@ -4,6 +4,7 @@
 pub(crate) mod add;
 pub(crate) mod depthwise;
 pub(crate) mod gemm;
+pub(crate) mod probe;
 pub(crate) mod requant;
 
 /// Panics unless this CPU runs the AVX-512 VNNI tier; every safe wrapper calls it first.

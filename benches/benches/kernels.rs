@@ -1,0 +1,181 @@
+//! Int8 kernel throughput per tier at MobileNetV2 shapes.
+//!
+//! Throughput is in elements = multiply-accumulates, so `Gelem/s × 2` is GOPS. Time is this
+//! thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`), not wall time: the bench machine is shared,
+//! and wall time would count the slices other processes hold the core. `peak/vpdpbusd`
+//! measures the core's int8 peak at the same moment (register-only `vpdpbusd zmm`).
+//!
+//! Run: `cargo bench -p outpost-benches --bench kernels -- --measurement-time 2 --warm-up-time 1`.
+
+use criterion::measurement::{Measurement, ValueFormatter};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use outpost_kernels::{Conv2dParams, DepthwiseParams, KernelTable, PackedConv, PackedDepthwise, Tier};
+use std::hint::black_box;
+
+#[repr(C)]
+struct Timespec {
+    sec: i64,
+    nsec: i64,
+}
+
+unsafe extern "C" {
+    fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
+}
+
+/// This thread's CPU time in nanoseconds.
+fn thread_cpu_ns() -> u64 {
+    let mut ts = Timespec { sec: 0, nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec; clock 3 is CLOCK_THREAD_CPUTIME_ID on Linux.
+    let rc = unsafe { clock_gettime(3, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+    ts.sec as u64 * 1_000_000_000 + ts.nsec as u64
+}
+
+/// Criterion measurement: thread CPU time.
+struct ThreadCpu;
+
+struct CpuFormatter;
+
+impl ValueFormatter for CpuFormatter {
+    fn scale_values(&self, typical: f64, values: &mut [f64]) -> &'static str {
+        let (div, unit) = if typical < 1e3 {
+            (1.0, "ns")
+        } else if typical < 1e6 {
+            (1e3, "µs")
+        } else if typical < 1e9 {
+            (1e6, "ms")
+        } else {
+            (1e9, "s")
+        };
+        values.iter_mut().for_each(|v| *v /= div);
+        unit
+    }
+
+    fn scale_throughputs(&self, _typical: f64, throughput: &Throughput, values: &mut [f64]) -> &'static str {
+        let n = match *throughput {
+            Throughput::Elements(n) | Throughput::Bytes(n) | Throughput::BytesDecimal(n) | Throughput::Bits(n) => n,
+            Throughput::ElementsAndBytes { elements, .. } => elements,
+        } as f64;
+        values.iter_mut().for_each(|v| *v = n / *v);
+        "Gelem/s (CPU time)"
+    }
+
+    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
+        "ns"
+    }
+}
+
+impl Measurement for ThreadCpu {
+    type Intermediate = u64;
+    type Value = u64;
+
+    fn start(&self) -> u64 {
+        thread_cpu_ns()
+    }
+
+    fn end(&self, start: u64) -> u64 {
+        thread_cpu_ns() - start
+    }
+
+    fn add(&self, a: &u64, b: &u64) -> u64 {
+        a + b
+    }
+
+    fn zero(&self) -> u64 {
+        0
+    }
+
+    fn to_f64(&self, v: &u64) -> f64 {
+        *v as f64
+    }
+
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &CpuFormatter
+    }
+}
+
+/// Deterministic pseudo-random bytes.
+fn bytes(n: usize, seed: u32) -> Vec<i8> {
+    let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            (s >> 24) as u8 as i8
+        })
+        .collect()
+}
+
+fn tables() -> Vec<KernelTable> {
+    Tier::supported().map(|t| KernelTable::for_tier(t).unwrap()).collect()
+}
+
+fn peak(c: &mut Criterion<ThreadCpu>) {
+    const ITERS: usize = 100_000;
+    let Some(ops) = outpost_kernels::probe_int8_peak(ITERS) else { return };
+    let mut group = c.benchmark_group("peak");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(ops / 2));
+    group.bench_function("vpdpbusd", |b| b.iter(|| outpost_kernels::probe_int8_peak(black_box(ITERS))));
+    group.finish();
+}
+
+fn pointwise(c: &mut Criterion<ThreadCpu>) {
+    let shapes = [(56, 56, 24, 144), (28, 28, 32, 192), (14, 14, 96, 576), (7, 7, 320, 1280)];
+    let mut group = c.benchmark_group("pointwise_i8");
+    group.sample_size(10);
+    for (h, w, ic, oc) in shapes {
+        let mut p = Conv2dParams::simple(h, w, ic, oc, 1, 1);
+        p.input_zp = -3;
+        p.output_zp = 5;
+        let weights = bytes(p.weight_len(), 1);
+        let bias: Vec<i32> = (0..oc as i32).map(|i| i * 37 - 2000).collect();
+        let scales: Vec<f32> = (0..oc).map(|i| 0.002 + 0.0001 * (i % 7) as f32).collect();
+        let input = bytes(p.input_len(), 2);
+        let mut output = vec![0i8; p.output_len()];
+        group.throughput(Throughput::Elements(p.macs()));
+        for t in tables() {
+            let packed = PackedConv::new(t.tier(), &p, &weights, Some(&bias), 0.05, &scales, 0.1);
+            let mut scratch = vec![0u8; packed.scratch_bytes()];
+            let id = BenchmarkId::new(t.tier().name(), format!("{h}x{w}x{ic}->{oc}"));
+            group.bench_function(id, |b| b.iter(|| t.conv2d_i8(&packed, black_box(&input), &mut output, &mut scratch)));
+        }
+    }
+    group.finish();
+}
+
+fn depthwise3x3(c: &mut Criterion<ThreadCpu>) {
+    let shapes = [(112, 112, 96, 2), (56, 56, 144, 1), (14, 14, 576, 1)];
+    let mut group = c.benchmark_group("depthwise3x3_i8");
+    group.sample_size(10);
+    for (h, w, ch, stride) in shapes {
+        let mut p = DepthwiseParams::same(h, w, ch, 3, stride);
+        p.input_zp = -3;
+        p.output_zp = 5;
+        let weights = bytes(p.weight_len(), 3);
+        let bias: Vec<i32> = (0..ch as i32).map(|i| i * 37 - 2000).collect();
+        let scales: Vec<f32> = (0..ch).map(|i| 0.002 + 0.0001 * (i % 7) as f32).collect();
+        let input = bytes(p.input_len(), 4);
+        let mut output = vec![0i8; p.output_len()];
+        group.throughput(Throughput::Elements(p.macs()));
+        for t in tables() {
+            let packed = PackedDepthwise::new(t.tier(), &p, &weights, Some(&bias), 0.05, &scales, 0.1);
+            let mut scratch = vec![0u8; packed.scratch_bytes()];
+            let id = BenchmarkId::new(t.tier().name(), format!("{h}x{w}x{ch}s{stride}"));
+            group.bench_function(id, |b| b.iter(|| t.depthwise_i8(&packed, black_box(&input), &mut output, &mut scratch)));
+        }
+    }
+    group.finish();
+}
+
+fn config() -> Criterion<ThreadCpu> {
+    Criterion::default().with_measurement(ThreadCpu)
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = peak, pointwise, depthwise3x3
+}
+criterion_main!(benches);

@@ -1,0 +1,204 @@
+//! F32 kernels against f64 references, within a stated error budget.
+//!
+//! Budget for a sum of `n` products: `|y − y64| ≤ (n + 2)·ε·Σ|termᵢ|` with ε = `f32::EPSILON`
+//! (the classic bound for recursive summation, plus the bias and clamp).
+
+use outpost_kernels::{
+    Activation, Conv2dParams, DepthwiseParams, FcParams, KernelTable, PackedConvF32,
+    PackedDepthwiseF32, PackedFcF32, Tier, conv_output_size, f16_to_f32,
+};
+use proptest::prelude::*;
+
+fn table() -> KernelTable {
+    KernelTable::for_tier(Tier::Generic).unwrap()
+}
+
+fn floats(n: usize) -> impl Strategy<Value = Vec<f32>> {
+    prop::collection::vec(-4.0f32..4.0, n)
+}
+
+fn check(got: &[f32], want: &[(f64, f64, usize)]) -> Result<(), TestCaseError> {
+    prop_assert_eq!(got.len(), want.len());
+    for (i, (&g, &(y, mag, n))) in got.iter().zip(want).enumerate() {
+        let budget = (n as f64 + 2.0) * f32::EPSILON as f64 * mag + 1e-30;
+        prop_assert!(
+            (g as f64 - y).abs() <= budget,
+            "element {}: got {}, f64 {}, budget {}",
+            i,
+            g,
+            y,
+            budget
+        );
+    }
+    Ok(())
+}
+
+/// f64 reference convolution: (value, Σ|terms|, number of terms) per output.
+fn conv_ref(
+    p: &Conv2dParams,
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    act: (f32, f32),
+) -> Vec<(f64, f64, usize)> {
+    let (icg, ocg) = (p.in_c / p.groups, p.out_c / p.groups);
+    let mut out = Vec::new();
+    for n in 0..p.batch {
+        for oy in 0..p.out_h {
+            for ox in 0..p.out_w {
+                for oc in 0..p.out_c {
+                    let g = oc / ocg;
+                    let (mut s, mut mag, mut cnt) = (b[oc] as f64, (b[oc] as f64).abs(), 1);
+                    for ky in 0..p.k_h {
+                        for kx in 0..p.k_w {
+                            let iy =
+                                (oy * p.stride_h + ky * p.dilation_h) as isize - p.pad_top as isize;
+                            let ix = (ox * p.stride_w + kx * p.dilation_w) as isize
+                                - p.pad_left as isize;
+                            if iy < 0 || ix < 0 || iy as usize >= p.in_h || ix as usize >= p.in_w {
+                                continue;
+                            }
+                            for ic in 0..icg {
+                                let xv = x[((n * p.in_h + iy as usize) * p.in_w + ix as usize)
+                                    * p.in_c
+                                    + g * icg
+                                    + ic] as f64;
+                                let wv = w[((oc * p.k_h + ky) * p.k_w + kx) * icg + ic] as f64;
+                                s += xv * wv;
+                                mag += (xv * wv).abs();
+                                cnt += 1;
+                            }
+                        }
+                    }
+                    out.push((s.clamp(act.0 as f64, act.1 as f64), mag, cnt));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn act() -> impl Strategy<Value = Activation> {
+    prop_oneof![
+        Just(Activation::None),
+        Just(Activation::Relu),
+        Just(Activation::Relu6)
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    #[test]
+    fn conv2d_f32_within_budget(
+        (p, x, w, b, a) in (1usize..=2, 1usize..=6, 1usize..=6, 1usize..=3, 1usize..=5, 1usize..=6, 1usize..=3, 1usize..=3, 1usize..=2, 1usize..=2, 0usize..3, act())
+            .prop_flat_map(|(batch, h, wd, groups, icg, ocg, kh, kw, stride, dil, pad, a)| {
+                let mut p = Conv2dParams::simple(h, wd, icg * groups, ocg * groups, kh, kw);
+                p.batch = batch;
+                p.groups = groups;
+                p.stride_h = stride;
+                p.stride_w = stride;
+                p.dilation_h = dil;
+                p.dilation_w = dil;
+                p.pad_top = pad.min(kh - 1);
+                p.pad_left = pad.min(kw - 1);
+                p.out_h = conv_output_size(h, kh, stride, dil, p.pad_top, p.pad_top);
+                p.out_w = conv_output_size(wd, kw, stride, dil, p.pad_left, p.pad_left);
+                (Just(p), floats(p.input_len()), floats(p.weight_len()), floats(p.out_c), Just(a))
+            })
+    ) {
+        let packed = PackedConvF32::new(&p, &w, Some(&b), a);
+        let mut out = vec![0f32; p.output_len()];
+        table().conv2d_f32(&packed, &x, &mut out);
+        check(&out, &conv_ref(&p, &x, &w, &b, a.range_f32()))?;
+    }
+
+    #[test]
+    fn depthwise_f32_within_budget(
+        (p, x, w, b) in (1usize..=6, 1usize..=6, 1usize..=9, 1usize..=3, 1usize..=2, 1usize..=3)
+            .prop_flat_map(|(h, wd, c, mult, stride, k)| {
+                let mut p = DepthwiseParams::same(h, wd, c, 2 * k - 1, stride);
+                p.multiplier = mult;
+                (Just(p), floats(p.input_len()), floats(p.weight_len()), floats(p.out_c()))
+            })
+    ) {
+        let packed = PackedDepthwiseF32::new(&p, &w, Some(&b), Activation::None);
+        let mut out = vec![0f32; p.output_len()];
+        table().depthwise_f32(&packed, &x, &mut out);
+        // Depthwise = grouped convolution with groups = in_c; reshape the weights to OHWI.
+        let oc = p.out_c();
+        let mut cp = Conv2dParams::simple(p.in_h, p.in_w, p.in_c, oc, p.k_h, p.k_w);
+        cp.groups = p.in_c;
+        cp.stride_h = p.stride_h;
+        cp.stride_w = p.stride_w;
+        cp.pad_top = p.pad_top;
+        cp.pad_left = p.pad_left;
+        cp.out_h = p.out_h;
+        cp.out_w = p.out_w;
+        let taps = p.k_h * p.k_w;
+        let ohwi: Vec<f32> = (0..oc * taps).map(|i| w[(i % taps) * oc + i / taps]).collect();
+        check(&out, &conv_ref(&cp, &x, &ohwi, &b, (f32::NEG_INFINITY, f32::INFINITY)))?;
+    }
+
+    #[test]
+    fn fully_connected_f32_within_budget(
+        (p, x, w, b) in (1usize..=4, 1usize..=200, 1usize..=40)
+            .prop_flat_map(|(batch, i, o)| {
+                let p = FcParams { batch, in_features: i, out_features: o, input_zp: 0, output_zp: 0, act_min: -128, act_max: 127 };
+                (Just(p), floats(batch * i), floats(i * o), floats(o))
+            })
+    ) {
+        let packed = PackedFcF32::new(&p, &w, Some(&b), Activation::None);
+        let mut out = vec![0f32; p.batch * p.out_features];
+        table().fully_connected_f32(&packed, &x, &mut out);
+        check(&out, &conv_ref(&p.as_conv(), &x, &w, &b, (f32::NEG_INFINITY, f32::INFINITY)))?;
+    }
+
+    #[test]
+    fn softmax_f32_within_budget(x in prop::collection::vec(-20.0f32..20.0, 1..64), beta in 0.1f32..2.0) {
+        let mut out = vec![0f32; x.len()];
+        table().softmax_f32(&x, x.len(), beta, &mut out);
+        let m = x.iter().cloned().fold(f64::NEG_INFINITY, |a, v| a.max(v as f64));
+        let e: Vec<f64> = x.iter().map(|&v| ((v as f64 - m) * beta as f64).exp()).collect();
+        let s: f64 = e.iter().sum();
+        for (g, ev) in out.iter().zip(&e) {
+            prop_assert!((*g as f64 - ev / s).abs() <= 1e-5, "{} vs {}", g, ev / s);
+        }
+    }
+}
+
+#[test]
+fn f16_weights_widen_once() {
+    let p = Conv2dParams::simple(2, 2, 1, 1, 1, 1);
+    let half = PackedConvF32::from_f16(&p, &[0x3800], None, Activation::None); // 0.5
+    let full = PackedConvF32::new(&p, &[0.5], None, Activation::None);
+    let x = [1.0, -2.0, 3.0, 8.0];
+    let (mut a, mut b) = ([0f32; 4], [0f32; 4]);
+    table().conv2d_f32(&half, &x, &mut a);
+    table().conv2d_f32(&full, &x, &mut b);
+    assert_eq!(a, b);
+    assert_eq!(a, [0.5, -1.0, 1.5, 4.0]);
+    assert_eq!(f16_to_f32(0x3800), 0.5);
+}
+
+#[test]
+fn elementwise_f32() {
+    let t = table();
+    let mut out = [0f32; 3];
+    t.add_f32(
+        &[1.0, -5.0, 3.0],
+        &[2.0, 1.0, 4.0],
+        &mut out,
+        Activation::Relu6.range_f32(),
+    );
+    assert_eq!(out, [3.0, 0.0, 6.0]);
+    t.mul_f32(
+        &[1.0, -5.0, 3.0],
+        &[2.0, 1.0, 4.0],
+        &mut out,
+        Activation::None.range_f32(),
+    );
+    assert_eq!(out, [2.0, -5.0, 12.0]);
+    t.map_f32(&[-4.0, 0.0, 1.0], &mut out, outpost_kernels::hardswish);
+    assert_eq!(out, [-0.0, 0.0, 1.0 * 4.0 / 6.0]);
+}
