@@ -206,6 +206,11 @@ unsafe fn row3x3<const S: usize>(
         core::array::from_fn(|ky| rows[ky].map(|off| unsafe { input.add(off) }));
     for k in 0..c.div_ceil(64) {
         let left = c - 64 * k;
+        if left <= 32 {
+            // SAFETY: forwarded; chunk k is the last one and holds `left` channels.
+            unsafe { row3x3_tail::<S>(p, &row_ptr, zp_row, out, k) };
+            continue;
+        }
         let mask: __mmask64 = if left >= 64 { !0 } else { (1u64 << left) - 1 };
         // SAFETY: the zero-point row holds c bytes; the mask stops at channel c.
         let zpv = _mm512_xor_si512(
@@ -264,5 +269,111 @@ unsafe fn row3x3<const S: usize>(
             // SAFETY: pixel ox of the output row holds c bytes; the mask stops at channel c.
             unsafe { _mm512_mask_storeu_epi8(out.add(ox * c + 64 * k), mask, bytes) };
         }
+    }
+}
+
+/// [`quads3`] on 256 bits (the first 32 channels of a chunk, same lane order).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+fn quads3_256(x0: __m256i, x1: __m256i, x2: __m256i) -> [__m256i; 4] {
+    let z = _mm256_setzero_si256();
+    let lo01 = _mm256_unpacklo_epi8(x0, x1);
+    let hi01 = _mm256_unpackhi_epi8(x0, x1);
+    let lo2 = _mm256_unpacklo_epi8(x2, z);
+    let hi2 = _mm256_unpackhi_epi8(x2, z);
+    [
+        _mm256_unpacklo_epi16(lo01, lo2),
+        _mm256_unpackhi_epi16(lo01, lo2),
+        _mm256_unpacklo_epi16(hi01, hi2),
+        _mm256_unpackhi_epi16(hi01, hi2),
+    ]
+}
+
+/// The last chunk of [`row3x3`] when it holds at most 32 channels: the same computation on
+/// 256-bit vectors (lanes 0–7 of each accumulator are channels 0–31 of the chunk), so a
+/// 96- or 144-channel layer does not pay for a full 64-channel chunk.
+///
+/// # Safety
+/// As [`row3x3`]; chunk `k` is the last one and holds at most 32 channels.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn row3x3_tail<const S: usize>(
+    p: &PackedDepthwise,
+    row_ptr: &[Option<*const i8>; 3],
+    zp_row: *const i8,
+    out: *mut i8,
+    k: usize,
+) {
+    use crate::x86_64::avx2::requant::{Rq8, mbqm8};
+    let d = &p.params;
+    let c = d.in_c;
+    let left = c - 64 * k;
+    debug_assert!(left <= 32);
+    let mask: __mmask32 = if left >= 32 { !0 } else { (1u32 << left) - 1 };
+    let flip = _mm256_set1_epi8(-128);
+    let (zp16, lo8, hi8) = (
+        _mm256_set1_epi16(p.out.zp as i16),
+        _mm256_set1_epi8(p.out.min as i8),
+        _mm256_set1_epi8(p.out.max as i8),
+    );
+    // SAFETY: the zero-point row holds c bytes; the mask stops at channel c.
+    let zpv = _mm256_xor_si256(
+        unsafe { _mm256_maskz_loadu_epi8(mask, zp_row.add(64 * k)) },
+        flip,
+    );
+    let zq = quads3_256(zpv, zpv, zpv);
+    let col = |ix: isize| -> [__m256i; 4] {
+        if ix < 0 || ix as usize >= d.in_w {
+            return zq;
+        }
+        let ld = |ky: usize| match row_ptr[ky] {
+            // SAFETY: column ix < in_w of a valid row: c readable bytes, masked to c.
+            Some(r) => _mm256_xor_si256(
+                unsafe { _mm256_maskz_loadu_epi8(mask, r.add(ix as usize * c + 64 * k)) },
+                flip,
+            ),
+            None => zpv,
+        };
+        quads3_256(ld(0), ld(1), ld(2))
+    };
+    // SAFETY: chunk k of the column-quad weights, bias and requant arrays exist; the first
+    // half of each 64-byte (16-lane) block holds lanes 0–7.
+    let (w, bias, rq) = unsafe {
+        let w: [[__m256i; 4]; 3] = core::array::from_fn(|kx| {
+            core::array::from_fn(|j| {
+                _mm256_loadu_si256(p.w8_col.as_ptr().add(((k * 3 + kx) * 4 + j) * 64).cast())
+            })
+        });
+        let bias: [__m256i; 4] = core::array::from_fn(|j| {
+            _mm256_loadu_si256(p.quant.bias.as_ptr().add((k * 4 + j) * 16).cast())
+        });
+        let rq: [Rq8; 4] = core::array::from_fn(|j| Rq8::load(&p.quant, (k * 4 + j) * 16));
+        (w, bias, rq)
+    };
+    let x0 = -(d.pad_left as isize);
+    let (mut q0, mut q1, mut q2) = (col(x0), col(x0 + 1), col(x0 + 2));
+    for ox in 0..d.out_w {
+        if ox > 0 {
+            let base = x0 + (ox * S) as isize;
+            if S == 1 {
+                q0 = q1;
+                q1 = q2;
+            } else {
+                q0 = q2;
+                q1 = col(base + 1);
+            }
+            q2 = col(base + 2);
+        }
+        let mut acc = bias;
+        for j in 0..4 {
+            acc[j] = _mm256_dpbusd_epi32(acc[j], q0[j], w[0][j]);
+            acc[j] = _mm256_dpbusd_epi32(acc[j], q1[j], w[1][j]);
+            acc[j] = _mm256_dpbusd_epi32(acc[j], q2[j], w[2][j]);
+        }
+        let v: [__m256i; 4] = core::array::from_fn(|j| mbqm8(acc[j], rq[j]));
+        let lo = _mm256_adds_epi16(_mm256_packs_epi32(v[0], v[1]), zp16);
+        let hi = _mm256_adds_epi16(_mm256_packs_epi32(v[2], v[3]), zp16);
+        let bytes = _mm256_min_epi8(_mm256_max_epi8(_mm256_packs_epi16(lo, hi), lo8), hi8);
+        // SAFETY: pixel ox of the output row holds c bytes; the mask stops at channel c.
+        unsafe { _mm256_mask_storeu_epi8(out.add(ox * c + 64 * k), mask, bytes) };
     }
 }
