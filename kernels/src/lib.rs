@@ -93,4 +93,4 @@ pub fn probe_int8_peak(iters: usize) -> Option<u64> {
     let _ = iters;
     None
 }
-pub use tier::{TIER_ENV_VAR, Tier, TierError};
+pub use tier::{TIER_ENV_VAR, Tier, TierError, cpu_features};

@@ -95,6 +95,17 @@ impl Tier {
         }
     }
 
+    /// The tier a CPU with `features` runs best (for planning on another machine's report).
+    pub fn best_for(features: outpost_hal::CpuFeatures) -> Tier {
+        if features.avx512vnni {
+            Tier::Avx512Vnni
+        } else if features.avx2 {
+            Tier::Avx2
+        } else {
+            Tier::Generic
+        }
+    }
+
     /// The fastest tier this CPU supports.
     pub fn best() -> Tier {
         Tier::ALL
@@ -137,5 +148,21 @@ impl Tier {
 impl fmt::Display for Tier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+/// The SIMD features of this CPU that kernel selection looks at.
+pub fn cpu_features() -> outpost_hal::CpuFeatures {
+    outpost_hal::CpuFeatures {
+        avx2: Tier::Avx2.is_supported(),
+        avx512vnni: Tier::Avx512Vnni.is_supported(),
+        #[cfg(target_arch = "aarch64")]
+        neon: std::arch::is_aarch64_feature_detected!("neon"),
+        #[cfg(not(target_arch = "aarch64"))]
+        neon: false,
+        #[cfg(target_arch = "aarch64")]
+        dotprod: std::arch::is_aarch64_feature_detected!("dotprod"),
+        #[cfg(not(target_arch = "aarch64"))]
+        dotprod: false,
     }
 }

@@ -72,4 +72,8 @@ fn select_parses_and_checks() {
     for t in Tier::supported() {
         assert_eq!(KernelTable::for_tier(t).unwrap().tier(), t);
     }
+    assert_eq!(
+        Tier::best_for(outpost_kernels::cpu_features()),
+        Tier::best()
+    );
 }

@@ -123,7 +123,14 @@ unsafe fn row<const T: usize>(
             // SAFETY: chunk k's per-channel arrays exist.
             let bytes = unsafe { requant64(p, k, &acc, o) };
             // SAFETY: pixel ox of the output row holds c bytes; the mask stops at channel c.
-            unsafe { _mm512_mask_storeu_epi8(out.add(ox * c + 64 * k), mask, bytes) };
+            unsafe {
+                if left >= 64 {
+                    // Unmasked when full: masked byte stores are slow on AMD cores.
+                    _mm512_storeu_si512(out.add(ox * c + 64 * k).cast(), bytes);
+                } else {
+                    _mm512_mask_storeu_epi8(out.add(ox * c + 64 * k), mask, bytes);
+                }
+            }
         }
     }
 }
@@ -267,7 +274,14 @@ unsafe fn row3x3<const S: usize>(
             // SAFETY: chunk k's per-channel arrays exist.
             let bytes = unsafe { requant64(p, k, &acc, o) };
             // SAFETY: pixel ox of the output row holds c bytes; the mask stops at channel c.
-            unsafe { _mm512_mask_storeu_epi8(out.add(ox * c + 64 * k), mask, bytes) };
+            unsafe {
+                if left >= 64 {
+                    // Unmasked when full: masked byte stores are slow on AMD cores.
+                    _mm512_storeu_si512(out.add(ox * c + 64 * k).cast(), bytes);
+                } else {
+                    _mm512_mask_storeu_epi8(out.add(ox * c + 64 * k), mask, bytes);
+                }
+            }
         }
     }
 }

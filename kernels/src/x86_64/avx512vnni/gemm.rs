@@ -151,7 +151,11 @@ unsafe fn tile<const R: usize, const B: usize>(
 ) {
     let kq = lda / 4;
     let bs = kq * 64;
-    let mut acc = [[_mm512_setzero_si512(); B]; R];
+    // SAFETY: the bias is padded to a multiple of 16 channels; blocks jb..jb+B exist.
+    let bias: [__m512i; B] = core::array::from_fn(|b| unsafe {
+        _mm512_loadu_si512(p.quant.bias.as_ptr().add((jb + b) * 16).cast())
+    });
+    let mut acc = [bias; R];
     // SAFETY: packed blocks jb..jb+B exist (the caller keeps jb + B <= n/16 rounded up).
     let w0 = unsafe { p.w8.as_ptr().add(jb * bs) };
     for q in 0..kq {
@@ -182,13 +186,23 @@ unsafe fn tile<const R: usize, const B: usize>(
 unsafe fn tile_6x4(p: &PackedGemm, a: *const u8, lda: usize, c: *mut i8, ldc: usize, jb: usize) {
     let kq = lda / 4;
     let bs = kq * 64;
-    let z = _mm512_setzero_si512();
-    let (mut c00, mut c01, mut c02, mut c03) = (z, z, z, z);
-    let (mut c10, mut c11, mut c12, mut c13) = (z, z, z, z);
-    let (mut c20, mut c21, mut c22, mut c23) = (z, z, z, z);
-    let (mut c30, mut c31, mut c32, mut c33) = (z, z, z, z);
-    let (mut c40, mut c41, mut c42, mut c43) = (z, z, z, z);
-    let (mut c50, mut c51, mut c52, mut c53) = (z, z, z, z);
+    // Accumulators start at the (zero-point folded) bias.
+    // SAFETY: the bias is padded to a multiple of 16 channels; blocks jb..jb+4 exist.
+    let (b0, b1, b2, b3) = unsafe {
+        let b = p.quant.bias.as_ptr().add(jb * 16);
+        (
+            _mm512_loadu_si512(b.cast()),
+            _mm512_loadu_si512(b.add(16).cast()),
+            _mm512_loadu_si512(b.add(32).cast()),
+            _mm512_loadu_si512(b.add(48).cast()),
+        )
+    };
+    let (mut c00, mut c01, mut c02, mut c03) = (b0, b1, b2, b3);
+    let (mut c10, mut c11, mut c12, mut c13) = (b0, b1, b2, b3);
+    let (mut c20, mut c21, mut c22, mut c23) = (b0, b1, b2, b3);
+    let (mut c30, mut c31, mut c32, mut c33) = (b0, b1, b2, b3);
+    let (mut c40, mut c41, mut c42, mut c43) = (b0, b1, b2, b3);
+    let (mut c50, mut c51, mut c52, mut c53) = (b0, b1, b2, b3);
     // SAFETY: blocks jb..jb+4 exist in the packing.
     let w = unsafe { p.w8.as_ptr().add(jb * bs) };
     for q in 0..kq {
@@ -233,7 +247,7 @@ unsafe fn tile_6x4(p: &PackedGemm, a: *const u8, lda: usize, c: *mut i8, ldc: us
     unsafe { epilogue::<6, 4>(p, &acc, c, ldc, jb) }
 }
 
-/// Requantizes and stores an `R × 16B` block of accumulators.
+/// Requantizes and stores an `R × 16B` block of accumulators (bias included).
 ///
 /// # Safety
 /// `c` has `R` rows (stride `ldc`) with room for channels `16·jb..p.n`.
@@ -250,12 +264,7 @@ unsafe fn epilogue<const R: usize, const B: usize>(
     for b in 0..B {
         let ch = (jb + b) * 16;
         // SAFETY: the per-channel arrays are padded to a multiple of 16 channels.
-        let (bias, q) = unsafe {
-            (
-                _mm512_loadu_si512(p.quant.bias.as_ptr().add(ch).cast()),
-                Rq16::load(&p.quant, ch),
-            )
-        };
+        let q = unsafe { Rq16::load(&p.quant, ch) };
         let left = p.n - ch;
         let mask: __mmask16 = if left >= 16 {
             0xFFFF
@@ -263,9 +272,17 @@ unsafe fn epilogue<const R: usize, const B: usize>(
             (1u16 << left) - 1
         };
         for (r, acc_r) in acc.iter().enumerate() {
-            let v = finish16(_mm512_add_epi32(acc_r[b], bias), q, o);
+            let v = finish16(acc_r[b], q, o);
             // SAFETY: the mask limits the store to channels < p.n of row r.
-            unsafe { _mm_mask_storeu_epi8(c.add(r * ldc + ch), mask, _mm512_cvtsepi32_epi8(v)) };
+            unsafe {
+                let dst = c.add(r * ldc + ch);
+                if left >= 16 {
+                    // Unmasked when full: masked byte stores are slow on AMD cores.
+                    _mm_storeu_si128(dst.cast(), _mm512_cvtsepi32_epi8(v));
+                } else {
+                    _mm_mask_storeu_epi8(dst, mask, _mm512_cvtsepi32_epi8(v));
+                }
+            }
         }
     }
 }
