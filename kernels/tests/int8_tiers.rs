@@ -255,7 +255,7 @@ fn run_dw(table: &KernelTable, c: &DwCase) -> Vec<i8> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     #[test]
     fn conv2d_tiers_match_generic(c in conv_case(false)) {
