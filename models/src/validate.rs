@@ -100,19 +100,26 @@ enum Source<'g> {
 }
 
 /// Checks the dtypes of a node's inputs and output.
-fn check_node_dtypes(node: &Node, ins: &[Option<Source<'_>>], out: &TensorDecl, weights: &HashSet<&str>) -> Result<()> {
-    let bad = |reason: String| ModelError::BadNode { node: node.name.clone(), reason };
+fn check_node_dtypes(
+    name: &str,
+    op: &Op,
+    inputs: &[String],
+    ins: &[Option<Source<'_>>],
+    out: &TensorDecl,
+    weights: &HashSet<&str>,
+) -> Result<()> {
+    let bad = |reason: String| ModelError::BadNode { node: name.to_string(), reason };
     let dt = |s: &Option<Source<'_>>| match s {
         Some(Source::Activation(t)) => Some(t.dtype),
         Some(Source::Constant(d)) => Some(*d),
         None => None,
     };
     let x = dt(&ins[0]);
-    match &node.op {
+    match op {
         Op::Conv2d(_) | Op::DepthwiseConv2d(_) | Op::FullyConnected(_) => {
             let (w, b) = (dt(&ins[1]), ins.get(2).and_then(dt));
             let mismatch = |i: usize, expected: DType, found: DType| ModelError::DTypeMismatch {
-                tensor: node.inputs[i].clone(),
+                tensor: inputs[i].clone(),
                 expected,
                 found,
             };
@@ -122,10 +129,10 @@ fn check_node_dtypes(node: &Node, ins: &[Option<Source<'_>>], out: &TensorDecl, 
                 other => return Err(bad(format!("unsupported input dtype {other:?}"))),
             };
             match (float, w) {
-                (false, Some(DType::I8)) if weights.contains(node.inputs[1].as_str()) => {}
+                (false, Some(DType::I8)) if weights.contains(inputs[1].as_str()) => {}
                 (false, Some(DType::I8)) => {
                     return Err(ModelError::BadQuant {
-                        tensor: node.inputs[1].clone(),
+                        tensor: inputs[1].clone(),
                         reason: "quantized weight has no graph.weights entry".into(),
                     });
                 }
@@ -225,7 +232,7 @@ pub(crate) fn validate<'a>(raw: RawMeta, get: impl Fn(&str) -> Option<TensorRef<
             return Err(ModelError::DuplicateTensor { tensor: out.clone(), reason: format!("produced by `{}` and `{}`", nodes[prev].name, n.name) });
         }
         producer.insert(out.as_str(), i);
-        typed.push(Node { name: n.name.clone(), op, inputs: n.inputs.clone(), outputs: n.outputs.clone() });
+        typed.push(op);
     }
 
     for t in &inputs {
@@ -242,7 +249,7 @@ pub(crate) fn validate<'a>(raw: RawMeta, get: impl Fn(&str) -> Option<TensorRef<
         }
     }
     // Every activation that is read must be a graph input or produced by a node.
-    for n in &typed {
+    for n in &nodes {
         for t in &n.inputs {
             if decls.contains_key(t.as_str()) && !producer.contains_key(t.as_str()) && !inputs.contains(t) {
                 return Err(ModelError::BadNode { node: n.name.clone(), reason: format!("reads `{t}`, which no node produces and is not a graph input") });
@@ -251,14 +258,14 @@ pub(crate) fn validate<'a>(raw: RawMeta, get: impl Fn(&str) -> Option<TensorRef<
     }
 
     // Order, then infer shapes along that order and compare with the declarations.
-    let deps: Vec<Vec<usize>> = typed
+    let deps: Vec<Vec<usize>> = nodes
         .iter()
         .map(|n| n.inputs.iter().filter_map(|t| producer.get(t.as_str()).copied()).collect())
         .collect();
-    let order = topo::order(&deps).map_err(|i| ModelError::Cycle { node: typed[i].name.clone() })?;
+    let order = topo::order(&deps).map_err(|i| ModelError::Cycle { node: nodes[i].name.clone() })?;
 
     for &i in &order {
-        let n = &typed[i];
+        let (n, op) = (&nodes[i], &typed[i]);
         let sources: Vec<Option<Source<'_>>> = n
             .inputs
             .iter()
@@ -285,7 +292,7 @@ pub(crate) fn validate<'a>(raw: RawMeta, get: impl Fn(&str) -> Option<TensorRef<
                 }
             })
             .collect();
-        let inferred = shape::infer(&n.op, &shapes).map_err(|reason| ModelError::BadNode { node: n.name.clone(), reason })?;
+        let inferred = shape::infer(op, &shapes).map_err(|reason| ModelError::BadNode { node: n.name.clone(), reason })?;
         let out = decls[n.outputs[0].as_str()];
         if inferred != out.shape {
             return Err(ModelError::ShapeMismatch {
@@ -293,12 +300,18 @@ pub(crate) fn validate<'a>(raw: RawMeta, get: impl Fn(&str) -> Option<TensorRef<
                 reason: format!("declared {:?} but node `{}` produces {inferred:?}", out.shape, n.name),
             });
         }
-        check_node_dtypes(n, &sources, out, &weight_names)?;
+        check_node_dtypes(&n.name, op, &n.inputs, &sources, out, &weight_names)?;
     }
 
     let ordered: Vec<Node> = {
-        let mut slots: Vec<Option<Node>> = typed.into_iter().map(Some).collect();
-        order.iter().map(|&i| slots[i].take().expect("each index once")).collect()
+        let mut slots: Vec<Option<(crate::graph::RawNode, Op)>> = nodes.into_iter().zip(typed).map(Some).collect();
+        order
+            .iter()
+            .map(|&i| {
+                let (n, op) = slots[i].take().expect("each index once");
+                Node { name: n.name, op, inputs: n.inputs, outputs: n.outputs }
+            })
+            .collect()
     };
     let graph = Graph { inputs, outputs, tensors, weights, nodes: ordered };
     check_specs(&graph, &raw.inputs, &raw.outputs)?;

@@ -23,7 +23,7 @@ pub fn tiny_model(out_channels: usize) -> ModelBuilder {
         Op::Conv2d(ConvAttrs { stride: [1, 1], dilation: [1, 1], padding: Padding::Same, groups: 1, activation: Activation::Relu })
     };
     b.node_inferred("c1", conv(), &["x", "c1.w", "c1.b"], "h1", DType::I8, Some(Q)).expect("c1");
-    let w2: Vec<i8> = (0..c * c).map(|i| ((i * 11) % 200) as i8 - 100).collect();
+    let w2: Vec<i8> = (0..c * c).map(|i| (((i * 11) % 200) as i32 - 100) as i8).collect();
     b.quantized_weight("c2.w", &[c, 1, 1, c], &w2, &vec![0.02; c], 0);
     b.node_inferred("c2", conv(), &["h1", "c2.w", ""], "h2", DType::I8, Some(Q)).expect("c2");
     b.node_inferred("add", Op::Add(ActAttrs::default()), &["h1", "h2"], "h3", DType::I8, Some(Q)).expect("add");

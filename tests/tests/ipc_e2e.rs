@@ -7,7 +7,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use outpost_runtime::ipc::proto::{
-    self, BBox, ClientMsg, Detection, ErrorCode, Hello, MAX_CLIENT_MSG, MAX_SERVER_MSG, Name,
+    self, BBox, ClientMsg, Detection, ErrorCode, Hello, MAX_CLIENT_MSG, Name,
     PROTOCOL_VERSION, Point, ResultMsg, ServerMsg, Subscribe,
 };
 use outpost_runtime::ipc::{ResultServer, SeqPacket, ServerConfig};
@@ -16,16 +16,16 @@ use outpost_runtime::ipc::{ResultServer, SeqPacket, ServerConfig};
 struct Raw {
     sock: SeqPacket,
     buf: Vec<u8>,
+    /// Unread messages of the current packet: `buf[pos..len]`.
+    pos: usize,
+    len: usize,
 }
 
 impl Raw {
     fn connect(path: &std::path::Path) -> Raw {
         let sock = SeqPacket::connect(path).expect("connect");
         sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        Raw {
-            sock,
-            buf: vec![0; MAX_SERVER_MSG + 1],
-        }
+        Raw { sock, buf: vec![0; proto::MAX_PACKET], pos: 0, len: 0 }
     }
 
     fn send(&self, msg: &ClientMsg) {
@@ -34,14 +34,20 @@ impl Raw {
         self.sock.send(&buf[..n]).expect("send");
     }
 
-    /// Next message; None on end of file (or reset) from the server.
+    /// Next message (packets may hold several); None on end of file (or reset) from the server.
     fn recv(&mut self) -> Option<ServerMsg> {
-        match self.sock.recv(&mut self.buf) {
-            Ok(0) => None,
-            Ok(n) => Some(ServerMsg::decode(&self.buf[..n]).expect("server sent garbage")),
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => None,
-            Err(e) => panic!("recv: {e}"),
+        if self.pos >= self.len {
+            match self.sock.recv(&mut self.buf) {
+                Ok(0) => return None,
+                Ok(n) => (self.pos, self.len) = (0, n),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return None,
+                Err(e) => panic!("recv: {e}"),
+            }
         }
+        let (msg, rest) = proto::decode_prefix::<ServerMsg>(&self.buf[self.pos..self.len])
+            .expect("server sent garbage");
+        self.pos = self.len - rest.len();
+        Some(msg)
     }
 
     fn hello(&self, version: u16) {

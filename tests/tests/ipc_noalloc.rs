@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use outpost_runtime::ipc::proto::{
-    self, BBox, ClientMsg, Detection, Hello, MAX_CLIENT_MSG, MAX_SERVER_MSG, Name,
+    self, BBox, ClientMsg, Detection, Hello, MAX_CLIENT_MSG, Name,
     PROTOCOL_VERSION, Point, ResultMsg, ServerMsg, Subscribe,
 };
 use outpost_runtime::ipc::{ResultServer, SeqPacket, ServerConfig};
@@ -64,28 +64,29 @@ fn subscriber(path: &std::path::Path, sub: Subscribe, id: usize) -> std::thread:
     let n = ClientMsg::Subscribe(sub).encode(&mut out).unwrap();
     sock.send(&out[..n]).unwrap();
     // Buffers are made before counting starts; decoding into heapless types never allocates.
-    let mut buf = vec![0u8; MAX_SERVER_MSG];
-    let mut msg = Box::new(ServerMsg::Subscribed);
+    let mut buf = vec![0u8; proto::MAX_PACKET];
     let mut seen = 0u64;
     let mut subscribed = false;
     std::thread::spawn(move || {
         loop {
             let n = sock.recv(&mut buf).unwrap();
             assert!(n > 0, "server closed");
-            *msg = ServerMsg::decode(&buf[..n]).unwrap();
-            match &*msg {
-                ServerMsg::Hello(_) => {}
-                ServerMsg::Subscribed => subscribed = true,
-                ServerMsg::Result(r) => {
-                    assert!(subscribed);
-                    assert_eq!(r.seq, seen, "in order, nothing lost");
-                    seen += 1;
-                    PROGRESS[id].store(seen, Ordering::Release);
-                    if seen == PUBLISHES {
-                        return seen;
+            // Packets may carry several messages; decoding into heapless types never allocates.
+            for msg in ServerMsg::packet(&buf[..n]) {
+                match msg.unwrap() {
+                    ServerMsg::Hello(_) => {}
+                    ServerMsg::Subscribed => subscribed = true,
+                    ServerMsg::Result(r) => {
+                        assert!(subscribed);
+                        assert_eq!(r.seq, seen, "in order, nothing lost");
+                        seen += 1;
+                        PROGRESS[id].store(seen, Ordering::Release);
+                        if seen == PUBLISHES {
+                            return seen;
+                        }
                     }
+                    other => panic!("unexpected {other:?}"),
                 }
-                other => panic!("unexpected {other:?}"),
             }
         }
     })

@@ -281,8 +281,8 @@ pub enum OpParseError {
     Attrs(String),
 }
 
-fn attrs<T: for<'de> Deserialize<'de>>(v: &Value) -> Result<T, OpParseError> {
-    serde_json::from_value(v.clone()).map_err(|e| OpParseError::Attrs(e.to_string()))
+fn attrs<'a, T: Deserialize<'a>>(v: &'a Value) -> Result<T, OpParseError> {
+    T::deserialize(v).map_err(|e| OpParseError::Attrs(e.to_string()))
 }
 
 fn no_attrs(v: &Value) -> Result<(), OpParseError> {
@@ -296,8 +296,8 @@ fn no_attrs(v: &Value) -> Result<(), OpParseError> {
 impl Op {
     /// Parse an op from its name and attribute object.
     pub fn parse(name: &str, a: &Value) -> Result<Op, OpParseError> {
-        let a_or_empty = if a.is_null() { &Value::Object(Default::default()) } else { a };
-        let a = a_or_empty;
+        static EMPTY: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| Value::Object(Default::default()));
+        let a = if a.is_null() { &*EMPTY } else { a };
         Ok(match name {
             "conv2d" => Op::Conv2d(attrs(a)?),
             "depthwise_conv2d" => Op::DepthwiseConv2d(attrs(a)?),

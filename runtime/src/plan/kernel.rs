@@ -1,0 +1,163 @@
+//! What one step of a plan runs: a kernel with everything it needs prepared at plan time.
+
+use outpost_kernels::{
+    AddQuant, Lut, MulQuant, PackedConv, PackedConvF32, PackedDepthwise, PackedDepthwiseF32, PackedFc, PackedFcF32,
+    PoolParams, Requant, ResizeOptions,
+};
+
+/// Element type a layout kernel moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Elem {
+    /// One byte.
+    I8,
+    /// Four bytes.
+    F32,
+}
+
+/// A prepared kernel call.
+#[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)]
+pub enum Kernel {
+    /// int8 convolution.
+    ConvI8(PackedConv),
+    /// int8 depthwise convolution.
+    DepthwiseI8(PackedDepthwise),
+    /// int8 fully connected.
+    FcI8(PackedFc),
+    /// int8 add.
+    AddI8(AddQuant),
+    /// int8 multiply.
+    MulI8(MulQuant),
+    /// int8 mean over the spatial axes.
+    MeanI8 {
+        /// Batch.
+        batch: usize,
+        /// H×W.
+        pixels: usize,
+        /// Channels.
+        channels: usize,
+        /// Input zero point.
+        in_zp: i32,
+        /// in_scale / (out_scale · pixels).
+        requant: Requant,
+        /// Output zero point.
+        out_zp: i32,
+    },
+    /// int8 max pool.
+    MaxPoolI8(PoolParams),
+    /// int8 average pool.
+    AvgPoolI8(PoolParams),
+    /// int8 table lookup (relu, relu6, logistic, tanh, hardswish).
+    LutI8(Box<Lut>),
+    /// int8 softmax.
+    SoftmaxI8 {
+        /// Row length.
+        depth: usize,
+        /// Inverse temperature.
+        beta: f32,
+        /// Input scale.
+        in_scale: f32,
+        /// Output scale.
+        out_scale: f32,
+        /// Output zero point.
+        out_zp: i32,
+    },
+    /// f32 → int8.
+    Quantize {
+        /// Output scale.
+        scale: f32,
+        /// Output zero point.
+        zp: i32,
+    },
+    /// int8 → f32.
+    Dequantize {
+        /// Input scale.
+        scale: f32,
+        /// Input zero point.
+        zp: i32,
+    },
+    /// f32 convolution.
+    ConvF32(PackedConvF32),
+    /// f32 depthwise convolution.
+    DepthwiseF32(PackedDepthwiseF32),
+    /// f32 fully connected.
+    FcF32(PackedFcF32),
+    /// f32 add with clamp.
+    AddF32((f32, f32)),
+    /// f32 multiply with clamp.
+    MulF32((f32, f32)),
+    /// f32 spatial mean.
+    MeanF32 {
+        /// Batch.
+        batch: usize,
+        /// H×W.
+        pixels: usize,
+        /// Channels.
+        channels: usize,
+    },
+    /// f32 max pool.
+    MaxPoolF32(PoolParams),
+    /// f32 average pool.
+    AvgPoolF32(PoolParams),
+    /// f32 element-wise function.
+    MapF32(fn(f32) -> f32),
+    /// f32 softmax.
+    SoftmaxF32 {
+        /// Row length.
+        depth: usize,
+        /// Inverse temperature.
+        beta: f32,
+    },
+    /// Concatenation along an axis, inputs viewed as `[outer, inner_i]`.
+    Concat {
+        /// Product of the dims before the axis.
+        outer: usize,
+        /// Element type.
+        elem: Elem,
+    },
+    /// Constant padding of a 4-D tensor.
+    Pad {
+        /// Input shape.
+        shape: [usize; 4],
+        /// Before/after per axis.
+        pads: [(usize, usize); 4],
+        /// The fill value's bits (zero point for i8, 0.0 for f32).
+        value: i32,
+        /// Element type.
+        elem: Elem,
+    },
+    /// Axis permutation.
+    Transpose {
+        /// Input shape.
+        shape: Vec<usize>,
+        /// Permutation.
+        perm: Vec<usize>,
+        /// Element type.
+        elem: Elem,
+    },
+    /// Spatial resize.
+    Resize {
+        /// Input `[n, h, w, c]`.
+        shape: [usize; 4],
+        /// Output size.
+        out: [usize; 2],
+        /// Bilinear (else nearest).
+        bilinear: bool,
+        /// Options.
+        options: ResizeOptions,
+        /// Element type.
+        elem: Elem,
+    },
+}
+
+impl Kernel {
+    /// Scratch bytes the kernel needs.
+    pub fn scratch_bytes(&self) -> usize {
+        match self {
+            Kernel::ConvI8(p) => p.scratch_bytes(),
+            Kernel::DepthwiseI8(p) => p.scratch_bytes(),
+            Kernel::FcI8(p) => p.scratch_bytes(),
+            _ => 0,
+        }
+    }
+}

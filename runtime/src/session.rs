@@ -1,0 +1,240 @@
+//! `Session`: one arena, one scratch buffer, one plan; `run` allocates nothing.
+
+use std::time::{Duration, Instant};
+
+use outpost_kernels::{KernelTable, Tier};
+use outpost_models::Model;
+
+use crate::error::{Result, RuntimeError};
+use crate::plan::{Elem, Kernel, Plan, Step};
+
+/// Most inputs one concat may have (views are kept on the stack).
+pub const MAX_CONCAT_INPUTS: usize = 16;
+
+/// How to build a session.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SessionOptions {
+    /// Kernel tier; `None` takes `OUTPOST_KERNELS` or else the best this CPU supports.
+    pub tier: Option<Tier>,
+}
+
+/// A model ready to run: packed weights, an arena holding every activation, and scratch.
+#[derive(Debug)]
+pub struct Session {
+    plan: Plan,
+    table: KernelTable,
+    arena: Vec<u64>,
+    scratch: Vec<u8>,
+}
+
+fn split<'a>(arena: &'a mut [u8], out: (usize, usize)) -> (&'a [u8], &'a mut [u8], &'a [u8], usize) {
+    let (left, rest) = arena.split_at_mut(out.0);
+    let (o, right) = rest.split_at_mut(out.1);
+    (left, o, right, out.0 + out.1)
+}
+
+/// A read-only view of one input buffer, resolved against the two sides of the output.
+fn view<'a>(left: &'a [u8], right: &'a [u8], right_start: usize, off: usize, len: usize) -> &'a [u8] {
+    if off + len <= left.len() { &left[off..off + len] } else { &right[off - right_start..off - right_start + len] }
+}
+
+fn i8s(b: &[u8]) -> &[i8] {
+    bytemuck::cast_slice(b)
+}
+fn i8s_mut(b: &mut [u8]) -> &mut [i8] {
+    bytemuck::cast_slice_mut(b)
+}
+fn f32s(b: &[u8]) -> &[f32] {
+    bytemuck::cast_slice(b)
+}
+fn f32s_mut(b: &mut [u8]) -> &mut [f32] {
+    bytemuck::cast_slice_mut(b)
+}
+
+impl Session {
+    /// Plan `model` and allocate everything it will ever need.
+    pub fn new(model: &Model, options: SessionOptions) -> Result<Session> {
+        let table = match options.tier {
+            Some(t) => KernelTable::for_tier(t),
+            None => KernelTable::from_env(),
+        }
+        .map_err(|e| RuntimeError::Tier(e.to_string()))?;
+        let plan = Plan::new(model, table.tier())?;
+        for s in &plan.steps {
+            if matches!(s.kernel, Kernel::Concat { .. }) && s.inputs.len() > MAX_CONCAT_INPUTS {
+                return Err(RuntimeError::Unsupported {
+                    node: s.node.clone(),
+                    op: s.op,
+                    reason: format!("concat of more than {MAX_CONCAT_INPUTS} tensors"),
+                });
+            }
+        }
+        let arena = vec![0u64; plan.arena.size.div_ceil(8)];
+        let scratch = vec![0u8; plan.scratch_bytes];
+        log::info!(
+            "session: {} steps on {}, arena {} bytes (lower bound {}), scratch {} bytes",
+            plan.steps.len(),
+            table.tier(),
+            plan.arena.size,
+            plan.arena.lower_bound,
+            plan.scratch_bytes
+        );
+        Ok(Session { plan, table, arena, scratch })
+    }
+
+    /// The plan this session runs.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// The kernel tier.
+    pub fn tier(&self) -> Tier {
+        self.table.tier()
+    }
+
+    /// Bytes held by the arena and scratch.
+    pub fn memory_bytes(&self) -> usize {
+        self.arena.len() * 8 + self.scratch.len()
+    }
+
+    fn buffer_bytes_mut(&mut self, b: usize) -> &mut [u8] {
+        let buf = &self.plan.buffers[b];
+        &mut bytemuck::cast_slice_mut::<u64, u8>(&mut self.arena)[buf.offset..buf.offset + buf.bytes]
+    }
+
+    fn buffer_bytes(&self, b: usize) -> &[u8] {
+        let buf = &self.plan.buffers[b];
+        &bytemuck::cast_slice::<u64, u8>(&self.arena)[buf.offset..buf.offset + buf.bytes]
+    }
+
+    fn input_buffer(&self, i: usize, want: outpost_hal::DType) -> Result<usize> {
+        let b = *self.plan.inputs.get(i).ok_or_else(|| RuntimeError::BadInput {
+            name: format!("#{i}"),
+            reason: format!("the model has {} inputs", self.plan.inputs.len()),
+        })?;
+        let buf = &self.plan.buffers[b];
+        if buf.dtype != want {
+            return Err(RuntimeError::BadInput { name: buf.name.clone(), reason: format!("is {}, not {want}", buf.dtype) });
+        }
+        Ok(b)
+    }
+
+    /// The int8 input buffer `i`, to fill in place before [`Session::run`].
+    pub fn input_i8(&mut self, i: usize) -> Result<&mut [i8]> {
+        let b = self.input_buffer(i, outpost_hal::DType::I8)?;
+        Ok(i8s_mut(self.buffer_bytes_mut(b)))
+    }
+
+    /// The f32 input buffer `i`, to fill in place before [`Session::run`].
+    pub fn input_f32(&mut self, i: usize) -> Result<&mut [f32]> {
+        let b = self.input_buffer(i, outpost_hal::DType::F32)?;
+        Ok(f32s_mut(self.buffer_bytes_mut(b)))
+    }
+
+    /// Output `i` as int8 (valid until the next run).
+    pub fn output_i8(&self, i: usize) -> Option<&[i8]> {
+        let b = *self.plan.outputs.get(i)?;
+        (self.plan.buffers[b].dtype == outpost_hal::DType::I8).then(|| i8s(self.buffer_bytes(b)))
+    }
+
+    /// Output `i` as f32 (valid until the next run).
+    pub fn output_f32(&self, i: usize) -> Option<&[f32]> {
+        let b = *self.plan.outputs.get(i)?;
+        (self.plan.buffers[b].dtype == outpost_hal::DType::F32).then(|| f32s(self.buffer_bytes(b)))
+    }
+
+    /// Run every step once. Inputs must be written before each run (their memory is reused
+    /// once they are no longer needed). Performs no heap allocation.
+    pub fn run(&mut self) {
+        for i in 0..self.plan.steps.len() {
+            self.step(i);
+        }
+    }
+
+    /// Run like [`Session::run`], adding each step's wall time to `times[step]`.
+    pub fn run_profiled(&mut self, times: &mut [Duration]) {
+        for i in 0..self.plan.steps.len() {
+            let t = Instant::now();
+            self.step(i);
+            if let Some(slot) = times.get_mut(i) {
+                *slot += t.elapsed();
+            }
+        }
+    }
+
+    fn step(&mut self, i: usize) {
+        let Session { plan, table, arena, scratch } = self;
+        let s: &Step = &plan.steps[i];
+        let bufs = &plan.buffers;
+        let out_buf = &bufs[s.output];
+        let bytes = bytemuck::cast_slice_mut::<u64, u8>(arena);
+        let (left, out, right, right_start) = split(bytes, (out_buf.offset, out_buf.bytes));
+        let input = |k: usize| {
+            let b = &bufs[s.inputs[k]];
+            view(left, right, right_start, b.offset, b.bytes)
+        };
+        match &s.kernel {
+            Kernel::ConvI8(p) => table.conv2d_i8(p, i8s(input(0)), i8s_mut(out), scratch),
+            Kernel::DepthwiseI8(p) => table.depthwise_i8(p, i8s(input(0)), i8s_mut(out), scratch),
+            Kernel::FcI8(p) => table.fully_connected_i8(p, i8s(input(0)), i8s_mut(out), scratch),
+            Kernel::AddI8(q) => table.add_i8(q, i8s(input(0)), i8s(input(1)), i8s_mut(out)),
+            Kernel::MulI8(q) => table.mul_i8(q, i8s(input(0)), i8s(input(1)), i8s_mut(out)),
+            Kernel::MeanI8 { batch, pixels, channels, in_zp, requant, out_zp } => {
+                table.global_mean_i8(i8s(input(0)), *batch, *pixels, *channels, *in_zp, *requant, *out_zp, i8s_mut(out))
+            }
+            Kernel::MaxPoolI8(p) => table.max_pool_i8(p, i8s(input(0)), i8s_mut(out)),
+            Kernel::AvgPoolI8(p) => table.avg_pool_i8(p, i8s(input(0)), i8s_mut(out)),
+            Kernel::LutI8(l) => table.lut_i8(l, i8s(input(0)), i8s_mut(out)),
+            Kernel::SoftmaxI8 { depth, beta, in_scale, out_scale, out_zp } => {
+                table.softmax_i8(i8s(input(0)), *depth, *beta, *in_scale, *out_scale, *out_zp, i8s_mut(out))
+            }
+            Kernel::Quantize { scale, zp } => table.quantize(f32s(input(0)), *scale, *zp, i8s_mut(out)),
+            Kernel::Dequantize { scale, zp } => table.dequantize(i8s(input(0)), *scale, *zp, f32s_mut(out)),
+            Kernel::ConvF32(p) => table.conv2d_f32(p, f32s(input(0)), f32s_mut(out)),
+            Kernel::DepthwiseF32(p) => table.depthwise_f32(p, f32s(input(0)), f32s_mut(out)),
+            Kernel::FcF32(p) => table.fully_connected_f32(p, f32s(input(0)), f32s_mut(out)),
+            Kernel::AddF32(r) => table.add_f32(f32s(input(0)), f32s(input(1)), f32s_mut(out), *r),
+            Kernel::MulF32(r) => table.mul_f32(f32s(input(0)), f32s(input(1)), f32s_mut(out), *r),
+            Kernel::MeanF32 { batch, pixels, channels } => {
+                table.global_mean_f32(f32s(input(0)), *batch, *pixels, *channels, f32s_mut(out))
+            }
+            Kernel::MaxPoolF32(p) => table.max_pool_f32(p, f32s(input(0)), f32s_mut(out)),
+            Kernel::AvgPoolF32(p) => table.avg_pool_f32(p, f32s(input(0)), f32s_mut(out)),
+            Kernel::MapF32(f) => table.map_f32(f32s(input(0)), f32s_mut(out), *f),
+            Kernel::SoftmaxF32 { depth, beta } => table.softmax_f32(f32s(input(0)), *depth, *beta, f32s_mut(out)),
+            Kernel::Concat { outer, elem } => {
+                let n = s.inputs.len();
+                match elem {
+                    Elem::I8 => {
+                        let mut views: [&[i8]; MAX_CONCAT_INPUTS] = [&[]; MAX_CONCAT_INPUTS];
+                        for (k, v) in views.iter_mut().enumerate().take(n) {
+                            *v = i8s(input(k));
+                        }
+                        table.concat(&views[..n], *outer, i8s_mut(out))
+                    }
+                    Elem::F32 => {
+                        let mut views: [&[f32]; MAX_CONCAT_INPUTS] = [&[]; MAX_CONCAT_INPUTS];
+                        for (k, v) in views.iter_mut().enumerate().take(n) {
+                            *v = f32s(input(k));
+                        }
+                        table.concat(&views[..n], *outer, f32s_mut(out))
+                    }
+                }
+            }
+            Kernel::Pad { shape, pads, value, elem } => match elem {
+                Elem::I8 => table.pad(i8s(input(0)), *shape, *pads, *value as i8, i8s_mut(out)),
+                Elem::F32 => table.pad(f32s(input(0)), *shape, *pads, 0.0f32, f32s_mut(out)),
+            },
+            Kernel::Transpose { shape, perm, elem } => match elem {
+                Elem::I8 => table.transpose(i8s(input(0)), shape, perm, i8s_mut(out)),
+                Elem::F32 => table.transpose(f32s(input(0)), shape, perm, f32s_mut(out)),
+            },
+            Kernel::Resize { shape, out: [oh, ow], bilinear, options, elem } => match (elem, bilinear) {
+                (Elem::I8, true) => table.resize_bilinear_i8(i8s(input(0)), *shape, *oh, *ow, *options, i8s_mut(out)),
+                (Elem::F32, true) => table.resize_bilinear_f32(f32s(input(0)), *shape, *oh, *ow, *options, f32s_mut(out)),
+                (Elem::I8, false) => table.resize_nearest(i8s(input(0)), *shape, *oh, *ow, *options, i8s_mut(out)),
+                (Elem::F32, false) => table.resize_nearest(f32s(input(0)), *shape, *oh, *ow, *options, f32s_mut(out)),
+            },
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! A whole network run through every kernel tier gives bit-identical int8 outputs, and the
+//! int8 network tracks its float twin.
+
+use outpost_kernels::Tier;
+use outpost_models::Model;
+use outpost_models::zoo::{MobileNetV2, synth_mobilenet_v2};
+use outpost_runtime::{Session, SessionOptions};
+
+fn model(int8: bool) -> Model {
+    let cfg = MobileNetV2 { width: 0.5, size: 96, int8, classes: 100 };
+    Model::from_bytes(synth_mobilenet_v2(&cfg).unwrap().build().unwrap()).unwrap()
+}
+
+fn run(model: &Model, tier: Tier, seed: usize) -> Vec<i8> {
+    let mut s = Session::new(model, SessionOptions { tier: Some(tier) }).unwrap();
+    for (i, v) in s.input_i8(0).unwrap().iter_mut().enumerate() {
+        *v = ((i * 7 + seed * 13) % 256) as u8 as i8;
+    }
+    s.run();
+    s.output_i8(0).unwrap().to_vec()
+}
+
+#[test]
+fn every_tier_is_bit_exact_on_mobilenet_v2() {
+    let m = model(true);
+    for seed in 0..3 {
+        let reference = run(&m, Tier::Generic, seed);
+        assert!(reference.iter().any(|&v| v != reference[0]), "degenerate output");
+        for tier in Tier::supported() {
+            assert_eq!(run(&m, tier, seed), reference, "tier {tier} differs from generic (seed {seed})");
+        }
+    }
+}
+
+#[test]
+fn plan_reports_arena_against_its_lower_bound() {
+    let m = model(true);
+    let s = Session::new(&m, SessionOptions { tier: Some(Tier::Generic) }).unwrap();
+    let a = &s.plan().arena;
+    assert!(a.size >= a.lower_bound);
+    assert!(a.ratio() < 1.25, "arena {} vs lower bound {}", a.size, a.lower_bound);
+    // Reuse: far less than the sum of all activations.
+    let total: usize = s.plan().buffers.iter().map(|b| b.bytes).sum();
+    assert!(a.size * 3 < total, "arena {} of {total}", a.size);
+}
+
+#[test]
+fn float_model_runs() {
+    let m = model(false);
+    let mut s = Session::new(&m, SessionOptions::default()).unwrap();
+    for (i, v) in s.input_f32(0).unwrap().iter_mut().enumerate() {
+        *v = ((i % 17) as f32 - 8.0) / 8.0;
+    }
+    s.run();
+    let out = s.output_f32(0).unwrap();
+    assert_eq!(out.len(), 100);
+    assert!(out.iter().all(|v| v.is_finite()));
+    assert!(s.input_i8(0).is_err(), "a float input is refused as int8");
+}
