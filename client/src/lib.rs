@@ -36,6 +36,9 @@ pub use outpost_proto::{
 
 use sys::SeqPacket;
 
+/// Receive buffer: the largest packet a server sends.
+const RECV_BUFFER: usize = proto::MAX_PACKET;
+
 /// Where the runtime publishes by default (`outpost run` without `--socket`).
 pub const DEFAULT_SOCKET_PATH: &str = "/run/outpost/results.sock";
 
@@ -132,7 +135,10 @@ pub struct Client {
     sock: SeqPacket,
     config: ClientConfig,
     hello: ServerHello,
-    buf: Box<[u8; MAX_SERVER_MSG]>,
+    /// The current packet: `buf[pos..len]` holds messages not yet returned.
+    buf: Box<[u8]>,
+    pos: usize,
+    len: usize,
     next_id: u32,
 }
 
@@ -167,7 +173,9 @@ impl Client {
                 queue_capacity: 0,
             },
             config,
-            buf: Box::new([0; MAX_SERVER_MSG]),
+            buf: vec![0; RECV_BUFFER].into_boxed_slice(),
+            pos: 0,
+            len: 0,
             next_id: 1,
         };
         let hello = ClientMsg::Hello(Hello {
@@ -271,35 +279,57 @@ impl Client {
     }
 
     /// Receive the next message. A server `Error` is returned as `Err(ClientError::Server)`.
+    ///
+    /// A server packet may hold several messages; they are returned one by one.
     pub fn recv(&mut self) -> Result<ServerMsg, ClientError> {
-        let n = loop {
-            match self.sock.recv_trunc(&mut self.buf[..]) {
-                Ok(0) => return Err(ClientError::Closed),
-                Ok(n) => break n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    return Err(ClientError::Timeout);
+        if self.pos >= self.len {
+            let mut reset_seen = false;
+            let n = loop {
+                match self.sock.recv_trunc(&mut self.buf[..]) {
+                    Ok(0) => return Err(ClientError::Closed),
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        return Err(ClientError::Timeout);
+                    }
+                    // A server that closes while our last message is unread resets the
+                    // connection, but what it sent before (e.g. its Error) is still queued: the
+                    // next recv returns it, or end of file.
+                    Err(e) if e.kind() == io::ErrorKind::ConnectionReset && !reset_seen => {
+                        reset_seen = true;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
+                        return Err(ClientError::Closed);
+                    }
+                    Err(e) => return Err(ClientError::Io(e)),
                 }
-                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
-                    return Err(ClientError::Closed);
-                }
-                Err(e) => return Err(ClientError::Io(e)),
+            };
+            if n > self.buf.len() {
+                return Err(ClientError::Protocol(format!(
+                    "{n}-byte packet exceeds the {RECV_BUFFER}-byte receive buffer"
+                )));
             }
-        };
-        if n > self.buf.len() {
-            return Err(ClientError::Protocol(format!(
-                "{n}-byte message exceeds MAX_SERVER_MSG"
-            )));
+            self.pos = 0;
+            self.len = n;
         }
-        match ServerMsg::decode(&self.buf[..n]) {
-            Ok(ServerMsg::Error(e)) => Err(ClientError::Server {
-                code: e.code,
-                detail: e.detail.as_str().to_owned(),
-            }),
-            Ok(msg) => Ok(msg),
-            Err(e) => Err(ClientError::Protocol(format!(
-                "cannot decode server message: {e}"
-            ))),
+        let packet = &self.buf[self.pos..self.len];
+        match proto::decode_prefix::<ServerMsg>(packet) {
+            Ok((msg, rest)) => {
+                self.pos = self.len - rest.len();
+                match msg {
+                    ServerMsg::Error(e) => Err(ClientError::Server {
+                        code: e.code,
+                        detail: e.detail.as_str().to_owned(),
+                    }),
+                    msg => Ok(msg),
+                }
+            }
+            Err(e) => {
+                self.pos = self.len;
+                Err(ClientError::Protocol(format!(
+                    "cannot decode server message: {e}"
+                )))
+            }
         }
     }
 }

@@ -148,3 +148,23 @@ fn refused_peer_gets_not_permitted() {
         other => panic!("unexpected {other}"),
     }
 }
+
+#[test]
+fn batched_packets_are_returned_one_message_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.sock");
+    let server = ResultServer::bind(&path, ServerConfig::default()).unwrap();
+    let mut sub = Client::connect_with(config(&path))
+        .unwrap()
+        .subscribe(Subscribe::all())
+        .unwrap();
+    let publisher = server.publisher();
+    // Published faster than the client reads: the server packs them several to a packet.
+    for seq in 0..200 {
+        publisher.publish(&result(0, seq, &[(1, 0.9)])).unwrap();
+    }
+    for seq in 0..200 {
+        assert_eq!(next_result(&mut sub).seq, seq);
+    }
+    assert_eq!(server.status().missed_total, 0);
+}

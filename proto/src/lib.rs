@@ -1,8 +1,8 @@
 //! Outpost IPC wire protocol.
 //!
-//! Every message is one [postcard] value carried in one `SOCK_SEQPACKET` packet (the socket keeps
-//! message boundaries, so there is no extra framing). Clients send [`ClientMsg`], the runtime sends
-//! [`ServerMsg`]. Every type is bounded: no allocator is needed to encode or decode, and
+//! Every message is one [postcard] value. Each `SOCK_SEQPACKET` packet (the socket keeps packet
+//! boundaries) carries exactly one [`ClientMsg`] from a client, or one or more [`ServerMsg`]s back
+//! to back from the server (it batches results for clients that are behind; see [`Packet`]). Every type is bounded: no allocator is needed to encode or decode, and
 //! [`MAX_SERVER_MSG`] / [`MAX_CLIENT_MSG`] are the largest encodings that can exist, computed at
 //! compile time from [`MaxSize`].
 //!
@@ -549,8 +549,12 @@ pub const MAX_SERVER_MSG: usize = ServerMsg::POSTCARD_MAX_SIZE;
 /// Largest encoded [`ClientMsg`], in bytes.
 pub const MAX_CLIENT_MSG: usize = ClientMsg::POSTCARD_MAX_SIZE;
 
-// Every message fits one packet and a stack buffer.
-const _: () = assert!(MAX_SERVER_MSG < 16 * 1024 && MAX_CLIENT_MSG < 256);
+/// Largest server packet, in bytes: a batch of messages never exceeds it (and one message always
+/// fits). Receive server packets into a buffer at least this large.
+pub const MAX_PACKET: usize = 32 * 1024;
+
+// Every message fits a packet (with a `Missed` notice before it) and a stack buffer.
+const _: () = assert!(MAX_SERVER_MSG + 16 <= MAX_PACKET && MAX_CLIENT_MSG < 256);
 
 // ---------------------------------------------------------------------------------------------
 // Encoding and decoding
@@ -613,6 +617,14 @@ pub fn decode<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, WireError
     }
 }
 
+/// Decode one value from the front of `bytes`; returns it and the bytes after it. Server packets
+/// may carry several messages back to back: decode until the rest is empty.
+pub fn decode_prefix<'de, T: Deserialize<'de>>(
+    bytes: &'de [u8],
+) -> Result<(T, &'de [u8]), WireError> {
+    postcard::take_from_bytes(bytes).map_err(map_de)
+}
+
 /// Encode `ServerMsg::Result(result)` without constructing the `ServerMsg` (no copy of the
 /// result): the tag byte [`SERVER_TAG_RESULT`] then the result. Byte-identical to
 /// `encode(&ServerMsg::Result(result.clone()), buf)`.
@@ -640,9 +652,40 @@ impl ServerMsg {
         encode(self, buf)
     }
 
+    /// Iterate over the messages of one server packet (one or more messages back to back).
+    pub fn packet(bytes: &[u8]) -> Packet<'_> {
+        Packet { rest: bytes }
+    }
+
     /// Decode one message from exactly `bytes`.
     pub fn decode(bytes: &[u8]) -> Result<Self, WireError> {
         decode(bytes)
+    }
+}
+
+/// The messages of one server packet; yields `Err` once (and then ends) on a malformed message.
+#[derive(Debug, Clone)]
+pub struct Packet<'a> {
+    rest: &'a [u8],
+}
+
+impl Iterator for Packet<'_> {
+    type Item = Result<ServerMsg, WireError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        match decode_prefix::<ServerMsg>(self.rest) {
+            Ok((msg, rest)) => {
+                self.rest = rest;
+                Some(Ok(msg))
+            }
+            Err(e) => {
+                self.rest = &[];
+                Some(Err(e))
+            }
+        }
     }
 }
 

@@ -294,3 +294,22 @@ proptest! {
         prop_assert_eq!(ServerMsg::decode(&buf[..n]).unwrap(), ServerMsg::Result(r));
     }
 }
+
+#[test]
+fn server_packets_hold_messages_back_to_back() {
+    let mut bytes = vec![0x03, 0x05];
+    bytes.extend_from_slice(SAMPLE_RESULT_BYTES);
+    let msgs: Vec<ServerMsg> = ServerMsg::packet(&bytes).collect::<Result<_, _>>().unwrap();
+    assert_eq!(
+        msgs,
+        vec![
+            ServerMsg::Missed(Missed { count: 5 }),
+            ServerMsg::Result(sample_result())
+        ]
+    );
+    // A malformed tail yields one error, then the iterator ends.
+    let mut it = ServerMsg::packet(&[0x01, 0x09]);
+    assert_eq!(it.next(), Some(Ok(ServerMsg::Subscribed)));
+    assert_eq!(it.next(), Some(Err(WireError::Invalid)));
+    assert_eq!(it.next(), None);
+}

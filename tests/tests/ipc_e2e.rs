@@ -7,8 +7,8 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use outpost_runtime::ipc::proto::{
-    self, BBox, ClientMsg, Detection, ErrorCode, Hello, MAX_CLIENT_MSG, Name,
-    PROTOCOL_VERSION, Point, ResultMsg, ServerMsg, Subscribe,
+    self, BBox, ClientMsg, Detection, ErrorCode, Hello, MAX_CLIENT_MSG, Name, PROTOCOL_VERSION,
+    Point, ResultMsg, ServerMsg, Subscribe,
 };
 use outpost_runtime::ipc::{ResultServer, SeqPacket, ServerConfig};
 
@@ -25,7 +25,12 @@ impl Raw {
     fn connect(path: &std::path::Path) -> Raw {
         let sock = SeqPacket::connect(path).expect("connect");
         sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        Raw { sock, buf: vec![0; proto::MAX_PACKET], pos: 0, len: 0 }
+        Raw {
+            sock,
+            buf: vec![0; proto::MAX_PACKET],
+            pos: 0,
+            len: 0,
+        }
     }
 
     fn send(&self, msg: &ClientMsg) {

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use outpost_runtime::ipc::proto::{
-    self, BBox, ClientMsg, Detection, Hello, MAX_CLIENT_MSG, Name,
-    PROTOCOL_VERSION, Point, ResultMsg, ServerMsg, Subscribe,
+    self, BBox, ClientMsg, Detection, Hello, MAX_CLIENT_MSG, Name, PROTOCOL_VERSION, Point,
+    ResultMsg, ServerMsg, Subscribe,
 };
 use outpost_runtime::ipc::{ResultServer, SeqPacket, ServerConfig};
 

@@ -248,6 +248,11 @@ impl ResultServer {
             .add(shared.wake.as_fd(), sys::READ, TOKEN_WAKE)
             .map_err(io_err("epoll", &path))?;
         let queue_cap = config.queue_capacity;
+        // A packet must fit the client's send buffer (the kernel doubles SO_SNDBUF).
+        // At least one maximal message (with a Missed notice) must fit.
+        let batch_bytes = config.client_send_buffer.map_or(DEFAULT_BATCH_BYTES, |b| {
+            b.clamp(MAX_SERVER_MSG + 16, DEFAULT_BATCH_BYTES)
+        });
         let io = IoLoop {
             shared: Arc::clone(&shared),
             config,
@@ -261,7 +266,8 @@ impl ResultServer {
             clients: HashMap::new(),
             next_token: FIRST_CLIENT_TOKEN,
             scratch_result: Box::default(),
-            scratch: Box::new([0; MAX_SERVER_MSG]),
+            scratch: vec![0; batch_bytes + MAX_SERVER_MSG].into_boxed_slice(),
+            batch_bytes,
             tokens: Vec::with_capacity(256),
         };
         let thread = std::thread::Builder::new()
@@ -421,6 +427,10 @@ pub fn now_ns() -> u64 {
 const TOKEN_LISTENER: u64 = 0;
 const TOKEN_WAKE: u64 = 1;
 const FIRST_CLIENT_TOKEN: u64 = 2;
+/// Most messages in one packet.
+const MAX_BATCH: usize = 256;
+/// Most bytes in one packet (the protocol's limit).
+const DEFAULT_BATCH_BYTES: usize = proto::MAX_PACKET;
 /// Control messages (everything but results) are small; one is buffered per client.
 const MAX_CTRL: usize = <ServerMsg as proto::MaxSize>::POSTCARD_MAX_SIZE;
 
@@ -466,7 +476,10 @@ struct IoLoop {
     clients: HashMap<u64, Client>,
     next_token: u64,
     scratch_result: Box<ResultMsg>,
-    scratch: Box<[u8; MAX_SERVER_MSG]>,
+    /// Re-encoded (filtered) results of one batch.
+    scratch: Box<[u8]>,
+    /// Packet size limit for batches.
+    batch_bytes: usize,
     /// Reused list of client tokens (so the loop does not allocate).
     tokens: Vec<u64>,
 }
@@ -874,52 +887,69 @@ impl IoLoop {
                 break 'pump Fate::Keep;
             };
             // `head` is fixed during a pump, so the lag check above holds for the whole loop.
+            // Results go out in batches: several messages concatenated in one packet, gathered
+            // straight from the ring slots by one sendmsg (filtered results are re-encoded into
+            // the scratch buffer first). A client that keeps up gets one result per packet.
+            let filtering = sub.filters_content();
             loop {
-                if c.cursor >= head {
+                let mut missed_buf = [0u8; 8];
+                let mut batch: heapless::Vec<io::IoSlice<'_>, MAX_BATCH> = heapless::Vec::new();
+                let mut bytes = 0usize;
+                let mut missed_sent = 0u64;
+                if c.missed_pending > 0 {
+                    let count = c.missed_pending.min(u64::from(u32::MAX)) as u32;
+                    missed_buf[0] = proto::SERVER_TAG_MISSED;
+                    let n = 1 + proto::encode(&count, &mut missed_buf[1..]).unwrap_or(0);
+                    let _ = batch.push(io::IoSlice::new(&missed_buf[..n]));
+                    bytes += n;
+                    missed_sent = u64::from(count);
+                }
+                let mut scratch: &mut [u8] = &mut self.scratch[..];
+                let mut cursor = c.cursor;
+                while cursor < head && !batch.is_full() {
+                    let Some(slot) = self.ring[(cursor % len) as usize].as_deref() else {
+                        cursor += 1; // cannot happen: every cursor in the window has a slot
+                        continue;
+                    };
+                    if !sub.wants_stream(slot.stream) {
+                        cursor += 1;
+                        continue;
+                    }
+                    let piece: &[u8] = if filtering {
+                        let n = match proto::decode::<ServerMsg>(slot.bytes()) {
+                            Ok(ServerMsg::Result(r)) => {
+                                *self.scratch_result = r;
+                                sub.apply(&mut self.scratch_result);
+                                proto::encode_result(&self.scratch_result, scratch).unwrap_or(0)
+                            }
+                            _ => 0,
+                        };
+                        if bytes + n > self.batch_bytes && !batch.is_empty() {
+                            break;
+                        }
+                        let (done, rest) = std::mem::take(&mut scratch).split_at_mut(n);
+                        scratch = rest;
+                        done
+                    } else {
+                        slot.bytes()
+                    };
+                    if bytes + piece.len() > self.batch_bytes && !batch.is_empty() {
+                        break;
+                    }
+                    bytes += piece.len();
+                    let _ = batch.push(io::IoSlice::new(piece));
+                    cursor += 1;
+                }
+                if batch.is_empty() {
+                    c.cursor = cursor;
                     c.missed_run = 0;
                     break 'pump Fate::Keep;
                 }
-                if c.missed_pending > 0 {
-                    let count = c.missed_pending.min(u64::from(u32::MAX)) as u32;
-                    let mut buf = [0u8; 8];
-                    buf[0] = proto::SERVER_TAG_MISSED;
-                    let n = 1 + proto::encode(&count, &mut buf[1..]).unwrap_or(0);
-                    match c.sock.send(&buf[..n]) {
-                        Ok(_) => c.missed_pending -= u64::from(count),
-                        Err(e) if is_would_block(&e) => {
-                            c.write_blocked = true;
-                            break 'pump Fate::Keep;
-                        }
-                        Err(_) => break 'pump Fate::Close,
+                match c.sock.send_vectored(&batch) {
+                    Ok(_) => {
+                        c.cursor = cursor;
+                        c.missed_pending -= missed_sent;
                     }
-                    continue;
-                }
-                let Some(slot) = self.ring[(c.cursor % len) as usize].as_deref() else {
-                    // Cannot happen: every cursor in the window has a slot.
-                    c.cursor += 1;
-                    continue;
-                };
-                if !sub.wants_stream(slot.stream) {
-                    c.cursor += 1;
-                    continue;
-                }
-                let bytes: &[u8] = if sub.filters_content() {
-                    match proto::decode::<ServerMsg>(slot.bytes()) {
-                        Ok(ServerMsg::Result(r)) => {
-                            *self.scratch_result = r;
-                            sub.apply(&mut self.scratch_result);
-                            let n =
-                                proto::encode_result(&self.scratch_result, &mut self.scratch[..])
-                                    .unwrap_or(0);
-                            &self.scratch[..n]
-                        }
-                        _ => slot.bytes(),
-                    }
-                } else {
-                    slot.bytes()
-                };
-                match c.sock.send(bytes) {
-                    Ok(_) => c.cursor += 1,
                     Err(e) if is_would_block(&e) => {
                         c.write_blocked = true;
                         break 'pump Fate::Keep;
