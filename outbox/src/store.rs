@@ -158,7 +158,7 @@ struct PendingBatch {
 /// The outbox store.
 #[derive(Debug)]
 pub struct Store {
-    db: Database,
+    pub(crate) db: Database,
     path: PathBuf,
     cfg: StoreConfig,
     instance: u64,

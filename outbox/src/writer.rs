@@ -352,3 +352,62 @@ fn writer_loop(
         sh.cv.notify_all();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Priority, RecordMeta};
+    use crate::store::StoreConfig;
+
+    fn rec(i: u64) -> Record {
+        Record::json(
+            RecordMeta {
+                stream: "s".into(),
+                time_ms: i,
+                model_id: "m".into(),
+                model_version: "1".into(),
+                priority: Priority::Event,
+            },
+            serde_json::json!({ "i": i }),
+        )
+    }
+
+    #[test]
+    fn enqueue_never_blocks_on_a_stalled_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            Arc::new(Store::open(dir.path().join("o.redb"), StoreConfig::default()).unwrap());
+        // Hold redb's write lock: the writer thread cannot commit until it is released.
+        let stall = store.db.begin_write().unwrap();
+        let cfg = WriterConfig {
+            queue_capacity: 8,
+            max_batch_records: 4,
+            max_batch_bytes: 0,
+        };
+        let w = OutboxWriter::start(store.clone(), cfg).unwrap();
+        let mut tickets = Vec::new();
+        let mut full = 0;
+        let t = Instant::now();
+        for i in 0..100 {
+            match w.enqueue(&rec(i)) {
+                Ok(tk) => tickets.push(tk),
+                Err(EnqueueError::Full) => full += 1,
+                Err(e) => panic!("{e}"),
+            }
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        assert!(t.elapsed() < Duration::from_secs(5), "enqueue blocked");
+        // At most the queue plus the batch the writer holds were accepted; the rest were counted.
+        assert!(tickets.len() <= 8 + 4, "{} accepted", tickets.len());
+        assert_eq!(w.stats().dropped_queue_full, full);
+        assert_eq!(full + tickets.len() as u64, 100);
+        assert!(tickets.iter().all(|t| !t.is_durable()));
+        drop(stall);
+        for t in &tickets {
+            t.wait(Duration::from_secs(10)).unwrap();
+        }
+        let st = w.close();
+        assert_eq!(st.committed, tickets.len() as u64);
+        assert_eq!(store.stats().unwrap().records, tickets.len() as u64);
+    }
+}
