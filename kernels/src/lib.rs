@@ -28,6 +28,23 @@
 //! | [`PackedConvF32`], [`PackedDepthwiseF32`], [`PackedFcF32`] (f16 weights widened by `from_f16`) | `conv2d_f32`, `depthwise_f32`, `fully_connected_f32`, `add_f32`, `mul_f32`, `map_f32`, `softmax_f32` |
 //!
 //! Reshape needs no kernel. Which tier implements what is tabled in the [`table`] module docs.
+//! Also: [`cpu_features`] (this CPU as an `outpost_hal::CpuFeatures`), [`Tier::best_for`],
+//! [`probe_int8_peak`] (times the core's `vpdpbusd` peak, for benchmarks).
+//!
+//! # Contracts and limits
+//! * Slice lengths and shapes are checked with `assert!` on every call (a panic names the op
+//!   and the mismatch); a packed operand must be run by a table of the tier it was packed for.
+//! * Weights are OHWI for convolutions, `[1, k_h, k_w, C·m]` for depthwise, `[out, in]` for
+//!   fully connected (TFLite conventions); bias is int32, one per output channel or `None`.
+//! * Bit-exact with TFLite's reference kernels: conv, depthwise, fully connected, add (left
+//!   shift 20), mul, max/avg pool, quantize, dequantize, concat/pad/transpose, nearest resize.
+//!   Not bit-exact (documented per function): int8 softmax (f32 inside), int8 bilinear resize
+//!   (f32 weights), LUT ops (TFLite's `LUTPopulate` form, not the fixed-point logistic/tanh
+//!   reference), global mean (one multiplier `in_scale / (out_scale · pixels)`).
+//! * Add and mul take equal shapes (no broadcasting); int8 concat/pad/resize keep the input's
+//!   quantization (the planner inserts a requantize where TFLite would rescale).
+//! * The SIMD depthwise kernels take depth multiplier 1 and at most [`MAX_SIMD_TAPS`] taps;
+//!   other depthwise shapes run the scalar reference on every tier.
 //!
 //! # Layout of the source
 //! `quant` (requantization), `params` (shapes), `conv`/`depthwise`/`fc`/`gemm`/`elementwise`/
