@@ -4,7 +4,7 @@
 //! |---|---|---|---|
 //! | conv2d int8 (incl. pointwise, groups) | reference loop | im2col + `vpmaddwd` GEMM | im2col + `vpdpbusd` GEMM |
 //! | fully connected int8 | reference loop | GEMM | GEMM |
-//! | depthwise int8 | reference loop | `vpmaddwd` (multiplier 1, ≤ 64 taps; else generic) | `vpdpbusd` (same limits) |
+//! | depthwise int8 | reference loop | `vpmaddwd` (multiplier 1, ≤ 64 taps; else generic) | `vpdpbusd` (same limits; 3×3 with dilation 1 and horizontal stride ≤ 2 slides interleaved input columns along the row) |
 //! | add int8 | reference | 8 lanes | 16 lanes |
 //! | everything else (mul, pools, mean, LUT ops, softmax, concat, pad, transpose, resize, quantize, all f32) | reference | → generic | → generic |
 //!

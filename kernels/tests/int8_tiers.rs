@@ -287,7 +287,7 @@ proptest! {
         (p, weights, bias, scales, input) in (1usize..=5, 1usize..=300, 1usize..=90, zero_point(), zero_point())
             .prop_flat_map(|(batch, inf, outf, izp, ozp)| {
                 let p = FcParams { batch, in_features: inf, out_features: outf, input_zp: izp, output_zp: ozp, act_min: -128, act_max: 127 };
-                (Just(p), bytes(inf * outf), biases(outf), multipliers(1), bytes(batch * inf))
+                (Just(p), bytes(inf * outf), biases(outf), prop_oneof![multipliers(1), multipliers(outf)], bytes(batch * inf))
             })
     ) {
         let run = |t: &KernelTable| {
@@ -352,4 +352,15 @@ fn add_reference_hand_value() {
     let q = AddQuant::new(0.5, 0, 0.5, 0, 1.0, 0, -128, 127);
     assert_eq!(q.apply(3, 4), 4);
     assert_eq!(q.apply(-3, -4), -4);
+}
+
+#[test]
+#[should_panic(expected = "packed for tier generic")]
+fn tier_mismatch_panics() {
+    let Some(simd) = simd_tiers().into_iter().next() else {
+        panic!("packed for tier generic (no SIMD tier here)")
+    };
+    let p = Conv2dParams::simple(1, 1, 1, 1, 1, 1);
+    let packed = PackedConv::new(Tier::Generic, &p, &[1], None, 1.0, &[1.0], 1.0);
+    simd.conv2d_i8(&packed, &[0], &mut [0], &mut []);
 }
