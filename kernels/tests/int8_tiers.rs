@@ -205,14 +205,15 @@ fn dw_case() -> impl Strategy<Value = DwCase> {
                 p.k_h = kh;
                 p.k_w = kw;
                 p.stride_h = stride;
-                p.stride_w = stride;
+                // An independent horizontal stride (1..=3) derived from the other draws.
+                p.stride_w = 1 + (stride + mult + pt) % 3;
                 p.dilation_h = dil;
                 p.dilation_w = if kh == kw { dil } else { 1 };
                 p.multiplier = mult;
                 p.pad_top = pt % kh;
                 p.pad_left = pl % kw;
                 p.out_h = conv_output_size(h, kh, stride, p.dilation_h, p.pad_top, kh / 2);
-                p.out_w = conv_output_size(w, kw, stride, p.dilation_w, p.pad_left, kw / 2);
+                p.out_w = conv_output_size(w, kw, p.stride_w, p.dilation_w, p.pad_left, kw / 2);
                 p.input_zp = izp;
                 p.output_zp = ozp;
                 (
