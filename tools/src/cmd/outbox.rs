@@ -51,7 +51,8 @@ pub enum Action {
 
 fn settings(args: &Args) -> Result<OutboxSettings, Failure> {
     let mut s = match &args.config {
-        Some(p) => OutboxSettings::from_file(p).map_err(|e| Failure::input(format!("{}: {e}", p.display())))?,
+        Some(p) => OutboxSettings::from_file(p)
+            .map_err(|e| Failure::input(format!("{}: {e}", p.display())))?,
         None => OutboxSettings::default(),
     };
     if let Some(db) = &args.db {
@@ -65,7 +66,10 @@ fn settings(args: &Args) -> Result<OutboxSettings, Failure> {
 
 fn open(s: &OutboxSettings) -> Result<Store, Failure> {
     if !s.path.exists() {
-        return Err(Failure::input(format!("{}: no such outbox", s.path.display())));
+        return Err(Failure::input(format!(
+            "{}: no such outbox",
+            s.path.display()
+        )));
     }
     Store::open(&s.path, s.store).map_err(|e| Failure::other(format!("{}: {e}", s.path.display())))
 }
@@ -75,13 +79,26 @@ pub fn run(args: Args) -> CmdResult {
     let s = settings(&args)?;
     match args.action {
         Action::Status { json } => {
-            let st = open(&s)?.stats().map_err(|e| Failure::other(e.to_string()))?;
+            let st = open(&s)?
+                .stats()
+                .map_err(|e| Failure::other(e.to_string()))?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&st).map_err(|e| Failure::other(e.to_string()))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&st).map_err(|e| Failure::other(e.to_string()))?
+                );
             } else {
-                println!("outbox      {} (instance {})", s.path.display(), st.instance);
+                println!(
+                    "outbox      {} (instance {})",
+                    s.path.display(),
+                    st.instance
+                );
                 println!("records     {}", st.records);
-                println!("bytes       {} of {} ({} on disk)", st.bytes, st.max_bytes, st.file_bytes);
+                println!(
+                    "bytes       {} of a {} record budget",
+                    st.bytes, st.record_budget
+                );
+                println!("file        {} of {} on disk", st.file_bytes, st.max_bytes);
                 println!("oldest      {:.1} s", st.oldest_age_ms as f64 / 1e3);
                 println!("pending     {} batches", st.pending_batches);
                 println!("uploaded    {} records", st.uploaded_records);
@@ -99,16 +116,29 @@ pub fn run(args: Args) -> CmdResult {
             }
             Ok(())
         }
-        Action::Drain { timeout, create_container } => {
-            let azure = s.azure.clone().ok_or_else(|| Failure::input("the settings have no `azure` section"))?;
+        Action::Drain {
+            timeout,
+            create_container,
+        } => {
+            let azure = s
+                .azure
+                .clone()
+                .ok_or_else(|| Failure::input("the settings have no `azure` section"))?;
             if create_container {
-                let base = azure.emulator.clone().or(azure.endpoint.clone()).unwrap_or_default();
+                let base = azure
+                    .emulator
+                    .clone()
+                    .or(azure.endpoint.clone())
+                    .unwrap_or_default();
                 let account = if azure.account.is_empty() {
                     outpost_outbox::uplink::EMULATOR_ACCOUNT.to_string()
                 } else {
                     azure.account.clone()
                 };
-                let key = azure.access_key.clone().unwrap_or_else(|| outpost_outbox::uplink::EMULATOR_KEY.into());
+                let key = azure
+                    .access_key
+                    .clone()
+                    .unwrap_or_else(|| outpost_outbox::uplink::EMULATOR_KEY.into());
                 outpost_outbox::uplink::create_container(&base, &account, &key, &azure.container)
                     .map_err(|e| Failure::other(e.to_string()))?;
             }
@@ -122,7 +152,9 @@ pub fn run(args: Args) -> CmdResult {
                 .build()
                 .map_err(|e| Failure::other(e.to_string()))?;
             let snap = rt
-                .block_on(async { tokio::time::timeout(Duration::from_secs(timeout), uplink.drain()).await })
+                .block_on(async {
+                    tokio::time::timeout(Duration::from_secs(timeout), uplink.drain()).await
+                })
                 .map_err(|_| Failure::other(format!("drain did not finish in {timeout} s")))?
                 .map_err(|e| Failure::other(format!("upload failed (records kept): {e}")))?;
             let left = store.stats().map_err(|e| Failure::other(e.to_string()))?;
@@ -139,7 +171,11 @@ pub fn run(args: Args) -> CmdResult {
             println!(
                 "exported {n} records into {files} files under {}{}",
                 dir.display(),
-                if remove { " (removed from the outbox)" } else { "" }
+                if remove {
+                    " (removed from the outbox)"
+                } else {
+                    ""
+                }
             );
             Ok(())
         }
