@@ -190,9 +190,11 @@ impl PackedGemm {
     /// Scratch bytes one call needs (AVX2 widens 4 rows of A to i16).
     pub fn scratch_bytes(&self) -> usize {
         match self.tier {
+            #[cfg(target_arch = "x86_64")]
             Tier::Avx2 => crate::x86_64::avx2::gemm::MR * self.k.div_ceil(2) * 2 * 2,
+            #[cfg(target_arch = "x86_64")]
             Tier::Avx512Vnni => crate::x86_64::avx512vnni::gemm::scratch_bytes(self.k),
-            Tier::Generic => 0,
+            _ => 0,
         }
     }
 
@@ -207,13 +209,18 @@ impl PackedGemm {
         scratch: &mut [u8],
     ) {
         match self.tier {
+            #[cfg(target_arch = "x86_64")]
             Tier::Avx512Vnni => {
                 crate::x86_64::avx512vnni::gemm::gemm(self, A::as_i8(a), lda, m, c, ldc, scratch)
             }
+            #[cfg(target_arch = "x86_64")]
             Tier::Avx2 => {
                 crate::x86_64::avx2::gemm::gemm(self, A::as_i8(a), lda, m, c, ldc, scratch)
             }
-            Tier::Generic => unreachable!("generic tier has no packed GEMM"),
+            _ => unreachable!(
+                "no packed GEMM kernel for tier {} on this target",
+                self.tier
+            ),
         }
     }
 }

@@ -39,6 +39,7 @@ pub struct KernelTable {
     add_i8: AddFn,
 }
 
+#[cfg(target_arch = "x86_64")]
 fn conv_gemm(p: &PackedConv, input: &[i8], output: &mut [i8], scratch: &mut [u8]) {
     p.run_gemm(input, output, scratch);
 }
