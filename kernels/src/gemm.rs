@@ -24,6 +24,17 @@ pub(crate) struct ChannelQuant {
     pub rmask: Vec<i32>,
     /// Derived: `rmask >> 1`, the rounding threshold for non-negative values.
     pub rhalf: Vec<i32>,
+    /// Derived: every channel has no left shift and a right shift ≥ 1 (multipliers < 0.5,
+    /// the usual case), so the single-step 64-bit form below applies.
+    pub fast: bool,
+    /// Derived, fast form, per pair of lanes (even, odd): the 64-bit addend
+    /// `2^30 + 2^(s−1)·2^31` of the even and of the odd lane.
+    pub add_even: Vec<i64>,
+    pub add_odd: Vec<i64>,
+    /// Derived, fast form: 64-bit arithmetic shifts `31 + s` (even lane; result in the low
+    /// half) and `s − 1` (odd lane; result in the high half).
+    pub shift_even: Vec<i64>,
+    pub shift_odd: Vec<i64>,
 }
 
 impl ChannelQuant {
@@ -38,6 +49,11 @@ impl ChannelQuant {
             mult_odd: z.clone(),
             rmask: z.clone(),
             rhalf: z,
+            fast: false,
+            add_even: Vec::new(),
+            add_odd: Vec::new(),
+            shift_even: Vec::new(),
+            shift_odd: Vec::new(),
         };
         for (c, (b, r)) in bias.zip(requant).enumerate() {
             q.bias[c] = b;
@@ -52,6 +68,23 @@ impl ChannelQuant {
     /// Recomputes the derived arrays from `mult` and `rshift` (after any permutation).
     fn derive(&mut self) {
         let n = self.mult.len();
+        // Padding lanes have multiplier 0 (their output is discarded), so they never block
+        // the fast form: give them shift 1.
+        let rs = |i: usize| {
+            if self.mult[i] == 0 {
+                self.rshift[i].max(1)
+            } else {
+                self.rshift[i]
+            }
+        };
+        self.fast = (0..n).all(|i| self.lshift[i] == 0 && rs(i) >= 1);
+        let addend = |s: i32| (1i64 << 30) + (1i64 << (s - 1)) * (1i64 << 31);
+        if self.fast {
+            self.add_even = (0..n).step_by(2).map(|i| addend(rs(i))).collect();
+            self.add_odd = (1..n).step_by(2).map(|i| addend(rs(i))).collect();
+            self.shift_even = (0..n).step_by(2).map(|i| 31 + rs(i) as i64).collect();
+            self.shift_odd = (1..n).step_by(2).map(|i| rs(i) as i64 - 1).collect();
+        }
         self.mult_odd = (0..n)
             .map(|i| {
                 if i % 2 == 0 && i + 1 < n {
@@ -85,6 +118,11 @@ impl ChannelQuant {
             mult_odd: Vec::new(),
             rmask: Vec::new(),
             rhalf: Vec::new(),
+            fast: false,
+            add_even: Vec::new(),
+            add_odd: Vec::new(),
+            shift_even: Vec::new(),
+            shift_odd: Vec::new(),
         };
         q.derive();
         q

@@ -36,6 +36,18 @@ fn multipliers(n: usize) -> impl Strategy<Value = Vec<f32>> {
     })
 }
 
+/// Any multipliers, or only ones below 0.5 (no left shift, right shift ≥ 1: the SIMD tiers'
+/// single-step requantization path).
+fn any_multipliers(n: usize) -> impl Strategy<Value = Vec<f32>> {
+    prop_oneof![
+        multipliers(n),
+        prop::collection::vec((-24i32..=-2, 0.0f32..1.0), n).prop_map(|v| v
+            .into_iter()
+            .map(|(e, f)| 2f32.powi(e) * (1.0 + f))
+            .collect())
+    ]
+}
+
 /// An activation range in the output domain: full, relu-like from the zero point, or narrow.
 fn act_range(zp: i32) -> impl Strategy<Value = (i32, i32)> {
     prop_oneof![
@@ -134,7 +146,7 @@ fn conv_case(pointwise: bool) -> impl Strategy<Value = ConvCase> {
                     act_range(ozp),
                     bytes(p.weight_len()),
                     biases(p.out_c),
-                    multipliers(p.out_c),
+                    any_multipliers(p.out_c),
                     bytes(p.input_len()),
                 )
             },
@@ -221,7 +233,7 @@ fn dw_case() -> impl Strategy<Value = DwCase> {
                     act_range(ozp),
                     bytes(p.weight_len()),
                     biases(p.out_c()),
-                    multipliers(p.out_c()),
+                    any_multipliers(p.out_c()),
                     bytes(p.input_len()),
                 )
             },
@@ -288,7 +300,7 @@ proptest! {
         (p, weights, bias, scales, input) in (1usize..=5, 1usize..=300, 1usize..=90, zero_point(), zero_point())
             .prop_flat_map(|(batch, inf, outf, izp, ozp)| {
                 let p = FcParams { batch, in_features: inf, out_features: outf, input_zp: izp, output_zp: ozp, act_min: -128, act_max: 127 };
-                (Just(p), bytes(inf * outf), biases(outf), prop_oneof![multipliers(1), multipliers(outf)], bytes(batch * inf))
+                (Just(p), bytes(inf * outf), biases(outf), prop_oneof![multipliers(1), any_multipliers(outf)], bytes(batch * inf))
             })
     ) {
         let run = |t: &KernelTable| {

@@ -4,7 +4,7 @@
 
 use core::arch::x86_64::*;
 
-use super::requant::{Rq16, mbqm16};
+use super::requant::{Rq16, Rq16Fast, mbqm16, mbqm16_fast};
 use crate::depthwise::{MAX_SIMD_TAPS, PackedDepthwise};
 
 /// Runs a packed depthwise convolution (multiplier 1, at most [`MAX_SIMD_TAPS`] taps).
@@ -164,9 +164,17 @@ impl Out64 {
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw")]
 unsafe fn requant64(p: &PackedDepthwise, k: usize, acc: &[__m512i; 4], o: Out64) -> __m512i {
-    // SAFETY: forwarded from this function's contract.
-    let v: [__m512i; 4] =
-        core::array::from_fn(|j| mbqm16(acc[j], unsafe { Rq16::load(&p.quant, (k * 4 + j) * 16) }));
+    let v: [__m512i; 4] = if p.quant.fast {
+        // SAFETY: forwarded from this function's contract; the arrays are in the fast form.
+        core::array::from_fn(|j| {
+            mbqm16_fast(acc[j], unsafe {
+                Rq16Fast::load(&p.quant, (k * 4 + j) * 16)
+            })
+        })
+    } else {
+        // SAFETY: forwarded from this function's contract.
+        core::array::from_fn(|j| mbqm16(acc[j], unsafe { Rq16::load(&p.quant, (k * 4 + j) * 16) }))
+    };
     let lo = _mm512_adds_epi16(_mm512_packs_epi32(v[0], v[1]), o.zp);
     let hi = _mm512_adds_epi16(_mm512_packs_epi32(v[2], v[3]), o.zp);
     let bytes = _mm512_packs_epi16(lo, hi);

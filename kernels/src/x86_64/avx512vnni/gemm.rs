@@ -7,7 +7,7 @@
 
 use core::arch::x86_64::*;
 
-use super::requant::{Out16, Rq16, finish16};
+use super::requant::{Out16, Rq16, Rq16Fast, finish16, finish16_fast};
 use crate::gemm::PackedGemm;
 
 /// Rows per micro-tile.
@@ -264,7 +264,13 @@ unsafe fn epilogue<const R: usize, const B: usize>(
     for b in 0..B {
         let ch = (jb + b) * 16;
         // SAFETY: the per-channel arrays are padded to a multiple of 16 channels.
-        let q = unsafe { Rq16::load(&p.quant, ch) };
+        let (q, qf) = unsafe {
+            if p.quant.fast {
+                (None, Some(Rq16Fast::load(&p.quant, ch)))
+            } else {
+                (Some(Rq16::load(&p.quant, ch)), None)
+            }
+        };
         let left = p.n - ch;
         let mask: __mmask16 = if left >= 16 {
             0xFFFF
@@ -272,7 +278,11 @@ unsafe fn epilogue<const R: usize, const B: usize>(
             (1u16 << left) - 1
         };
         for (r, acc_r) in acc.iter().enumerate() {
-            let v = finish16(acc_r[b], q, o);
+            let v = match (q, qf) {
+                (_, Some(qf)) => finish16_fast(acc_r[b], qf, o),
+                (Some(q), None) => finish16(acc_r[b], q, o),
+                (None, None) => unreachable!(),
+            };
             // SAFETY: the mask limits the store to channels < p.n of row r.
             unsafe {
                 let dst = c.add(r * ldc + ch);

@@ -103,3 +103,66 @@ pub(crate) fn finish16(acc: __m512i, q: Rq16, o: Out16) -> __m512i {
     let v = _mm512_add_epi32(mbqm16(acc, q), o.zp);
     _mm512_min_epi32(_mm512_max_epi32(v, o.min), o.max)
 }
+
+/// [`mbqm16`] for channels with no left shift and a right shift ≥ 1
+/// ([`ChannelQuant::fast`]), in one 64-bit rounding step per lane:
+/// `floor((x·m + 2^30 + 2^(s−1)·2^31 − [x·m + 2^30 < 0]·2^31) / 2^(31+s))`, which equals
+/// TFLite's `RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(x, m), s)` (the first
+/// step's floor folds into the second's). 12 instructions instead of 15.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Rq16Fast {
+    pub mult: __m512i,
+    pub mult_odd: __m512i,
+    pub add_even: __m512i,
+    pub add_odd: __m512i,
+    pub shift_even: __m512i,
+    pub shift_odd: __m512i,
+}
+
+impl Rq16Fast {
+    /// Loads channels `at..at + 16` of `q` (which must be `fast`).
+    ///
+    /// # Safety
+    /// `at + 16 <= q.mult.len()`, `at` even, and `q.fast`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn load(q: &ChannelQuant, at: usize) -> Self {
+        debug_assert!(q.fast && at + 16 <= q.mult.len() && at % 2 == 0);
+        // SAFETY: the caller guarantees 16 entries from `at` (8 pairs from `at / 2`).
+        unsafe {
+            Rq16Fast {
+                mult: _mm512_loadu_si512(q.mult.as_ptr().add(at).cast()),
+                mult_odd: _mm512_loadu_si512(q.mult_odd.as_ptr().add(at).cast()),
+                add_even: _mm512_loadu_si512(q.add_even.as_ptr().add(at / 2).cast()),
+                add_odd: _mm512_loadu_si512(q.add_odd.as_ptr().add(at / 2).cast()),
+                shift_even: _mm512_loadu_si512(q.shift_even.as_ptr().add(at / 2).cast()),
+                shift_odd: _mm512_loadu_si512(q.shift_odd.as_ptr().add(at / 2).cast()),
+            }
+        }
+    }
+}
+
+/// The fast form of [`mbqm16`] (see [`Rq16Fast`]).
+#[inline]
+#[target_feature(enable = "avx512f")]
+pub(crate) fn mbqm16_fast(x: __m512i, q: Rq16Fast) -> __m512i {
+    let lim = _mm512_set1_epi64(-(1 << 30));
+    let two31 = _mm512_set1_epi64(1 << 31);
+    let even = _mm512_mul_epi32(x, q.mult);
+    let odd = _mm512_mul_epi32(_mm512_srli_epi64(x, 32), q.mult_odd);
+    let ue = _mm512_add_epi64(even, q.add_even);
+    let ue = _mm512_mask_sub_epi64(ue, _mm512_cmplt_epi64_mask(even, lim), ue, two31);
+    let uo = _mm512_add_epi64(odd, q.add_odd);
+    let uo = _mm512_mask_sub_epi64(uo, _mm512_cmplt_epi64_mask(odd, lim), uo, two31);
+    let re = _mm512_srav_epi64(ue, q.shift_even);
+    let ro = _mm512_srav_epi64(uo, q.shift_odd);
+    _mm512_mask_blend_epi32(0xAAAA, re, ro)
+}
+
+/// [`finish16`] with the fast requantization.
+#[inline]
+#[target_feature(enable = "avx512f")]
+pub(crate) fn finish16_fast(acc: __m512i, q: Rq16Fast, o: Out16) -> __m512i {
+    let v = _mm512_add_epi32(mbqm16_fast(acc, q), o.zp);
+    _mm512_min_epi32(_mm512_max_epi32(v, o.min), o.max)
+}
