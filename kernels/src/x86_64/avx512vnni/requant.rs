@@ -127,7 +127,7 @@ impl Rq16Fast {
     #[inline]
     #[target_feature(enable = "avx512f")]
     pub unsafe fn load(q: &ChannelQuant, at: usize) -> Self {
-        debug_assert!(q.fast && at + 16 <= q.mult.len() && at % 2 == 0);
+        debug_assert!(q.fast && at + 16 <= q.mult.len() && at.is_multiple_of(2));
         // SAFETY: the caller guarantees 16 entries from `at` (8 pairs from `at / 2`).
         unsafe {
             Rq16Fast {
