@@ -165,15 +165,17 @@ impl Out64 {
 #[target_feature(enable = "avx512f,avx512bw")]
 unsafe fn requant64(p: &PackedDepthwise, k: usize, acc: &[__m512i; 4], o: Out64) -> __m512i {
     let v: [__m512i; 4] = if p.quant.fast {
-        // SAFETY: forwarded from this function's contract; the arrays are in the fast form.
         core::array::from_fn(|j| {
-            mbqm16_fast(acc[j], unsafe {
-                Rq16Fast::load(&p.quant, (k * 4 + j) * 16)
-            })
+            // SAFETY: forwarded from this function's contract; the arrays are in fast form.
+            let q = unsafe { Rq16Fast::load(&p.quant, (k * 4 + j) * 16) };
+            mbqm16_fast(acc[j], q)
         })
     } else {
-        // SAFETY: forwarded from this function's contract.
-        core::array::from_fn(|j| mbqm16(acc[j], unsafe { Rq16::load(&p.quant, (k * 4 + j) * 16) }))
+        core::array::from_fn(|j| {
+            // SAFETY: forwarded from this function's contract.
+            let q = unsafe { Rq16::load(&p.quant, (k * 4 + j) * 16) };
+            mbqm16(acc[j], q)
+        })
     };
     let lo = _mm512_adds_epi16(_mm512_packs_epi32(v[0], v[1]), o.zp);
     let hi = _mm512_adds_epi16(_mm512_packs_epi32(v[2], v[3]), o.zp);
