@@ -52,6 +52,9 @@ pub enum OutboxError {
     /// The writer thread has stopped (closed or failed).
     #[error("outbox writer stopped: {0}")]
     WriterStopped(String),
+    /// The writer did not accept the record (queue full, too large, stopped); counted.
+    #[error("enqueue: {0}")]
+    Enqueue(crate::writer::EnqueueError),
     /// An HTTP exchange outside object_store (container creation) failed.
     #[error("http: {0}")]
     Http(String),

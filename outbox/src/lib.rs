@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod error;
+pub mod facade;
 pub mod record;
 pub mod redact;
 pub mod samples;
@@ -19,6 +20,7 @@ pub mod writer;
 
 pub use config::OutboxSettings;
 pub use error::{OutboxError, Result};
+pub use facade::Outbox;
 pub use record::{Body, JpegImage, Priority, Record, RecordMeta, StoredRecord};
 pub use redact::{Detection, RedactMethod, RedactedFrame, RedactionPolicy, Redactor, RgbFrame};
 pub use samples::{SampleConfig, SampleSelector};
