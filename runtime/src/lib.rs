@@ -11,6 +11,7 @@
 //! session.run();
 //! assert_eq!(session.output_i8(0).unwrap().len(), 1000);
 //! ```
+pub use outpost_kernels as kernels;
 pub use outpost_models as models;
 
 pub mod error;

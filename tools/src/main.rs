@@ -1,5 +1,6 @@
 //! `outpost`: the Outpost command-line tool.
 
+mod alloc_count;
 mod cmd;
 mod exit;
 mod fmt;
@@ -23,6 +24,8 @@ struct Cli {
 enum Command {
     /// Show what a model file contains: version, provenance, inputs, outputs, ops, MACs, memory.
     Inspect(cmd::inspect::Args),
+    /// Measure a model's latency, throughput, allocations and memory on this machine.
+    Bench(cmd::bench::Args),
     /// Write a real architecture with synthetic weights (for speed and memory work).
     Synth(cmd::synth::Args),
     /// Talk to a running runtime's result socket: subscribe to results, status, models.
@@ -31,13 +34,29 @@ enum Command {
     Outbox(cmd::outbox::Args),
 }
 
+#[global_allocator]
+static ALLOCATOR: alloc_count::Counting = alloc_count::Counting;
+
+/// Die quietly on a closed pipe (`outpost inspect m | head`), like other Unix tools, instead of
+/// panicking inside `println!`.
+fn default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: restores the default disposition of SIGPIPE before any thread is started; no
+    // handler runs Rust code.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> std::process::ExitCode {
+    default_sigpipe();
     let cli = Cli::parse();
     env_logger::Builder::new().parse_filters(&cli.log).parse_default_env().init();
     let result = match cli.command {
         Command::Inspect(args) => cmd::inspect::run(args),
         Command::Client(args) => cmd::client::run(args),
         Command::Synth(args) => cmd::synth::run(args),
+        Command::Bench(args) => cmd::bench::run(args),
         Command::Outbox(args) => cmd::outbox::run(args),
     };
     exit::finish(result)

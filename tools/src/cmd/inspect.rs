@@ -6,6 +6,8 @@ use outpost_models::graph::QuantParams;
 use outpost_models::spec::Decoder;
 use outpost_models::zoo::{MobileNetV2, synth_mobilenet_v2};
 use outpost_models::{Model, ModelSummary};
+use outpost_runtime::Plan;
+use outpost_runtime::kernels::Tier;
 
 use crate::exit::{CmdResult, Failure};
 use crate::fmt::{bytes, count};
@@ -45,13 +47,69 @@ pub fn run(args: Args) -> CmdResult {
     };
     let model = load(&path)?;
     let summary = ModelSummary::of(&model);
+    let plan = plan_summary(&model);
     if args.json {
-        let text = serde_json::to_string_pretty(&summary).map_err(|e| Failure::other(e.to_string()))?;
-        println!("{text}");
+        let mut v = serde_json::to_value(&summary).map_err(|e| Failure::other(e.to_string()))?;
+        v["plan"] = serde_json::to_value(&plan).map_err(|e| Failure::other(e.to_string()))?;
+        println!("{}", serde_json::to_string_pretty(&v).map_err(|e| Failure::other(e.to_string()))?);
     } else {
         print_text(&path, &summary);
+        print_plan(&plan);
     }
     Ok(())
+}
+
+/// What the CPU plan of a model needs, or why it cannot be planned.
+#[derive(Debug, serde::Serialize)]
+#[serde(untagged)]
+enum PlanSummary {
+    Ok {
+        tier: String,
+        steps: usize,
+        arena_bytes: usize,
+        arena_lower_bound_bytes: usize,
+        arena_ratio: f64,
+        scratch_bytes: usize,
+        working_memory_bytes: usize,
+    },
+    Err {
+        plan_error: String,
+    },
+}
+
+fn plan_summary(model: &Model) -> PlanSummary {
+    let tier = match Tier::from_env() {
+        Ok(t) => t,
+        Err(e) => return PlanSummary::Err { plan_error: e.to_string() },
+    };
+    match Plan::new(model, tier) {
+        Ok(p) => PlanSummary::Ok {
+            tier: tier.to_string(),
+            steps: p.steps.len(),
+            arena_bytes: p.arena.size,
+            arena_lower_bound_bytes: p.arena.lower_bound,
+            arena_ratio: p.arena.ratio(),
+            scratch_bytes: p.scratch_bytes,
+            working_memory_bytes: p.arena.size + p.scratch_bytes,
+        },
+        Err(e) => PlanSummary::Err { plan_error: e.to_string() },
+    }
+}
+
+fn print_plan(p: &PlanSummary) {
+    match p {
+        PlanSummary::Ok { tier, arena_bytes, arena_lower_bound_bytes, arena_ratio, scratch_bytes, working_memory_bytes, .. } => {
+            println!(
+                "memory      arena {} ({:.2}× the lower bound {} of simultaneously live activations), scratch {}",
+                bytes(*arena_bytes as u64),
+                arena_ratio,
+                bytes(*arena_lower_bound_bytes as u64),
+                bytes(*scratch_bytes as u64)
+            );
+            println!("plan        CPU {tier} kernels; working memory per session {}", bytes(*working_memory_bytes as u64));
+        }
+        PlanSummary::Err { plan_error } => println!("plan        cannot run on the CPU backend: {plan_error}"),
+    }
 }
 
 /// Open a model, turning any failure into a one-line, exit-status-2 error.
