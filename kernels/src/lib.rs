@@ -24,7 +24,7 @@
 //! | [`AddQuant::new`], [`MulQuant::new`] | `add_i8`, `mul_i8` |
 //! | [`Lut::logistic`], [`Lut::tanh`], [`Lut::hardswish`], [`Lut::new`] | `lut_i8` |
 //! | [`PoolParams`] | `max_pool_i8`, `avg_pool_i8`, `global_mean_i8` (+ f32) |
-//! | — | `softmax_i8`, `quantize`, `dequantize`, `concat`, `pad`, `transpose`, `resize_nearest`, `resize_bilinear_{i8,f32}` |
+//! | — | `softmax_i8`, `quantize`, `dequantize`, `requantize_i8`, `concat`, `pad`, `transpose`, `resize_nearest`, `resize_bilinear_{i8,f32}` |
 //! | [`PackedConvF32`], [`PackedDepthwiseF32`], [`PackedFcF32`] (f16 weights widened by `from_f16`) | `conv2d_f32`, `depthwise_f32`, `fully_connected_f32`, `add_f32`, `mul_f32`, `map_f32`, `softmax_f32` |
 //!
 //! Reshape needs no kernel. Which tier implements what is tabled in the [`table`] module docs.

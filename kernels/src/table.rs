@@ -6,7 +6,7 @@
 //! | fully connected int8 | reference loop | GEMM | GEMM |
 //! | depthwise int8 | reference loop | `vpmaddwd` (multiplier 1, ≤ 64 taps; else generic) | `vpdpbusd` (same limits; 3×3 with dilation 1 and horizontal stride ≤ 2 slides interleaved input columns along the row) |
 //! | add int8 | reference | 8 lanes | 16 lanes |
-//! | everything else (mul, pools, mean, LUT ops, softmax, concat, pad, transpose, resize, quantize, all f32) | reference | → generic | → generic |
+//! | everything else (mul, pools, mean, LUT ops, softmax, concat, pad, transpose, resize, quantize, requantize, all f32) | reference | → generic | → generic |
 //!
 //! The last row's entries are the generic functions on every tier: they are memory-bound or
 //! rare in the target models, so SIMD brings little; a tier can take one over later by turning
@@ -225,6 +225,19 @@ impl KernelTable {
     /// Quantizes f32 to int8.
     pub fn quantize(&self, input: &[f32], scale: f32, zero_point: i32, output: &mut [i8]) {
         generic::quantize::quantize(input, scale, zero_point, output)
+    }
+
+    /// Int8 → int8 with a new scale and zero point; build `requant` with
+    /// `quantize_multiplier(in_scale / out_scale)`.
+    pub fn requantize_i8(
+        &self,
+        input: &[i8],
+        in_zp: i32,
+        requant: Requant,
+        out_zp: i32,
+        output: &mut [i8],
+    ) {
+        generic::quantize::requantize(input, in_zp, requant, out_zp, output)
     }
 
     /// Dequantizes int8 to f32.

@@ -187,4 +187,8 @@ fn quantize_dequantize() {
     let mut f = [0f32; 4];
     t.dequantize(&q, 0.5, 3, &mut f);
     assert_eq!(f, [0.0, 0.5, -65.5, 1.0]);
+    // Scale 0.5 → 0.25 (×2), zero point 3 → −10: (5 − 3)·2 − 10 = −6; (100 − 3)·2 saturates.
+    let mut r = [0i8; 3];
+    t.requantize_i8(&[5, 100, -128], 3, quantize_multiplier(2.0), -10, &mut r);
+    assert_eq!(r, [-6, 127, -128]);
 }
