@@ -180,17 +180,19 @@ pub struct TokenBucket {
     rate: f64,
     burst: f64,
     tokens: f64,
-    last: Instant,
+    last: Option<Instant>,
 }
 
 impl TokenBucket {
-    /// A bucket that starts full. `rate == 0` means unlimited.
+    /// A bucket that is empty at its first use (no burst above the cap when the uplink starts);
+    /// `burst` is how much unused allowance it saves up while idle or while a request is in
+    /// flight, so per-request latency does not lower the achieved rate. `rate == 0`: unlimited.
     pub fn new(rate: u64, burst: u64) -> TokenBucket {
         TokenBucket {
             rate: rate as f64,
             burst: burst as f64,
-            tokens: burst as f64,
-            last: Instant::now(),
+            tokens: 0.0,
+            last: None,
         }
     }
 
@@ -200,8 +202,10 @@ impl TokenBucket {
             return Duration::ZERO;
         }
         let now = Instant::now();
-        let dt = now.duration_since(self.last).as_secs_f64();
-        self.last = now;
+        let dt = self
+            .last
+            .map_or(0.0, |l| now.duration_since(l).as_secs_f64());
+        self.last = Some(now);
         self.tokens = (self.tokens + dt * self.rate).min(self.burst);
         self.tokens -= n as f64;
         if self.tokens >= 0.0 {
@@ -784,8 +788,10 @@ mod tests {
     #[test]
     fn token_bucket_rate() {
         let mut b = TokenBucket::new(1000, 100);
-        assert_eq!(b.take(100), Duration::ZERO);
-        let w = b.take(500);
+        let w = b.take(100); // empty at first use
+        assert_eq!(w, Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(300)); // pays the debt, then saves up `burst`
+        let w = b.take(600); // 100 saved, 500 owed
         assert!(
             w >= Duration::from_millis(490) && w <= Duration::from_millis(510),
             "{w:?}"

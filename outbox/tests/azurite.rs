@@ -233,7 +233,7 @@ fn bandwidth_cap_is_respected_within_ten_percent() {
     let cap = 250_000u64;
     let cfg = UplinkConfig {
         max_bytes_per_sec: cap,
-        burst_bytes: 64_000,
+        burst_bytes: cap, // saves up to 1 s of allowance, so request latency is not lost
         batch: BatchLimits {
             max_records: 4,
             ..Default::default()
@@ -243,9 +243,9 @@ fn bandwidth_cap_is_respected_within_ten_percent() {
     let client = AzureConfig::emulator(&az.url(), "bandwidth")
         .build(Duration::from_secs(10))
         .unwrap();
-    let uplink = Uplink::new(store.clone(), client, cfg);
     let rt = rt();
     let t = Instant::now();
+    let uplink = Uplink::new(store.clone(), client, cfg);
     let snap = rt.block_on(uplink.drain()).unwrap();
     let secs = t.elapsed().as_secs_f64();
     let rate = snap.bytes as f64 / secs;
