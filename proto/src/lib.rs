@@ -627,11 +627,91 @@ pub fn decode_prefix<'de, T: Deserialize<'de>>(
 
 /// Encode `ServerMsg::Result(result)` without constructing the `ServerMsg` (no copy of the
 /// result): the tag byte [`SERVER_TAG_RESULT`] then the result. Byte-identical to
-/// `encode(&ServerMsg::Result(result.clone()), buf)`.
+/// `encode(&ServerMsg::Result(result.clone()), buf)` (a property test checks this), but written
+/// directly rather than through serde: this is the publisher's hot path.
 pub fn encode_result(result: &ResultMsg, buf: &mut [u8]) -> Result<usize, WireError> {
-    let (tag, rest) = buf.split_first_mut().ok_or(WireError::BufferFull)?;
-    *tag = SERVER_TAG_RESULT;
-    Ok(1 + encode(result, rest)?)
+    let mut w = Writer { buf, pos: 0 };
+    w.byte(SERVER_TAG_RESULT)?;
+    w.varint(u64::from(result.stream))?;
+    w.varint(result.seq)?;
+    w.varint(result.capture_ns)?;
+    w.varint(result.inference_ns)?;
+    w.varint(result.publish_ns)?;
+    w.str(result.model.id.as_str())?;
+    w.varint(u64::from(result.model.version))?;
+    w.varint(result.detections.len() as u64)?;
+    for d in result.detections.iter() {
+        w.varint(u64::from(d.class))?;
+        w.f32(d.score)?;
+        w.f32(d.bbox.x_min)?;
+        w.f32(d.bbox.y_min)?;
+        w.f32(d.bbox.x_max)?;
+        w.f32(d.bbox.y_max)?;
+        w.varint(d.keypoints.len() as u64)?;
+        for p in d.keypoints.iter() {
+            w.f32(p.x)?;
+            w.f32(p.y)?;
+        }
+    }
+    w.varint(result.class_scores.len() as u64)?;
+    for c in result.class_scores.iter() {
+        w.varint(u64::from(c.class))?;
+        w.f32(c.score)?;
+    }
+    w.varint(result.events.len() as u64)?;
+    for e in result.events.iter() {
+        w.varint(u64::from(e.sensor))?;
+        w.varint(u64::from(e.kind))?;
+        w.f32(e.value)?;
+        w.varint(e.timestamp_ns)?;
+    }
+    Ok(w.pos)
+}
+
+/// A minimal postcard writer for the hot path.
+struct Writer<'a> {
+    buf: &'a mut [u8],
+    pos: usize,
+}
+
+impl Writer<'_> {
+    #[inline]
+    fn bytes(&mut self, b: &[u8]) -> Result<(), WireError> {
+        let end = self.pos + b.len();
+        self.buf
+            .get_mut(self.pos..end)
+            .ok_or(WireError::BufferFull)?
+            .copy_from_slice(b);
+        self.pos = end;
+        Ok(())
+    }
+
+    #[inline]
+    fn byte(&mut self, b: u8) -> Result<(), WireError> {
+        *self.buf.get_mut(self.pos).ok_or(WireError::BufferFull)? = b;
+        self.pos += 1;
+        Ok(())
+    }
+
+    #[inline]
+    fn varint(&mut self, mut v: u64) -> Result<(), WireError> {
+        while v >= 0x80 {
+            self.byte((v as u8) | 0x80)?;
+            v >>= 7;
+        }
+        self.byte(v as u8)
+    }
+
+    #[inline]
+    fn f32(&mut self, f: f32) -> Result<(), WireError> {
+        self.bytes(&f.to_le_bytes())
+    }
+
+    #[inline]
+    fn str(&mut self, s: &str) -> Result<(), WireError> {
+        self.varint(s.len() as u64)?;
+        self.bytes(s.as_bytes())
+    }
 }
 
 impl ClientMsg {
