@@ -800,6 +800,57 @@ mod tests {
     }
 
     #[test]
+    fn export_writes_the_layout_skips_claimed_and_removes() {
+        use crate::record::{Record, RecordMeta};
+        use crate::store::StoreConfig;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("o.redb"), StoreConfig::default()).unwrap();
+        let meta = |p, t: u64| RecordMeta {
+            stream: "cam".into(),
+            time_ms: 1_700_000_000_000 + t,
+            model_id: "m".into(),
+            model_version: "1".into(),
+            priority: p,
+        };
+        let mut f = crate::RgbFrame::new(16, 16, vec![9; 768]).unwrap();
+        let red = crate::Redactor::apply(&crate::RedactionPolicy::default(), &mut f, &[]);
+        store
+            .append(&[
+                Record::json(meta(Priority::Anomaly, 0), serde_json::json!({"a": 1})),
+                Record::json(meta(Priority::Event, 1), serde_json::json!({"e": 1})),
+                Record::frame(meta(Priority::Bulk, 2), &red, 80).unwrap(),
+            ])
+            .unwrap();
+        // The anomaly is claimed by an upload in flight: export leaves it to the uplink.
+        let claimed = store.claim_batch(BatchLimits::default()).unwrap().unwrap();
+        assert_eq!(claimed.priority, Priority::Anomaly);
+        let out = dir.path().join("export");
+        let cfg = UplinkConfig {
+            device: "dev".into(),
+            ..Default::default()
+        };
+        assert_eq!(export_dir(&store, &cfg, &out, true).unwrap(), (2, 3));
+        let part = out.join("device=dev/stream=cam/date=2023-11-14/hour=22");
+        let mut names: Vec<String> = std::fs::read_dir(&part)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert!(
+            names[0].starts_with("bulk-") && names[0].ends_with(".export.jsonl.gz"),
+            "{names:?}"
+        );
+        assert!(names[1].starts_with("bulk-") && names[1].ends_with(".jpg"));
+        assert!(names[2].starts_with("event-"));
+        let st = store.stats().unwrap();
+        assert_eq!(
+            (st.records, st.pending_batches),
+            (1, 1),
+            "only the claimed anomaly is left"
+        );
+    }
+
+    #[test]
     fn backoff_grows_with_jitter_and_resets() {
         let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
         let d: Vec<_> = (0..6).map(|_| b.next_delay()).collect();
