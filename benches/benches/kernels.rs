@@ -9,7 +9,9 @@
 
 use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use outpost_kernels::{Conv2dParams, DepthwiseParams, KernelTable, PackedConv, PackedDepthwise, Tier};
+use outpost_kernels::{
+    Conv2dParams, DepthwiseParams, KernelTable, PackedConv, PackedDepthwise, Tier,
+};
 use std::hint::black_box;
 
 #[repr(C)]
@@ -51,9 +53,17 @@ impl ValueFormatter for CpuFormatter {
         unit
     }
 
-    fn scale_throughputs(&self, _typical: f64, throughput: &Throughput, values: &mut [f64]) -> &'static str {
+    fn scale_throughputs(
+        &self,
+        _typical: f64,
+        throughput: &Throughput,
+        values: &mut [f64],
+    ) -> &'static str {
         let n = match *throughput {
-            Throughput::Elements(n) | Throughput::Bytes(n) | Throughput::BytesDecimal(n) | Throughput::Bits(n) => n,
+            Throughput::Elements(n)
+            | Throughput::Bytes(n)
+            | Throughput::BytesDecimal(n)
+            | Throughput::Bits(n) => n,
             Throughput::ElementsAndBytes { elements, .. } => elements,
         } as f64;
         values.iter_mut().for_each(|v| *v = n / *v);
@@ -108,21 +118,32 @@ fn bytes(n: usize, seed: u32) -> Vec<i8> {
 }
 
 fn tables() -> Vec<KernelTable> {
-    Tier::supported().map(|t| KernelTable::for_tier(t).unwrap()).collect()
+    Tier::supported()
+        .map(|t| KernelTable::for_tier(t).unwrap())
+        .collect()
 }
 
 fn peak(c: &mut Criterion<ThreadCpu>) {
     const ITERS: usize = 100_000;
-    let Some(ops) = outpost_kernels::probe_int8_peak(ITERS) else { return };
+    let Some(ops) = outpost_kernels::probe_int8_peak(ITERS) else {
+        return;
+    };
     let mut group = c.benchmark_group("peak");
     group.sample_size(10);
     group.throughput(Throughput::Elements(ops / 2));
-    group.bench_function("vpdpbusd", |b| b.iter(|| outpost_kernels::probe_int8_peak(black_box(ITERS))));
+    group.bench_function("vpdpbusd", |b| {
+        b.iter(|| outpost_kernels::probe_int8_peak(black_box(ITERS)))
+    });
     group.finish();
 }
 
 fn pointwise(c: &mut Criterion<ThreadCpu>) {
-    let shapes = [(56, 56, 24, 144), (28, 28, 32, 192), (14, 14, 96, 576), (7, 7, 320, 1280)];
+    let shapes = [
+        (56, 56, 24, 144),
+        (28, 28, 32, 192),
+        (14, 14, 96, 576),
+        (7, 7, 320, 1280),
+    ];
     let mut group = c.benchmark_group("pointwise_i8");
     group.sample_size(10);
     for (h, w, ic, oc) in shapes {
@@ -139,7 +160,9 @@ fn pointwise(c: &mut Criterion<ThreadCpu>) {
             let packed = PackedConv::new(t.tier(), &p, &weights, Some(&bias), 0.05, &scales, 0.1);
             let mut scratch = vec![0u8; packed.scratch_bytes()];
             let id = BenchmarkId::new(t.tier().name(), format!("{h}x{w}x{ic}->{oc}"));
-            group.bench_function(id, |b| b.iter(|| t.conv2d_i8(&packed, black_box(&input), &mut output, &mut scratch)));
+            group.bench_function(id, |b| {
+                b.iter(|| t.conv2d_i8(&packed, black_box(&input), &mut output, &mut scratch))
+            });
         }
     }
     group.finish();
@@ -160,10 +183,13 @@ fn depthwise3x3(c: &mut Criterion<ThreadCpu>) {
         let mut output = vec![0i8; p.output_len()];
         group.throughput(Throughput::Elements(p.macs()));
         for t in tables() {
-            let packed = PackedDepthwise::new(t.tier(), &p, &weights, Some(&bias), 0.05, &scales, 0.1);
+            let packed =
+                PackedDepthwise::new(t.tier(), &p, &weights, Some(&bias), 0.05, &scales, 0.1);
             let mut scratch = vec![0u8; packed.scratch_bytes()];
             let id = BenchmarkId::new(t.tier().name(), format!("{h}x{w}x{ch}s{stride}"));
-            group.bench_function(id, |b| b.iter(|| t.depthwise_i8(&packed, black_box(&input), &mut output, &mut scratch)));
+            group.bench_function(id, |b| {
+                b.iter(|| t.depthwise_i8(&packed, black_box(&input), &mut output, &mut scratch))
+            });
         }
     }
     group.finish();

@@ -10,14 +10,19 @@ use outpost_models::zoo::{MobileNetV2, synth_mobilenet_v2};
 use outpost_runtime::{Session, SessionOptions};
 
 fn mobilenet_v2(c: &mut Criterion) {
-    let bytes = synth_mobilenet_v2(&MobileNetV2::default()).expect("synth").build().expect("build");
+    let bytes = synth_mobilenet_v2(&MobileNetV2::default())
+        .expect("synth")
+        .build()
+        .expect("build");
     let model = Model::from_bytes(bytes).expect("valid model");
     let mut group = c.benchmark_group("mobilenet_v2_1.0_224_int8");
     group.sample_size(30);
     for tier in Tier::supported().filter(|t| *t != Tier::Generic) {
         let mut session = Session::new(&model, SessionOptions { tier: Some(tier) }).expect("plan");
         group.throughput(Throughput::Elements(session.plan().macs()));
-        let input: Vec<i8> = (0..session.input_i8(0).expect("input").len()).map(|i| (i * 31 % 251) as i8).collect();
+        let input: Vec<i8> = (0..session.input_i8(0).expect("input").len())
+            .map(|i| (i * 31 % 251) as i8)
+            .collect();
         group.bench_function(tier.to_string(), |b| {
             b.iter(|| {
                 session.input_i8(0).expect("input").copy_from_slice(&input);

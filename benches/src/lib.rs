@@ -1,2 +1,1 @@
 //! Outpost benchmarks live in `benches/`; this library holds shared fixtures.
-

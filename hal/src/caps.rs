@@ -65,7 +65,13 @@ mod tests {
 
     #[test]
     fn supports_follows_flags() {
-        let caps = Capabilities { kind: DeviceKind::Cpu, int8: true, f32: false, f16_native: false, threads: 1 };
+        let caps = Capabilities {
+            kind: DeviceKind::Cpu,
+            int8: true,
+            f32: false,
+            f16_native: false,
+            threads: 1,
+        };
         assert!(caps.supports(DType::I8));
         assert!(!caps.supports(DType::F32));
         assert!(!caps.supports(DType::F16));

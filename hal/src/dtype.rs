@@ -4,7 +4,9 @@ use core::fmt;
 
 /// An element type. The names match safetensors' dtype names and the lower-case spelling used
 /// in Outpost's model metadata (`"i8"`, `"f32"`, ...).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum DType {
     /// Signed 8-bit integer: quantized weights and activations.

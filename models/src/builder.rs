@@ -40,8 +40,15 @@ impl ModelBuilder {
     }
 
     /// Store a tensor from raw little-endian bytes.
-    pub fn stored(&mut self, name: &str, dtype: DType, shape: &[usize], bytes: Vec<u8>) -> &mut Self {
-        self.stored.push((name.to_string(), dtype, shape.to_vec(), bytes));
+    pub fn stored(
+        &mut self,
+        name: &str,
+        dtype: DType,
+        shape: &[usize],
+        bytes: Vec<u8>,
+    ) -> &mut Self {
+        self.stored
+            .push((name.to_string(), dtype, shape.to_vec(), bytes));
         self
     }
 
@@ -72,11 +79,23 @@ impl ModelBuilder {
 
     /// Store an `I8` weight with its per-channel scales (`<name>.scale`) and register its
     /// quantization along `axis`.
-    pub fn quantized_weight(&mut self, name: &str, shape: &[usize], v: &[i8], scales: &[f32], axis: usize) -> &mut Self {
+    pub fn quantized_weight(
+        &mut self,
+        name: &str,
+        shape: &[usize],
+        v: &[i8],
+        scales: &[f32],
+        axis: usize,
+    ) -> &mut Self {
         let scale = format!("{name}.scale");
         self.const_i8(name, shape, v);
         self.const_f32(&scale, &[scales.len()], scales);
-        self.graph.weights.push(WeightQuant { tensor: name.to_string(), scale, zero_point: None, axis });
+        self.graph.weights.push(WeightQuant {
+            tensor: name.to_string(),
+            scale,
+            zero_point: None,
+            axis,
+        });
         self
     }
 
@@ -87,13 +106,30 @@ impl ModelBuilder {
     }
 
     /// Declare an activation.
-    pub fn activation(&mut self, name: &str, shape: &[usize], dtype: DType, quant: Option<QuantParams>) -> &mut Self {
-        self.graph.tensors.push(TensorDecl { name: name.to_string(), shape: shape.to_vec(), dtype, quant });
+    pub fn activation(
+        &mut self,
+        name: &str,
+        shape: &[usize],
+        dtype: DType,
+        quant: Option<QuantParams>,
+    ) -> &mut Self {
+        self.graph.tensors.push(TensorDecl {
+            name: name.to_string(),
+            shape: shape.to_vec(),
+            dtype,
+            quant,
+        });
         self
     }
 
     /// Declare an activation and make it a graph input.
-    pub fn input(&mut self, name: &str, shape: &[usize], dtype: DType, quant: Option<QuantParams>) -> &mut Self {
+    pub fn input(
+        &mut self,
+        name: &str,
+        shape: &[usize],
+        dtype: DType,
+        quant: Option<QuantParams>,
+    ) -> &mut Self {
         self.activation(name, shape, dtype, quant);
         self.graph.inputs.push(name.to_string());
         self
@@ -130,7 +166,10 @@ impl ModelBuilder {
     ) -> Result<Vec<usize>> {
         let shapes: Vec<Option<Vec<usize>>> = inputs.iter().map(|t| self.shape_of(t)).collect();
         let refs: Vec<Option<&[usize]>> = shapes.iter().map(|s| s.as_deref()).collect();
-        let out = shape::infer(&op, &refs).map_err(|reason| ModelError::BadNode { node: name.to_string(), reason })?;
+        let out = shape::infer(&op, &refs).map_err(|reason| ModelError::BadNode {
+            node: name.to_string(),
+            reason,
+        })?;
         self.activation(output, &out, dtype, quant);
         self.node(name, op, inputs, output);
         Ok(out)
@@ -143,7 +182,12 @@ impl ModelBuilder {
             .iter()
             .find(|t| t.name == name)
             .map(|t| t.shape.clone())
-            .or_else(|| self.stored.iter().find(|s| s.0 == name).map(|s| s.2.clone()))
+            .or_else(|| {
+                self.stored
+                    .iter()
+                    .find(|s| s.0 == name)
+                    .map(|s| s.2.clone())
+            })
     }
 
     /// Describe a graph input.
@@ -179,7 +223,8 @@ impl ModelBuilder {
 
     /// Replace a metadata value verbatim (to write broken files in tests, or extra keys).
     pub fn set_meta(&mut self, key: &str, value: &str) -> &mut Self {
-        self.overrides.insert(key.to_string(), Some(value.to_string()));
+        self.overrides
+            .insert(key.to_string(), Some(value.to_string()));
         self
     }
 
@@ -199,14 +244,29 @@ impl ModelBuilder {
         let json = |v: serde_json::Result<String>| v.map_err(|e| ModelError::Write(e.to_string()));
         let mut m = HashMap::new();
         m.insert(keys::FORMAT.to_string(), FORMAT_VERSION.to_string());
-        m.insert(keys::GRAPH.to_string(), json(serde_json::to_string(&self.graph))?);
-        m.insert(keys::INPUTS.to_string(), json(serde_json::to_string(&self.inputs))?);
-        m.insert(keys::OUTPUTS.to_string(), json(serde_json::to_string(&self.outputs))?);
+        m.insert(
+            keys::GRAPH.to_string(),
+            json(serde_json::to_string(&self.graph))?,
+        );
+        m.insert(
+            keys::INPUTS.to_string(),
+            json(serde_json::to_string(&self.inputs))?,
+        );
+        m.insert(
+            keys::OUTPUTS.to_string(),
+            json(serde_json::to_string(&self.outputs))?,
+        );
         if !self.labels.is_empty() {
-            m.insert(keys::LABELS.to_string(), json(serde_json::to_string(&self.labels))?);
+            m.insert(
+                keys::LABELS.to_string(),
+                json(serde_json::to_string(&self.labels))?,
+            );
         }
         if let Some(p) = &self.provenance {
-            m.insert(keys::PROVENANCE.to_string(), json(serde_json::to_string(p))?);
+            m.insert(
+                keys::PROVENANCE.to_string(),
+                json(serde_json::to_string(p))?,
+            );
         }
         if let Some(n) = &self.name {
             m.insert(keys::NAME.to_string(), n.clone());
@@ -227,11 +287,16 @@ impl ModelBuilder {
     pub fn build(&self) -> Result<Vec<u8>> {
         let mut views = Vec::with_capacity(self.stored.len());
         for (name, dtype, shape, bytes) in &self.stored {
-            let view = safetensors::tensor::TensorView::new(dtype_to_safetensors(*dtype), shape.clone(), bytes)
-                .map_err(|e| ModelError::Write(format!("tensor `{name}`: {e}")))?;
+            let view = safetensors::tensor::TensorView::new(
+                dtype_to_safetensors(*dtype),
+                shape.clone(),
+                bytes,
+            )
+            .map_err(|e| ModelError::Write(format!("tensor `{name}`: {e}")))?;
             views.push((name.clone(), view));
         }
-        safetensors::serialize(views, Some(self.metadata()?)).map_err(|e| ModelError::Write(e.to_string()))
+        safetensors::serialize(views, Some(self.metadata()?))
+            .map_err(|e| ModelError::Write(e.to_string()))
     }
 
     /// Serialize and write atomically (temporary file + rename) so a reader never sees half a model.
@@ -239,7 +304,10 @@ impl ModelBuilder {
         let path = path.as_ref();
         let bytes = self.build()?;
         let tmp = path.with_extension("safetensors.partial");
-        let io = |source| ModelError::Io { path: path.display().to_string(), source };
+        let io = |source| ModelError::Io {
+            path: path.display().to_string(),
+            source,
+        };
         std::fs::write(&tmp, &bytes).map_err(io)?;
         std::fs::rename(&tmp, path).map_err(io)
     }

@@ -45,7 +45,9 @@ pub enum ModelError {
         extra: u64,
     },
     /// The file has no `__metadata__` or lacks a required key.
-    #[error("missing metadata key `{key}`: not an Outpost model (convert it with `outpost convert`)")]
+    #[error(
+        "missing metadata key `{key}`: not an Outpost model (convert it with `outpost convert`)"
+    )]
     MissingMetadata {
         /// The key.
         key: &'static str,
@@ -59,7 +61,9 @@ pub enum ModelError {
         reason: String,
     },
     /// The format version is not one this build reads.
-    #[error("model format version `{found}` is not supported (this build reads version {supported})")]
+    #[error(
+        "model format version `{found}` is not supported (this build reads version {supported})"
+    )]
     UnsupportedVersion {
         /// The version in the file.
         found: String,
@@ -67,7 +71,9 @@ pub enum ModelError {
         supported: u32,
     },
     /// A safetensors tensor uses a dtype the format does not allow.
-    #[error("tensor `{tensor}` has dtype {dtype}, which Outpost models do not use (I8, U8, I32, F16, F32)")]
+    #[error(
+        "tensor `{tensor}` has dtype {dtype}, which Outpost models do not use (I8, U8, I32, F16, F32)"
+    )]
     UnsupportedDType {
         /// The tensor.
         tensor: String,
@@ -172,9 +178,9 @@ impl ModelError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             ModelError::Io { .. } => ErrorKind::Io,
-            ModelError::UnsupportedVersion { .. } | ModelError::UnknownOp { .. } | ModelError::UnsupportedDType { .. } => {
-                ErrorKind::Unsupported
-            }
+            ModelError::UnsupportedVersion { .. }
+            | ModelError::UnknownOp { .. }
+            | ModelError::UnsupportedDType { .. } => ErrorKind::Unsupported,
             _ => ErrorKind::InvalidInput,
         }
     }

@@ -63,11 +63,16 @@ pub(crate) struct RawMeta {
 }
 
 fn required<'a>(map: &'a HashMap<String, String>, key: &'static str) -> Result<&'a str> {
-    map.get(key).map(String::as_str).ok_or(ModelError::MissingMetadata { key })
+    map.get(key)
+        .map(String::as_str)
+        .ok_or(ModelError::MissingMetadata { key })
 }
 
 fn json<T: DeserializeOwned>(key: &'static str, text: &str) -> Result<T> {
-    serde_json::from_str(text).map_err(|e| ModelError::InvalidMetadata { key, reason: e.to_string() })
+    serde_json::from_str(text).map_err(|e| ModelError::InvalidMetadata {
+        key,
+        reason: e.to_string(),
+    })
 }
 
 /// Check the version and parse every key. `map` is `None` when the file has no `__metadata__`.

@@ -58,7 +58,10 @@ impl Model {
     /// Map and validate a model file.
     pub fn open(path: impl AsRef<Path>) -> Result<Model> {
         let path = path.as_ref();
-        let io = |source| ModelError::Io { path: path.display().to_string(), source };
+        let io = |source| ModelError::Io {
+            path: path.display().to_string(),
+            source,
+        };
         let file = std::fs::File::open(path).map_err(io)?;
         // SAFETY: the map is read-only and private to this process. A concurrent writer that
         // truncates the file could fault reads; models are deployed by atomic rename, never
@@ -78,17 +81,31 @@ impl Model {
         let file_len = buf.len() as u64;
         let header_len = match buf.get(..8) {
             Some(b) => u64::from_le_bytes(b.try_into().expect("8 bytes")),
-            None => return Err(ModelError::Truncated { what: "the 8-byte header length", needed: 8, found: file_len }),
+            None => {
+                return Err(ModelError::Truncated {
+                    what: "the 8-byte header length",
+                    needed: 8,
+                    found: file_len,
+                });
+            }
         };
         if header_len > MAX_HEADER || header_len.saturating_add(8) > file_len {
-            return Err(ModelError::HeaderBeyondFile { header_len, file_len });
+            return Err(ModelError::HeaderBeyondFile {
+                header_len,
+                file_len,
+            });
         }
         let data_start = 8 + header_len as usize;
-        let (_, st_meta) = SafeTensors::read_metadata(buf).map_err(|e| header_error(e, buf, data_start))?;
+        let (_, st_meta) =
+            SafeTensors::read_metadata(buf).map_err(|e| header_error(e, buf, data_start))?;
 
         let mut entries = Vec::new();
         let mut index = HashMap::new();
-        let mut report = LoadReport { file_bytes: file_len, mapped: matches!(storage, Storage::Mapped(_)), ..Default::default() };
+        let mut report = LoadReport {
+            file_bytes: file_len,
+            mapped: matches!(storage, Storage::Mapped(_)),
+            ..Default::default()
+        };
         for name in st_meta.offset_keys() {
             let info = st_meta.info(&name).expect("key from offset_keys");
             let dtype = dtype_from_safetensors(&name, info.dtype)?;
@@ -106,7 +123,12 @@ impl Model {
             };
             report.tensor_bytes += len as u64;
             index.insert(name.clone(), entries.len());
-            entries.push(Entry { name, dtype, shape: info.shape.clone(), bytes });
+            entries.push(Entry {
+                name,
+                dtype,
+                shape: info.shape.clone(),
+                bytes,
+            });
         }
 
         let raw = meta::parse(st_meta.metadata().as_ref())?;
@@ -117,7 +139,13 @@ impl Model {
             })
         };
         let meta = validate(raw, lookup)?;
-        Ok(Model { storage, entries, index, meta, report })
+        Ok(Model {
+            storage,
+            entries,
+            index,
+            meta,
+            report,
+        })
     }
 
     /// The validated metadata: graph, specs, labels, provenance.
@@ -133,12 +161,19 @@ impl Model {
     /// A stored tensor by name.
     pub fn tensor(&self, name: &str) -> Option<TensorRef<'_>> {
         let e = &self.entries[*self.index.get(name)?];
-        Some(TensorRef::new(&e.name, e.dtype, &e.shape, e.slice(self.storage.bytes())))
+        Some(TensorRef::new(
+            &e.name,
+            e.dtype,
+            &e.shape,
+            e.slice(self.storage.bytes()),
+        ))
     }
 
     /// All stored tensors, in file order.
     pub fn tensors(&self) -> impl Iterator<Item = TensorRef<'_>> {
-        self.entries.iter().map(|e| TensorRef::new(&e.name, e.dtype, &e.shape, e.slice(self.storage.bytes())))
+        self.entries
+            .iter()
+            .map(|e| TensorRef::new(&e.name, e.dtype, &e.shape, e.slice(self.storage.bytes())))
     }
 }
 
@@ -146,20 +181,31 @@ impl Model {
 fn header_error(e: SafeTensorError, buf: &[u8], data_start: usize) -> ModelError {
     match e {
         SafeTensorError::MetadataIncompleteBuffer => {
-            let needed = declared_data_end(&buf[8..data_start]).map(|end| (data_start + end) as u64);
+            let needed =
+                declared_data_end(&buf[8..data_start]).map(|end| (data_start + end) as u64);
             match needed {
-                Some(n) if n > buf.len() as u64 => {
-                    ModelError::Truncated { what: "the tensor data", needed: n, found: buf.len() as u64 }
+                Some(n) if n > buf.len() as u64 => ModelError::Truncated {
+                    what: "the tensor data",
+                    needed: n,
+                    found: buf.len() as u64,
+                },
+                Some(n) => ModelError::TrailingBytes {
+                    extra: buf.len() as u64 - n,
+                },
+                None => {
+                    ModelError::CorruptHeader("tensor offsets do not match the file size".into())
                 }
-                Some(n) => ModelError::TrailingBytes { extra: buf.len() as u64 - n },
-                None => ModelError::CorruptHeader("tensor offsets do not match the file size".into()),
             }
         }
         SafeTensorError::HeaderTooLarge | SafeTensorError::InvalidHeaderLength => {
-            ModelError::HeaderBeyondFile { header_len: (data_start - 8) as u64, file_len: buf.len() as u64 }
+            ModelError::HeaderBeyondFile {
+                header_len: (data_start - 8) as u64,
+                file_len: buf.len() as u64,
+            }
         }
         SafeTensorError::ValidationOverflow | SafeTensorError::TensorInvalidInfo => {
-            explain_tensor(&buf[8..data_start]).unwrap_or_else(|| ModelError::CorruptHeader(e.to_string()))
+            explain_tensor(&buf[8..data_start])
+                .unwrap_or_else(|| ModelError::CorruptHeader(e.to_string()))
         }
         other => ModelError::CorruptHeader(other.to_string().replace('\n', " ")),
     }
@@ -168,24 +214,40 @@ fn header_error(e: SafeTensorError, buf: &[u8], data_start: usize) -> ModelError
 /// Name the tensor whose shape, dtype and offsets disagree (only on the error path).
 fn explain_tensor(header: &[u8]) -> Option<ModelError> {
     let v: serde_json::Value = serde_json::from_slice(header).ok()?;
-    for (name, t) in v.as_object()?.iter().filter(|(k, _)| k.as_str() != "__metadata__") {
+    for (name, t) in v
+        .as_object()?
+        .iter()
+        .filter(|(k, _)| k.as_str() != "__metadata__")
+    {
         let size = match t.get("dtype")?.as_str()? {
             "BOOL" | "U8" | "I8" | "F8_E5M2" | "F8_E4M3" => 1u64,
             "I16" | "U16" | "F16" | "BF16" => 2,
             "I32" | "U32" | "F32" => 4,
             _ => 8,
         };
-        let elements = t.get("shape")?.as_array()?.iter().try_fold(1u64, |acc, d| acc.checked_mul(d.as_u64()?));
+        let elements = t
+            .get("shape")?
+            .as_array()?
+            .iter()
+            .try_fold(1u64, |acc, d| acc.checked_mul(d.as_u64()?));
         let offsets = t.get("data_offsets")?.as_array()?;
-        let span = offsets.get(1)?.as_u64()?.checked_sub(offsets.first()?.as_u64()?);
+        let span = offsets
+            .get(1)?
+            .as_u64()?
+            .checked_sub(offsets.first()?.as_u64()?);
         match (elements.and_then(|e| e.checked_mul(size)), span) {
             (None, _) => {
-                return Some(ModelError::DimensionOverflow { tensor: name.clone(), reason: "element count overflows".into() });
+                return Some(ModelError::DimensionOverflow {
+                    tensor: name.clone(),
+                    reason: "element count overflows".into(),
+                });
             }
             (Some(need), Some(have)) if need != have => {
                 return Some(ModelError::ShapeMismatch {
                     tensor: name.clone(),
-                    reason: format!("shape and dtype need {need} bytes but the offsets hold {have}"),
+                    reason: format!(
+                        "shape and dtype need {need} bytes but the offsets hold {have}"
+                    ),
                 });
             }
             _ => {}

@@ -163,12 +163,20 @@ impl Decoder {
                 ..
             } => {
                 if strides.is_empty() || strides.len() != anchors_per_cell.len() {
-                    return Err("ssd: strides and anchors_per_cell must be non-empty and of equal length".into());
+                    return Err(
+                        "ssd: strides and anchors_per_cell must be non-empty and of equal length"
+                            .into(),
+                    );
                 }
-                if strides.contains(&0) || anchors_per_cell.contains(&0) || input_size.contains(&0) {
+                if strides.contains(&0) || anchors_per_cell.contains(&0) || input_size.contains(&0)
+                {
                     return Err("ssd: strides, anchors_per_cell and input_size must be ≥ 1".into());
                 }
-                if !(box_scale.is_finite() && *box_scale > 0.0 && score_clip.is_finite() && *score_clip > 0.0) {
+                if !(box_scale.is_finite()
+                    && *box_scale > 0.0
+                    && score_clip.is_finite()
+                    && *score_clip > 0.0)
+                {
                     return Err("ssd: box_scale and score_clip must be finite and > 0".into());
                 }
                 if !unit(*score_threshold) || !unit(*iou_threshold) {
@@ -176,7 +184,12 @@ impl Decoder {
                 }
                 Ok(())
             }
-            Decoder::Centernet { stride, score_threshold, iou_threshold, .. } => {
+            Decoder::Centernet {
+                stride,
+                score_threshold,
+                iou_threshold,
+                ..
+            } => {
                 if *stride == 0 || !unit(*score_threshold) || !unit(*iou_threshold) {
                     return Err("centernet: stride must be ≥ 1 and thresholds in 0..1".into());
                 }

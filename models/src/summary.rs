@@ -98,13 +98,20 @@ impl ModelSummary {
         let meta = model.meta();
         let g = &meta.graph;
         let decl = |name: &str| {
-            g.tensor(name).map(|t| TensorSummary { name: t.name.clone(), shape: t.shape.clone(), dtype: t.dtype, quant: t.quant })
+            g.tensor(name).map(|t| TensorSummary {
+                name: t.name.clone(),
+                shape: t.shape.clone(),
+                dtype: t.dtype,
+                quant: t.quant,
+            })
         };
         let shape_of = |name: &str| -> Option<Vec<usize>> {
             if name.is_empty() {
                 return None;
             }
-            g.tensor(name).map(|t| t.shape.clone()).or_else(|| model.tensor(name).map(|t| t.shape().to_vec()))
+            g.tensor(name)
+                .map(|t| t.shape.clone())
+                .or_else(|| model.tensor(name).map(|t| t.shape().to_vec()))
         };
         let mut ops = Vec::with_capacity(g.nodes.len());
         for n in &g.nodes {
@@ -116,7 +123,8 @@ impl ModelSummary {
                 if let Some(w) = model.tensor(t) {
                     weight_bytes += w.bytes().len() as u64;
                     if let Some(q) = g.weight_quant(t) {
-                        weight_bytes += model.tensor(&q.scale).map_or(0, |s| s.bytes().len() as u64);
+                        weight_bytes +=
+                            model.tensor(&q.scale).map_or(0, |s| s.bytes().len() as u64);
                     }
                 }
             }

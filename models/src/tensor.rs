@@ -43,7 +43,12 @@ pub struct TensorRef<'a> {
 
 impl<'a> TensorRef<'a> {
     pub(crate) fn new(name: &'a str, dtype: DType, shape: &'a [usize], bytes: &'a [u8]) -> Self {
-        TensorRef { name, dtype, shape, bytes }
+        TensorRef {
+            name,
+            dtype,
+            shape,
+            bytes,
+        }
     }
 
     /// The tensor's name.
@@ -78,7 +83,11 @@ impl<'a> TensorRef<'a> {
 
     fn typed<T: bytemuck::AnyBitPattern>(&self, want: DType) -> Result<&'a [T]> {
         if self.dtype != want {
-            return Err(ModelError::DTypeMismatch { tensor: self.name.to_string(), expected: want, found: self.dtype });
+            return Err(ModelError::DTypeMismatch {
+                tensor: self.name.to_string(),
+                expected: want,
+                found: self.dtype,
+            });
         }
         // The loader copies misaligned tensors, so the cast cannot fail on alignment.
         bytemuck::try_cast_slice(self.bytes).map_err(|e| ModelError::ShapeMismatch {
@@ -123,7 +132,10 @@ pub(crate) fn dtype_from_safetensors(name: &str, d: safetensors::Dtype) -> Resul
         S::F16 => DType::F16,
         S::F32 => DType::F32,
         other => {
-            return Err(ModelError::UnsupportedDType { tensor: name.to_string(), dtype: format!("{other:?}") });
+            return Err(ModelError::UnsupportedDType {
+                tensor: name.to_string(),
+                dtype: format!("{other:?}"),
+            });
         }
     })
 }

@@ -20,7 +20,10 @@ pub const MAX_ACTIVATION_BYTES: usize = 1 << 31;
 
 /// Checks dimension limits and returns the byte size.
 pub(crate) fn check_dims(tensor: &str, shape: &[usize], dtype: DType) -> Result<usize> {
-    let overflow = |reason: String| ModelError::DimensionOverflow { tensor: tensor.to_string(), reason };
+    let overflow = |reason: String| ModelError::DimensionOverflow {
+        tensor: tensor.to_string(),
+        reason,
+    };
     if shape.len() > MAX_RANK {
         return Err(overflow(format!("rank {} > {MAX_RANK}", shape.len())));
     }
@@ -34,13 +37,23 @@ pub(crate) fn check_dims(tensor: &str, shape: &[usize], dtype: DType) -> Result<
 }
 
 fn check_quant(tensor: &str, dtype: DType, q: &QuantParams) -> Result<()> {
-    let bad = |reason: String| ModelError::BadQuant { tensor: tensor.to_string(), reason };
+    let bad = |reason: String| ModelError::BadQuant {
+        tensor: tensor.to_string(),
+        reason,
+    };
     if !q.scale.is_finite() || q.scale <= 0.0 {
         return Err(bad(format!("scale {} must be finite and > 0", q.scale)));
     }
-    let range = if dtype == DType::U8 { 0..=255 } else { -128..=127 };
+    let range = if dtype == DType::U8 {
+        0..=255
+    } else {
+        -128..=127
+    };
     if !range.contains(&q.zero_point) {
-        return Err(bad(format!("zero point {} outside {range:?} for {dtype}", q.zero_point)));
+        return Err(bad(format!(
+            "zero point {} outside {range:?} for {dtype}",
+            q.zero_point
+        )));
     }
     Ok(())
 }
@@ -48,7 +61,10 @@ fn check_quant(tensor: &str, dtype: DType, q: &QuantParams) -> Result<()> {
 fn check_activation(t: &TensorDecl) -> Result<()> {
     let bytes = check_dims(&t.name, &t.shape, t.dtype)?;
     if bytes > MAX_ACTIVATION_BYTES {
-        return Err(ModelError::DimensionOverflow { tensor: t.name.clone(), reason: format!("{bytes} bytes > 2^31") });
+        return Err(ModelError::DimensionOverflow {
+            tensor: t.name.clone(),
+            reason: format!("{bytes} bytes > 2^31"),
+        });
     }
     match (t.dtype, &t.quant) {
         (DType::I8 | DType::U8, Some(q)) => check_quant(&t.name, t.dtype, q),
@@ -56,35 +72,72 @@ fn check_activation(t: &TensorDecl) -> Result<()> {
             tensor: t.name.clone(),
             reason: format!("{} activation needs quant {{scale, zero_point}}", t.dtype),
         }),
-        (DType::F16, _) => Err(ModelError::DTypeMismatch { tensor: t.name.clone(), expected: DType::F32, found: DType::F16 }),
+        (DType::F16, _) => Err(ModelError::DTypeMismatch {
+            tensor: t.name.clone(),
+            expected: DType::F32,
+            found: DType::F16,
+        }),
         _ => Ok(()),
     }
 }
 
-fn check_weight_quant<'a>(w: &WeightQuant, get: &impl Fn(&str) -> Option<TensorRef<'a>>) -> Result<()> {
-    let unknown = |t: &str| ModelError::UnknownTensor { node: "graph.weights".into(), tensor: t.to_string() };
+fn check_weight_quant<'a>(
+    w: &WeightQuant,
+    get: &impl Fn(&str) -> Option<TensorRef<'a>>,
+) -> Result<()> {
+    let unknown = |t: &str| ModelError::UnknownTensor {
+        node: "graph.weights".into(),
+        tensor: t.to_string(),
+    };
     let t = get(&w.tensor).ok_or_else(|| unknown(&w.tensor))?;
     if !t.dtype().is_quantized_int() {
-        return Err(ModelError::DTypeMismatch { tensor: w.tensor.clone(), expected: DType::I8, found: t.dtype() });
+        return Err(ModelError::DTypeMismatch {
+            tensor: w.tensor.clone(),
+            expected: DType::I8,
+            found: t.dtype(),
+        });
     }
-    let bad = |reason: String| ModelError::BadQuant { tensor: w.tensor.clone(), reason };
+    let bad = |reason: String| ModelError::BadQuant {
+        tensor: w.tensor.clone(),
+        reason,
+    };
     if w.axis >= t.shape().len().max(1) {
-        return Err(bad(format!("axis {} out of range for shape {:?}", w.axis, t.shape())));
+        return Err(bad(format!(
+            "axis {} out of range for shape {:?}",
+            w.axis,
+            t.shape()
+        )));
     }
     let channels = t.shape().get(w.axis).copied().unwrap_or(1);
     let scales = get(&w.scale).ok_or_else(|| unknown(&w.scale))?.as_f32()?;
     if scales.len() != 1 && scales.len() != channels {
-        return Err(bad(format!("{} scales for {channels} channels along axis {}", scales.len(), w.axis)));
+        return Err(bad(format!(
+            "{} scales for {channels} channels along axis {}",
+            scales.len(),
+            w.axis
+        )));
     }
-    if let Some((i, s)) = scales.iter().enumerate().find(|(_, s)| !s.is_finite() || **s <= 0.0) {
+    if let Some((i, s)) = scales
+        .iter()
+        .enumerate()
+        .find(|(_, s)| !s.is_finite() || **s <= 0.0)
+    {
         return Err(bad(format!("scale[{i}] = {s} must be finite and > 0")));
     }
     if let Some(zp_name) = &w.zero_point {
         let zps = get(zp_name).ok_or_else(|| unknown(zp_name))?.as_i32()?;
         if zps.len() != scales.len() {
-            return Err(bad(format!("{} zero points for {} scales", zps.len(), scales.len())));
+            return Err(bad(format!(
+                "{} zero points for {} scales",
+                zps.len(),
+                scales.len()
+            )));
         }
-        let range = if t.dtype() == DType::U8 { 0..=255 } else { -128..=127 };
+        let range = if t.dtype() == DType::U8 {
+            0..=255
+        } else {
+            -128..=127
+        };
         if let Some((i, z)) = zps.iter().enumerate().find(|(_, z)| !range.contains(*z)) {
             return Err(bad(format!("zero_point[{i}] = {z} outside {range:?}")));
         }
@@ -108,7 +161,10 @@ fn check_node_dtypes(
     out: &TensorDecl,
     weights: &HashSet<&str>,
 ) -> Result<()> {
-    let bad = |reason: String| ModelError::BadNode { node: name.to_string(), reason };
+    let bad = |reason: String| ModelError::BadNode {
+        node: name.to_string(),
+        reason,
+    };
     let dt = |s: &Option<Source<'_>>| match s {
         Some(Source::Activation(t)) => Some(t.dtype),
         Some(Source::Constant(d)) => Some(*d),
@@ -148,7 +204,11 @@ fn check_node_dtypes(
             }
             if !out_ok {
                 let expected = if float { DType::F32 } else { DType::I8 };
-                return Err(ModelError::DTypeMismatch { tensor: out.name.clone(), expected, found: out.dtype });
+                return Err(ModelError::DTypeMismatch {
+                    tensor: out.name.clone(),
+                    expected,
+                    found: out.dtype,
+                });
             }
         }
         Op::Quantize => {
@@ -165,7 +225,10 @@ fn check_node_dtypes(
             for (i, s) in ins.iter().enumerate() {
                 if let Some(d) = dt(s) {
                     if d != out.dtype && !(d == DType::F16 && out.dtype == DType::F32) {
-                        return Err(bad(format!("input {i} is {d} but output `{}` is {}", out.name, out.dtype)));
+                        return Err(bad(format!(
+                            "input {i} is {d} but output `{}` is {}",
+                            out.name, out.dtype
+                        )));
                     }
                 }
             }
@@ -175,20 +238,38 @@ fn check_node_dtypes(
 }
 
 /// Validate the parsed metadata against the stored tensors; returns the checked model metadata.
-pub(crate) fn validate<'a>(raw: RawMeta, get: impl Fn(&str) -> Option<TensorRef<'a>>) -> Result<ModelMeta> {
-    let RawGraph { inputs, outputs, tensors, weights, nodes } = raw.graph;
+pub(crate) fn validate<'a>(
+    raw: RawMeta,
+    get: impl Fn(&str) -> Option<TensorRef<'a>>,
+) -> Result<ModelMeta> {
+    let RawGraph {
+        inputs,
+        outputs,
+        tensors,
+        weights,
+        nodes,
+    } = raw.graph;
     if nodes.len() > MAX_NODES {
-        return Err(ModelError::InvalidMetadata { key: keys::GRAPH, reason: format!("{} nodes > {MAX_NODES}", nodes.len()) });
+        return Err(ModelError::InvalidMetadata {
+            key: keys::GRAPH,
+            reason: format!("{} nodes > {MAX_NODES}", nodes.len()),
+        });
     }
 
     // Activations: unique, not shadowing a stored tensor, sane dims and quantization.
     let mut decls: HashMap<&str, &TensorDecl> = HashMap::with_capacity(tensors.len());
     for t in &tensors {
         if decls.insert(t.name.as_str(), t).is_some() {
-            return Err(ModelError::DuplicateTensor { tensor: t.name.clone(), reason: "declared twice in graph.tensors".into() });
+            return Err(ModelError::DuplicateTensor {
+                tensor: t.name.clone(),
+                reason: "declared twice in graph.tensors".into(),
+            });
         }
         if get(&t.name).is_some() {
-            return Err(ModelError::DuplicateTensor { tensor: t.name.clone(), reason: "both an activation and a stored tensor".into() });
+            return Err(ModelError::DuplicateTensor {
+                tensor: t.name.clone(),
+                reason: "both an activation and a stored tensor".into(),
+            });
         }
         check_activation(t)?;
     }
@@ -203,33 +284,63 @@ pub(crate) fn validate<'a>(raw: RawMeta, get: impl Fn(&str) -> Option<TensorRef<
     let mut producer: HashMap<&str, usize> = HashMap::with_capacity(nodes.len());
     for (i, n) in nodes.iter().enumerate() {
         if !node_names.insert(n.name.as_str()) {
-            return Err(ModelError::BadNode { node: n.name.clone(), reason: "node name used twice".into() });
+            return Err(ModelError::BadNode {
+                node: n.name.clone(),
+                reason: "node name used twice".into(),
+            });
         }
         let op = Op::parse(&n.op, &n.attrs).map_err(|e| match e {
-            crate::graph::op::OpParseError::Unknown => ModelError::UnknownOp { node: n.name.clone(), op: n.op.clone() },
-            crate::graph::op::OpParseError::Attrs(reason) => ModelError::BadAttribute { node: n.name.clone(), reason },
+            crate::graph::op::OpParseError::Unknown => ModelError::UnknownOp {
+                node: n.name.clone(),
+                op: n.op.clone(),
+            },
+            crate::graph::op::OpParseError::Attrs(reason) => ModelError::BadAttribute {
+                node: n.name.clone(),
+                reason,
+            },
         })?;
-        op.check_attrs().map_err(|r| ModelError::BadAttribute { node: n.name.clone(), reason: r })?;
+        op.check_attrs().map_err(|r| ModelError::BadAttribute {
+            node: n.name.clone(),
+            reason: r,
+        })?;
         if n.outputs.len() != 1 {
-            return Err(ModelError::BadNode { node: n.name.clone(), reason: format!("has {} outputs; ops of format 1 have one", n.outputs.len()) });
+            return Err(ModelError::BadNode {
+                node: n.name.clone(),
+                reason: format!("has {} outputs; ops of format 1 have one", n.outputs.len()),
+            });
         }
         if n.inputs.is_empty() || n.inputs[0].is_empty() {
-            return Err(ModelError::BadNode { node: n.name.clone(), reason: "first input is required".into() });
+            return Err(ModelError::BadNode {
+                node: n.name.clone(),
+                reason: "first input is required".into(),
+            });
         }
         for t in &n.inputs {
             if !t.is_empty() && !decls.contains_key(t.as_str()) && get(t).is_none() {
-                return Err(ModelError::UnknownTensor { node: n.name.clone(), tensor: t.clone() });
+                return Err(ModelError::UnknownTensor {
+                    node: n.name.clone(),
+                    tensor: t.clone(),
+                });
             }
         }
         let out = &n.outputs[0];
         if !decls.contains_key(out.as_str()) {
-            return Err(ModelError::UnknownTensor { node: n.name.clone(), tensor: out.clone() });
+            return Err(ModelError::UnknownTensor {
+                node: n.name.clone(),
+                tensor: out.clone(),
+            });
         }
         if inputs.contains(out) {
-            return Err(ModelError::DuplicateTensor { tensor: out.clone(), reason: format!("graph input overwritten by node `{}`", n.name) });
+            return Err(ModelError::DuplicateTensor {
+                tensor: out.clone(),
+                reason: format!("graph input overwritten by node `{}`", n.name),
+            });
         }
         if let Some(&prev) = producer.get(out.as_str()) {
-            return Err(ModelError::DuplicateTensor { tensor: out.clone(), reason: format!("produced by `{}` and `{}`", nodes[prev].name, n.name) });
+            return Err(ModelError::DuplicateTensor {
+                tensor: out.clone(),
+                reason: format!("produced by `{}` and `{}`", nodes[prev].name, n.name),
+            });
         }
         producer.insert(out.as_str(), i);
         typed.push(op);
@@ -237,22 +348,37 @@ pub(crate) fn validate<'a>(raw: RawMeta, get: impl Fn(&str) -> Option<TensorRef<
 
     for t in &inputs {
         if !decls.contains_key(t.as_str()) {
-            return Err(ModelError::UnknownTensor { node: "graph.inputs".into(), tensor: t.clone() });
+            return Err(ModelError::UnknownTensor {
+                node: "graph.inputs".into(),
+                tensor: t.clone(),
+            });
         }
     }
     if outputs.is_empty() {
-        return Err(ModelError::InvalidMetadata { key: keys::GRAPH, reason: "graph has no outputs".into() });
+        return Err(ModelError::InvalidMetadata {
+            key: keys::GRAPH,
+            reason: "graph has no outputs".into(),
+        });
     }
     for t in &outputs {
         if !producer.contains_key(t.as_str()) && !inputs.contains(t) {
-            return Err(ModelError::UnknownTensor { node: "graph.outputs".into(), tensor: t.clone() });
+            return Err(ModelError::UnknownTensor {
+                node: "graph.outputs".into(),
+                tensor: t.clone(),
+            });
         }
     }
     // Every activation that is read must be a graph input or produced by a node.
     for n in &nodes {
         for t in &n.inputs {
-            if decls.contains_key(t.as_str()) && !producer.contains_key(t.as_str()) && !inputs.contains(t) {
-                return Err(ModelError::BadNode { node: n.name.clone(), reason: format!("reads `{t}`, which no node produces and is not a graph input") });
+            if decls.contains_key(t.as_str())
+                && !producer.contains_key(t.as_str())
+                && !inputs.contains(t)
+            {
+                return Err(ModelError::BadNode {
+                    node: n.name.clone(),
+                    reason: format!("reads `{t}`, which no node produces and is not a graph input"),
+                });
             }
         }
     }
@@ -260,9 +386,16 @@ pub(crate) fn validate<'a>(raw: RawMeta, get: impl Fn(&str) -> Option<TensorRef<
     // Order, then infer shapes along that order and compare with the declarations.
     let deps: Vec<Vec<usize>> = nodes
         .iter()
-        .map(|n| n.inputs.iter().filter_map(|t| producer.get(t.as_str()).copied()).collect())
+        .map(|n| {
+            n.inputs
+                .iter()
+                .filter_map(|t| producer.get(t.as_str()).copied())
+                .collect()
+        })
         .collect();
-    let order = topo::order(&deps).map_err(|i| ModelError::Cycle { node: nodes[i].name.clone() })?;
+    let order = topo::order(&deps).map_err(|i| ModelError::Cycle {
+        node: nodes[i].name.clone(),
+    })?;
 
     for &i in &order {
         let (n, op) = (&nodes[i], &typed[i]);
@@ -292,28 +425,46 @@ pub(crate) fn validate<'a>(raw: RawMeta, get: impl Fn(&str) -> Option<TensorRef<
                 }
             })
             .collect();
-        let inferred = shape::infer(op, &shapes).map_err(|reason| ModelError::BadNode { node: n.name.clone(), reason })?;
+        let inferred = shape::infer(op, &shapes).map_err(|reason| ModelError::BadNode {
+            node: n.name.clone(),
+            reason,
+        })?;
         let out = decls[n.outputs[0].as_str()];
         if inferred != out.shape {
             return Err(ModelError::ShapeMismatch {
                 tensor: out.name.clone(),
-                reason: format!("declared {:?} but node `{}` produces {inferred:?}", out.shape, n.name),
+                reason: format!(
+                    "declared {:?} but node `{}` produces {inferred:?}",
+                    out.shape, n.name
+                ),
             });
         }
         check_node_dtypes(&n.name, op, &n.inputs, &sources, out, &weight_names)?;
     }
 
     let ordered: Vec<Node> = {
-        let mut slots: Vec<Option<(crate::graph::RawNode, Op)>> = nodes.into_iter().zip(typed).map(Some).collect();
+        let mut slots: Vec<Option<(crate::graph::RawNode, Op)>> =
+            nodes.into_iter().zip(typed).map(Some).collect();
         order
             .iter()
             .map(|&i| {
                 let (n, op) = slots[i].take().expect("each index once");
-                Node { name: n.name, op, inputs: n.inputs, outputs: n.outputs }
+                Node {
+                    name: n.name,
+                    op,
+                    inputs: n.inputs,
+                    outputs: n.outputs,
+                }
             })
             .collect()
     };
-    let graph = Graph { inputs, outputs, tensors, weights, nodes: ordered };
+    let graph = Graph {
+        inputs,
+        outputs,
+        tensors,
+        weights,
+        nodes: ordered,
+    };
     check_specs(&graph, &raw.inputs, &raw.outputs)?;
 
     Ok(ModelMeta {
@@ -327,8 +478,15 @@ pub(crate) fn validate<'a>(raw: RawMeta, get: impl Fn(&str) -> Option<TensorRef<
     })
 }
 
-fn check_specs(g: &Graph, inputs: &[crate::spec::InputSpec], outputs: &[crate::spec::OutputSpec]) -> Result<()> {
-    let bad_in = |reason: String| ModelError::BadSpec { key: keys::INPUTS, reason };
+fn check_specs(
+    g: &Graph,
+    inputs: &[crate::spec::InputSpec],
+    outputs: &[crate::spec::OutputSpec],
+) -> Result<()> {
+    let bad_in = |reason: String| ModelError::BadSpec {
+        key: keys::INPUTS,
+        reason,
+    };
     for s in inputs {
         let t = match g.tensor(&s.tensor) {
             Some(t) if g.inputs.contains(&s.tensor) => t,
@@ -336,12 +494,21 @@ fn check_specs(g: &Graph, inputs: &[crate::spec::InputSpec], outputs: &[crate::s
         };
         let channels = match s.layout {
             Layout::Nhwc if t.shape.len() == 4 => t.shape[3],
-            Layout::Nhwc => return Err(bad_in(format!("`{}` is nhwc but has shape {:?}", s.tensor, t.shape))),
+            Layout::Nhwc => {
+                return Err(bad_in(format!(
+                    "`{}` is nhwc but has shape {:?}",
+                    s.tensor, t.shape
+                )));
+            }
             Layout::Nc => 0,
         };
         for (name, v) in [("mean", &s.mean), ("std", &s.std)] {
             if !v.is_empty() && v.len() != channels && v.len() != 1 {
-                return Err(bad_in(format!("`{}`: {name} has {} values for {channels} channels", s.tensor, v.len())));
+                return Err(bad_in(format!(
+                    "`{}`: {name} has {} values for {channels} channels",
+                    s.tensor,
+                    v.len()
+                )));
             }
             if v.iter().any(|x| !x.is_finite()) {
                 return Err(bad_in(format!("`{}`: {name} must be finite", s.tensor)));
@@ -354,10 +521,16 @@ fn check_specs(g: &Graph, inputs: &[crate::spec::InputSpec], outputs: &[crate::s
     for s in outputs {
         for t in &s.tensors {
             if !g.outputs.contains(t) {
-                return Err(ModelError::BadSpec { key: keys::OUTPUTS, reason: format!("`{t}` is not a graph output") });
+                return Err(ModelError::BadSpec {
+                    key: keys::OUTPUTS,
+                    reason: format!("`{t}` is not a graph output"),
+                });
             }
         }
-        s.decoder.check().map_err(|reason| ModelError::BadSpec { key: keys::OUTPUTS, reason })?;
+        s.decoder.check().map_err(|reason| ModelError::BadSpec {
+            key: keys::OUTPUTS,
+            reason,
+        })?;
     }
     Ok(())
 }

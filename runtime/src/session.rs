@@ -27,15 +27,28 @@ pub struct Session {
     scratch: Vec<u8>,
 }
 
-fn split<'a>(arena: &'a mut [u8], out: (usize, usize)) -> (&'a [u8], &'a mut [u8], &'a [u8], usize) {
+fn split<'a>(
+    arena: &'a mut [u8],
+    out: (usize, usize),
+) -> (&'a [u8], &'a mut [u8], &'a [u8], usize) {
     let (left, rest) = arena.split_at_mut(out.0);
     let (o, right) = rest.split_at_mut(out.1);
     (left, o, right, out.0 + out.1)
 }
 
 /// A read-only view of one input buffer, resolved against the two sides of the output.
-fn view<'a>(left: &'a [u8], right: &'a [u8], right_start: usize, off: usize, len: usize) -> &'a [u8] {
-    if off + len <= left.len() { &left[off..off + len] } else { &right[off - right_start..off - right_start + len] }
+fn view<'a>(
+    left: &'a [u8],
+    right: &'a [u8],
+    right_start: usize,
+    off: usize,
+    len: usize,
+) -> &'a [u8] {
+    if off + len <= left.len() {
+        &left[off..off + len]
+    } else {
+        &right[off - right_start..off - right_start + len]
+    }
 }
 
 fn i8s(b: &[u8]) -> &[i8] {
@@ -79,7 +92,12 @@ impl Session {
             plan.arena.lower_bound,
             plan.scratch_bytes
         );
-        Ok(Session { plan, table, arena, scratch })
+        Ok(Session {
+            plan,
+            table,
+            arena,
+            scratch,
+        })
     }
 
     /// The plan this session runs.
@@ -99,7 +117,8 @@ impl Session {
 
     fn buffer_bytes_mut(&mut self, b: usize) -> &mut [u8] {
         let buf = &self.plan.buffers[b];
-        &mut bytemuck::cast_slice_mut::<u64, u8>(&mut self.arena)[buf.offset..buf.offset + buf.bytes]
+        &mut bytemuck::cast_slice_mut::<u64, u8>(&mut self.arena)
+            [buf.offset..buf.offset + buf.bytes]
     }
 
     fn buffer_bytes(&self, b: usize) -> &[u8] {
@@ -108,13 +127,20 @@ impl Session {
     }
 
     fn input_buffer(&self, i: usize, want: outpost_hal::DType) -> Result<usize> {
-        let b = *self.plan.inputs.get(i).ok_or_else(|| RuntimeError::BadInput {
-            name: format!("#{i}"),
-            reason: format!("the model has {} inputs", self.plan.inputs.len()),
-        })?;
+        let b = *self
+            .plan
+            .inputs
+            .get(i)
+            .ok_or_else(|| RuntimeError::BadInput {
+                name: format!("#{i}"),
+                reason: format!("the model has {} inputs", self.plan.inputs.len()),
+            })?;
         let buf = &self.plan.buffers[b];
         if buf.dtype != want {
-            return Err(RuntimeError::BadInput { name: buf.name.clone(), reason: format!("is {}, not {want}", buf.dtype) });
+            return Err(RuntimeError::BadInput {
+                name: buf.name.clone(),
+                reason: format!("is {}, not {want}", buf.dtype),
+            });
         }
         Ok(b)
     }
@@ -163,7 +189,12 @@ impl Session {
     }
 
     fn step(&mut self, i: usize) {
-        let Session { plan, table, arena, scratch } = self;
+        let Session {
+            plan,
+            table,
+            arena,
+            scratch,
+        } = self;
         let s: &Step = &plan.steps[i];
         let bufs = &plan.buffers;
         let out_buf = &bufs[s.output];
@@ -179,29 +210,63 @@ impl Session {
             Kernel::FcI8(p) => table.fully_connected_i8(p, i8s(input(0)), i8s_mut(out), scratch),
             Kernel::AddI8(q) => table.add_i8(q, i8s(input(0)), i8s(input(1)), i8s_mut(out)),
             Kernel::MulI8(q) => table.mul_i8(q, i8s(input(0)), i8s(input(1)), i8s_mut(out)),
-            Kernel::MeanI8 { batch, pixels, channels, in_zp, requant, out_zp } => {
-                table.global_mean_i8(i8s(input(0)), *batch, *pixels, *channels, *in_zp, *requant, *out_zp, i8s_mut(out))
-            }
+            Kernel::MeanI8 {
+                batch,
+                pixels,
+                channels,
+                in_zp,
+                requant,
+                out_zp,
+            } => table.global_mean_i8(
+                i8s(input(0)),
+                *batch,
+                *pixels,
+                *channels,
+                *in_zp,
+                *requant,
+                *out_zp,
+                i8s_mut(out),
+            ),
             Kernel::MaxPoolI8(p) => table.max_pool_i8(p, i8s(input(0)), i8s_mut(out)),
             Kernel::AvgPoolI8(p) => table.avg_pool_i8(p, i8s(input(0)), i8s_mut(out)),
             Kernel::LutI8(l) => table.lut_i8(l, i8s(input(0)), i8s_mut(out)),
-            Kernel::SoftmaxI8 { depth, beta, in_scale, out_scale, out_zp } => {
-                table.softmax_i8(i8s(input(0)), *depth, *beta, *in_scale, *out_scale, *out_zp, i8s_mut(out))
+            Kernel::SoftmaxI8 {
+                depth,
+                beta,
+                in_scale,
+                out_scale,
+                out_zp,
+            } => table.softmax_i8(
+                i8s(input(0)),
+                *depth,
+                *beta,
+                *in_scale,
+                *out_scale,
+                *out_zp,
+                i8s_mut(out),
+            ),
+            Kernel::Quantize { scale, zp } => {
+                table.quantize(f32s(input(0)), *scale, *zp, i8s_mut(out))
             }
-            Kernel::Quantize { scale, zp } => table.quantize(f32s(input(0)), *scale, *zp, i8s_mut(out)),
-            Kernel::Dequantize { scale, zp } => table.dequantize(i8s(input(0)), *scale, *zp, f32s_mut(out)),
+            Kernel::Dequantize { scale, zp } => {
+                table.dequantize(i8s(input(0)), *scale, *zp, f32s_mut(out))
+            }
             Kernel::ConvF32(p) => table.conv2d_f32(p, f32s(input(0)), f32s_mut(out)),
             Kernel::DepthwiseF32(p) => table.depthwise_f32(p, f32s(input(0)), f32s_mut(out)),
             Kernel::FcF32(p) => table.fully_connected_f32(p, f32s(input(0)), f32s_mut(out)),
             Kernel::AddF32(r) => table.add_f32(f32s(input(0)), f32s(input(1)), f32s_mut(out), *r),
             Kernel::MulF32(r) => table.mul_f32(f32s(input(0)), f32s(input(1)), f32s_mut(out), *r),
-            Kernel::MeanF32 { batch, pixels, channels } => {
-                table.global_mean_f32(f32s(input(0)), *batch, *pixels, *channels, f32s_mut(out))
-            }
+            Kernel::MeanF32 {
+                batch,
+                pixels,
+                channels,
+            } => table.global_mean_f32(f32s(input(0)), *batch, *pixels, *channels, f32s_mut(out)),
             Kernel::MaxPoolF32(p) => table.max_pool_f32(p, f32s(input(0)), f32s_mut(out)),
             Kernel::AvgPoolF32(p) => table.avg_pool_f32(p, f32s(input(0)), f32s_mut(out)),
             Kernel::MapF32(f) => table.map_f32(f32s(input(0)), f32s_mut(out), *f),
-            Kernel::SoftmaxF32 { depth, beta } => table.softmax_f32(f32s(input(0)), *depth, *beta, f32s_mut(out)),
+            Kernel::SoftmaxF32 { depth, beta } => {
+                table.softmax_f32(f32s(input(0)), *depth, *beta, f32s_mut(out))
+            }
             Kernel::Concat { outer, elem } => {
                 let n = s.inputs.len();
                 match elem {
@@ -221,7 +286,12 @@ impl Session {
                     }
                 }
             }
-            Kernel::Pad { shape, pads, value, elem } => match elem {
+            Kernel::Pad {
+                shape,
+                pads,
+                value,
+                elem,
+            } => match elem {
                 Elem::I8 => table.pad(i8s(input(0)), *shape, *pads, *value as i8, i8s_mut(out)),
                 Elem::F32 => table.pad(f32s(input(0)), *shape, *pads, 0.0f32, f32s_mut(out)),
             },
@@ -229,11 +299,35 @@ impl Session {
                 Elem::I8 => table.transpose(i8s(input(0)), shape, perm, i8s_mut(out)),
                 Elem::F32 => table.transpose(f32s(input(0)), shape, perm, f32s_mut(out)),
             },
-            Kernel::Resize { shape, out: [oh, ow], bilinear, options, elem } => match (elem, bilinear) {
-                (Elem::I8, true) => table.resize_bilinear_i8(i8s(input(0)), *shape, *oh, *ow, *options, i8s_mut(out)),
-                (Elem::F32, true) => table.resize_bilinear_f32(f32s(input(0)), *shape, *oh, *ow, *options, f32s_mut(out)),
-                (Elem::I8, false) => table.resize_nearest(i8s(input(0)), *shape, *oh, *ow, *options, i8s_mut(out)),
-                (Elem::F32, false) => table.resize_nearest(f32s(input(0)), *shape, *oh, *ow, *options, f32s_mut(out)),
+            Kernel::Resize {
+                shape,
+                out: [oh, ow],
+                bilinear,
+                options,
+                elem,
+            } => match (elem, bilinear) {
+                (Elem::I8, true) => table.resize_bilinear_i8(
+                    i8s(input(0)),
+                    *shape,
+                    *oh,
+                    *ow,
+                    *options,
+                    i8s_mut(out),
+                ),
+                (Elem::F32, true) => table.resize_bilinear_f32(
+                    f32s(input(0)),
+                    *shape,
+                    *oh,
+                    *ow,
+                    *options,
+                    f32s_mut(out),
+                ),
+                (Elem::I8, false) => {
+                    table.resize_nearest(i8s(input(0)), *shape, *oh, *ow, *options, i8s_mut(out))
+                }
+                (Elem::F32, false) => {
+                    table.resize_nearest(f32s(input(0)), *shape, *oh, *ow, *options, f32s_mut(out))
+                }
             },
         }
     }

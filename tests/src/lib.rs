@@ -8,7 +8,10 @@ use outpost_models::graph::op::{ActAttrs, Activation, ConvAttrs, MeanAttrs, Op, 
 use outpost_models::spec::{ColorOrder, Decoder, InputSpec, Layout, OutputSpec, ResizeKind};
 
 /// Activation quantization used by the test models.
-pub const Q: QuantParams = QuantParams { scale: 0.05, zero_point: -3 };
+pub const Q: QuantParams = QuantParams {
+    scale: 0.05,
+    zero_point: -3,
+};
 
 /// A small valid int8 model: conv 3×3 → conv 1×1 → add (residual) → mean → fully connected.
 /// `out_channels` sets the width of the two convolutions (and so the weight bytes).
@@ -20,20 +23,62 @@ pub fn tiny_model(out_channels: usize) -> ModelBuilder {
     b.quantized_weight("c1.w", &[c, 3, 3, 3], &w1, &vec![0.01; c], 0);
     b.const_i32("c1.b", &[c], &vec![7; c]);
     let conv = || {
-        Op::Conv2d(ConvAttrs { stride: [1, 1], dilation: [1, 1], padding: Padding::Same, groups: 1, activation: Activation::Relu })
+        Op::Conv2d(ConvAttrs {
+            stride: [1, 1],
+            dilation: [1, 1],
+            padding: Padding::Same,
+            groups: 1,
+            activation: Activation::Relu,
+        })
     };
-    b.node_inferred("c1", conv(), &["x", "c1.w", "c1.b"], "h1", DType::I8, Some(Q)).expect("c1");
-    let w2: Vec<i8> = (0..c * c).map(|i| (((i * 11) % 200) as i32 - 100) as i8).collect();
+    b.node_inferred(
+        "c1",
+        conv(),
+        &["x", "c1.w", "c1.b"],
+        "h1",
+        DType::I8,
+        Some(Q),
+    )
+    .expect("c1");
+    let w2: Vec<i8> = (0..c * c)
+        .map(|i| (((i * 11) % 200) as i32 - 100) as i8)
+        .collect();
     b.quantized_weight("c2.w", &[c, 1, 1, c], &w2, &vec![0.02; c], 0);
-    b.node_inferred("c2", conv(), &["h1", "c2.w", ""], "h2", DType::I8, Some(Q)).expect("c2");
-    b.node_inferred("add", Op::Add(ActAttrs::default()), &["h1", "h2"], "h3", DType::I8, Some(Q)).expect("add");
-    b.node_inferred("mean", Op::Mean(MeanAttrs { axes: vec![1, 2], keep_dims: false }), &["h3"], "h4", DType::I8, Some(Q))
-        .expect("mean");
+    b.node_inferred("c2", conv(), &["h1", "c2.w", ""], "h2", DType::I8, Some(Q))
+        .expect("c2");
+    b.node_inferred(
+        "add",
+        Op::Add(ActAttrs::default()),
+        &["h1", "h2"],
+        "h3",
+        DType::I8,
+        Some(Q),
+    )
+    .expect("add");
+    b.node_inferred(
+        "mean",
+        Op::Mean(MeanAttrs {
+            axes: vec![1, 2],
+            keep_dims: false,
+        }),
+        &["h3"],
+        "h4",
+        DType::I8,
+        Some(Q),
+    )
+    .expect("mean");
     let w3: Vec<i8> = (0..4 * c).map(|i| (i % 100) as i8).collect();
     b.quantized_weight("fc.w", &[4, c], &w3, &[0.03], 0);
     b.const_i32("fc.b", &[4], &[1, 2, 3, 4]);
-    b.node_inferred("fc", Op::FullyConnected(ActAttrs::default()), &["h4", "fc.w", "fc.b"], "y", DType::I8, Some(Q))
-        .expect("fc");
+    b.node_inferred(
+        "fc",
+        Op::FullyConnected(ActAttrs::default()),
+        &["h4", "fc.w", "fc.b"],
+        "y",
+        DType::I8,
+        Some(Q),
+    )
+    .expect("fc");
     b.output("y");
     b.input_spec(InputSpec {
         tensor: "x".into(),
@@ -43,7 +88,10 @@ pub fn tiny_model(out_channels: usize) -> ModelBuilder {
         mean: vec![127.5],
         std: vec![127.5],
     });
-    b.output_spec(OutputSpec { tensors: vec!["y".into()], decoder: Decoder::Raw });
+    b.output_spec(OutputSpec {
+        tensors: vec!["y".into()],
+        decoder: Decoder::Raw,
+    });
     b.labels(&["a", "b", "c", "d"]);
     b
 }

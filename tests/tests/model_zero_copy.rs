@@ -42,7 +42,10 @@ fn loading_does_not_copy_weights() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("mnv2.safetensors");
-    synth_mobilenet_v2(&MobileNetV2::default()).unwrap().write(&path).unwrap();
+    synth_mobilenet_v2(&MobileNetV2::default())
+        .unwrap()
+        .write(&path)
+        .unwrap();
 
     let before = BYTES.load(Ordering::Relaxed);
     let calls_before = CALLS.load(Ordering::Relaxed);
@@ -58,13 +61,26 @@ fn loading_does_not_copy_weights() {
     // Opening allocates in proportion to the header (the graph JSON is parsed twice, through
     // serde's buffered `flatten` in safetensors and then into the graph: about 13× its size),
     // never in proportion to the weights.
-    eprintln!("open: {allocated} bytes in {calls} allocations; header {header} bytes, weights {weights} bytes");
-    assert!(allocated < 16 * header, "allocated {allocated} bytes for a {header}-byte header");
-    assert!(allocated * 5 < weights, "allocated {allocated} bytes for {weights} weight bytes");
+    eprintln!(
+        "open: {allocated} bytes in {calls} allocations; header {header} bytes, weights {weights} bytes"
+    );
+    assert!(
+        allocated < 16 * header,
+        "allocated {allocated} bytes for a {header}-byte header"
+    );
+    assert!(
+        allocated * 5 < weights,
+        "allocated {allocated} bytes for {weights} weight bytes"
+    );
 
     // The views point into the map: reading them allocates nothing.
     let before = BYTES.load(Ordering::Relaxed);
-    let total: i64 = model.tensors().filter(|t| t.dtype() == outpost_hal::DType::I8).map(|t| t.as_i8().unwrap()).map(|w| w.iter().map(|&v| v as i64).sum::<i64>()).sum();
+    let total: i64 = model
+        .tensors()
+        .filter(|t| t.dtype() == outpost_hal::DType::I8)
+        .map(|t| t.as_i8().unwrap())
+        .map(|w| w.iter().map(|&v| v as i64).sum::<i64>())
+        .sum();
     assert_eq!(BYTES.load(Ordering::Relaxed) - before, 0);
     assert_ne!(total, 0);
 }
@@ -79,12 +95,23 @@ fn allocation_does_not_grow_with_weights() {
         outpost_tests::tiny_model(channels).write(&path).unwrap();
         let before = BYTES.load(Ordering::Relaxed);
         let m = Model::open(&path).unwrap();
-        (BYTES.load(Ordering::Relaxed) - before, m.report().tensor_bytes)
+        (
+            BYTES.load(Ordering::Relaxed) - before,
+            m.report().tensor_bytes,
+        )
     };
     let (small_alloc, small_w) = open(64);
     let (big_alloc, big_w) = open(1024);
-    eprintln!("64 ch: {small_alloc} B for {small_w} B of weights; 1024 ch: {big_alloc} B for {big_w} B");
+    eprintln!(
+        "64 ch: {small_alloc} B for {small_w} B of weights; 1024 ch: {big_alloc} B for {big_w} B"
+    );
     assert!(big_w > 100 * small_w);
-    assert!(big_alloc < small_alloc + small_alloc / 2, "{small_alloc} -> {big_alloc}");
-    assert!(big_alloc * 30 < big_w, "{big_alloc} bytes allocated for {big_w} weight bytes");
+    assert!(
+        big_alloc < small_alloc + small_alloc / 2,
+        "{small_alloc} -> {big_alloc}"
+    );
+    assert!(
+        big_alloc * 30 < big_w,
+        "{big_alloc} bytes allocated for {big_w} weight bytes"
+    );
 }

@@ -35,7 +35,11 @@ static GLOBAL: Counting = Counting;
 
 #[test]
 fn run_allocates_nothing_over_1000_frames() {
-    let cfg = MobileNetV2 { width: 0.35, size: 64, ..Default::default() };
+    let cfg = MobileNetV2 {
+        width: 0.35,
+        size: 64,
+        ..Default::default()
+    };
     let model = Model::from_bytes(synth_mobilenet_v2(&cfg).unwrap().build().unwrap()).unwrap();
     let mut session = Session::new(&model, SessionOptions::default()).unwrap();
     assert!(session.plan().steps.len() > 50);
@@ -47,7 +51,12 @@ fn run_allocates_nothing_over_1000_frames() {
             *v = ((i + frame) % 251) as i8;
         }
         session.run();
-        checksum += session.output_i8(0).unwrap().iter().map(|&v| v as i64).sum::<i64>();
+        checksum += session
+            .output_i8(0)
+            .unwrap()
+            .iter()
+            .map(|&v| v as i64)
+            .sum::<i64>();
     }
     let allocs = CALLS.load(Ordering::Relaxed) - before;
     assert_eq!(allocs, 0, "{allocs} heap allocations in 1000 runs");

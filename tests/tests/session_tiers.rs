@@ -7,7 +7,12 @@ use outpost_models::zoo::{MobileNetV2, synth_mobilenet_v2};
 use outpost_runtime::{Session, SessionOptions};
 
 fn model(int8: bool) -> Model {
-    let cfg = MobileNetV2 { width: 0.5, size: 96, int8, classes: 100 };
+    let cfg = MobileNetV2 {
+        width: 0.5,
+        size: 96,
+        int8,
+        classes: 100,
+    };
     Model::from_bytes(synth_mobilenet_v2(&cfg).unwrap().build().unwrap()).unwrap()
 }
 
@@ -25,9 +30,16 @@ fn every_tier_is_bit_exact_on_mobilenet_v2() {
     let m = model(true);
     for seed in 0..3 {
         let reference = run(&m, Tier::Generic, seed);
-        assert!(reference.iter().any(|&v| v != reference[0]), "degenerate output");
+        assert!(
+            reference.iter().any(|&v| v != reference[0]),
+            "degenerate output"
+        );
         for tier in Tier::supported() {
-            assert_eq!(run(&m, tier, seed), reference, "tier {tier} differs from generic (seed {seed})");
+            assert_eq!(
+                run(&m, tier, seed),
+                reference,
+                "tier {tier} differs from generic (seed {seed})"
+            );
         }
     }
 }
@@ -35,10 +47,21 @@ fn every_tier_is_bit_exact_on_mobilenet_v2() {
 #[test]
 fn plan_reports_arena_against_its_lower_bound() {
     let m = model(true);
-    let s = Session::new(&m, SessionOptions { tier: Some(Tier::Generic) }).unwrap();
+    let s = Session::new(
+        &m,
+        SessionOptions {
+            tier: Some(Tier::Generic),
+        },
+    )
+    .unwrap();
     let a = &s.plan().arena;
     assert!(a.size >= a.lower_bound);
-    assert!(a.ratio() < 1.25, "arena {} vs lower bound {}", a.size, a.lower_bound);
+    assert!(
+        a.ratio() < 1.25,
+        "arena {} vs lower bound {}",
+        a.size,
+        a.lower_bound
+    );
     // Reuse: far less than the sum of all activations.
     let total: usize = s.plan().buffers.iter().map(|b| b.bytes).sum();
     assert!(a.size * 3 < total, "arena {} of {total}", a.size);

@@ -14,12 +14,18 @@ pub struct Failure {
 impl Failure {
     /// Bad input given by the user (exit status 2).
     pub fn input(message: impl Into<String>) -> Self {
-        Failure { status: 2, message: message.into() }
+        Failure {
+            status: 2,
+            message: message.into(),
+        }
     }
 
     /// Any other failure (exit status 1).
     pub fn other(message: impl Into<String>) -> Self {
-        Failure { status: 1, message: message.into() }
+        Failure {
+            status: 1,
+            message: message.into(),
+        }
     }
 }
 

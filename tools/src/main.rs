@@ -51,7 +51,10 @@ fn default_sigpipe() {
 fn main() -> std::process::ExitCode {
     default_sigpipe();
     let cli = Cli::parse();
-    env_logger::Builder::new().parse_filters(&cli.log).parse_default_env().init();
+    env_logger::Builder::new()
+        .parse_filters(&cli.log)
+        .parse_default_env()
+        .init();
     let result = match cli.command {
         Command::Inspect(args) => cmd::inspect::run(args),
         Command::Client(args) => cmd::client::run(args),

@@ -5,7 +5,10 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn outpost(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_outpost")).args(args).output().expect("run outpost")
+    Command::new(env!("CARGO_BIN_EXE_outpost"))
+        .args(args)
+        .output()
+        .expect("run outpost")
 }
 
 fn stderr(o: &Output) -> String {
@@ -15,7 +18,17 @@ fn stderr(o: &Output) -> String {
 fn synth(dir: &Path) -> String {
     let path = dir.join("mnv2.safetensors");
     let p = path.to_str().unwrap().to_string();
-    let o = outpost(&["synth", "mobilenet_v2", "--width", "0.35", "--size", "96", "--int8", "-o", &p]);
+    let o = outpost(&[
+        "synth",
+        "mobilenet_v2",
+        "--width",
+        "0.35",
+        "--size",
+        "96",
+        "--int8",
+        "-o",
+        &p,
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     p
 }
@@ -27,7 +40,13 @@ fn inspect_text_and_json() {
     let o = outpost(&["inspect", &model]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = String::from_utf8(o.stdout).unwrap();
-    for needle in ["format      outpost v1", "zero-copy", "depthwise_conv2d", "MACs per run", "lower bound"] {
+    for needle in [
+        "format      outpost v1",
+        "zero-copy",
+        "depthwise_conv2d",
+        "MACs per run",
+        "lower bound",
+    ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
     let o = outpost(&["inspect", &model, "--json"]);
@@ -37,7 +56,10 @@ fn inspect_text_and_json() {
     assert_eq!(v["inputs"][0]["shape"], serde_json::json!([1, 96, 96, 3]));
     assert!(v["totals"]["macs"].as_u64().unwrap() > 10_000_000);
     assert!(v["ops"].as_array().unwrap().len() > 50);
-    assert!(v["plan"]["arena_bytes"].as_u64().unwrap() >= v["plan"]["arena_lower_bound_bytes"].as_u64().unwrap());
+    assert!(
+        v["plan"]["arena_bytes"].as_u64().unwrap()
+            >= v["plan"]["arena_lower_bound_bytes"].as_u64().unwrap()
+    );
 }
 
 #[test]
@@ -51,7 +73,11 @@ fn bad_files_give_one_line_and_status_2() {
     let missing = dir.path().join("missing.safetensors");
     let garbage = dir.path().join("garbage.safetensors");
     std::fs::write(&garbage, b"not a model at all").unwrap();
-    for (path, needle) in [(&truncated, "truncated"), (&missing, "cannot read"), (&garbage, "header size")] {
+    for (path, needle) in [
+        (&truncated, "truncated"),
+        (&missing, "cannot read"),
+        (&garbage, "header size"),
+    ] {
         let o = outpost(&["inspect", path.to_str().unwrap()]);
         assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
         let err = stderr(&o);
@@ -65,10 +91,28 @@ fn bad_files_give_one_line_and_status_2() {
 fn bench_json_has_the_contract_keys() {
     let dir = tempfile::tempdir().unwrap();
     let model = synth(dir.path());
-    let o = outpost(&["bench", "--model", &model, "--runs", "20", "--warmup", "2", "--json", "--profile"]);
+    let o = outpost(&[
+        "bench",
+        "--model",
+        &model,
+        "--runs",
+        "20",
+        "--warmup",
+        "2",
+        "--json",
+        "--profile",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    for key in ["p50_ms", "p99_ms", "allocs_per_run", "arena_bytes", "peak_rss_bytes", "tier", "threads"] {
+    for key in [
+        "p50_ms",
+        "p99_ms",
+        "allocs_per_run",
+        "arena_bytes",
+        "peak_rss_bytes",
+        "tier",
+        "threads",
+    ] {
         assert!(!v[key].is_null(), "missing {key} in {v}");
     }
     assert_eq!(v["allocs_per_run"], 0.0);
@@ -88,8 +132,20 @@ fn bench_json_has_the_contract_keys() {
 
 #[test]
 fn synth_refuses_bad_arguments() {
-    let o = outpost(&["synth", "mobilenet_v2", "--width", "0", "-o", "/tmp/x.safetensors"]);
+    let o = outpost(&[
+        "synth",
+        "mobilenet_v2",
+        "--width",
+        "0",
+        "-o",
+        "/tmp/x.safetensors",
+    ]);
     assert_eq!(o.status.code(), Some(2));
-    let o = outpost(&["synth", "mobilenet_v2", "-o", "/nonexistent-dir/x.safetensors"]);
+    let o = outpost(&[
+        "synth",
+        "mobilenet_v2",
+        "-o",
+        "/nonexistent-dir/x.safetensors",
+    ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }

@@ -296,7 +296,8 @@ fn no_attrs(v: &Value) -> Result<(), OpParseError> {
 impl Op {
     /// Parse an op from its name and attribute object.
     pub fn parse(name: &str, a: &Value) -> Result<Op, OpParseError> {
-        static EMPTY: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| Value::Object(Default::default()));
+        static EMPTY: std::sync::LazyLock<Value> =
+            std::sync::LazyLock::new(|| Value::Object(Default::default()));
         let a = if a.is_null() { &*EMPTY } else { a };
         Ok(match name {
             "conv2d" => Op::Conv2d(attrs(a)?),
@@ -380,7 +381,11 @@ impl Op {
     /// the attribute on failure.
     pub fn check_attrs(&self) -> Result<(), String> {
         let pos2 = |name: &str, v: [u32; 2]| {
-            if v.contains(&0) { Err(format!("{name} {v:?} must be ≥ 1")) } else { Ok(()) }
+            if v.contains(&0) {
+                Err(format!("{name} {v:?} must be ≥ 1"))
+            } else {
+                Ok(())
+            }
         };
         match self {
             Op::Conv2d(a) => {
@@ -410,9 +415,17 @@ impl Op {
             Op::Softmax(a) if !(a.beta.is_finite() && a.beta > 0.0) => {
                 return Err(format!("beta {} must be finite and > 0", a.beta));
             }
-            Op::Mean(a) if a.axes.is_empty() => return Err("axes must name at least one axis".into()),
-            Op::Reshape(a) if a.shape.iter().filter(|&&d| d == -1).count() > 1 || a.shape.iter().any(|&d| d < -1) => {
-                return Err(format!("shape {:?} may hold one −1 and no other negative value", a.shape));
+            Op::Mean(a) if a.axes.is_empty() => {
+                return Err("axes must name at least one axis".into());
+            }
+            Op::Reshape(a)
+                if a.shape.iter().filter(|&&d| d == -1).count() > 1
+                    || a.shape.iter().any(|&d| d < -1) =>
+            {
+                return Err(format!(
+                    "shape {:?} may hold one −1 and no other negative value",
+                    a.shape
+                ));
             }
             _ => {}
         }
@@ -459,7 +472,13 @@ mod tests {
     fn unknown_attribute_is_refused() {
         let err = Op::parse("conv2d", &serde_json::json!({"strid": [1, 1]})).unwrap_err();
         assert!(matches!(err, OpParseError::Attrs(m) if m.contains("strid")));
-        assert!(matches!(Op::parse("lstm", &Value::Null), Err(OpParseError::Unknown)));
-        assert!(matches!(Op::parse("relu", &serde_json::json!({"x": 1})), Err(OpParseError::Attrs(_))));
+        assert!(matches!(
+            Op::parse("lstm", &Value::Null),
+            Err(OpParseError::Unknown)
+        ));
+        assert!(matches!(
+            Op::parse("relu", &serde_json::json!({"x": 1})),
+            Err(OpParseError::Attrs(_))
+        ));
     }
 }

@@ -13,7 +13,8 @@ pub fn order(deps: &[Vec<usize>]) -> Result<Vec<usize>, usize> {
         }
     }
     // Stable: among ready nodes, keep the file order so a writer's order is preserved.
-    let mut ready: std::collections::BTreeSet<usize> = (0..n).filter(|&i| indegree[i] == 0).collect();
+    let mut ready: std::collections::BTreeSet<usize> =
+        (0..n).filter(|&i| indegree[i] == 0).collect();
     let mut out = Vec::with_capacity(n);
     while let Some(&i) = ready.iter().next() {
         ready.remove(&i);

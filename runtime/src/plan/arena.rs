@@ -34,7 +34,11 @@ pub struct ArenaPlan {
 impl ArenaPlan {
     /// Arena size over the lower bound (1.0 is optimal).
     pub fn ratio(&self) -> f64 {
-        if self.lower_bound == 0 { 1.0 } else { self.size as f64 / self.lower_bound as f64 }
+        if self.lower_bound == 0 {
+            1.0
+        } else {
+            self.size as f64 / self.lower_bound as f64
+        }
     }
 }
 
@@ -54,7 +58,12 @@ pub fn plan(buffers: &[Interval], align: usize) -> ArenaPlan {
     let lower_bound = live.iter().copied().max().unwrap_or(0);
 
     let mut order: Vec<usize> = (0..buffers.len()).collect();
-    order.sort_by(|&a, &b| buffers[b].size.cmp(&buffers[a].size).then(buffers[a].first.cmp(&buffers[b].first)));
+    order.sort_by(|&a, &b| {
+        buffers[b]
+            .size
+            .cmp(&buffers[a].size)
+            .then(buffers[a].first.cmp(&buffers[b].first))
+    });
     let mut offsets = vec![0usize; buffers.len()];
     let mut placed: Vec<usize> = Vec::with_capacity(buffers.len());
     let mut size = 0;
@@ -78,7 +87,11 @@ pub fn plan(buffers: &[Interval], align: usize) -> ArenaPlan {
         size = size.max(candidate + b.size);
         placed.push(i);
     }
-    ArenaPlan { offsets, size: align_up(size, align), lower_bound }
+    ArenaPlan {
+        offsets,
+        size: align_up(size, align),
+        lower_bound,
+    }
 }
 
 #[cfg(test)]
@@ -89,7 +102,13 @@ mod tests {
     #[test]
     fn chain_reuses_memory() {
         // a → b → c → d, each read only by the next: two buffers suffice.
-        let bufs: Vec<Interval> = (0..4).map(|i| Interval { size: 100, first: i, last: i + 1 }).collect();
+        let bufs: Vec<Interval> = (0..4)
+            .map(|i| Interval {
+                size: 100,
+                first: i,
+                last: i + 1,
+            })
+            .collect();
         let p = plan(&bufs, 64);
         assert_eq!(p.lower_bound, 256);
         assert_eq!(p.size, 256);

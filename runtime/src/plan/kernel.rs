@@ -1,8 +1,8 @@
 //! What one step of a plan runs: a kernel with everything it needs prepared at plan time.
 
 use outpost_kernels::{
-    AddQuant, Lut, MulQuant, PackedConv, PackedConvF32, PackedDepthwise, PackedDepthwiseF32, PackedFc, PackedFcF32,
-    PoolParams, Requant, ResizeOptions,
+    AddQuant, Lut, MulQuant, PackedConv, PackedConvF32, PackedDepthwise, PackedDepthwiseF32,
+    PackedFc, PackedFcF32, PoolParams, Requant, ResizeOptions,
 };
 
 /// Element type a layout kernel moves.

@@ -2,8 +2,9 @@
 
 use outpost_hal::DType;
 use outpost_kernels::{
-    Activation as KAct, AddQuant, Conv2dParams, DepthwiseParams, FcParams, Lut, MulQuant, PackedConv, PackedConvF32,
-    PackedDepthwise, PackedDepthwiseF32, PackedFc, PackedFcF32, PoolParams, ResizeOptions, Tier, quantize_multiplier,
+    Activation as KAct, AddQuant, Conv2dParams, DepthwiseParams, FcParams, Lut, MulQuant,
+    PackedConv, PackedConvF32, PackedDepthwise, PackedDepthwiseF32, PackedFc, PackedFcF32,
+    PoolParams, ResizeOptions, Tier, quantize_multiplier,
 };
 use outpost_models::Model;
 use outpost_models::graph::op::{Activation, PoolAttrs, ResizeMode};
@@ -20,35 +21,68 @@ struct Ctx<'a> {
 
 impl<'a> Ctx<'a> {
     fn unsupported(&self, reason: impl Into<String>) -> RuntimeError {
-        RuntimeError::Unsupported { node: self.node.name.clone(), op: self.node.op.name(), reason: reason.into() }
+        RuntimeError::Unsupported {
+            node: self.node.name.clone(),
+            op: self.node.op.name(),
+            reason: reason.into(),
+        }
     }
 
     fn act(&self, i: usize) -> &'a TensorDecl {
-        self.model.meta().graph.tensor(&self.node.inputs[i]).expect("validated activation")
+        self.model
+            .meta()
+            .graph
+            .tensor(&self.node.inputs[i])
+            .expect("validated activation")
     }
 
     fn out(&self) -> &'a TensorDecl {
-        self.model.meta().graph.tensor(&self.node.outputs[0]).expect("validated output")
+        self.model
+            .meta()
+            .graph
+            .tensor(&self.node.outputs[0])
+            .expect("validated output")
     }
 
     fn q(t: &TensorDecl) -> QuantParams {
-        t.quant.unwrap_or(QuantParams { scale: 1.0, zero_point: 0 })
+        t.quant.unwrap_or(QuantParams {
+            scale: 1.0,
+            zero_point: 0,
+        })
     }
 
     fn stored(&self, i: usize) -> Option<outpost_models::TensorRef<'a>> {
-        self.node.inputs.get(i).filter(|t| !t.is_empty()).and_then(|t| self.model.tensor(t))
+        self.node
+            .inputs
+            .get(i)
+            .filter(|t| !t.is_empty())
+            .and_then(|t| self.model.tensor(t))
     }
 
     fn weight_i8(&self, i: usize) -> Result<(&'a [i8], &'a [f32])> {
-        let t = self.stored(i).ok_or_else(|| self.unsupported("weights must be stored tensors"))?;
-        let q = self.model.meta().graph.weight_quant(t.name()).expect("validated weight quant");
+        let t = self
+            .stored(i)
+            .ok_or_else(|| self.unsupported("weights must be stored tensors"))?;
+        let q = self
+            .model
+            .meta()
+            .graph
+            .weight_quant(t.name())
+            .expect("validated weight quant");
         if q.zero_point.is_some() {
-            let zps = self.model.tensor(q.zero_point.as_deref().unwrap_or_default()).and_then(|z| z.as_i32().ok());
+            let zps = self
+                .model
+                .tensor(q.zero_point.as_deref().unwrap_or_default())
+                .and_then(|z| z.as_i32().ok());
             if zps.is_some_and(|z| z.iter().any(|&v| v != 0)) {
                 return Err(self.unsupported("int8 weights must be symmetric (zero point 0)"));
             }
         }
-        let scales = self.model.tensor(&q.scale).expect("validated scale").as_f32()?;
+        let scales = self
+            .model
+            .tensor(&q.scale)
+            .expect("validated scale")
+            .as_f32()?;
         Ok((t.as_i8()?, scales))
     }
 
@@ -61,7 +95,9 @@ impl<'a> Ctx<'a> {
 
     fn floats(&self, i: usize) -> Result<Option<Vec<f32>>> {
         Ok(match self.stored(i) {
-            Some(t) if t.dtype() == DType::F16 => Some(t.as_f16()?.iter().map(|h| h.to_f32()).collect()),
+            Some(t) if t.dtype() == DType::F16 => {
+                Some(t.as_f16()?.iter().map(|h| h.to_f32()).collect())
+            }
             Some(t) => Some(t.as_f32()?.to_vec()),
             None => None,
         })
@@ -76,10 +112,25 @@ fn kact(a: Activation) -> KAct {
     }
 }
 
-fn pads(padding: Padding, in_hw: [usize; 2], k: [usize; 2], stride: [u32; 2], dil: [u32; 2]) -> [usize; 2] {
+fn pads(
+    padding: Padding,
+    in_hw: [usize; 2],
+    k: [usize; 2],
+    stride: [u32; 2],
+    dil: [u32; 2],
+) -> [usize; 2] {
     let mut out = [0; 2];
     for a in 0..2 {
-        out[a] = conv_out(in_hw[a], k[a], stride[a] as usize, dil[a] as usize, padding, a).map(|(_, p)| p).unwrap_or(0);
+        out[a] = conv_out(
+            in_hw[a],
+            k[a],
+            stride[a] as usize,
+            dil[a] as usize,
+            padding,
+            a,
+        )
+        .map(|(_, p)| p)
+        .unwrap_or(0);
     }
     out
 }
@@ -112,10 +163,18 @@ pub fn macs(model: &Model, node: &Node) -> u64 {
     let shapes: Vec<Option<Vec<usize>>> = node
         .inputs
         .iter()
-        .map(|t| g.tensor(t).map(|d| d.shape.clone()).or_else(|| model.tensor(t).map(|r| r.shape().to_vec())))
+        .map(|t| {
+            g.tensor(t)
+                .map(|d| d.shape.clone())
+                .or_else(|| model.tensor(t).map(|r| r.shape().to_vec()))
+        })
         .collect();
     let refs: Vec<Option<&[usize]>> = shapes.iter().map(|s| s.as_deref()).collect();
-    op_macs(&node.op, &refs, &g.tensor(&node.outputs[0]).expect("validated").shape)
+    op_macs(
+        &node.op,
+        &refs,
+        &g.tensor(&node.outputs[0]).expect("validated").shape,
+    )
 }
 
 /// Prepare the kernel for `node`.
@@ -129,9 +188,23 @@ pub fn lower(model: &Model, node: &Node, tier: Tier) -> Result<Kernel> {
     let range = |a: Activation| kact(a).range_i8(oq.scale, oq.zero_point);
     match &node.op {
         Op::Conv2d(a) => {
-            let w = model.tensor(&node.inputs[1]).expect("validated").shape().to_vec();
-            let [pt, pl] = pads(a.padding, [x.shape[1], x.shape[2]], [w[1], w[2]], a.stride, a.dilation);
-            let (act_min, act_max) = if int8 { range(a.activation) } else { (-128, 127) };
+            let w = model
+                .tensor(&node.inputs[1])
+                .expect("validated")
+                .shape()
+                .to_vec();
+            let [pt, pl] = pads(
+                a.padding,
+                [x.shape[1], x.shape[2]],
+                [w[1], w[2]],
+                a.stride,
+                a.dilation,
+            );
+            let (act_min, act_max) = if int8 {
+                range(a.activation)
+            } else {
+                (-128, 127)
+            };
             let p = Conv2dParams {
                 batch: x.shape[0],
                 in_h: x.shape[1],
@@ -156,18 +229,45 @@ pub fn lower(model: &Model, node: &Node, tier: Tier) -> Result<Kernel> {
             };
             if int8 {
                 let (wv, ws) = c.weight_i8(1)?;
-                Ok(Kernel::ConvI8(PackedConv::new(tier, &p, wv, c.bias_i32(2)?, xq.scale, ws, oq.scale)))
+                Ok(Kernel::ConvI8(PackedConv::new(
+                    tier,
+                    &p,
+                    wv,
+                    c.bias_i32(2)?,
+                    xq.scale,
+                    ws,
+                    oq.scale,
+                )))
             } else if float {
                 let wv = c.floats(1)?.expect("weight");
-                Ok(Kernel::ConvF32(PackedConvF32::new(&p, &wv, c.floats(2)?.as_deref(), kact(a.activation))))
+                Ok(Kernel::ConvF32(PackedConvF32::new(
+                    &p,
+                    &wv,
+                    c.floats(2)?.as_deref(),
+                    kact(a.activation),
+                )))
             } else {
                 Err(c.unsupported("mixed int8/float convolution"))
             }
         }
         Op::DepthwiseConv2d(a) => {
-            let w = model.tensor(&node.inputs[1]).expect("validated").shape().to_vec();
-            let [pt, pl] = pads(a.padding, [x.shape[1], x.shape[2]], [w[1], w[2]], a.stride, a.dilation);
-            let (act_min, act_max) = if int8 { range(a.activation) } else { (-128, 127) };
+            let w = model
+                .tensor(&node.inputs[1])
+                .expect("validated")
+                .shape()
+                .to_vec();
+            let [pt, pl] = pads(
+                a.padding,
+                [x.shape[1], x.shape[2]],
+                [w[1], w[2]],
+                a.stride,
+                a.dilation,
+            );
+            let (act_min, act_max) = if int8 {
+                range(a.activation)
+            } else {
+                (-128, 127)
+            };
             let p = DepthwiseParams {
                 batch: x.shape[0],
                 in_h: x.shape[1],
@@ -191,18 +291,39 @@ pub fn lower(model: &Model, node: &Node, tier: Tier) -> Result<Kernel> {
             };
             if int8 {
                 let (wv, ws) = c.weight_i8(1)?;
-                Ok(Kernel::DepthwiseI8(PackedDepthwise::new(tier, &p, wv, c.bias_i32(2)?, xq.scale, ws, oq.scale)))
+                Ok(Kernel::DepthwiseI8(PackedDepthwise::new(
+                    tier,
+                    &p,
+                    wv,
+                    c.bias_i32(2)?,
+                    xq.scale,
+                    ws,
+                    oq.scale,
+                )))
             } else if float {
                 let wv = c.floats(1)?.expect("weight");
-                Ok(Kernel::DepthwiseF32(PackedDepthwiseF32::new(&p, &wv, c.floats(2)?.as_deref(), kact(a.activation))))
+                Ok(Kernel::DepthwiseF32(PackedDepthwiseF32::new(
+                    &p,
+                    &wv,
+                    c.floats(2)?.as_deref(),
+                    kact(a.activation),
+                )))
             } else {
                 Err(c.unsupported("mixed int8/float depthwise convolution"))
             }
         }
         Op::FullyConnected(a) => {
-            let w = model.tensor(&node.inputs[1]).expect("validated").shape().to_vec();
+            let w = model
+                .tensor(&node.inputs[1])
+                .expect("validated")
+                .shape()
+                .to_vec();
             let batch = x.shape.iter().product::<usize>() / w[1];
-            let (act_min, act_max) = if int8 { range(a.activation) } else { (-128, 127) };
+            let (act_min, act_max) = if int8 {
+                range(a.activation)
+            } else {
+                (-128, 127)
+            };
             let p = FcParams {
                 batch,
                 in_features: w[1],
@@ -214,57 +335,123 @@ pub fn lower(model: &Model, node: &Node, tier: Tier) -> Result<Kernel> {
             };
             if int8 {
                 let (wv, ws) = c.weight_i8(1)?;
-                Ok(Kernel::FcI8(PackedFc::new(tier, &p, wv, c.bias_i32(2)?, xq.scale, ws, oq.scale)))
+                Ok(Kernel::FcI8(PackedFc::new(
+                    tier,
+                    &p,
+                    wv,
+                    c.bias_i32(2)?,
+                    xq.scale,
+                    ws,
+                    oq.scale,
+                )))
             } else if float {
                 let wv = c.floats(1)?.expect("weight");
-                Ok(Kernel::FcF32(PackedFcF32::new(&p, &wv, c.floats(2)?.as_deref(), kact(a.activation))))
+                Ok(Kernel::FcF32(PackedFcF32::new(
+                    &p,
+                    &wv,
+                    c.floats(2)?.as_deref(),
+                    kact(a.activation),
+                )))
             } else {
                 Err(c.unsupported("mixed int8/float fully connected"))
             }
         }
         Op::Add(a) | Op::Mul(a) => {
-            let y = model.meta().graph.tensor(&node.inputs[1]).ok_or_else(|| c.unsupported("second operand must be an activation"))?;
+            let y = model
+                .meta()
+                .graph
+                .tensor(&node.inputs[1])
+                .ok_or_else(|| c.unsupported("second operand must be an activation"))?;
             if y.shape != x.shape {
-                return Err(c.unsupported(format!("broadcasting {:?} to {:?} is not implemented", y.shape, x.shape)));
+                return Err(c.unsupported(format!(
+                    "broadcasting {:?} to {:?} is not implemented",
+                    y.shape, x.shape
+                )));
             }
             let yq = Ctx::q(y);
             let is_add = matches!(node.op, Op::Add(_));
             if int8 && y.dtype == DType::I8 {
                 let (lo, hi) = range(a.activation);
                 Ok(if is_add {
-                    Kernel::AddI8(AddQuant::new(xq.scale, xq.zero_point, yq.scale, yq.zero_point, oq.scale, oq.zero_point, lo, hi))
+                    Kernel::AddI8(AddQuant::new(
+                        xq.scale,
+                        xq.zero_point,
+                        yq.scale,
+                        yq.zero_point,
+                        oq.scale,
+                        oq.zero_point,
+                        lo,
+                        hi,
+                    ))
                 } else {
-                    Kernel::MulI8(MulQuant::new(xq.scale, xq.zero_point, yq.scale, yq.zero_point, oq.scale, oq.zero_point, lo, hi))
+                    Kernel::MulI8(MulQuant::new(
+                        xq.scale,
+                        xq.zero_point,
+                        yq.scale,
+                        yq.zero_point,
+                        oq.scale,
+                        oq.zero_point,
+                        lo,
+                        hi,
+                    ))
                 })
             } else if float && y.dtype == DType::F32 {
                 let r = kact(a.activation).range_f32();
-                Ok(if is_add { Kernel::AddF32(r) } else { Kernel::MulF32(r) })
+                Ok(if is_add {
+                    Kernel::AddF32(r)
+                } else {
+                    Kernel::MulF32(r)
+                })
             } else {
                 Err(c.unsupported("operands must both be int8 or both f32"))
             }
         }
         Op::Mean(m) => {
             let spatial = {
-                let mut axes: Vec<i32> = m.axes.iter().map(|&a| if a < 0 { a + x.shape.len() as i32 } else { a }).collect();
+                let mut axes: Vec<i32> = m
+                    .axes
+                    .iter()
+                    .map(|&a| if a < 0 { a + x.shape.len() as i32 } else { a })
+                    .collect();
                 axes.sort_unstable();
                 axes == [1, 2] && x.shape.len() == 4
             };
             if !spatial {
-                return Err(c.unsupported("only the mean over the spatial axes [1, 2] of NHWC is implemented"));
+                return Err(c.unsupported(
+                    "only the mean over the spatial axes [1, 2] of NHWC is implemented",
+                ));
             }
             let (batch, pixels, channels) = (x.shape[0], x.shape[1] * x.shape[2], x.shape[3]);
             if int8 {
-                let requant = quantize_multiplier(xq.scale as f64 / (oq.scale as f64 * pixels as f64));
-                Ok(Kernel::MeanI8 { batch, pixels, channels, in_zp: xq.zero_point, requant, out_zp: oq.zero_point })
+                let requant =
+                    quantize_multiplier(xq.scale as f64 / (oq.scale as f64 * pixels as f64));
+                Ok(Kernel::MeanI8 {
+                    batch,
+                    pixels,
+                    channels,
+                    in_zp: xq.zero_point,
+                    requant,
+                    out_zp: oq.zero_point,
+                })
             } else {
-                Ok(Kernel::MeanF32 { batch, pixels, channels })
+                Ok(Kernel::MeanF32 {
+                    batch,
+                    pixels,
+                    channels,
+                })
             }
         }
         Op::MaxPool2d(a) | Op::AvgPool2d(a) => {
             if int8 && (xq != oq) {
-                return Err(c.unsupported("int8 pooling needs the same input and output quantization"));
+                return Err(
+                    c.unsupported("int8 pooling needs the same input and output quantization")
+                );
             }
-            let r = if int8 { range(a.activation) } else { (-128, 127) };
+            let r = if int8 {
+                range(a.activation)
+            } else {
+                (-128, 127)
+            };
             let p = pool_params(x, out, a, r);
             let max = matches!(node.op, Op::MaxPool2d(_));
             Ok(match (int8, max) {
@@ -283,7 +470,13 @@ pub fn lower(model: &Model, node: &Node, tier: Tier) -> Result<Kernel> {
                 _ => outpost_kernels::hardswish,
             };
             if int8 {
-                Ok(Kernel::LutI8(Box::new(Lut::new(xq.scale, xq.zero_point, oq.scale, oq.zero_point, f))))
+                Ok(Kernel::LutI8(Box::new(Lut::new(
+                    xq.scale,
+                    xq.zero_point,
+                    oq.scale,
+                    oq.zero_point,
+                    f,
+                ))))
             } else {
                 Ok(Kernel::MapF32(f))
             }
@@ -291,18 +484,36 @@ pub fn lower(model: &Model, node: &Node, tier: Tier) -> Result<Kernel> {
         Op::Softmax(s) => {
             let depth = *x.shape.last().unwrap_or(&1);
             if int8 {
-                Ok(Kernel::SoftmaxI8 { depth, beta: s.beta, in_scale: xq.scale, out_scale: oq.scale, out_zp: oq.zero_point })
+                Ok(Kernel::SoftmaxI8 {
+                    depth,
+                    beta: s.beta,
+                    in_scale: xq.scale,
+                    out_scale: oq.scale,
+                    out_zp: oq.zero_point,
+                })
             } else {
-                Ok(Kernel::SoftmaxF32 { depth, beta: s.beta })
+                Ok(Kernel::SoftmaxF32 {
+                    depth,
+                    beta: s.beta,
+                })
             }
         }
-        Op::Quantize if out.dtype == DType::I8 => Ok(Kernel::Quantize { scale: oq.scale, zp: oq.zero_point }),
-        Op::Dequantize if x.dtype == DType::I8 => Ok(Kernel::Dequantize { scale: xq.scale, zp: xq.zero_point }),
+        Op::Quantize if out.dtype == DType::I8 => Ok(Kernel::Quantize {
+            scale: oq.scale,
+            zp: oq.zero_point,
+        }),
+        Op::Dequantize if x.dtype == DType::I8 => Ok(Kernel::Dequantize {
+            scale: xq.scale,
+            zp: xq.zero_point,
+        }),
         Op::Concat(a) => {
             let rank = x.shape.len() as i32;
             let axis = if a.axis < 0 { a.axis + rank } else { a.axis } as usize;
             let outer = x.shape[..axis].iter().product();
-            Ok(Kernel::Concat { outer, elem: elem(&c, x.dtype)? })
+            Ok(Kernel::Concat {
+                outer,
+                elem: elem(&c, x.dtype)?,
+            })
         }
         Op::Pad(p) => {
             if x.shape.len() != 4 {
@@ -314,7 +525,12 @@ pub fn lower(model: &Model, node: &Node, tier: Tier) -> Result<Kernel> {
             }
             let shape = [x.shape[0], x.shape[1], x.shape[2], x.shape[3]];
             let value = if int8 { xq.zero_point } else { 0 };
-            Ok(Kernel::Pad { shape, pads, value, elem: elem(&c, x.dtype)? })
+            Ok(Kernel::Pad {
+                shape,
+                pads,
+                value,
+                elem: elem(&c, x.dtype)?,
+            })
         }
         Op::Transpose(t) => {
             if x.shape.len() > 4 {
@@ -328,17 +544,27 @@ pub fn lower(model: &Model, node: &Node, tier: Tier) -> Result<Kernel> {
         }
         Op::Resize(r) => {
             if int8 && xq != oq {
-                return Err(c.unsupported("int8 resize needs the same input and output quantization"));
+                return Err(
+                    c.unsupported("int8 resize needs the same input and output quantization")
+                );
             }
             Ok(Kernel::Resize {
                 shape: [x.shape[0], x.shape[1], x.shape[2], x.shape[3]],
                 out: [r.size[0] as usize, r.size[1] as usize],
                 bilinear: r.mode == ResizeMode::Bilinear,
-                options: ResizeOptions { align_corners: r.align_corners, half_pixel_centers: r.half_pixel_centers },
+                options: ResizeOptions {
+                    align_corners: r.align_corners,
+                    half_pixel_centers: r.half_pixel_centers,
+                },
                 elem: elem(&c, x.dtype)?,
             })
         }
-        other => Err(c.unsupported(format!("{} with {} → {} is not implemented", other.name(), x.dtype, out.dtype))),
+        other => Err(c.unsupported(format!(
+            "{} with {} → {} is not implemented",
+            other.name(),
+            x.dtype,
+            out.dtype
+        ))),
     }
 }
 

@@ -80,7 +80,12 @@ impl Plan {
         let mut shapes: Vec<Vec<usize>> = Vec::new();
         let mut new_buffer = |t: &outpost_models::graph::TensorDecl, buffers: &mut Vec<Buffer>| {
             let bytes = t.shape.iter().product::<usize>() * t.dtype.size();
-            buffers.push(Buffer { name: t.name.clone(), dtype: t.dtype, bytes, offset: 0 });
+            buffers.push(Buffer {
+                name: t.name.clone(),
+                dtype: t.dtype,
+                bytes,
+                offset: 0,
+            });
             shapes.push(t.shape.clone());
             buffers.len() - 1
         };
@@ -107,7 +112,14 @@ impl Plan {
                 .map(|t| buffer_of[t.as_str()])
                 .collect();
             let macs = lower::macs(model, node);
-            steps.push(Step { node: node.name.clone(), op: node.op.name(), macs, kernel, inputs, output: out });
+            steps.push(Step {
+                node: node.name.clone(),
+                op: node.op.name(),
+                macs,
+                kernel,
+                inputs,
+                output: out,
+            });
         }
         let inputs: Vec<usize> = g.inputs.iter().map(|t| buffer_of[t.as_str()]).collect();
         let outputs: Vec<usize> = g.outputs.iter().map(|t| buffer_of[t.as_str()]).collect();
@@ -133,14 +145,31 @@ impl Plan {
         let intervals: Vec<arena::Interval> = buffers
             .iter()
             .enumerate()
-            .map(|(i, b)| arena::Interval { size: b.bytes, first: first[i].min(last[i]), last: last[i] })
+            .map(|(i, b)| arena::Interval {
+                size: b.bytes,
+                first: first[i].min(last[i]),
+                last: last[i],
+            })
             .collect();
         let arena = arena::plan(&intervals, ARENA_ALIGN);
         for (b, &off) in buffers.iter_mut().zip(&arena.offsets) {
             b.offset = off;
         }
-        let scratch_bytes = steps.iter().map(|s| s.kernel.scratch_bytes()).max().unwrap_or(0);
-        Ok(Plan { steps, buffers, inputs, outputs, shapes, arena, scratch_bytes, tier })
+        let scratch_bytes = steps
+            .iter()
+            .map(|s| s.kernel.scratch_bytes())
+            .max()
+            .unwrap_or(0);
+        Ok(Plan {
+            steps,
+            buffers,
+            inputs,
+            outputs,
+            shapes,
+            arena,
+            scratch_bytes,
+            tier,
+        })
     }
 
     /// Total multiply-accumulates per run.

@@ -13,7 +13,9 @@ use crate::fmt::{bytes, count};
 
 /// Arguments of `outpost bench`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "The input is filled with deterministic pseudo-random values; latency does not depend on them.\nKernel tier: set OUTPOST_KERNELS=generic|avx2|avx512vnni to force one (default: the best this CPU has).\n\nExamples:\n  outpost synth mobilenet_v2 --int8 -o mnv2.safetensors\n  outpost bench --model mnv2.safetensors --runs 500 --profile\n  OUTPOST_KERNELS=avx2 outpost bench --model mnv2.safetensors --json")]
+#[command(
+    after_help = "The input is filled with deterministic pseudo-random values; latency does not depend on them.\nKernel tier: set OUTPOST_KERNELS=generic|avx2|avx512vnni to force one (default: the best this CPU has).\n\nExamples:\n  outpost synth mobilenet_v2 --int8 -o mnv2.safetensors\n  outpost bench --model mnv2.safetensors --runs 500 --profile\n  OUTPOST_KERNELS=avx2 outpost bench --model mnv2.safetensors --json"
+)]
 pub struct Args {
     /// The model file.
     #[arg(long)]
@@ -104,7 +106,8 @@ pub fn run(args: Args) -> CmdResult {
             buf.iter_mut().for_each(|v| *v = next() as i8);
             saved.push(bytemuck_i8(buf).to_vec());
         } else if let Ok(buf) = session.input_f32(i) {
-            buf.iter_mut().for_each(|v| *v = (next() % 2000) as f32 / 1000.0 - 1.0);
+            buf.iter_mut()
+                .for_each(|v| *v = (next() % 2000) as f32 / 1000.0 - 1.0);
             saved.push(buf.iter().flat_map(|v| v.to_le_bytes()).collect());
         }
     }
@@ -166,8 +169,16 @@ pub fn run(args: Args) -> CmdResult {
                     op: s.op.to_string(),
                     macs: s.macs,
                     mean_us: mean_s * 1e6,
-                    share: if profile_total > 0.0 { t.as_secs_f64() / profile_total } else { 0.0 },
-                    gops: if mean_s > 0.0 { 2.0 * s.macs as f64 / mean_s / 1e9 } else { 0.0 },
+                    share: if profile_total > 0.0 {
+                        t.as_secs_f64() / profile_total
+                    } else {
+                        0.0
+                    },
+                    gops: if mean_s > 0.0 {
+                        2.0 * s.macs as f64 / mean_s / 1e9
+                    } else {
+                        0.0
+                    },
                 }
             })
             .collect()
@@ -197,7 +208,10 @@ pub fn run(args: Args) -> CmdResult {
         profile,
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report).map_err(|e| Failure::other(e.to_string()))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| Failure::other(e.to_string()))?
+        );
     } else {
         print_text(&report);
     }
@@ -215,7 +229,12 @@ fn print_text(r: &Report) {
         "latency      min {:.3} ms  p50 {:.3} ms  p90 {:.3} ms  p99 {:.3} ms  max {:.3} ms  ({} runs)",
         r.min_ms, r.p50_ms, r.p90_ms, r.p99_ms, r.max_ms, r.runs
     );
-    println!("throughput   {:.1} frames/s, {:.1} GOPS at p50 ({} MACs per frame)", r.fps, r.gops, count(r.macs));
+    println!(
+        "throughput   {:.1} frames/s, {:.1} GOPS at p50 ({} MACs per frame)",
+        r.fps,
+        r.gops,
+        count(r.macs)
+    );
     println!(
         "memory       arena {} (lower bound {}), scratch {}, peak RSS {}",
         bytes(r.arena_bytes as u64),
@@ -227,7 +246,10 @@ fn print_text(r: &Report) {
     if !r.profile.is_empty() {
         println!();
         let w = r.profile.iter().map(|o| o.node.len()).max().unwrap_or(4);
-        println!("{:<w$}  {:<16}  {:>10}  {:>9}  {:>6}  {:>7}", "node", "op", "MACs", "µs", "share", "GOPS");
+        println!(
+            "{:<w$}  {:<16}  {:>10}  {:>9}  {:>6}  {:>7}",
+            "node", "op", "MACs", "µs", "share", "GOPS"
+        );
         for o in &r.profile {
             println!(
                 "{:<w$}  {:<16}  {:>10}  {:>9.1}  {:>5.1}%  {:>7.1}",
@@ -247,7 +269,10 @@ fn print_text(r: &Report) {
             }
         }
         by_op.sort_by(|a, b| b.1.total_cmp(&a.1));
-        let summary: Vec<String> = by_op.iter().map(|(k, v)| format!("{k} {:.0}%", v * 100.0)).collect();
+        let summary: Vec<String> = by_op
+            .iter()
+            .map(|(k, v)| format!("{k} {:.0}%", v * 100.0))
+            .collect();
         println!("\nby op: {}", summary.join(", "));
     }
 }

@@ -17,7 +17,9 @@ pub enum Arch {
 
 /// Arguments of `outpost synth`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "The weights are random (deterministic): use the file to measure speed and memory, not accuracy.\n\nExample:\n  outpost synth mobilenet_v2 --int8 -o mnv2.safetensors && outpost bench --model mnv2.safetensors")]
+#[command(
+    after_help = "The weights are random (deterministic): use the file to measure speed and memory, not accuracy.\n\nExample:\n  outpost synth mobilenet_v2 --int8 -o mnv2.safetensors && outpost bench --model mnv2.safetensors"
+)]
 pub struct Args {
     /// The architecture.
     pub arch: Arch,
@@ -41,23 +43,38 @@ pub struct Args {
 /// Run the command.
 pub fn run(args: Args) -> CmdResult {
     if !(args.width.is_finite() && (0.1..=4.0).contains(&args.width)) {
-        return Err(Failure::input(format!("--width {} is out of range: use 0.1 to 4.0", args.width)));
+        return Err(Failure::input(format!(
+            "--width {} is out of range: use 0.1 to 4.0",
+            args.width
+        )));
     }
     if !(32..=1024).contains(&args.size) {
-        return Err(Failure::input(format!("--size {} is out of range: use 32 to 1024 pixels", args.size)));
+        return Err(Failure::input(format!(
+            "--size {} is out of range: use 32 to 1024 pixels",
+            args.size
+        )));
     }
     if args.classes == 0 || args.classes > 100_000 {
         return Err(Failure::input("--classes must be 1 to 100000"));
     }
-    let cfg = MobileNetV2 { width: args.width, size: args.size, int8: args.int8, classes: args.classes };
+    let cfg = MobileNetV2 {
+        width: args.width,
+        size: args.size,
+        int8: args.int8,
+        classes: args.classes,
+    };
     let builder = match args.arch {
         Arch::MobilenetV2 => synth_mobilenet_v2(&cfg),
     }
     .map_err(|e| Failure::other(format!("cannot build the model: {e}")))?;
-    builder
-        .write(&args.output)
-        .map_err(|e| Failure::input(format!("{e} (check that the directory exists and is writable)")))?;
-    let size = std::fs::metadata(&args.output).map(|m| m.len()).unwrap_or(0);
+    builder.write(&args.output).map_err(|e| {
+        Failure::input(format!(
+            "{e} (check that the directory exists and is writable)"
+        ))
+    })?;
+    let size = std::fs::metadata(&args.output)
+        .map(|m| m.len())
+        .unwrap_or(0);
     println!("wrote {} ({})", args.output.display(), bytes(size));
     Ok(())
 }
