@@ -169,9 +169,35 @@ impl PackedConv {
             return;
         }
         let k = self.groups[0].k;
-        let (col, rest) = scratch.split_at_mut(IM2COL_ROWS * k);
         let pixels = d.out_h * d.out_w;
         let ocg = d.out_c_per_group();
+        #[cfg(target_arch = "x86_64")]
+        if self.tier == Tier::Avx512Vnni {
+            // im2col writes the GEMM's operand form directly (flipped to u8, rows padded to a
+            // multiple of 4 bytes): IM2COL_ROWS · k4 <= IM2COL_ROWS · k + the GEMM's scratch.
+            let k4 = k.div_ceil(4) * 4;
+            let col = &mut scratch[..IM2COL_ROWS * k4];
+            for b in 0..d.batch {
+                for (g, packed) in self.groups.iter().enumerate() {
+                    let mut start = 0;
+                    while start < pixels {
+                        let rows = (pixels - start).min(IM2COL_ROWS);
+                        im2col_flipped(d, input, b, g, start, rows, k4, col);
+                        let out = &mut output[(b * pixels + start) * d.out_c + g * ocg..];
+                        crate::x86_64::avx512vnni::gemm::gemm_flipped(
+                            packed,
+                            &col[..rows * k4],
+                            rows,
+                            out,
+                            d.out_c,
+                        );
+                        start += rows;
+                    }
+                }
+            }
+            return;
+        }
+        let (col, rest) = scratch.split_at_mut(IM2COL_ROWS * k);
         for b in 0..d.batch {
             for (g, packed) in self.groups.iter().enumerate() {
                 let mut start = 0;
@@ -219,6 +245,66 @@ fn im2col(
                     }
                 }
             }
+        }
+    }
+}
+
+/// [`im2col`] in the AVX-512 VNNI GEMM's operand form: every byte flipped to u8 (`x ^ 0x80`),
+/// rows of `k4` bytes (`k` rounded up to 4) zero padded. With dilation 1 the `k_w · icg`
+/// bytes of one kernel row are copied as one run when they lie inside the input.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+fn im2col_flipped(
+    d: &Conv2dParams,
+    input: &[i8],
+    b: usize,
+    g: usize,
+    start: usize,
+    rows: usize,
+    k4: usize,
+    col: &mut [u8],
+) {
+    let icg = d.in_c_per_group();
+    let k = d.k_h * d.k_w * icg;
+    let run = d.k_w * icg;
+    let zp = d.input_zp as i8 as u8 ^ 0x80;
+    let flip = |dst: &mut [u8], src: &[i8]| {
+        for (o, &x) in dst.iter_mut().zip(src) {
+            *o = x as u8 ^ 0x80;
+        }
+    };
+    let (mut oy, mut ox) = (start / d.out_w, start % d.out_w);
+    for dst_row in col[..rows * k4].chunks_exact_mut(k4) {
+        dst_row[k..].fill(0);
+        let ix0 = (ox * d.stride_w) as isize - d.pad_left as isize;
+        let inside_x = ix0 >= 0 && ix0 as usize + (d.k_w - 1) * d.dilation_w < d.in_w;
+        for ky in 0..d.k_h {
+            let iy = (oy * d.stride_h + ky * d.dilation_h) as isize - d.pad_top as isize;
+            let dst = &mut dst_row[ky * run..(ky + 1) * run];
+            if iy < 0 || iy as usize >= d.in_h {
+                dst.fill(zp);
+                continue;
+            }
+            let row = (b * d.in_h + iy as usize) * d.in_w;
+            if inside_x && d.dilation_w == 1 && icg == d.in_c {
+                let src = (row + ix0 as usize) * d.in_c;
+                flip(dst, &input[src..src + run]);
+                continue;
+            }
+            for (kx, tap) in dst.chunks_exact_mut(icg).enumerate() {
+                let ix = ix0 + (kx * d.dilation_w) as isize;
+                if ix < 0 || ix as usize >= d.in_w {
+                    tap.fill(zp);
+                } else {
+                    let src = (row + ix as usize) * d.in_c + g * icg;
+                    flip(tap, &input[src..src + icg]);
+                }
+            }
+        }
+        ox += 1;
+        if ox == d.out_w {
+            ox = 0;
+            oy += 1;
         }
     }
 }

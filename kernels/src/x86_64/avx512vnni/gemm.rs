@@ -7,7 +7,7 @@
 
 use core::arch::x86_64::*;
 
-use super::requant::{Out16, Rq16, Rq16Fast, finish16, finish16_fast};
+use super::requant::{Out16, Rq16, Rq16Fast, finish16, finish16_fast, mbqm16_fast};
 use crate::gemm::PackedGemm;
 
 /// Rows per micro-tile.
@@ -54,7 +54,6 @@ pub(crate) fn gemm(
         p.n.div_ceil(16) * 16 * k4,
         "gemm: not packed for AVX-512 VNNI"
     );
-    let blocks = p.n.div_ceil(16);
     let mut i0 = 0;
     while i0 < m {
         let rows = (m - i0).min(ROWS);
@@ -66,32 +65,73 @@ pub(crate) fn gemm(
             }
             dst[p.k..].fill(0);
         }
-        let mut jb = 0;
-        while jb < blocks {
-            let nb = (blocks - jb).min(NB);
-            let mut i = 0;
-            while i < rows {
-                let mr = (rows - i).min(MR);
-                // SAFETY: the CPU supports the tier (asserted above); scratch holds `rows`
-                // flipped rows of k4 bytes; rows i0+i..i0+i+mr of C lie inside `c` (length
-                // asserted) and stores stop at channel p.n; blocks jb..jb+nb are packed.
-                unsafe {
-                    tile_dispatch(
-                        p,
-                        scratch.as_ptr().add(i * k4),
-                        k4,
-                        c.as_mut_ptr().add((i0 + i) * ldc),
-                        ldc,
-                        jb,
-                        nb,
-                        mr,
-                    )
-                };
-                i += mr;
-            }
-            jb += nb;
-        }
+        // SAFETY: the CPU supports the tier (asserted above); scratch holds `rows` flipped
+        // rows of k4 bytes; rows i0..i0+rows of C lie inside `c` (length asserted).
+        unsafe {
+            blocks_of_rows(
+                p,
+                scratch.as_ptr(),
+                k4,
+                rows,
+                c.as_mut_ptr().add(i0 * ldc),
+                ldc,
+            )
+        };
         i0 += rows;
+    }
+}
+
+/// As [`gemm`], but `a` already holds `m` rows of `k` rounded up to 4 bytes, flipped to u8
+/// (`x ^ 0x80`) and zero padded (im2col writes this form directly).
+pub(crate) fn gemm_flipped(p: &PackedGemm, a: &[u8], m: usize, c: &mut [i8], ldc: usize) {
+    super::assert_supported();
+    if m == 0 || p.n == 0 {
+        return;
+    }
+    let k4 = p.k.div_ceil(4) * 4;
+    assert!(a.len() >= m * k4, "gemm: A too short");
+    assert!(
+        ldc >= p.n && c.len() >= (m - 1) * ldc + p.n,
+        "gemm: C too short"
+    );
+    assert_eq!(
+        p.w8.len(),
+        p.n.div_ceil(16) * 16 * k4,
+        "gemm: not packed for AVX-512 VNNI"
+    );
+    // SAFETY: the CPU supports the tier (asserted above); `a` holds m flipped rows of k4
+    // bytes and `c` m rows (lengths asserted).
+    unsafe { blocks_of_rows(p, a.as_ptr(), k4, m, c.as_mut_ptr(), ldc) };
+}
+
+/// All tiles of `rows` flipped rows of A against every channel block.
+///
+/// # Safety
+/// The CPU supports AVX-512 F/BW/VL/VNNI; `a` points at `rows` flipped rows of `k4` bytes
+/// (`k4` = k rounded up to 4, zero padded); `c` at `rows` rows (stride `ldc`) with room for
+/// channels `0..p.n`; the weights are packed for AVX-512 VNNI.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn blocks_of_rows(
+    p: &PackedGemm,
+    a: *const u8,
+    k4: usize,
+    rows: usize,
+    c: *mut i8,
+    ldc: usize,
+) {
+    let blocks = p.n.div_ceil(16);
+    let mut jb = 0;
+    while jb < blocks {
+        let nb = (blocks - jb).min(NB);
+        let mut i = 0;
+        while i < rows {
+            let mr = (rows - i).min(MR);
+            // SAFETY: forwarded from this function's contract: rows i..i+mr exist in `a` and
+            // `c`; blocks jb..jb+nb are packed.
+            unsafe { tile_dispatch(p, a.add(i * k4), k4, c.add(i * ldc), ldc, jb, nb, mr) };
+            i += mr;
+        }
+        jb += nb;
     }
 }
 
@@ -260,6 +300,11 @@ unsafe fn epilogue<const R: usize, const B: usize>(
     ldc: usize,
     jb: usize,
 ) {
+    if p.quant.fast && (B == 4 || B == 2) && p.n >= (jb + B) * 16 {
+        // SAFETY: forwarded from this function's contract; all B blocks are full channels.
+        unsafe { epilogue_packed::<R, B>(p, acc, c, ldc, jb) };
+        return;
+    }
     let o = Out16::new(p.out);
     for b in 0..B {
         let ch = (jb + b) * 16;
@@ -292,6 +337,57 @@ unsafe fn epilogue<const R: usize, const B: usize>(
                 } else {
                     _mm_mask_storeu_epi8(dst, mask, _mm512_cvtsepi32_epi8(v));
                 }
+            }
+        }
+    }
+}
+
+/// [`epilogue`] for 2 or 4 full 16-channel blocks in the fast form: the results are narrowed
+/// together (`vpackssdw`, + zero point saturating in i16, `vpacksswb`), clamped on bytes and
+/// put back in channel order with one `vpermd` (the packs interleave 128-bit lanes). Equal to
+/// TFLite's `clamp(v + zp)` because every saturation step lies outside the int8 clamp range.
+///
+/// # Safety
+/// As [`epilogue`], with `p.quant.fast`, `B` 2 or 4 and channels `16·jb..16·(jb + B)` all
+/// below `p.n`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn epilogue_packed<const R: usize, const B: usize>(
+    p: &PackedGemm,
+    acc: &[[__m512i; B]; R],
+    c: *mut i8,
+    ldc: usize,
+    jb: usize,
+) {
+    debug_assert!(p.quant.fast && (B == 2 || B == 4) && p.n >= (jb + B) * 16);
+    // SAFETY: the per-channel arrays are padded to a multiple of 16 channels, in fast form.
+    let q: [Rq16Fast; B] =
+        core::array::from_fn(|b| unsafe { Rq16Fast::load(&p.quant, (jb + b) * 16) });
+    let zp = _mm512_set1_epi16(p.out.zp as i16);
+    let (min, max) = (
+        _mm512_set1_epi8(p.out.min as i8),
+        _mm512_set1_epi8(p.out.max as i8),
+    );
+    // Dword 4L + j of the packed bytes holds channels 16j + 4L .. +4 (L: 128-bit lane).
+    let order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    for (r, acc_r) in acc.iter().enumerate() {
+        let v: [__m512i; B] = core::array::from_fn(|b| mbqm16_fast(acc_r[b], q[b]));
+        let lo = _mm512_adds_epi16(_mm512_packs_epi32(v[0], v[1]), zp);
+        let hi = if B == 4 {
+            _mm512_adds_epi16(_mm512_packs_epi32(v[2], v[3]), zp)
+        } else {
+            lo
+        };
+        let bytes = _mm512_packs_epi16(lo, hi);
+        let bytes = _mm512_min_epi8(_mm512_max_epi8(bytes, min), max);
+        let bytes = _mm512_permutexvar_epi32(order, bytes);
+        // SAFETY: row r of C has room for channels 16·jb..16·(jb + B) (contract).
+        unsafe {
+            let dst = c.add(r * ldc + jb * 16);
+            if B == 4 {
+                _mm512_storeu_si512(dst.cast(), bytes);
+            } else {
+                _mm256_storeu_si256(dst.cast(), _mm512_castsi512_si256(bytes));
             }
         }
     }
