@@ -96,13 +96,13 @@ pub(crate) fn parse(map: Option<&HashMap<String, String>>) -> Result<RawMeta> {
         Some(t) => Some(json(keys::PROVENANCE, t)?),
         None => None,
     };
-    if let Some(sha) = provenance.as_ref().and_then(|p| p.source_sha256.as_deref()) {
-        if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(ModelError::InvalidMetadata {
-                key: keys::PROVENANCE,
-                reason: "source_sha256 must be 64 hex digits".into(),
-            });
-        }
+    if let Some(sha) = provenance.as_ref().and_then(|p| p.source_sha256.as_deref())
+        && (sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        return Err(ModelError::InvalidMetadata {
+            key: keys::PROVENANCE,
+            reason: "source_sha256 must be 64 hex digits".into(),
+        });
     }
     Ok(RawMeta {
         name: map.get(keys::NAME).cloned(),

@@ -112,7 +112,7 @@ impl Model {
             let len = check_dims(&name, &info.shape, dtype)?;
             let start = data_start + info.data_offsets.0;
             let range = start..start + len;
-            let bytes = if (buf[range.clone()].as_ptr() as usize) % dtype.align() == 0 {
+            let bytes = if (buf[range.clone()].as_ptr() as usize).is_multiple_of(dtype.align()) {
                 Bytes::Mapped(range)
             } else {
                 warn!("tensor `{name}` is misaligned in the file; copying {len} bytes");

@@ -223,13 +223,14 @@ fn check_node_dtypes(
         }
         _ => {
             for (i, s) in ins.iter().enumerate() {
-                if let Some(d) = dt(s) {
-                    if d != out.dtype && !(d == DType::F16 && out.dtype == DType::F32) {
-                        return Err(bad(format!(
-                            "input {i} is {d} but output `{}` is {}",
-                            out.name, out.dtype
-                        )));
-                    }
+                if let Some(d) = dt(s)
+                    && d != out.dtype
+                    && !(d == DType::F16 && out.dtype == DType::F32)
+                {
+                    return Err(bad(format!(
+                        "input {i} is {d} but output `{}` is {}",
+                        out.name, out.dtype
+                    )));
                 }
             }
         }

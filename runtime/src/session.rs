@@ -27,10 +27,7 @@ pub struct Session {
     scratch: Vec<u8>,
 }
 
-fn split<'a>(
-    arena: &'a mut [u8],
-    out: (usize, usize),
-) -> (&'a [u8], &'a mut [u8], &'a [u8], usize) {
+fn split(arena: &mut [u8], out: (usize, usize)) -> (&[u8], &mut [u8], &[u8], usize) {
     let (left, rest) = arena.split_at_mut(out.0);
     let (o, right) = rest.split_at_mut(out.1);
     (left, o, right, out.0 + out.1)

@@ -374,7 +374,7 @@ fn dimension_overflow() {
 fn misaligned_tensor_is_copied_and_reported() {
     // Header of odd length: the F32 tensor starts at an odd address in the file.
     let header = r#"{"__metadata__":{"outpost.format":"1"},"s":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}} "#;
-    let header = if (8 + header.len()) % 4 == 0 {
+    let header = if (8 + header.len()).is_multiple_of(4) {
         format!("{header} ")
     } else {
         header.to_string()
@@ -391,7 +391,7 @@ fn misaligned_tensor_is_copied_and_reported() {
         .trim_end()
         .to_string();
     header.push(' '); // one byte longer: every tensor moves to an odd offset
-    while (8 + header.len()) % 2 == 0 {
+    while (8 + header.len()).is_multiple_of(2) {
         header.push(' ');
     }
     let bytes = raw_safetensors(&header, &good[8 + n..]);

@@ -323,7 +323,7 @@ pub fn infer(op: &Op, ins: &Shapes<'_>) -> Result<Vec<usize>, String> {
             }
             let mut out: Vec<usize> = a.shape.iter().map(|&d| d.max(0) as usize).collect();
             if let Some(h) = hole {
-                if known == 0 || total % known != 0 {
+                if known == 0 || !total.is_multiple_of(known) {
                     return Err(format!("cannot reshape {x:?} into {:?}", a.shape));
                 }
                 out[h] = total / known;

@@ -112,6 +112,7 @@ impl Writer {
         name.to_string()
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn conv(
         &mut self,
         name: &str,
@@ -166,7 +167,7 @@ impl Writer {
 pub fn synth_mobilenet_v2(cfg: &MobileNetV2) -> Result<ModelBuilder> {
     let mut w = Writer {
         b: ModelBuilder::new(),
-        rng: Rng::new(0x0u64 ^ 0x5EED_0F_0F),
+        rng: Rng::new(0x5EED_0F0F),
         int8: cfg.int8,
     };
     let input_q = QuantParams {
