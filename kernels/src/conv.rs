@@ -250,7 +250,8 @@ fn im2col(
 }
 
 /// [`im2col`] in the AVX-512 VNNI GEMM's operand form: every byte flipped to u8 (`x ^ 0x80`),
-/// rows of `k4` bytes (`k` rounded up to 4) zero padded. With dilation 1 the `k_w · icg`
+/// rows of `k4` bytes (`k` rounded up to 4; bytes `k..k4` are left as they are, their packed
+/// weights being zero). With dilation 1 the `k_w · icg`
 /// bytes of one kernel row are copied as one run when they lie inside the input.
 #[cfg(target_arch = "x86_64")]
 #[allow(clippy::too_many_arguments)]
@@ -265,7 +266,6 @@ fn im2col_flipped(
     col: &mut [u8],
 ) {
     let icg = d.in_c_per_group();
-    let k = d.k_h * d.k_w * icg;
     let run = d.k_w * icg;
     let zp = d.input_zp as i8 as u8 ^ 0x80;
     let flip = |dst: &mut [u8], src: &[i8]| {
@@ -275,7 +275,6 @@ fn im2col_flipped(
     };
     let (mut oy, mut ox) = (start / d.out_w, start % d.out_w);
     for dst_row in col[..rows * k4].chunks_exact_mut(k4) {
-        dst_row[k..].fill(0);
         let ix0 = (ox * d.stride_w) as isize - d.pad_left as isize;
         let inside_x = ix0 >= 0 && ix0 as usize + (d.k_w - 1) * d.dilation_w < d.in_w;
         for ky in 0..d.k_h {

@@ -1,8 +1,8 @@
 //! Int8 GEMM micro-kernels with `vpdpbusd`: tiles of up to 6 rows × 64 output channels
 //! (24 zmm accumulators), weights streamed from the packed `[n/16][k/4][16][4]` layout.
 //!
-//! Blocks of [`ROWS`] rows of A are first copied into scratch flipped to u8 (`x ^ 0x80`) and
-//! zero-padded to a multiple of 4 bytes, so the inner loop is only broadcast loads, weight
+//! Blocks of [`ROWS`] rows of A are first copied into scratch flipped to u8 (`x ^ 0x80`) in
+//! rows of k rounded up to 4 bytes (the padding's packed weights are zero), so the inner loop is only broadcast loads, weight
 //! loads and `vpdpbusd`.
 
 use core::arch::x86_64::*;
@@ -57,13 +57,20 @@ pub(crate) fn gemm(
     let mut i0 = 0;
     while i0 < m {
         let rows = (m - i0).min(ROWS);
-        for r in 0..rows {
-            let src = &a[(i0 + r) * lda..][..p.k];
-            let dst = &mut scratch[r * k4..(r + 1) * k4];
-            for (d, &x) in dst.iter_mut().zip(src) {
+        if lda == p.k && p.k == k4 {
+            // Dense rows (pointwise with k a multiple of 4): one run of rows · k bytes.
+            let src = &a[i0 * lda..][..rows * k4];
+            for (d, &x) in scratch[..rows * k4].iter_mut().zip(src) {
                 *d = x as u8 ^ 0x80;
             }
-            dst[p.k..].fill(0);
+        } else {
+            // Bytes k..k4 of a row keep whatever scratch held: their packed weights are zero.
+            for r in 0..rows {
+                let src = &a[(i0 + r) * lda..][..p.k];
+                for (d, &x) in scratch[r * k4..].iter_mut().zip(src) {
+                    *d = x as u8 ^ 0x80;
+                }
+            }
         }
         // SAFETY: the CPU supports the tier (asserted above); scratch holds `rows` flipped
         // rows of k4 bytes; rows i0..i0+rows of C lie inside `c` (length asserted).
@@ -82,7 +89,8 @@ pub(crate) fn gemm(
 }
 
 /// As [`gemm`], but `a` already holds `m` rows of `k` rounded up to 4 bytes, flipped to u8
-/// (`x ^ 0x80`) and zero padded (im2col writes this form directly).
+/// (`x ^ 0x80`; im2col writes this form directly). The padding bytes `k..k4` of a row may hold
+/// anything: their packed weights are zero.
 pub(crate) fn gemm_flipped(p: &PackedGemm, a: &[u8], m: usize, c: &mut [i8], ldc: usize) {
     super::assert_supported();
     if m == 0 || p.n == 0 {
@@ -108,7 +116,7 @@ pub(crate) fn gemm_flipped(p: &PackedGemm, a: &[u8], m: usize, c: &mut [i8], ldc
 ///
 /// # Safety
 /// The CPU supports AVX-512 F/BW/VL/VNNI; `a` points at `rows` flipped rows of `k4` bytes
-/// (`k4` = k rounded up to 4, zero padded); `c` at `rows` rows (stride `ldc`) with room for
+/// (`k4` = k rounded up to 4; padding bytes arbitrary, their weights are zero); `c` at `rows` rows (stride `ldc`) with room for
 /// channels `0..p.n`; the weights are packed for AVX-512 VNNI.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 unsafe fn blocks_of_rows(
