@@ -87,7 +87,7 @@ fn pad_matches_reference() {
     let x = input(90, 0);
     let mut want = vec![];
     each(&ys, |[n, h, w, c]| {
-        let inside = h >= 1 && h < 6 && w < 6;
+        let inside = (1..6).contains(&h) && w < 6;
         want.push(if inside {
             at(&x, &SHAPE, [n, h - 1, w, c])
         } else {
