@@ -308,7 +308,7 @@ unsafe fn epilogue<const R: usize, const B: usize>(
     ldc: usize,
     jb: usize,
 ) {
-    if p.quant.fast && (B == 4 || B == 2) && p.n >= (jb + B) * 16 {
+    if p.quant.fast && p.n >= (jb + B) * 16 {
         // SAFETY: forwarded from this function's contract; all B blocks are full channels.
         unsafe { epilogue_packed::<R, B>(p, acc, c, ldc, jb) };
         return;
@@ -350,13 +350,13 @@ unsafe fn epilogue<const R: usize, const B: usize>(
     }
 }
 
-/// [`epilogue`] for 2 or 4 full 16-channel blocks in the fast form: the results are narrowed
+/// [`epilogue`] for 1 to 4 full 16-channel blocks in the fast form: the results are narrowed
 /// together (`vpackssdw`, + zero point saturating in i16, `vpacksswb`), clamped on bytes and
 /// put back in channel order with one `vpermd` (the packs interleave 128-bit lanes). Equal to
 /// TFLite's `clamp(v + zp)` because every saturation step lies outside the int8 clamp range.
 ///
 /// # Safety
-/// As [`epilogue`], with `p.quant.fast`, `B` 2 or 4 and channels `16·jb..16·(jb + B)` all
+/// As [`epilogue`], with `p.quant.fast`, `B` in 1..=4 and channels `16·jb..16·(jb + B)` all
 /// below `p.n`.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
@@ -367,7 +367,7 @@ unsafe fn epilogue_packed<const R: usize, const B: usize>(
     ldc: usize,
     jb: usize,
 ) {
-    debug_assert!(p.quant.fast && (B == 2 || B == 4) && p.n >= (jb + B) * 16);
+    debug_assert!(p.quant.fast && (1..=4).contains(&B) && p.n >= (jb + B) * 16);
     // SAFETY: the per-channel arrays are padded to a multiple of 16 channels, in fast form.
     let q: [Rq16Fast; B] =
         core::array::from_fn(|b| unsafe { Rq16Fast::load(&p.quant, (jb + b) * 16) });
@@ -380,9 +380,10 @@ unsafe fn epilogue_packed<const R: usize, const B: usize>(
     let order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     for (r, acc_r) in acc.iter().enumerate() {
         let v: [__m512i; B] = core::array::from_fn(|b| mbqm16_fast(acc_r[b], q[b]));
-        let lo = _mm512_adds_epi16(_mm512_packs_epi32(v[0], v[1]), zp);
-        let hi = if B == 4 {
-            _mm512_adds_epi16(_mm512_packs_epi32(v[2], v[3]), zp)
+        // Missing blocks repeat the last one; their bytes are not stored.
+        let lo = _mm512_adds_epi16(_mm512_packs_epi32(v[0], v[1.min(B - 1)]), zp);
+        let hi = if B > 2 {
+            _mm512_adds_epi16(_mm512_packs_epi32(v[2.min(B - 1)], v[3.min(B - 1)]), zp)
         } else {
             lo
         };
@@ -392,10 +393,14 @@ unsafe fn epilogue_packed<const R: usize, const B: usize>(
         // SAFETY: row r of C has room for channels 16·jb..16·(jb + B) (contract).
         unsafe {
             let dst = c.add(r * ldc + jb * 16);
-            if B == 4 {
-                _mm512_storeu_si512(dst.cast(), bytes);
-            } else {
-                _mm256_storeu_si256(dst.cast(), _mm512_castsi512_si256(bytes));
+            match B {
+                4 => _mm512_storeu_si512(dst.cast(), bytes),
+                3 => {
+                    _mm256_storeu_si256(dst.cast(), _mm512_castsi512_si256(bytes));
+                    _mm_storeu_si128(dst.add(32).cast(), _mm512_extracti32x4_epi32(bytes, 2));
+                }
+                2 => _mm256_storeu_si256(dst.cast(), _mm512_castsi512_si256(bytes)),
+                _ => _mm_storeu_si128(dst.cast(), _mm512_castsi512_si128(bytes)),
             }
         }
     }
