@@ -288,9 +288,13 @@ fn fast_clients_lose_nothing_while_slow_and_hostile_clients_are_handled() {
     );
     assert_eq!(status.published, TOTAL);
     assert_eq!(status.publish_dropped, 0);
+    // Depending on scheduling, the slow client either reads a Missed(n) notice before it
+    // falls past max_missed, or its socket is still full when it does and it is cut off with
+    // TooSlow; both are the specified handling (Missed itself is covered deterministically by
+    // `slow_client_gets_missed_then_catches_up`).
     assert!(
-        slow_missed > 0,
-        "the slow client must be told it missed results"
+        slow_missed > 0 || slow_error == Some(ErrorCode::TooSlow),
+        "the slow client must be told it missed results or be cut off as too slow"
     );
     assert!(
         status.disconnected_slow >= 1,
