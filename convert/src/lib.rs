@@ -1,0 +1,184 @@
+//! Outpost converter: imports TFLite models into the quantized-safetensors format
+//! (`docs/model-format.md`) and quantizes float models to int8 after training, calibrated on
+//! real data.
+//!
+//! The pipeline: [`tflite::import`] reads the flatbuffer into a working [`ir::Graph`]; constant
+//! `DEQUANTIZE`s fold into their constants; [`fuse::fold_activations`] folds standalone
+//! relu/relu6 into their producers; [`presets`] recognises known families (BlazeFace) and
+//! supplies input/output specs; optionally [`quantize`] calibrates and rewrites to int8; and
+//! [`emit`] writes the file. Every written model is loaded back and validated before it is
+//! reported as converted.
+
+pub mod emit;
+pub mod error;
+pub mod fuse;
+pub mod ir;
+pub mod presets;
+pub mod quantize;
+pub mod tflite;
+
+use std::path::Path;
+
+use outpost_models::Model;
+use outpost_models::spec::{Calibration, InputSpec, OutputSpec, Provenance};
+use sha2::{Digest, Sha256};
+
+pub use error::{ConvertError, Result};
+pub use quantize::{CalibrationMode, SampleSource};
+
+/// What to do besides importing.
+#[derive(Debug, Clone, Default)]
+pub struct ConvertOptions {
+    /// Model name written into the metadata.
+    pub name: Option<String>,
+    /// Input specs overriding the detected/generic ones.
+    pub inputs: Option<Vec<InputSpec>>,
+    /// Output specs overriding the detected/generic ones.
+    pub outputs: Option<Vec<OutputSpec>>,
+}
+
+/// Int8 quantization request.
+pub struct Quantize<'a> {
+    /// Calibration samples.
+    pub samples: &'a mut dyn SampleSource,
+    /// Range selection.
+    pub mode: CalibrationMode,
+    /// Description of the calibration set for the provenance.
+    pub set: String,
+    /// Called with (done, total) during calibration.
+    pub progress: &'a mut dyn FnMut(usize, usize),
+}
+
+impl std::fmt::Debug for Quantize<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Quantize")
+            .field("mode", &self.mode)
+            .field("set", &self.set)
+            .finish()
+    }
+}
+
+/// What a conversion did.
+#[derive(Debug, Clone)]
+pub struct ConvertReport {
+    /// Detected model family, if any.
+    pub family: Option<&'static str>,
+    /// Nodes written.
+    pub nodes: usize,
+    /// Activations folded into their producers.
+    pub folded: usize,
+    /// Whether the result is int8.
+    pub quantized: bool,
+    /// Source sha256.
+    pub source_sha256: String,
+}
+
+/// The float graph of a source model, with its specs, before quantization.
+#[derive(Debug, Clone)]
+pub struct Imported {
+    /// The working graph.
+    pub graph: ir::Graph,
+    /// Specs and provenance to write.
+    pub specs: emit::Specs,
+    /// Report so far.
+    pub report: ConvertReport,
+}
+
+/// Read a source model (TFLite) from `bytes`; `file` names it in provenance and errors.
+pub fn import(bytes: &[u8], file: &str, opts: &ConvertOptions) -> Result<Imported> {
+    let is_tflite = bytes.len() >= 8 && &bytes[4..8] == b"TFL3";
+    if !is_tflite {
+        return Err(ConvertError::UnknownFormat {
+            path: file.into(),
+            reason: "no TFL3 flatbuffer identifier".into(),
+        });
+    }
+    let mut graph = tflite::import(bytes)?;
+    let folded = fuse::fold_activations(&mut graph);
+    let family = presets::detect(&graph);
+    let (inputs, outputs) = match family {
+        Some(f) => presets::specs(&graph, f),
+        None => presets::generic(&graph),
+    };
+    let sha = hex::encode(Sha256::digest(bytes));
+    let specs = emit::Specs {
+        inputs: opts.inputs.clone().unwrap_or(inputs),
+        outputs: opts.outputs.clone().unwrap_or(outputs),
+        name: opts
+            .name
+            .clone()
+            .or_else(|| family.map(|f| format!("{}-f32", f.name()))),
+        provenance: Some(Provenance {
+            source: Path::new(file)
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned()),
+            source_sha256: Some(sha.clone()),
+            converter: Some(format!("outpost {}", env!("CARGO_PKG_VERSION"))),
+            ..Default::default()
+        }),
+        labels: vec![],
+    };
+    Ok(Imported {
+        report: ConvertReport {
+            family: family.map(|f| f.name()),
+            nodes: graph.nodes.len(),
+            folded,
+            quantized: false,
+            source_sha256: sha,
+        },
+        graph,
+        specs,
+    })
+}
+
+/// Import, optionally quantize, and return the model bytes (validated by loading them back).
+pub fn convert(
+    bytes: &[u8],
+    file: &str,
+    opts: &ConvertOptions,
+    quant: Option<Quantize<'_>>,
+) -> Result<(Vec<u8>, ConvertReport)> {
+    let Imported {
+        mut graph,
+        mut specs,
+        mut report,
+    } = import(bytes, file, opts)?;
+    if let Some(q) = quant {
+        let mut cal = quantize::Calibrator::new(&graph)?;
+        let ranges = cal.run(q.samples, q.mode, q.progress)?;
+        graph = quantize::quantize(&graph, &ranges)?;
+        if let Some(p) = specs.provenance.as_mut() {
+            p.calibration = Some(Calibration {
+                set: Some(q.set.clone()),
+                mode: Some(q.mode.to_string()),
+            });
+        }
+        if opts.name.is_none() {
+            specs.name = report.family.map(|f| format!("{f}-int8"));
+        }
+        report.quantized = true;
+        report.nodes = graph.nodes.len();
+    }
+    let out = emit::emit(&graph, &specs)?;
+    Model::from_bytes(out.clone())?;
+    Ok((out, report))
+}
+
+/// [`convert`] from a file to a file.
+pub fn convert_file(
+    input: &Path,
+    output: &Path,
+    opts: &ConvertOptions,
+    quant: Option<Quantize<'_>>,
+) -> Result<ConvertReport> {
+    let bytes = std::fs::read(input).map_err(|source| ConvertError::Io {
+        path: input.to_path_buf(),
+        source,
+    })?;
+    let (out, report) = convert(&bytes, &input.to_string_lossy(), opts, quant)?;
+    std::fs::write(output, out).map_err(|source| ConvertError::Io {
+        path: output.to_path_buf(),
+        source,
+    })?;
+    Ok(report)
+}
