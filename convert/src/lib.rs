@@ -15,6 +15,7 @@ pub mod fuse;
 pub mod ir;
 pub mod presets;
 pub mod quantize;
+pub mod samples;
 pub mod tflite;
 
 use std::path::Path;
@@ -116,7 +117,7 @@ pub fn import(bytes: &[u8], file: &str, opts: &ConvertOptions) -> Result<Importe
             converter: Some(format!("outpost {}", env!("CARGO_PKG_VERSION"))),
             ..Default::default()
         }),
-        labels: vec![],
+        labels: family.map(|_| vec!["face".to_string()]).unwrap_or_default(),
     };
     Ok(Imported {
         report: ConvertReport {
@@ -146,7 +147,8 @@ pub fn convert(
     if let Some(q) = quant {
         let mut cal = quantize::Calibrator::new(&graph)?;
         let ranges = cal.run(q.samples, q.mode, q.progress)?;
-        graph = quantize::quantize(&graph, &ranges)?;
+        let caps = quantize::decoder_caps(&graph, &specs.outputs);
+        graph = quantize::quantize(&graph, &ranges, &caps)?;
         if let Some(p) = specs.provenance.as_mut() {
             p.calibration = Some(Calibration {
                 set: Some(q.set.clone()),

@@ -17,6 +17,7 @@
 //! ```
 
 pub mod builder;
+pub mod decode;
 pub mod error;
 pub mod graph;
 pub mod meta;

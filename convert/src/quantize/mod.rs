@@ -15,6 +15,7 @@ pub use calibrate::{CalibrationMode, Calibrator, Ranges, SampleSource};
 
 use outpost_hal::DType;
 use outpost_models::graph::{Op, QuantParams};
+use outpost_models::spec::{Decoder, OutputSpec};
 
 use crate::error::{ConvertError, Result};
 use crate::ir::{ConstData, Graph, Node, Tensor};
@@ -83,10 +84,11 @@ fn fixed_output(op: &Op) -> Option<QuantParams> {
     }
 }
 
-/// Rewrite the float graph `g` to int8 using calibrated `ranges` (indexed by tensor).
-pub fn quantize(g: &Graph, ranges: &Ranges) -> Result<Graph> {
+/// Rewrite the float graph `g` to int8 using calibrated `ranges` (indexed by tensor); `caps`
+/// bound chosen tensors' ranges (see [`score_caps`]).
+pub fn quantize(g: &Graph, ranges: &Ranges, caps: &[RangeCap]) -> Result<Graph> {
     let mut q = g.clone();
-    let params = ranges::assign(g, ranges);
+    let params = ranges::assign(g, ranges, caps);
     for (t, p) in params.iter().enumerate() {
         if let Some(p) = p {
             q.tensors[t].dtype = DType::I8;
@@ -182,6 +184,52 @@ pub fn quantize(g: &Graph, ranges: &Ranges) -> Result<Graph> {
     }
     q.prune();
     Ok(q)
+}
+
+/// Logits beyond this are scores below 0.0003 or above 0.9997: no decision depends on them.
+pub const SCORE_LOGIT_CAP: f32 = 8.0;
+
+/// A range set (`exact`) or bounded for one tensor and the tensors sharing its quantization.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RangeCap {
+    /// Tensor index.
+    pub tensor: usize,
+    /// Low end.
+    pub lo: f32,
+    /// High end.
+    pub hi: f32,
+    /// Replace the calibrated range instead of intersecting with it.
+    pub exact: bool,
+}
+
+/// Ranges the decoder's meaning dictates for SSD outputs.
+///
+/// - Scores: background anchors give logits of −100 and beyond, and a range that covers them
+///   leaves steps of ≈0.7 logit (0.18 in score near 0.5); a calibration set without faces
+///   never shows a positive logit at all. The range is set to ±[`SCORE_LOGIT_CAP`]: a step of
+///   0.063 logit (0.016 in score), symmetric around the decision threshold.
+/// - Box regressors are in input pixels: offsets and sizes beyond `[−S, 1.5·S]` (S the input
+///   size) describe boxes larger than the frame. Out-of-distribution calibration images
+///   (tiny faces blown up) reach thousands; the calibrated range is bounded to this.
+pub fn decoder_caps(g: &Graph, outputs: &[OutputSpec]) -> Vec<RangeCap> {
+    let mut caps = Vec::new();
+    let find = |name: Option<&String>| name.and_then(|n| g.tensors.iter().position(|t| &t.name == n));
+    for o in outputs {
+        if let Decoder::Ssd { box_scale, .. } = &o.decoder {
+            if let Some(t) = find(o.tensors.first()) {
+                caps.push(RangeCap { tensor: t, lo: -box_scale, hi: 1.5 * box_scale, exact: false });
+            }
+            if let Some(t) = find(o.tensors.get(1)) {
+                caps.push(RangeCap {
+                    tensor: t,
+                    lo: -SCORE_LOGIT_CAP,
+                    hi: SCORE_LOGIT_CAP,
+                    exact: true,
+                });
+            }
+        }
+    }
+    caps
 }
 
 fn bad(n: &Node, reason: &str) -> ConvertError {

@@ -4,7 +4,7 @@
 use outpost_models::graph::{Op, QuantParams};
 
 use super::calibrate::Ranges;
-use super::params_for;
+use super::{RangeCap, params_for};
 use crate::emit::is_float_activation;
 use crate::ir::Graph;
 
@@ -29,8 +29,9 @@ fn shares_quant(op: &Op) -> bool {
     )
 }
 
-/// Quantization for every float activation of `g` (`None` for the rest).
-pub fn assign(g: &Graph, ranges: &Ranges) -> Vec<Option<QuantParams>> {
+/// Quantization for every float activation of `g` (`None` for the rest). `caps` set or bound
+/// the range of a tensor and of every tensor sharing its quantization.
+pub fn assign(g: &Graph, ranges: &Ranges, caps: &[RangeCap]) -> Vec<Option<QuantParams>> {
     let n = g.tensors.len();
     let mut parent: Vec<usize> = (0..n).collect();
     for node in &g.nodes {
@@ -51,6 +52,14 @@ pub fn assign(g: &Graph, ranges: &Ranges) -> Vec<Option<QuantParams>> {
             let r = find(&mut parent, t);
             lo[r] = lo[r].min(l);
             hi[r] = hi[r].max(h);
+        }
+    }
+    for c in caps {
+        let r = find(&mut parent, c.tensor);
+        if c.exact || !lo[r].is_finite() {
+            (lo[r], hi[r]) = (c.lo, c.hi);
+        } else {
+            (lo[r], hi[r]) = (lo[r].max(c.lo), hi[r].min(c.hi));
         }
     }
     (0..n)

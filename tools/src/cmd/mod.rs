@@ -2,6 +2,9 @@
 
 pub mod bench;
 pub mod client;
+pub mod convert;
+pub mod fetch;
+pub mod infer;
 pub mod inspect;
 pub mod outbox;
 pub mod synth;

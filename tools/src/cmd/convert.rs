@@ -1,0 +1,185 @@
+//! `outpost convert`: import a TFLite model, optionally quantize it to int8.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use outpost_convert::samples::FileSamples;
+use outpost_convert::{CalibrationMode, ConvertError, ConvertOptions, Quantize};
+use outpost_models::spec::{InputSpec, OutputSpec};
+
+use crate::exit::{CmdResult, Failure};
+use crate::fmt::bytes;
+
+/// Target precision of `--quantize`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Precision {
+    /// TFLite int8 scheme: per-tensor asymmetric activations, per-channel symmetric weights.
+    Int8,
+}
+
+/// How calibration picks each activation's range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// The smallest and largest value seen.
+    Minmax,
+    /// The central `--percentile` percent of values (clips outliers).
+    Percentile,
+}
+
+/// Arguments of `outpost convert`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Reads a TFLite flatbuffer (.tflite), maps its ops onto Outpost's graph, folds DEQUANTIZE of \
+constants and standalone RELU/RELU6 into their producers, keeps already-int8 tensors and their \
+quantization exactly, and writes one self-describing .safetensors file. Known families \
+(BlazeFace short and full range) get their input spec (letterbox, RGB, x/127.5-1) and decoder \
+(SSD anchors + weighted NMS) automatically; anything else gets a generic spec and a raw \
+decoder unless --input-spec/--output-spec say otherwise.
+
+With --quantize int8 the float model is run over the calibration images first (PNG/JPEG \
+files, or .npy arrays of images [N,H,W] or [N,H,W,3]), preprocessed exactly as at run time, \
+and every activation gets the range seen. The calibration set and mode are recorded in the \
+model's provenance.
+
+Examples:
+  outpost convert face_detection_short_range.tflite -o blazeface-short-f32.safetensors
+  outpost convert face_detection_short_range.tflite -o blazeface-short-int8.safetensors \\
+      --quantize int8 --calibration lfw_subset.npy coffee.png chelsea.png")]
+pub struct Args {
+    /// Source model (.tflite).
+    pub input: PathBuf,
+    /// Where to write the Outpost model (.safetensors).
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Quantize activations and weights after import.
+    #[arg(long, value_enum)]
+    pub quantize: Option<Precision>,
+    /// Calibration images or .npy image arrays (needed with --quantize).
+    #[arg(long, num_args = 1..)]
+    pub calibration: Vec<PathBuf>,
+    /// Range selection for calibration.
+    #[arg(long, value_enum, default_value_t = Mode::Minmax)]
+    pub calibration_mode: Mode,
+    /// Percent of values kept by `--calibration-mode percentile`.
+    #[arg(long, default_value_t = 99.99)]
+    pub percentile: f32,
+    /// Use at most this many calibration samples (spread evenly over the set).
+    #[arg(long, default_value_t = 500)]
+    pub max_samples: usize,
+    /// Model name written into the metadata (default: the family and precision).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Input spec JSON array overriding the detected one (see docs/model-format.md §5).
+    #[arg(long)]
+    pub input_spec: Option<String>,
+    /// Output spec JSON array overriding the detected one (see docs/model-format.md §6).
+    #[arg(long)]
+    pub output_spec: Option<String>,
+    /// No progress output.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+fn failure(e: ConvertError) -> Failure {
+    match e {
+        ConvertError::Runtime(_) | ConvertError::Model(_) => Failure::other(e.to_string()),
+        _ => Failure::input(e.to_string()),
+    }
+}
+
+fn spec<T: serde::de::DeserializeOwned>(flag: &str, s: &Option<String>) -> Result<Option<T>, Failure> {
+    s.as_deref()
+        .map(|s| {
+            serde_json::from_str(s).map_err(|e| Failure::input(format!("{flag}: {e}")))
+        })
+        .transpose()
+}
+
+/// Run the command.
+pub fn run(args: Args) -> CmdResult {
+    let opts = ConvertOptions {
+        name: args.name.clone(),
+        inputs: spec::<Vec<InputSpec>>("--input-spec", &args.input_spec)?,
+        outputs: spec::<Vec<OutputSpec>>("--output-spec", &args.output_spec)?,
+    };
+    if args.quantize.is_none() && !args.calibration.is_empty() {
+        return Err(Failure::input("--calibration needs --quantize int8"));
+    }
+    if !(50.0..=100.0).contains(&args.percentile) {
+        return Err(Failure::input("--percentile must lie in 50..100"));
+    }
+    convert(&args, &opts)
+}
+
+/// Convert as `args` say (also used by `outpost fetch-models`).
+pub fn convert(args: &Args, opts: &ConvertOptions) -> CmdResult {
+    let report = if args.quantize.is_some() {
+        if args.calibration.is_empty() {
+            return Err(Failure::input(
+                "--quantize int8 needs calibration data: --calibration IMAGE_OR_NPY...",
+            ));
+        }
+        let bytes = std::fs::read(&args.input).map_err(|e| {
+            Failure::input(format!("cannot read {}: {e}", args.input.display()))
+        })?;
+        let imported = outpost_convert::import(&bytes, &args.input.to_string_lossy(), opts)
+            .map_err(failure)?;
+        let input = &imported.graph.tensors[imported.graph.inputs[0]];
+        let spec = imported.specs.inputs.first().ok_or_else(|| {
+            Failure::input("the model has no input spec; give one with --input-spec")
+        })?;
+        let mut samples =
+            FileSamples::load(&args.calibration, spec, &input.shape, args.max_samples)
+                .map_err(failure)?;
+        let set = samples.description.clone();
+        let quiet = args.quiet;
+        let mut progress = |done: usize, total: usize| {
+            if !quiet {
+                let w = 30 * done / total.max(1);
+                eprint!(
+                    "\rcalibrating [{}{}] {done}/{total}",
+                    "#".repeat(w),
+                    " ".repeat(30 - w)
+                );
+                let _ = std::io::stderr().flush();
+                if done == total {
+                    eprintln!();
+                }
+            }
+        };
+        let mode = match args.calibration_mode {
+            Mode::Minmax => CalibrationMode::MinMax,
+            Mode::Percentile => CalibrationMode::Percentile(args.percentile),
+        };
+        let q = Quantize {
+            samples: &mut samples,
+            mode,
+            set,
+            progress: &mut progress,
+        };
+        outpost_convert::convert_file(&args.input, &args.output, opts, Some(q))
+    } else {
+        outpost_convert::convert_file(&args.input, &args.output, opts, None)
+    }
+    .map_err(failure)?;
+    let size = std::fs::metadata(&args.output)
+        .map(|m| m.len())
+        .unwrap_or(0);
+    println!(
+        "wrote {} ({}, {} nodes{}{}, {})",
+        args.output.display(),
+        bytes(size),
+        report.nodes,
+        report
+            .family
+            .map(|f| format!(", recognised as {f}"))
+            .unwrap_or_default(),
+        if report.folded > 0 {
+            format!(", {} activations folded", report.folded)
+        } else {
+            String::new()
+        },
+        if report.quantized { "int8" } else { "float" }
+    );
+    Ok(())
+}

