@@ -89,9 +89,14 @@ pub struct Imported {
 pub fn import(bytes: &[u8], file: &str, opts: &ConvertOptions) -> Result<Imported> {
     let is_tflite = bytes.len() >= 8 && &bytes[4..8] == b"TFL3";
     if !is_tflite {
+        let reason = if file.to_ascii_lowercase().ends_with(".onnx") {
+            "ONNX import is not implemented yet; convert the model to TFLite first".into()
+        } else {
+            "no TFL3 flatbuffer identifier".into()
+        };
         return Err(ConvertError::UnknownFormat {
             path: file.into(),
-            reason: "no TFL3 flatbuffer identifier".into(),
+            reason,
         });
     }
     let mut graph = tflite::import(bytes)?;

