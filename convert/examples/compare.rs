@@ -12,10 +12,18 @@ fn main() {
             let o = s.output_f32(i).unwrap();
             let mx = o.iter().cloned().fold(f32::MIN, f32::max);
             let mn = o.iter().cloned().fold(f32::MAX, f32::min);
-            println!("{m} out{i} sum {} min {mn} max {mx} first {:?}", o.iter().sum::<f32>(), &o[..4]);
+            println!(
+                "{m} out{i} sum {} min {mn} max {mx} first {:?}",
+                o.iter().sum::<f32>(),
+                &o[..4]
+            );
         }
-        if let Ok(x) = inf.session_mut().input_i8(0) { println!("input i8 sum {}", x.iter().map(|&v| v as i64).sum::<i64>()); }
+        if let Ok(x) = inf.session_mut().input_i8(0) {
+            println!("input i8 sum {}", x.iter().map(|&v| v as i64).sum::<i64>());
+        }
         let g = &model.meta().graph;
-        for t in g.tensors.iter().take(3) { println!("{} {:?} {:?}", t.name, t.dtype, t.quant); }
+        for t in g.tensors.iter().take(3) {
+            println!("{} {:?} {:?}", t.name, t.dtype, t.quant);
+        }
     }
 }

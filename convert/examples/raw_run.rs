@@ -28,7 +28,13 @@ fn main() {
     let model = outpost_models::Model::from_bytes(m).unwrap();
     let mut s = outpost_runtime::Session::new(&model, Default::default()).unwrap();
     if a.len() > 3 {
-        let qp = model.meta().graph.tensor(&model.meta().graph.inputs[0]).unwrap().quant.unwrap();
+        let qp = model
+            .meta()
+            .graph
+            .tensor(&model.meta().graph.inputs[0])
+            .unwrap()
+            .quant
+            .unwrap();
         let inp = s.input_i8(0).unwrap();
         for (d, v) in inp.iter_mut().zip(&x) {
             *d = ((v / qp.scale).round() + qp.zero_point as f32).clamp(-128.0, 127.0) as i8;
@@ -40,6 +46,12 @@ fn main() {
     for i in 0..2 {
         let o = s.output_f32(i).unwrap();
         let mx = o.iter().cloned().fold(f32::MIN, f32::max);
-        println!("out{i} len {} sum {} max {} first {:?}", o.len(), o.iter().sum::<f32>(), mx, &o[..4]);
+        println!(
+            "out{i} len {} sum {} max {} first {:?}",
+            o.len(),
+            o.iter().sum::<f32>(),
+            mx,
+            &o[..4]
+        );
     }
 }

@@ -39,9 +39,8 @@ pub fn detect(g: &Graph) -> Option<Family> {
         return None;
     };
     let (a, b) = (shape(g, *a), shape(g, *b));
-    let pair = |n: usize| {
-        (a == [1, n, 16] && b == [1, n, 1]) || (b == [1, n, 16] && a == [1, n, 1])
-    };
+    let pair =
+        |n: usize| (a == [1, n, 16] && b == [1, n, 1]) || (b == [1, n, 16] && a == [1, n, 1]);
     match shape(g, *x) {
         [1, 128, 128, 3] if pair(896) => Some(Family::BlazeFaceShort),
         [1, 192, 192, 3] if pair(2304) => Some(Family::BlazeFaceFull),
@@ -109,7 +108,11 @@ pub fn generic(g: &Graph) -> (Vec<InputSpec>, Vec<OutputSpec>) {
         })
         .collect();
     let outputs = vec![OutputSpec {
-        tensors: g.outputs.iter().map(|&o| g.tensors[o].name.clone()).collect(),
+        tensors: g
+            .outputs
+            .iter()
+            .map(|&o| g.tensors[o].name.clone())
+            .collect(),
         decoder: Decoder::Raw,
     }];
     (inputs, outputs)

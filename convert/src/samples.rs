@@ -104,9 +104,7 @@ impl FileSamples {
         let mut samples = Vec::new();
         let mut parts = Vec::new();
         for p in paths {
-            let is_npy = p
-                .extension()
-                .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
+            let is_npy = p.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy"));
             if is_npy {
                 let n = load_npy(p, &mut samples)?;
                 parts.push(format!("{} ({n})", file_name(p)));
@@ -122,7 +120,9 @@ impl FileSamples {
             }
         }
         if samples.is_empty() {
-            return Err(cal("no calibration images given (use --calibration FILE...)"));
+            return Err(cal(
+                "no calibration images given (use --calibration FILE...)",
+            ));
         }
         if samples.len() > limit.max(1) {
             let step = samples.len() as f64 / limit.max(1) as f64;

@@ -13,16 +13,28 @@ fn models_dir() -> PathBuf {
 fn short_range() -> Vec<u8> {
     let p = models_dir().join("src/face_detection_short_range.tflite");
     std::fs::read(&p).unwrap_or_else(|e| {
-        panic!("{}: {e}; run `cargo run -p outpost -- fetch-models` first", p.display())
+        panic!(
+            "{}: {e}; run `cargo run -p outpost -- fetch-models` first",
+            p.display()
+        )
     })
 }
 
 #[test]
 fn not_a_model_is_refused() {
-    let e = convert(b"hello world, not a model", "x.tflite", &Default::default(), None).unwrap_err();
+    let e = convert(
+        b"hello world, not a model",
+        "x.tflite",
+        &Default::default(),
+        None,
+    )
+    .unwrap_err();
     assert!(matches!(e, ConvertError::UnknownFormat { .. }), "{e}");
     let e = convert(b"\x08\x07\x12\x04onnx", "m.onnx", &Default::default(), None).unwrap_err();
-    assert!(e.to_string().contains("ONNX import is not implemented"), "{e}");
+    assert!(
+        e.to_string().contains("ONNX import is not implemented"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -66,5 +78,8 @@ fn unsupported_op_names_op_and_node() {
         }
         other => panic!("expected UnsupportedOp, got {other}"),
     }
-    assert!(e.to_string().starts_with("unsupported op PRELU at node "), "{e}");
+    assert!(
+        e.to_string().starts_with("unsupported op PRELU at node "),
+        "{e}"
+    );
 }

@@ -188,7 +188,8 @@ impl Calibrator {
 }
 
 fn minmax(v: &[f32]) -> (f32, f32) {
-    v.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &x| {
-        (a.min(x), b.max(x))
-    })
+    v.iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &x| {
+            (a.min(x), b.max(x))
+        })
 }

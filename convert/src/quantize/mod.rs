@@ -213,11 +213,17 @@ pub struct RangeCap {
 ///   (tiny faces blown up) reach thousands; the calibrated range is bounded to this.
 pub fn decoder_caps(g: &Graph, outputs: &[OutputSpec]) -> Vec<RangeCap> {
     let mut caps = Vec::new();
-    let find = |name: Option<&String>| name.and_then(|n| g.tensors.iter().position(|t| &t.name == n));
+    let find =
+        |name: Option<&String>| name.and_then(|n| g.tensors.iter().position(|t| &t.name == n));
     for o in outputs {
         if let Decoder::Ssd { box_scale, .. } = &o.decoder {
             if let Some(t) = find(o.tensors.first()) {
-                caps.push(RangeCap { tensor: t, lo: -box_scale, hi: 1.5 * box_scale, exact: false });
+                caps.push(RangeCap {
+                    tensor: t,
+                    lo: -box_scale,
+                    hi: 1.5 * box_scale,
+                    exact: false,
+                });
             }
             if let Some(t) = find(o.tensors.get(1)) {
                 caps.push(RangeCap {

@@ -75,7 +75,13 @@ pub fn import(bytes: &[u8]) -> Result<Graph> {
             reason,
         };
         let (dtype, cdata) = match t.type_() {
-            fb::TensorType::FLOAT32 => (DType::F32, data.map(|d| read_le(d, n, 4)).transpose().map_err(bad)?.map(|b| ConstData::F32(bytemuck::pod_collect_to_vec(&b)))),
+            fb::TensorType::FLOAT32 => (
+                DType::F32,
+                data.map(|d| read_le(d, n, 4))
+                    .transpose()
+                    .map_err(bad)?
+                    .map(|b| ConstData::F32(bytemuck::pod_collect_to_vec(&b))),
+            ),
             fb::TensorType::FLOAT16 => (
                 DType::F32,
                 data.map(|d| read_le(d, n, 2))
@@ -118,7 +124,10 @@ pub fn import(bytes: &[u8]) -> Result<Graph> {
                 let v: Vec<i64> = bytemuck::pod_collect_to_vec(&b);
                 let v = v
                     .into_iter()
-                    .map(|x| i32::try_from(x).map_err(|_| bad(format!("int64 value {x} out of int32 range"))))
+                    .map(|x| {
+                        i32::try_from(x)
+                            .map_err(|_| bad(format!("int64 value {x} out of int32 range")))
+                    })
                     .collect::<Result<Vec<i32>>>()?;
                 (DType::I32, Some(ConstData::I32(v)))
             }
@@ -169,12 +178,20 @@ pub fn import(bytes: &[u8]) -> Result<Graph> {
         let code = codes
             .iter()
             .nth(op.opcode_index() as usize)
-            .ok_or_else(|| ConvertError::CorruptTflite(format!("operator {k}: bad opcode index")))?;
+            .ok_or_else(|| {
+                ConvertError::CorruptTflite(format!("operator {k}: bad opcode index"))
+            })?;
         let builtin = code
             .builtin_code()
             .0
             .max(code.deprecated_builtin_code() as i32);
-        ops::map(&mut g, k, fb::BuiltinOperator(builtin), code.custom_code(), &op)?;
+        ops::map(
+            &mut g,
+            k,
+            fb::BuiltinOperator(builtin),
+            code.custom_code(),
+            &op,
+        )?;
     }
     g.prune();
     Ok(g)

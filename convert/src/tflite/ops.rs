@@ -122,7 +122,7 @@ pub fn map(
             });
         }
     };
-    let name = format!("{}", g.tensors[output].name);
+    let name = g.tensors[output].name.clone();
     let mut c = Ctx {
         g,
         op,
@@ -283,11 +283,10 @@ pub fn map(
         }
         B::MEAN => {
             let axes = c.const_i32(1)?;
-            let keep_dims = c
-                .op
-                .builtin_options_as_reducer_options()
-                .map(|o| o.keep_dims())
-                .unwrap_or(false);
+            let keep_dims =
+                c.op.builtin_options_as_reducer_options()
+                    .map(|o| o.keep_dims())
+                    .unwrap_or(false);
             c.node(Op::Mean(MeanAttrs { axes, keep_dims }), vec![x(&c)?]);
         }
         B::TRANSPOSE => {
@@ -299,11 +298,10 @@ pub fn map(
             c.node(Op::Transpose(TransposeAttrs { perm }), vec![x(&c)?]);
         }
         B::SOFTMAX => {
-            let beta = c
-                .op
-                .builtin_options_as_softmax_options()
-                .map(|o| o.beta())
-                .unwrap_or(1.0);
+            let beta =
+                c.op.builtin_options_as_softmax_options()
+                    .map(|o| o.beta())
+                    .unwrap_or(1.0);
             c.node(Op::Softmax(SoftmaxAttrs { beta }), vec![x(&c)?]);
         }
         B::RELU => c.node(Op::Relu, vec![x(&c)?]),

@@ -1,0 +1,62 @@
+#!/usr/bin/env python3
+"""BlazeFace short range: Outpost (int8 and float) against LiteRT (XNNPACK, float), one run.
+
+Runs `outpost bench --json` on the zoo models and LiteRT's Interpreter on the original
+.tflite (the same letterboxed astronaut as input for LiteRT; Outpost's bench feeds a fixed
+input, which does not change the work of a dense network), alternating 1 and 2 threads where
+the engine supports them, and prints one JSON object with every p50 and the ratios
+outpost/litert (below 1 = Outpost faster).
+
+Usage (after `cargo build --release -p outpost` and `outpost fetch-models`):
+    python3 benches/blazeface_vs_litert.py [--runs 1000] [--warmup 100]
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def outpost(model, runs, warmup, tier=None):
+    env = dict(os.environ)
+    if tier:
+        env["OUTPOST_KERNELS"] = tier
+    out = subprocess.run(
+        [str(ROOT / "target/release/outpost"), "bench", "--model", str(model), "--runs", str(runs),
+         "--warmup", str(warmup), "--json"],
+        check=True, capture_output=True, text=True, env=env).stdout
+    return json.loads(out)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=1000)
+    ap.add_argument("--warmup", type=int, default=100)
+    a = ap.parse_args()
+    models = Path(os.environ.get("OUTPOST_MODELS", ROOT / ".models"))
+    res = {}
+    for name in ["blazeface-short-int8", "blazeface-short-f32"]:
+        r = outpost(models / f"{name}.safetensors", a.runs, a.warmup)
+        res[f"outpost_{name}_p50_ms"] = r["p50_ms"]
+        res[f"outpost_{name}_min_ms"] = r["min_ms"]
+        res[f"outpost_{name}_tier"] = r["tier"]
+        res[f"outpost_{name}_allocs_per_run"] = r["allocs_per_run"]
+    r = outpost(models / "blazeface-short-int8.safetensors", a.runs, a.warmup, "avx2")
+    res["outpost_blazeface-short-int8_avx2_p50_ms"] = r["p50_ms"]
+    out = subprocess.run([sys.executable, str(ROOT / "tools/reference/bench_litert.py"),
+                          "--warmup", str(a.warmup), "--runs", str(a.runs)],
+                         check=True, capture_output=True, text=True).stdout
+    lite = json.loads(out.strip().splitlines()[-1])
+    res.update(lite)
+    base = lite["litert_blazeface_short_f32_1t_p50_ms"]
+    for k in ["outpost_blazeface-short-int8_p50_ms", "outpost_blazeface-short-f32_p50_ms",
+              "outpost_blazeface-short-int8_avx2_p50_ms"]:
+        res[k.replace("_p50_ms", "_vs_litert_1t")] = round(res[k] / base, 3)
+    print(json.dumps(res, indent=1))
+
+
+if __name__ == "__main__":
+    main()
