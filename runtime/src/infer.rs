@@ -44,14 +44,16 @@ impl Inference {
         let meta = model.meta();
         let g = &meta.graph;
         let pre = match meta.inputs.first() {
-            Some(s) if s.layout == outpost_models::spec::Layout::Nhwc => Some(
-                Preprocessor::new(model, 0).map_err(|e| bad(&s.tensor, e.to_string()))?,
-            ),
+            Some(s) if s.layout == outpost_models::spec::Layout::Nhwc => {
+                Some(Preprocessor::new(model, 0).map_err(|e| bad(&s.tensor, e.to_string()))?)
+            }
             _ => None,
         };
         let mut widened = Vec::new();
         for name in &g.outputs {
-            let t = g.tensor(name).ok_or_else(|| bad(name, "undeclared output"))?;
+            let t = g
+                .tensor(name)
+                .ok_or_else(|| bad(name, "undeclared output"))?;
             widened.push(match (t.dtype, t.quant) {
                 (DType::I8, Some(q)) => Some((q, vec![0f32; t.shape.iter().product()])),
                 _ => None,
@@ -62,11 +64,12 @@ impl Inference {
             let mut outputs = Vec::new();
             let mut shapes = Vec::new();
             for name in &spec.tensors {
-                let i = g
-                    .outputs
-                    .iter()
-                    .position(|o| o == name)
-                    .ok_or_else(|| bad(name, "the output spec names a tensor that is not a graph output"))?;
+                let i = g.outputs.iter().position(|o| o == name).ok_or_else(|| {
+                    bad(
+                        name,
+                        "the output spec names a tensor that is not a graph output",
+                    )
+                })?;
                 outputs.push(i);
                 shapes.push(g.tensor(name).map(|t| t.shape.as_slice()).unwrap_or(&[]));
             }

@@ -93,9 +93,13 @@ fn blazeface_short_float_matches_litert() {
     let dir = models_dir();
     let src = dir.join("src/face_detection_short_range.tflite");
     let bytes = std::fs::read(&src).unwrap();
-    let (model, report) =
-        outpost_convert::convert(&bytes, "face_detection_short_range.tflite", &Default::default(), None)
-            .unwrap();
+    let (model, report) = outpost_convert::convert(
+        &bytes,
+        "face_detection_short_range.tflite",
+        &Default::default(),
+        None,
+    )
+    .unwrap();
     assert_eq!(report.family, Some("blazeface-short"));
     let model = Model::from_bytes(model).unwrap();
     let mut inf = inference(&model);
@@ -106,9 +110,15 @@ fn blazeface_short_float_matches_litert() {
         assert_eq!(got.len(), want.len(), "{name}: {got:?} vs LiteRT {want:?}");
         for (a, b) in got.iter().zip(&want) {
             for i in 0..4 {
-                assert!((a.bbox[i] - b.bbox[i]).abs() <= 1.0, "{name}: box {a:?} vs {b:?}");
+                assert!(
+                    (a.bbox[i] - b.bbox[i]).abs() <= 1.0,
+                    "{name}: box {a:?} vs {b:?}"
+                );
             }
-            assert!((a.score - b.score).abs() <= 1e-3, "{name}: score {a:?} vs {b:?}");
+            assert!(
+                (a.score - b.score).abs() <= 1e-3,
+                "{name}: score {a:?} vs {b:?}"
+            );
             for (k, l) in a.keypoints.iter().zip(&b.keypoints) {
                 assert!((k[0] - l[0]).abs() <= 1.0 && (k[1] - l[1]).abs() <= 1.0);
             }
@@ -128,7 +138,13 @@ fn int8_against_float(model: &str, golden_name: &str, score_tol: f32, no_face: &
     let dir = models_dir();
     let model = Model::open(dir.join(format!("{model}.safetensors"))).unwrap();
     let prov = model.meta().provenance.clone().unwrap();
-    assert!(prov.calibration.unwrap().set.unwrap().contains("lfw_subset.npy"));
+    assert!(
+        prov.calibration
+            .unwrap()
+            .set
+            .unwrap()
+            .contains("lfw_subset.npy")
+    );
     let mut inf = inference(&model);
     let g = golden(golden_name);
     let want = golden_dets(&g["images"]["astronaut.png"]);
@@ -137,7 +153,10 @@ fn int8_against_float(model: &str, golden_name: &str, score_tol: f32, no_face: &
     for (a, b) in got.iter().zip(&want) {
         let v = iou(a.bbox, b.bbox);
         assert!(v >= 0.9, "IoU {v} of {a:?} vs LiteRT {b:?}");
-        assert!((a.score - b.score).abs() <= score_tol, "score {a:?} vs {b:?}");
+        assert!(
+            (a.score - b.score).abs() <= score_tol,
+            "score {a:?} vs {b:?}"
+        );
     }
     for name in no_face {
         let got = run(&mut inf, &dir.join("data").join(name));
@@ -153,7 +172,13 @@ fn blazeface_short_int8_finds_the_face() {
         "blazeface-short-int8",
         "blazeface-short",
         0.05,
-        &["coffee.png", "china.jpg", "rocket.jpg", "motorcycle_left.png", "flower.jpg"],
+        &[
+            "coffee.png",
+            "china.jpg",
+            "rocket.jpg",
+            "motorcycle_left.png",
+            "flower.jpg",
+        ],
     );
 }
 
@@ -164,7 +189,14 @@ fn blazeface_full_int8_finds_the_face() {
         "blazeface-full-int8",
         "blazeface-full",
         0.07,
-        &["chelsea.png", "coffee.png", "china.jpg", "rocket.jpg", "motorcycle_left.png", "flower.jpg"],
+        &[
+            "chelsea.png",
+            "coffee.png",
+            "china.jpg",
+            "rocket.jpg",
+            "motorcycle_left.png",
+            "flower.jpg",
+        ],
     );
 }
 
@@ -178,13 +210,25 @@ fn int8_model_is_int8_inside() {
     let convs = g
         .nodes
         .iter()
-        .filter(|n| matches!(n.op, outpost_models::graph::Op::Conv2d(_) | outpost_models::graph::Op::DepthwiseConv2d(_)))
+        .filter(|n| {
+            matches!(
+                n.op,
+                outpost_models::graph::Op::Conv2d(_)
+                    | outpost_models::graph::Op::DepthwiseConv2d(_)
+            )
+        })
         .count();
     assert!(convs >= 37);
     for n in &g.nodes {
         if matches!(n.op, outpost_models::graph::Op::Conv2d(_)) {
-            assert_eq!(model.tensor(&n.inputs[1]).unwrap().dtype(), outpost_hal::DType::I8);
-            assert_eq!(g.tensor(&n.outputs[0]).unwrap().dtype, outpost_hal::DType::I8);
+            assert_eq!(
+                model.tensor(&n.inputs[1]).unwrap().dtype(),
+                outpost_hal::DType::I8
+            );
+            assert_eq!(
+                g.tensor(&n.outputs[0]).unwrap().dtype,
+                outpost_hal::DType::I8
+            );
         }
     }
 }

@@ -66,13 +66,26 @@ fn convert_then_infer_json() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(lines.len(), 2);
-    assert!(lines[0]["input"].as_str().unwrap().ends_with("astronaut.png"));
+    assert!(
+        lines[0]["input"]
+            .as_str()
+            .unwrap()
+            .ends_with("astronaut.png")
+    );
     let d = &lines[0]["detections"][0];
     assert_eq!(lines[0]["detections"].as_array().unwrap().len(), 1);
     assert_eq!(d["label"], "face");
     assert!(d["score"].as_f64().unwrap() > 0.9);
-    let b: Vec<f64> = d["box"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
-    assert!((b[0] - 179.08).abs() < 1.0 && (b[3] - 173.93).abs() < 1.0, "{b:?}");
+    let b: Vec<f64> = d["box"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert!(
+        (b[0] - 179.08).abs() < 1.0 && (b[3] - 173.93).abs() < 1.0,
+        "{b:?}"
+    );
     assert_eq!(d["keypoints"].as_array().unwrap().len(), 6);
     assert_eq!(lines[1]["detections"].as_array().unwrap().len(), 0);
 }
@@ -98,7 +111,10 @@ fn convert_int8_records_calibration() {
     let o = outpost(&["inspect", s(&out), "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = String::from_utf8_lossy(&o.stdout);
-    assert!(text.contains("coffee.png") && text.contains("minmax"), "{text}");
+    assert!(
+        text.contains("coffee.png") && text.contains("minmax"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -107,7 +123,12 @@ fn bad_inputs_exit_2_with_one_line() {
     let tmp = tempfile::tempdir().unwrap();
     let junk = tmp.path().join("junk.tflite");
     std::fs::write(&junk, b"not a flatbuffer at all").unwrap();
-    let o = outpost(&["convert", s(&junk), "-o", s(&tmp.path().join("x.safetensors"))]);
+    let o = outpost(&[
+        "convert",
+        s(&junk),
+        "-o",
+        s(&tmp.path().join("x.safetensors")),
+    ]);
     one_line_exit_2(&o, "junk.tflite");
     let o = outpost(&[
         "convert",
@@ -136,16 +157,27 @@ fn bad_inputs_exit_2_with_one_line() {
     assert!(o.status.success(), "{}", stderr(&o));
     let bad_png = tmp.path().join("bad.png");
     std::fs::write(&bad_png, b"\x89PNG\r\n\x1a\nthen garbage").unwrap();
-    one_line_exit_2(&outpost(&["infer", "--model", s(&model), s(&bad_png)]), "bad.png");
+    one_line_exit_2(
+        &outpost(&["infer", "--model", s(&model), s(&bad_png)]),
+        "bad.png",
+    );
     let wav = tmp.path().join("a.wav");
     std::fs::write(&wav, b"RIFF....WAVEfmt ").unwrap();
     one_line_exit_2(&outpost(&["infer", "--model", s(&model), s(&wav)]), "a.wav");
     let missing = tmp.path().join("missing.png");
-    one_line_exit_2(&outpost(&["infer", "--model", s(&model), s(&missing)]), "missing.png");
+    one_line_exit_2(
+        &outpost(&["infer", "--model", s(&model), s(&missing)]),
+        "missing.png",
+    );
     let corrupt_model = tmp.path().join("corrupt.safetensors");
     std::fs::write(&corrupt_model, b"\x10\x00\x00\x00\x00\x00\x00\x00{}").unwrap();
     one_line_exit_2(
-        &outpost(&["infer", "--model", s(&corrupt_model), s(&m.join("data/astronaut.png"))]),
+        &outpost(&[
+            "infer",
+            "--model",
+            s(&corrupt_model),
+            s(&m.join("data/astronaut.png")),
+        ]),
         "corrupt.safetensors",
     );
 }

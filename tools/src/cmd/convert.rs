@@ -87,11 +87,12 @@ fn failure(e: ConvertError) -> Failure {
     }
 }
 
-fn spec<T: serde::de::DeserializeOwned>(flag: &str, s: &Option<String>) -> Result<Option<T>, Failure> {
+fn spec<T: serde::de::DeserializeOwned>(
+    flag: &str,
+    s: &Option<String>,
+) -> Result<Option<T>, Failure> {
     s.as_deref()
-        .map(|s| {
-            serde_json::from_str(s).map_err(|e| Failure::input(format!("{flag}: {e}")))
-        })
+        .map(|s| serde_json::from_str(s).map_err(|e| Failure::input(format!("{flag}: {e}"))))
         .transpose()
 }
 
@@ -119,9 +120,8 @@ pub fn convert(args: &Args, opts: &ConvertOptions) -> CmdResult {
                 "--quantize int8 needs calibration data: --calibration IMAGE_OR_NPY...",
             ));
         }
-        let bytes = std::fs::read(&args.input).map_err(|e| {
-            Failure::input(format!("cannot read {}: {e}", args.input.display()))
-        })?;
+        let bytes = std::fs::read(&args.input)
+            .map_err(|e| Failure::input(format!("cannot read {}: {e}", args.input.display())))?;
         let imported = outpost_convert::import(&bytes, &args.input.to_string_lossy(), opts)
             .map_err(failure)?;
         let input = &imported.graph.tensors[imported.graph.inputs[0]];

@@ -61,7 +61,10 @@ pub fn ensure_models(dir: &Path, names: &[&str], progress: bool) -> Result<Vec<P
     for name in names {
         let m = ZOO.iter().find(|m| m.name == *name).ok_or_else(|| {
             let known: Vec<&str> = ZOO.iter().map(|m| m.name).collect();
-            Failure::input(format!("unknown model {name}: known are {}", known.join(", ")))
+            Failure::input(format!(
+                "unknown model {name}: known are {}",
+                known.join(", ")
+            ))
         })?;
         let path = dir.join(format!("{}.safetensors", m.name));
         if path.exists() && outpost_models::Model::open(&path).is_ok() {
@@ -104,8 +107,7 @@ fn convert(
             outpost_convert::import(&bytes, &source.to_string_lossy(), &opts).map_err(fail)?;
         let input = &imported.graph.tensors[imported.graph.inputs[0]];
         let spec = &imported.specs.inputs[0];
-        let mut samples =
-            FileSamples::load(calibration, spec, &input.shape, 500).map_err(fail)?;
+        let mut samples = FileSamples::load(calibration, spec, &input.shape, 500).map_err(fail)?;
         let set = samples.description.clone();
         let mut last = 0;
         let mut report = |done: usize, total: usize| {

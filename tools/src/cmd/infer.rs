@@ -175,9 +175,8 @@ pub fn run(args: Args) -> CmdResult {
             "--threads: only 1 is implemented (intra-op threads are not done yet)",
         ));
     }
-    let model = Model::open(&args.model).map_err(|e| {
-        Failure::input(format!("{}: {e}", args.model.display()))
-    })?;
+    let model = Model::open(&args.model)
+        .map_err(|e| Failure::input(format!("{}: {e}", args.model.display())))?;
     let mut inf = Inference::new(&model, SessionOptions::default())
         .map_err(|e| Failure::input(format!("{}: {e}", args.model.display())))?;
     for path in &args.inputs {
@@ -219,7 +218,10 @@ fn print_text(input: &str, obj: &serde_json::Map<String, Value>, ms: f64) {
         for det in d {
             println!(
                 "  {} {:.3} box {} keypoints {}",
-                det["label"], det["score"].as_f64().unwrap_or(0.0), det["box"], det["keypoints"]
+                det["label"],
+                det["score"].as_f64().unwrap_or(0.0),
+                det["box"],
+                det["keypoints"]
             );
         }
     }
