@@ -17,6 +17,7 @@ pub use outpost_models as models;
 pub mod error;
 pub mod infer;
 pub mod ipc;
+pub mod pipeline;
 pub mod plan;
 pub mod preprocess;
 pub mod session;

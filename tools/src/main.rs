@@ -23,6 +23,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the inference loop; with no --config, the built-in face-blurring demo.
+    Run(cmd::run::Args),
     /// Show what a model file contains: version, provenance, inputs, outputs, ops, MACs, memory.
     Inspect(cmd::inspect::Args),
     /// Measure a model's latency, throughput, allocations and memory on this machine.
@@ -66,6 +68,7 @@ fn main() -> std::process::ExitCode {
         .parse_default_env()
         .init();
     let result = match cli.command {
+        Command::Run(args) => cmd::run::run(args),
         Command::Inspect(args) => cmd::inspect::run(args),
         Command::Client(args) => cmd::client::run(args),
         Command::Synth(args) => cmd::synth::run(args),

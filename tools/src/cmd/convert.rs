@@ -24,6 +24,8 @@ pub enum Mode {
     Minmax,
     /// The central `--percentile` percent of values (clips outliers).
     Percentile,
+    /// The clipping range with the least expected squared quantization error.
+    Mse,
 }
 
 /// Arguments of `outpost convert`.
@@ -150,6 +152,7 @@ pub fn convert(args: &Args, opts: &ConvertOptions) -> CmdResult {
         let mode = match args.calibration_mode {
             Mode::Minmax => CalibrationMode::MinMax,
             Mode::Percentile => CalibrationMode::Percentile(args.percentile),
+            Mode::Mse => CalibrationMode::Mse,
         };
         let q = Quantize {
             samples: &mut samples,

@@ -8,4 +8,5 @@ pub mod fetch_models;
 pub mod infer;
 pub mod inspect;
 pub mod outbox;
+pub mod run;
 pub mod synth;

@@ -1,0 +1,401 @@
+//! Pipeline tests: histograms, policies, sources, and the whole loop under pressure (a source
+//! twice as fast as inference, a slow publisher, stop while running). The no-allocation test is
+//! `runtime/tests/pipeline_noalloc.rs` (it needs its own process for a global allocator).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::preprocess::RgbImage;
+
+#[path = "../../tests/support/tiny_ssd.rs"]
+#[allow(dead_code, clippy::too_many_arguments)]
+mod tiny_ssd;
+
+use tiny_ssd::{frame, tiny_ssd};
+
+fn images(n: u32) -> Vec<(Name, RgbImage)> {
+    (0..n)
+        .map(|i| {
+            let (w, h) = [(96, 64), (64, 96), (80, 80)][i as usize % 3];
+            (name(&format!("img{i}")), frame(w, h, i))
+        })
+        .collect()
+}
+
+fn source(n: u32, fps: f64, looping: bool) -> Box<dyn Source> {
+    Box::new(
+        ImageSource::from_images(images(n))
+            .unwrap()
+            .with_fps(fps)
+            .looping(looping),
+    )
+}
+
+/// Median time of one inference of `model` on a test frame.
+fn infer_time(model: &Model) -> Duration {
+    let mut inf = Inference::new(model, SessionOptions::default()).unwrap();
+    let img = frame(96, 64, 0);
+    let mut t: Vec<Duration> = (0..15)
+        .map(|_| {
+            let t0 = Instant::now();
+            inf.run_image(&img.view()).unwrap();
+            t0.elapsed()
+        })
+        .collect();
+    t.sort();
+    t[t.len() / 2]
+}
+
+fn check_accounting(r: &Report) {
+    for s in &r.streams {
+        let c = s.counters;
+        assert_eq!(
+            c.captured,
+            c.inferred + c.dropped_total(),
+            "stream {}: {c:?}",
+            s.name
+        );
+        assert_eq!(c.published, c.inferred, "stream {}: {c:?}", s.name);
+        assert_eq!(s.stage(Stage::Total).count, c.published);
+        assert_eq!(s.stage(Stage::Capture).count, c.captured);
+        assert_eq!(s.stage(Stage::Infer).count, c.inferred);
+    }
+}
+
+#[test]
+fn histogram_buckets_and_quantiles() {
+    for ns in [
+        0u64,
+        1,
+        7,
+        8,
+        9,
+        15,
+        16,
+        17,
+        100,
+        1000,
+        123_456,
+        1 << 30,
+        u64::MAX / 2,
+    ] {
+        let i = stats_bucket(ns);
+        let (lo, w) = stats_range(i);
+        if ns < (1 << 41) {
+            assert!(
+                lo <= ns && ns < lo + w,
+                "{ns} in bucket {i} = [{lo}, {})",
+                lo + w
+            );
+            assert!(w * 8 <= lo.max(8), "bucket {i} too wide: {w} at {lo}");
+        }
+    }
+    let h = Histogram::default();
+    assert_eq!(h.snapshot().p50(), None);
+    for us in 1..=1000u64 {
+        h.record(Duration::from_micros(us));
+    }
+    let s = h.snapshot();
+    assert_eq!(s.count, 1000);
+    let p50 = s.p50().unwrap().as_secs_f64() * 1e6;
+    let p99 = s.p99().unwrap().as_secs_f64() * 1e6;
+    assert!((p50 - 500.0).abs() / 500.0 < 0.13, "p50 {p50}");
+    assert!((p99 - 990.0).abs() / 990.0 < 0.13, "p99 {p99}");
+    assert_eq!(s.max_ns, 1_000_000);
+    assert_eq!(s.mean().unwrap(), Duration::from_nanos(500_500));
+    let mut m = s.clone();
+    m.merge(&s);
+    assert_eq!(m.count, 2000);
+    assert_eq!(m.p50(), s.p50());
+}
+
+fn stats_bucket(ns: u64) -> usize {
+    super::stats::bucket_of(ns)
+}
+
+fn stats_range(i: usize) -> (u64, u64) {
+    super::stats::bucket_range(i)
+}
+
+#[test]
+fn policies_parse() {
+    assert_eq!("latest".parse::<Policy>(), Ok(Policy::Latest));
+    assert_eq!("drop-oldest".parse::<Policy>(), Ok(Policy::DropOldest));
+    assert_eq!(
+        "block".parse::<Policy>(),
+        Ok(Policy::Block(Duration::from_secs(1)))
+    );
+    assert_eq!(
+        "block:250".parse::<Policy>(),
+        Ok(Policy::Block(Duration::from_millis(250)))
+    );
+    let e = "newest".parse::<Policy>().unwrap_err();
+    assert!(e.contains("latest, drop-oldest, block"), "{e}");
+}
+
+#[test]
+fn frame_buf_checks_capacity() {
+    let mut b = FrameBuf::new(10 * 10 * 3);
+    assert!(b.data().is_empty());
+    b.prepare_rgb(10, 10).unwrap().fill(7);
+    assert_eq!(b.data().len(), 300);
+    assert!(matches!(
+        b.prepare_rgb(11, 10),
+        Err(SourceError::TooLarge {
+            need: 330,
+            capacity: 300
+        })
+    ));
+    assert!(matches!(b.prepare_rgb(0, 10), Err(SourceError::Frame(_))));
+    // A failed prepare keeps the old frame.
+    assert_eq!((b.width(), b.height()), (10, 10));
+    b.prepare_rgb(5, 4).unwrap();
+    assert_eq!(b.view().validate(), Ok(()));
+    assert_eq!(b.data().len(), 60);
+}
+
+#[test]
+fn names_are_cut_at_char_boundaries() {
+    assert_eq!(name("astronaut").as_str(), "astronaut");
+    let long = "é".repeat(40); // 80 bytes
+    let n = name(&long);
+    assert_eq!(n.len(), 64);
+    assert!(n.chars().all(|c| c == 'é'));
+}
+
+#[test]
+fn image_source_replays_once_or_loops() {
+    let mut s = ImageSource::from_images(images(3)).unwrap();
+    assert_eq!(s.frame_capacity(), 80 * 80 * 3);
+    let mut b = FrameBuf::new(s.frame_capacity());
+    let mut seen = Vec::new();
+    while let Some(m) = s.next_frame(&mut b).unwrap() {
+        assert_eq!(b.data(), &s.images()[m.index as usize].1.data[..]);
+        seen.push((m.seq, m.name.to_string()));
+    }
+    assert_eq!(
+        seen,
+        [(0, "img0".into()), (1, "img1".into()), (2, "img2".into())]
+    );
+    let mut s = ImageSource::from_images(images(2)).unwrap().looping(true);
+    let seqs: Vec<u32> = (0..5)
+        .map(|_| s.next_frame(&mut b).unwrap().unwrap().index)
+        .collect();
+    assert_eq!(seqs, [0, 1, 0, 1, 0]);
+    assert!(matches!(
+        ImageSource::from_images(Vec::new()),
+        Err(SourceError::Empty)
+    ));
+}
+
+#[test]
+fn image_source_paces_frames() {
+    let mut s = ImageSource::from_images(images(1))
+        .unwrap()
+        .with_fps(100.0)
+        .looping(true);
+    let mut b = FrameBuf::new(s.frame_capacity());
+    assert_eq!(s.ready_at(), None, "the first frame is due at once");
+    s.next_frame(&mut b).unwrap();
+    let first = s.ready_at().unwrap();
+    s.next_frame(&mut b).unwrap();
+    let second = s.ready_at().unwrap();
+    assert_eq!(second - first, Duration::from_millis(10));
+}
+
+#[test]
+fn every_frame_published_with_block() {
+    let model = tiny_ssd(32, 0, 8, 0.3);
+    let mut p = Pipeline::new();
+    let m = p
+        .add_model("tiny", &model, SessionOptions::default())
+        .unwrap();
+    assert_eq!(p.labels(m), ["thing".to_string()]);
+    p.add_stream(
+        StreamConfig::new("cam", source(6, 0.0, true), m)
+            .policy(Policy::Block(Duration::from_secs(10)))
+            .max_frames(Some(60)),
+    )
+    .unwrap();
+    let stop = AtomicBool::new(false);
+    let mut seqs = Vec::new();
+    let mut detections = 0;
+    let report = p.run(&stop, |r| {
+        assert_eq!(r.stream, "cam");
+        let (w, h) = (r.frame.width() as f32, r.frame.height() as f32);
+        assert_eq!(r.meta.name.as_str(), format!("img{}", r.meta.index));
+        for d in r.detections {
+            let b = d.bbox;
+            assert!(0.0 <= b[0] && b[0] <= b[2] && b[2] <= w, "{b:?} in {w}×{h}");
+            assert!(0.0 <= b[1] && b[1] <= b[3] && b[3] <= h, "{b:?} in {w}×{h}");
+            assert_eq!(r.label(d.label), Some("thing"));
+        }
+        detections += r.detections.len();
+        assert!(r.timings.latency >= r.timings.infer);
+        seqs.push(r.meta.seq);
+    });
+    check_accounting(&report);
+    let c = report.streams[0].counters;
+    assert_eq!(c.captured, 60);
+    assert_eq!(c.published, 60);
+    assert_eq!(c.dropped_total(), 0);
+    // One stream, one inference thread: frames come out in order.
+    assert_eq!(seqs, (0..60).collect::<Vec<u64>>());
+    assert!(detections > 0, "the test model should find something");
+    assert!(report.streams[0].stage(Stage::Infer).p99().is_some());
+}
+
+/// A source twice as fast as inference under each policy: the queue stays bounded, waits stay
+/// bounded, and every frame is accounted for exactly.
+#[test]
+fn source_twice_as_fast_as_inference() {
+    let model = tiny_ssd(64, 6, 16, 0.3);
+    let t = infer_time(&model).max(Duration::from_micros(200));
+    let fps = 2.0 / t.as_secs_f64();
+    let frames = 150;
+    for policy in [
+        Policy::Latest,
+        Policy::DropOldest,
+        // Shorter than one inference: a full ring outlasts it, so frames are dropped.
+        Policy::Block(t / 4),
+    ] {
+        let depth = 3;
+        let mut p = Pipeline::new();
+        let m = p
+            .add_model("tiny", &model, SessionOptions::default())
+            .unwrap();
+        p.add_stream(
+            StreamConfig::new("fast", source(3, fps, true), m)
+                .policy(policy)
+                .queue_depth(depth)
+                .max_frames(Some(frames)),
+        )
+        .unwrap();
+        let stop = AtomicBool::new(false);
+        let mut last_seq = None;
+        let report = p.run(&stop, |r| {
+            // Drops never reorder what is left.
+            assert!(last_seq < Some(r.meta.seq));
+            last_seq = Some(r.meta.seq);
+        });
+        check_accounting(&report);
+        let s = &report.streams[0];
+        let c = s.counters;
+        eprintln!("{policy:?} at {fps:.0} fps (inference {t:?}): {c:?}");
+        assert_eq!(c.captured, frames, "{policy:?}");
+        let cap = if policy == Policy::Latest {
+            1
+        } else {
+            depth as u64
+        };
+        assert!(c.max_queued <= cap, "{policy:?}: {c:?}");
+        let reason = match policy {
+            Policy::Latest => DropReason::Superseded,
+            Policy::DropOldest => DropReason::QueueFull,
+            Policy::Block(_) => DropReason::Deadline,
+        };
+        assert!(c.dropped(reason) > 0, "{policy:?}: nothing dropped: {c:?}");
+        assert_eq!(c.dropped(DropReason::Error), 0);
+        // A frame never waits longer than the queue ahead of it takes (with slack for a loaded
+        // machine).
+        let wait = s.stage(Stage::Queue).max_ns;
+        let infer_max = s.stage(Stage::Infer).max_ns + s.stage(Stage::Preprocess).max_ns;
+        assert!(
+            wait <= (cap + 1) * infer_max * 4 + 50_000_000,
+            "{policy:?}: waited {wait} ns, inference takes up to {infer_max} ns"
+        );
+    }
+}
+
+/// A slow publisher: slots stop coming back, the capture thread takes back waiting frames
+/// (counted), and nothing deadlocks.
+#[test]
+fn slow_publisher_bounds_the_backlog() {
+    let model = tiny_ssd(32, 0, 8, 0.3);
+    let mut p = Pipeline::new();
+    let m = p
+        .add_model("tiny", &model, SessionOptions::default())
+        .unwrap();
+    p.add_stream(StreamConfig::new("cam", source(3, 0.0, true), m).max_frames(Some(300)))
+        .unwrap();
+    let stop = AtomicBool::new(false);
+    let report = p.run(&stop, |_| std::thread::sleep(Duration::from_millis(2)));
+    check_accounting(&report);
+    let c = report.streams[0].counters;
+    assert_eq!(c.captured, 300);
+    assert!(c.dropped(DropReason::Superseded) > 0, "{c:?}");
+    assert!(c.published < 300);
+}
+
+/// Stop while a looping source runs: capture ends, what was captured drains, counts add up.
+#[test]
+fn stop_drains_in_flight_frames() {
+    let model = tiny_ssd(32, 0, 8, 0.3);
+    let mut p = Pipeline::new();
+    let m = p
+        .add_model("tiny", &model, SessionOptions::default())
+        .unwrap();
+    for (i, policy) in [
+        Policy::Latest,
+        Policy::DropOldest,
+        Policy::Block(Duration::from_secs(5)),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        p.add_stream(StreamConfig::new(format!("s{i}"), source(3, 2000.0, true), m).policy(policy))
+            .unwrap();
+    }
+    let stop = AtomicBool::new(false);
+    let mut n = 0;
+    let report = p.run(&stop, |_| {
+        n += 1;
+        if n == 100 {
+            stop.store(true, Ordering::Release);
+        }
+    });
+    check_accounting(&report);
+    let t = report.totals();
+    assert!(t.published >= 100);
+    assert_eq!(t.published, n);
+    assert_eq!(report.streams.len(), 3);
+}
+
+/// A panicking callback ends the run (the panic comes out of `run`) instead of hanging it, even
+/// with a source that never ends.
+#[test]
+fn panicking_callback_does_not_hang() {
+    let model = tiny_ssd(32, 0, 8, 0.3);
+    let mut p = Pipeline::new();
+    let m = p
+        .add_model("tiny", &model, SessionOptions::default())
+        .unwrap();
+    p.add_stream(StreamConfig::new("cam", source(3, 0.0, true), m))
+        .unwrap();
+    let stop = AtomicBool::new(false);
+    let mut n = 0;
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        p.run(&stop, |_| {
+            n += 1;
+            assert!(n < 10, "callback fails on frame 10");
+        })
+    }));
+    assert!(r.is_err());
+    assert_eq!(n, 10);
+}
+
+#[test]
+fn bad_streams_are_refused() {
+    let model = tiny_ssd(32, 0, 8, 0.3);
+    let mut p = Pipeline::new();
+    let e = p
+        .add_stream(StreamConfig::new("x", source(1, 0.0, false), 0))
+        .unwrap_err();
+    assert!(matches!(e, PipelineError::NoModel { model: 0, .. }), "{e}");
+    let m = p
+        .add_model("tiny", &model, SessionOptions::default())
+        .unwrap();
+    p.add_stream(StreamConfig::new("x", source(1, 0.0, false), m))
+        .unwrap();
+}

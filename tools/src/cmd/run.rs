@@ -1,0 +1,668 @@
+//! `outpost run`: the inference loop. With no configuration it runs the built-in demo: the
+//! sample images replayed as a camera through BlazeFace (int8), faces blurred in copies written
+//! to `--out`, counters and per-stage latency at the end.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use outpost_models::Model;
+use outpost_outbox::{
+    Detection as OutboxDetection, RedactMethod, RedactionPolicy, Redactor, RgbFrame,
+};
+use outpost_runtime::SessionOptions;
+use outpost_runtime::pipeline::{
+    Counters, DropReason, FrameResult, ImageSource, Pipeline, Policy, Report, Stage, StreamConfig,
+};
+use outpost_runtime::preprocess::PixelFormat;
+use serde_json::{Value, json};
+
+use crate::cmd::fetch_models::ensure_models;
+use crate::exit::{CmdResult, Failure};
+use crate::fetch;
+
+/// The demo's model (fetched and converted on first use).
+pub const DEMO_MODEL: &str = "blazeface-short-int8";
+
+/// The demo's images, replayed in this order: astronaut has a face, the others none.
+pub const DEMO_IMAGES: [&str; 7] = [
+    "data/astronaut.png",
+    "data/chelsea.png",
+    "data/coffee.png",
+    "data/china.jpg",
+    "data/rocket.jpg",
+    "data/motorcycle_left.png",
+    "data/flower.jpg",
+];
+
+/// Detection boxes are grown by this fraction of their size on every side before blurring.
+pub const REDACT_MARGIN: f32 = 0.1;
+
+/// Arguments of `outpost run`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Without --config, runs the built-in demo: the BlazeFace int8 face detector and seven sample \
+images (fetched and converted into the models directory on first use: $OUTPOST_MODELS, else \
+<workspace root>/.models) replayed as a camera. Each frame goes capture → queue → preprocess → \
+inference → publish through the runtime's allocation-free pipeline. Every frame with a face is \
+written face-blurred (boxes grown by 10 %) to DIR/<image>-redacted.png.
+
+Output: one line per frame, `astronaut: 1 face(s) [x1,y1,x2,y2] 0.94 (infer 1.2 ms)` (boxes in \
+source pixels), then the counters (captured, inferred, published, dropped by reason), faces, \
+files written and p50/p99 latency per stage. With --json, one object per frame \
+{\"frame\", \"source\", \"detections\": [{\"box\", \"score\", \"label\"}], \"latency_ms\", \
+\"infer_ms\", \"redacted\"} and a last one {\"summary\": {...}}.
+
+With --config FILE, the streams come from a TOML file instead (paths relative to it; streams \
+naming the same model share it):
+  [[stream]]
+  name = \"door\"
+  images = [\"door/1.png\", \"door/2.jpg\"]
+  model = \"models/blazeface-short-int8.safetensors\"
+  fps = 15                # default --fps
+  policy = \"drop-oldest\"  # default --policy
+  loop = true             # default --loop
+  queue_depth = 4         # drop-oldest and block
+  frames = 100            # default --frames
+With several streams, lines are prefixed with the stream's name and copies are written to \
+DIR/<stream>/.
+
+Policies (when inference falls behind the camera): latest keeps only the newest waiting frame, \
+drop-oldest keeps a queue of 4 and drops its oldest, block[:MS] makes the camera wait up to MS \
+milliseconds (default 1000) and then drops the new frame. Every drop is counted.
+
+Ctrl-C (SIGINT) or SIGTERM stops the camera; frames already captured are still processed and \
+the counters printed; exit status 0. A second Ctrl-C ends at once.
+
+Examples:
+  outpost run
+  outpost run --loop --fps 60 --json")]
+pub struct Args {
+    /// A TOML pipeline: [[stream]] tables with name, images, model and optionally fps, policy,
+    /// loop, queue_depth, frames (see below). Without it: the built-in demo.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Directory for the face-blurred copies (created if missing).
+    #[arg(long, value_name = "DIR", default_value = "outpost-out")]
+    pub out: PathBuf,
+    /// Frames per second of the replayed camera.
+    #[arg(long, value_name = "N", default_value_t = 30.0)]
+    pub fps: f64,
+    /// Stop after N frames.
+    #[arg(long, value_name = "N")]
+    pub frames: Option<u64>,
+    /// Replay the images again and again until interrupted.
+    #[arg(long = "loop")]
+    pub looping: bool,
+    /// One JSON object per frame, then a summary object.
+    #[arg(long)]
+    pub json: bool,
+    /// What happens when inference falls behind: latest, drop-oldest, block or block:<ms>.
+    #[arg(long, value_name = "POLICY", default_value = "latest", value_parser = parse_policy)]
+    pub policy: Policy,
+}
+
+fn parse_policy(s: &str) -> Result<Policy, String> {
+    s.parse()
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    STOP.store(true, Ordering::Release);
+    // SAFETY: `signal` is async-signal-safe; the next such signal ends the process the default
+    // way.
+    unsafe {
+        libc::signal(sig, libc::SIG_DFL);
+    }
+}
+
+/// Stop the pipeline (drain, report, exit 0) on the first SIGINT or SIGTERM.
+fn install_signal_handlers() {
+    let handler = on_signal as extern "C" fn(libc::c_int);
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic and calls `signal`, both
+        // async-signal-safe.
+        unsafe {
+            libc::signal(sig, handler as libc::sighandler_t);
+        }
+    }
+}
+
+/// Run the command.
+pub fn run(args: Args) -> CmdResult {
+    if !(args.fps.is_finite() && args.fps > 0.0) {
+        return Err(Failure::input(format!(
+            "--fps {}: give a positive number of frames per second",
+            args.fps
+        )));
+    }
+    if args.frames == Some(0) {
+        return Err(Failure::input("--frames 0: give at least 1"));
+    }
+    let mut pipeline = Pipeline::new();
+    let streams = match &args.config {
+        Some(path) => config::build(path, &args, &mut pipeline)?,
+        None => build_demo(&args, &mut pipeline)?,
+    };
+    let multi = streams.len() > 1;
+    for s in &streams {
+        let dir = if multi {
+            args.out.join(s)
+        } else {
+            args.out.clone()
+        };
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            Failure::input(format!(
+                "--out {}: cannot create the directory: {e}",
+                dir.display()
+            ))
+        })?;
+    }
+
+    install_signal_handlers();
+    let mut publisher = Publisher::new(&args.out, args.json, multi);
+    let report = pipeline.run(&STOP, |r| publisher.frame(r));
+    print_summary(&report, &publisher, &args);
+    if let Some(e) = publisher.write_error {
+        return Err(Failure::other(e));
+    }
+    if let Some(s) = report.streams.iter().find(|s| s.error.is_some()) {
+        return Err(Failure::other(format!(
+            "stream {}: {}",
+            s.name,
+            s.error.as_deref().unwrap_or_default()
+        )));
+    }
+    Ok(())
+}
+
+/// The built-in demo: BlazeFace int8 over the sample images, fetched on first use. Returns the
+/// stream names.
+fn build_demo(args: &Args, pipeline: &mut Pipeline) -> Result<Vec<String>, Failure> {
+    let dir = fetch::models_dir();
+    let model_path = ensure_models(&dir, &[DEMO_MODEL], true)?
+        .pop()
+        .ok_or_else(|| Failure::other("the demo model was not made"))?;
+    let images =
+        fetch::ensure(&dir, &DEMO_IMAGES, true).map_err(|e| Failure::other(e.to_string()))?;
+    let model = Model::open(&model_path)
+        .map_err(|e| Failure::other(format!("{}: {e}", model_path.display())))?;
+    let source = ImageSource::open(&images)
+        .map_err(|e| Failure::other(e.to_string()))?
+        .with_fps(args.fps)
+        .looping(args.looping);
+    let m = pipeline
+        .add_model(DEMO_MODEL, &model, SessionOptions::default())
+        .map_err(|e| Failure::other(format!("{}: {e}", model_path.display())))?;
+    pipeline
+        .add_stream(
+            StreamConfig::new("demo", Box::new(source), m)
+                .policy(args.policy)
+                .max_frames(args.frames),
+        )
+        .map_err(|e| Failure::other(e.to_string()))?;
+    Ok(vec!["demo".into()])
+}
+
+/// The publisher side: prints, redacts, writes. Allocating here is fine (not the hot path).
+struct Publisher {
+    out: PathBuf,
+    json: bool,
+    /// Several streams: results are prefixed and files go to `<out>/<stream>/`.
+    multi: bool,
+    policy: RedactionPolicy,
+    faces: u64,
+    frames_with_faces: u64,
+    files: u64,
+    write_error: Option<String>,
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+fn r2(v: f32) -> f64 {
+    (f64::from(v) * 100.0).round() / 100.0
+}
+
+impl Publisher {
+    fn new(out: &Path, json: bool, multi: bool) -> Self {
+        Publisher {
+            out: out.to_path_buf(),
+            json,
+            multi,
+            policy: RedactionPolicy {
+                classes: vec!["face".into()],
+                method: RedactMethod::Blur { radius: 8 },
+                margin: REDACT_MARGIN,
+                // The model already applied its own threshold.
+                min_score: 0.0,
+            },
+            faces: 0,
+            frames_with_faces: 0,
+            files: 0,
+            write_error: None,
+        }
+    }
+
+    /// The class name of a detection: the model's label, else "face" (the demo's detector).
+    fn class(r: &FrameResult<'_>, label: u32) -> String {
+        r.label(label).unwrap_or("face").to_string()
+    }
+
+    fn frame(&mut self, r: &FrameResult<'_>) {
+        let stem = r.meta.name.as_str();
+        let dets: Vec<OutboxDetection> = r
+            .detections
+            .iter()
+            .map(|d| OutboxDetection {
+                class: Self::class(r, d.label),
+                score: d.score,
+                x0: d.bbox[0],
+                y0: d.bbox[1],
+                x1: d.bbox[2],
+                y1: d.bbox[3],
+            })
+            .collect();
+        let faces = dets.iter().filter(|d| self.policy.covers(d)).count() as u64;
+        self.faces += faces;
+        let mut written = None;
+        if faces > 0 {
+            self.frames_with_faces += 1;
+            match self.redact(r, stem, &dets) {
+                Ok(p) => {
+                    self.files += 1;
+                    written = Some(p);
+                }
+                Err(e) => {
+                    eprintln!("warning: {e}");
+                    self.write_error.get_or_insert(e);
+                }
+            }
+        }
+        if self.json {
+            let detections: Vec<Value> = r
+                .detections
+                .iter()
+                .map(|d| {
+                    json!({
+                        "box": d.bbox.map(r2),
+                        "score": (f64::from(d.score) * 1e4).round() / 1e4,
+                        "label": Self::class(r, d.label),
+                    })
+                })
+                .collect();
+            println!(
+                "{}",
+                json!({
+                    "stream": r.stream,
+                    "frame": r.meta.seq,
+                    "source": stem,
+                    "detections": detections,
+                    "latency_ms": ms(r.timings.latency),
+                    "infer_ms": ms(r.timings.infer),
+                    "redacted": written.as_ref().map(|p| p.display().to_string()),
+                })
+            );
+        } else {
+            let noun = r.label(0).unwrap_or("face");
+            let boxes: Vec<String> = r
+                .detections
+                .iter()
+                .map(|d| {
+                    let b = d.bbox.map(|v| v.round() as i64);
+                    format!(" [{},{},{},{}] {:.2}", b[0], b[1], b[2], b[3], d.score)
+                })
+                .collect();
+            let prefix = if self.multi {
+                format!("{}/", r.stream)
+            } else {
+                String::new()
+            };
+            println!(
+                "{prefix}{stem}: {} {noun}(s){} (infer {:.1} ms)",
+                r.detections.len(),
+                boxes.join(","),
+                r.timings.infer.as_secs_f64() * 1e3
+            );
+        }
+    }
+
+    /// Blur the covered detections in a copy of the frame and write it as PNG.
+    fn redact(
+        &self,
+        r: &FrameResult<'_>,
+        stem: &str,
+        dets: &[OutboxDetection],
+    ) -> Result<PathBuf, String> {
+        let f = r.frame;
+        if f.format() != PixelFormat::Rgb8 || f.stride() != f.width() as usize * 3 {
+            return Err(format!("{stem}: only packed RGB frames can be redacted"));
+        }
+        let mut frame = RgbFrame::new(f.width(), f.height(), f.data().to_vec())
+            .map_err(|e| format!("{stem}: {e}"))?;
+        let red = Redactor::apply(&self.policy, &mut frame, dets);
+        let dir = if self.multi {
+            self.out.join(r.stream)
+        } else {
+            self.out.clone()
+        };
+        let path = dir.join(format!("{stem}-redacted.png"));
+        let tmp = dir.join(format!(".{stem}-redacted.png.part"));
+        let rf = red.frame();
+        image::save_buffer_with_format(
+            &tmp,
+            rf.data(),
+            rf.width(),
+            rf.height(),
+            image::ExtendedColorType::Rgb8,
+            image::ImageFormat::Png,
+        )
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        std::fs::rename(&tmp, &path)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        Ok(path)
+    }
+}
+
+fn print_summary(report: &Report, p: &Publisher, args: &Args) {
+    let t = report.totals();
+    let stages: Vec<(Stage, Option<Duration>, Option<Duration>, u64)> = Stage::ALL
+        .iter()
+        .map(|&s| {
+            let h = report.stage(s);
+            (s, h.p50(), h.p99(), h.count)
+        })
+        .collect();
+    let dropped_json = |c: &Counters| -> serde_json::Map<String, Value> {
+        DropReason::ALL
+            .iter()
+            .map(|&d| (d.name().to_string(), json!(c.dropped(d))))
+            .collect()
+    };
+    let policies: Vec<&str> = report.streams.iter().map(|s| s.policy.name()).collect();
+    if args.json {
+        let dropped = dropped_json(&t);
+        let streams: Vec<Value> = report
+            .streams
+            .iter()
+            .map(|s| {
+                let c = &s.counters;
+                json!({
+                    "name": s.name,
+                    "policy": s.policy.name(),
+                    "captured": c.captured,
+                    "inferred": c.inferred,
+                    "published": c.published,
+                    "dropped": dropped_json(c),
+                    "max_queued": c.max_queued,
+                    "error": s.error,
+                })
+            })
+            .collect();
+        let st: serde_json::Map<String, Value> = stages
+            .iter()
+            .map(|(s, p50, p99, n)| {
+                (
+                    s.name().to_string(),
+                    json!({"p50_ms": p50.map(ms), "p99_ms": p99.map(ms), "count": n}),
+                )
+            })
+            .collect();
+        println!(
+            "{}",
+            json!({"summary": {
+                "captured": t.captured,
+                "inferred": t.inferred,
+                "published": t.published,
+                "dropped": dropped,
+                "dropped_total": t.dropped_total(),
+                "max_queued": t.max_queued,
+                "faces": p.faces,
+                "frames_with_faces": p.frames_with_faces,
+                "files_written": p.files,
+                "out": args.out.display().to_string(),
+                "policy": policies.join(","),
+                "streams": streams,
+                "interrupted": STOP.load(Ordering::Acquire),
+                "elapsed_s": (report.elapsed.as_secs_f64() * 1e3).round() / 1e3,
+                "stages": st,
+            }})
+        );
+        return;
+    }
+    let counts = |c: &Counters| -> String {
+        let reasons: Vec<String> = DropReason::ALL
+            .iter()
+            .map(|&d| format!("{} {}", d.name(), c.dropped(d)))
+            .collect();
+        format!(
+            "{} captured, {} inferred, {} published, {} dropped ({})",
+            c.captured,
+            c.inferred,
+            c.published,
+            c.dropped_total(),
+            reasons.join(", ")
+        )
+    };
+    if STOP.load(Ordering::Acquire) {
+        println!("interrupted: drained the frames in flight");
+    }
+    if let [s] = &report.streams[..] {
+        println!(
+            "frames: {} in {:.2} s, policy {}",
+            counts(&t),
+            report.elapsed.as_secs_f64(),
+            s.policy.name()
+        );
+    } else {
+        println!(
+            "frames: {} in {:.2} s",
+            counts(&t),
+            report.elapsed.as_secs_f64()
+        );
+        for s in &report.streams {
+            println!(
+                "  {} ({}): {}",
+                s.name,
+                s.policy.name(),
+                counts(&s.counters)
+            );
+        }
+    }
+    println!(
+        "faces: {} in {} frame(s); {} file(s) written to {}",
+        p.faces,
+        p.frames_with_faces,
+        p.files,
+        args.out.display()
+    );
+    println!("latency per stage (ms)    p50      p99");
+    let show = |d: Option<Duration>| d.map_or("-".to_string(), |d| format!("{:.3}", ms(d)));
+    for (s, p50, p99, _) in &stages {
+        println!("  {:<20} {:>8} {:>8}", s.name(), show(*p50), show(*p99));
+    }
+}
+
+/// `--config FILE`: streams from a TOML file.
+///
+/// ```toml
+/// [[stream]]
+/// name = "door"                      # unique; names results and the output subdirectory
+/// images = ["door/a.png", "b.jpg"]   # replayed as a camera (paths relative to the file)
+/// model = "models/blazeface-short-int8.safetensors"
+/// fps = 30                           # optional, default --fps
+/// policy = "latest"                  # optional: latest, drop-oldest, block, block:<ms>
+/// loop = false                       # optional, default --loop
+/// queue_depth = 4                    # optional, for drop-oldest and block
+/// frames = 100                       # optional, default --frames
+/// ```
+///
+/// Streams naming the same model file share one model (one inference thread).
+mod config {
+    use std::collections::HashMap;
+    use std::path::{Path, PathBuf};
+
+    use outpost_models::Model;
+    use outpost_runtime::SessionOptions;
+    use outpost_runtime::pipeline::{ImageSource, Pipeline, Policy, StreamConfig};
+    use serde::Deserialize;
+
+    use super::Args;
+    use crate::exit::Failure;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct File {
+        #[serde(default)]
+        stream: Vec<Stream>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Stream {
+        name: String,
+        images: Vec<PathBuf>,
+        model: PathBuf,
+        fps: Option<f64>,
+        policy: Option<String>,
+        #[serde(rename = "loop")]
+        looping: Option<bool>,
+        queue_depth: Option<usize>,
+        frames: Option<u64>,
+    }
+
+    /// `line:column` of byte `offset` in `text` (both from 1).
+    fn position(text: &str, offset: usize) -> (usize, usize) {
+        let before = &text[..offset.min(text.len())];
+        let line = before.matches('\n').count() + 1;
+        let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        (line, col)
+    }
+
+    /// Parse `path` and add its models and streams to `pipeline`; returns the stream names.
+    pub(super) fn build(
+        path: &Path,
+        args: &Args,
+        pipeline: &mut Pipeline,
+    ) -> Result<Vec<String>, Failure> {
+        let file = path.display();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Failure::input(format!("--config {file}: cannot read: {e}")))?;
+        let parsed: File = toml::from_str(&text).map_err(|e| {
+            let at = e
+                .span()
+                .map(|s| {
+                    let (l, c) = position(&text, s.start);
+                    format!("{l}:{c}: ")
+                })
+                .unwrap_or_default();
+            let msg = e.message().trim().replace('\n', "; ");
+            Failure::input(format!("{file}:{at}{msg}"))
+        })?;
+        if parsed.stream.is_empty() {
+            return Err(Failure::input(format!(
+                "{file}: no [[stream]] table: give at least one stream with name, images and model"
+            )));
+        }
+        let base = path.parent().unwrap_or(Path::new("."));
+        let resolve = |p: &Path| -> PathBuf {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
+        let mut models: HashMap<PathBuf, usize> = HashMap::new();
+        let mut names = Vec::new();
+        for s in parsed.stream {
+            let at = |key: &str, msg: String| {
+                Failure::input(format!("{file}: stream `{}`: {key}: {msg}", s.name))
+            };
+            if s.name.is_empty()
+                || !s
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+                || s.name.starts_with('.')
+            {
+                return Err(Failure::input(format!(
+                    "{file}: stream name {:?}: use letters, digits, `-`, `_` and `.` (it names \
+                     a directory)",
+                    s.name
+                )));
+            }
+            if names.contains(&s.name) {
+                return Err(at("name", "another stream has this name".into()));
+            }
+            if s.images.is_empty() {
+                return Err(at("images", "give at least one image file".into()));
+            }
+            let fps = s.fps.unwrap_or(args.fps);
+            if !(fps.is_finite() && fps > 0.0) {
+                return Err(at("fps", format!("{fps}: give a positive number")));
+            }
+            let policy: Policy = match &s.policy {
+                Some(p) => p.parse().map_err(|e| at("policy", e))?,
+                None => args.policy,
+            };
+            if s.queue_depth == Some(0) || s.frames == Some(0) {
+                let key = if s.frames == Some(0) {
+                    "frames"
+                } else {
+                    "queue_depth"
+                };
+                return Err(at(key, "give at least 1".into()));
+            }
+            let model_path = resolve(&s.model);
+            let key = model_path
+                .canonicalize()
+                .map_err(|e| at("model", format!("{}: {e}", model_path.display())))?;
+            let m = match models.get(&key) {
+                Some(&m) => m,
+                None => {
+                    let model = Model::open(&model_path)
+                        .map_err(|e| at("model", format!("{}: {e}", model_path.display())))?;
+                    let label = model_path
+                        .file_stem()
+                        .and_then(|s| s.to_str())
+                        .unwrap_or("model")
+                        .to_string();
+                    let m = pipeline
+                        .add_model(label, &model, SessionOptions::default())
+                        .map_err(|e| at("model", format!("{}: {e}", model_path.display())))?;
+                    models.insert(key, m);
+                    m
+                }
+            };
+            let images: Vec<PathBuf> = s.images.iter().map(|p| resolve(p)).collect();
+            let source = ImageSource::open(&images)
+                .map_err(|e| at("images", e.to_string()))?
+                .with_fps(fps)
+                .looping(s.looping.unwrap_or(args.looping));
+            let mut cfg = StreamConfig::new(s.name.clone(), Box::new(source), m)
+                .policy(policy)
+                .max_frames(s.frames.or(args.frames));
+            if let Some(d) = s.queue_depth {
+                cfg = cfg.queue_depth(d);
+            }
+            pipeline
+                .add_stream(cfg)
+                .map_err(|e| Failure::input(format!("{file}: {e}")))?;
+            names.push(s.name);
+        }
+        Ok(names)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn positions() {
+            let t = "a = 1\nbb = 2\n";
+            assert_eq!(super::position(t, 0), (1, 1));
+            assert_eq!(super::position(t, 6), (2, 1));
+            assert_eq!(super::position(t, 9), (2, 4));
+        }
+    }
+}
