@@ -95,18 +95,25 @@ fn load_npy(path: &Path, out: &mut Vec<Sample>) -> Result<usize> {
 impl FileSamples {
     /// Load every file (an `.npy` contributes all its images) for an input described by
     /// `spec` with float shape `shape`. At most `limit` samples are kept (evenly spread).
+    ///
+    /// With `composite`, each `.npy` image (a face crop) is pasted into one of the image files
+    /// (scenes) at a pseudo-random size (48–159 px) and place, deterministically: a detector
+    /// then calibrates on faces at the scale it meets in real frames instead of crops blown up
+    /// to the whole input. The scenes are kept as samples too.
     pub fn load(
         paths: &[PathBuf],
         spec: &InputSpec,
         shape: &[usize],
         limit: usize,
+        composite: bool,
     ) -> Result<FileSamples> {
         let mut samples = Vec::new();
+        let mut crops = Vec::new();
         let mut parts = Vec::new();
         for p in paths {
             let is_npy = p.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy"));
             if is_npy {
-                let n = load_npy(p, &mut samples)?;
+                let n = load_npy(p, if composite { &mut crops } else { &mut samples })?;
                 parts.push(format!("{} ({n})", file_name(p)));
             } else {
                 let img = load_rgb(p).map_err(|e| cal(e.to_string()))?;
@@ -118,6 +125,16 @@ impl FileSamples {
                 });
                 parts.push(file_name(p));
             }
+        }
+        if composite {
+            if crops.is_empty() || samples.is_empty() {
+                return Err(cal(
+                    "compositing needs .npy face crops and at least one scene image",
+                ));
+            }
+            let composites = paste_all(&crops, &samples);
+            parts.insert(0, format!("{} composites of", composites.len()));
+            samples.splice(0..0, composites);
         }
         if samples.is_empty() {
             return Err(cal(
@@ -144,6 +161,38 @@ impl FileSamples {
             description,
         })
     }
+}
+
+/// Paste crop `i` into scene `i mod n` at a size of 48–159 px (capped by the scene) and a
+/// place drawn from a fixed-seed xorshift, resized with a triangle (bilinear) filter.
+fn paste_all(crops: &[Sample], scenes: &[Sample]) -> Vec<Sample> {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    crops
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let mut out = scenes[i % scenes.len()].clone();
+            let (w, h) = (out.width, out.height);
+            let s = (48 + (next() % 112) as u32).min(w).min(h).max(1);
+            let crop = image::RgbImage::from_raw(c.width, c.height, c.data.clone())
+                .expect("crop buffers are width × height × 3");
+            let face = image::imageops::resize(&crop, s, s, image::imageops::FilterType::Triangle);
+            let x0 = (next() % (w - s + 1) as u64) as u32;
+            let y0 = (next() % (h - s + 1) as u64) as u32;
+            for y in 0..s {
+                let row = ((y0 + y) * w + x0) as usize * 3;
+                let src = &face.as_raw()[(y * s) as usize * 3..((y + 1) * s) as usize * 3];
+                out.data[row..row + src.len()].copy_from_slice(src);
+            }
+            out
+        })
+        .collect()
 }
 
 fn file_name(p: &Path) -> String {

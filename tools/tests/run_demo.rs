@@ -199,11 +199,9 @@ fn demo_redacts_the_astronaut_and_only_the_face() {
     );
 }
 
-/// DESIGN.md §7: chelsea (a cat) has no face. The int8 BlazeFace currently reports one there
-/// (score ≈ 0.55, a box over the whole image; the f32 model does not), so the demo writes a
-/// blurred chelsea. A converter/calibration issue, not the pipeline's.
+/// DESIGN.md §7: chelsea (a cat) has no face; LiteRT float scores it 0.476 against the 0.5
+/// threshold, so this also checks the int8 model's calibration.
 #[test]
-#[ignore = "int8 BlazeFace false positive on chelsea.png (score 0.547, whole-image box)"]
 fn demo_finds_no_face_in_chelsea() {
     let dir = tempfile::tempdir().unwrap();
     let (frames, _) = demo_json(dir.path(), &["--policy", "block"]);
@@ -375,7 +373,9 @@ frames = 5
             .collect()
     };
     assert_eq!(of("door"), ["astronaut", "coffee"]);
-    assert_eq!(of("yard"), ["rocket"; 5]);
+    // drop-oldest may drop frames of the yard stream under load; every one is counted.
+    let yard = of("yard");
+    assert!(!yard.is_empty() && yard.len() <= 5 && yard.iter().all(|s| *s == "rocket"));
     let s = &summary["summary"];
     assert_eq!(s["captured"], 7, "{s}");
     assert_eq!(s["streams"][1]["policy"], "drop-oldest");

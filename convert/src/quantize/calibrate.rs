@@ -3,11 +3,13 @@
 //! The float graph is written once more with every activation made a graph output, so one
 //! [`Session`] run exposes all of them. `minmax` keeps the extreme values; `percentile P` runs a
 //! second pass that histograms each tensor over its min..max (2,048 bins) and keeps the central
-//! P % of the values, which clips rare outliers and spends the 256 levels on the bulk.
+//! P % of the values, which clips rare outliers and spends the 256 levels on the bulk; `mse`
+//! uses the same histograms to pick the range with the least expected squared error.
 
 use outpost_models::Model;
 use outpost_runtime::{Session, SessionOptions};
 
+use super::select;
 use crate::emit::{Specs, emit, is_float_activation};
 use crate::error::{ConvertError, Result};
 use crate::ir::Graph;
@@ -21,6 +23,8 @@ pub enum CalibrationMode {
     MinMax,
     /// Keep the central `P` percent of values (e.g. 99.99).
     Percentile(f32),
+    /// The clipping range with the least expected squared quantization error.
+    Mse,
 }
 
 impl std::fmt::Display for CalibrationMode {
@@ -28,6 +32,7 @@ impl std::fmt::Display for CalibrationMode {
         match self {
             CalibrationMode::MinMax => write!(f, "minmax"),
             CalibrationMode::Percentile(p) => write!(f, "percentile {p}"),
+            CalibrationMode::Mse => write!(f, "mse"),
         }
     }
 }
@@ -115,7 +120,7 @@ impl Calibrator {
         if n == 0 {
             return Err(ConvertError::Calibration("no calibration samples".into()));
         }
-        let passes = if matches!(mode, CalibrationMode::Percentile(_)) {
+        let passes = if mode != CalibrationMode::MinMax {
             2
         } else {
             1
@@ -142,7 +147,7 @@ impl Calibrator {
                 "activation #{t} is not finite (NaN or infinite values)"
             )));
         }
-        if let CalibrationMode::Percentile(p) = mode {
+        if mode != CalibrationMode::MinMax {
             let mut hist = vec![0u64; k * BINS];
             for i in 0..n {
                 self.run_one(src, i)?;
@@ -157,25 +162,12 @@ impl Calibrator {
                 }
                 progress(n + i + 1, total);
             }
-            let tail = ((100.0 - p.clamp(50.0, 100.0)) / 200.0) as f64;
             for j in 0..k {
                 let h = &hist[j * BINS..(j + 1) * BINS];
-                let count: u64 = h.iter().sum();
-                let cut = (count as f64 * tail) as u64;
-                let w = (hi[j] - lo[j]) / (BINS - 1) as f32;
-                let (mut acc, mut a) = (0u64, 0usize);
-                while a < BINS - 1 && acc + h[a] <= cut {
-                    acc += h[a];
-                    a += 1;
-                }
-                let (mut acc, mut b) = (0u64, BINS - 1);
-                while b > 0 && acc + h[b] <= cut {
-                    acc += h[b];
-                    b -= 1;
-                }
-                let (l, u) = (lo[j] + a as f32 * w, lo[j] + (b + 1) as f32 * w);
-                lo[j] = l.max(lo[j]);
-                hi[j] = u.min(hi[j]);
+                (lo[j], hi[j]) = match mode {
+                    CalibrationMode::Percentile(p) => select::percentile(h, lo[j], hi[j], p),
+                    _ => select::mse(h, lo[j], hi[j]),
+                };
             }
         }
         let mut r = vec![None; self.n_tensors];

@@ -10,6 +10,7 @@
 
 mod calibrate;
 mod ranges;
+mod select;
 
 pub use calibrate::{CalibrationMode, Calibrator, Ranges, SampleSource};
 

@@ -46,7 +46,8 @@ model's provenance.
 Examples:
   outpost convert face_detection_short_range.tflite -o blazeface-short-f32.safetensors
   outpost convert face_detection_short_range.tflite -o blazeface-short-int8.safetensors \\
-      --quantize int8 --calibration lfw_subset.npy coffee.png chelsea.png")]
+      --quantize int8 --calibration lfw_subset.npy coffee.png chelsea.png rocket.jpg \\
+      --composite --calibration-mode percentile")]
 pub struct Args {
     /// Source model (.tflite).
     pub input: PathBuf,
@@ -65,6 +66,10 @@ pub struct Args {
     /// Percent of values kept by `--calibration-mode percentile`.
     #[arg(long, default_value_t = 99.99)]
     pub percentile: f32,
+    /// Paste the .npy face crops into the calibration images (at 48–159 px, fixed seed)
+    /// instead of using the crops alone: detectors then calibrate on faces at real scale.
+    #[arg(long)]
+    pub composite: bool,
     /// Use at most this many calibration samples (spread evenly over the set).
     #[arg(long, default_value_t = 500)]
     pub max_samples: usize,
@@ -130,9 +135,14 @@ pub fn convert(args: &Args, opts: &ConvertOptions) -> CmdResult {
         let spec = imported.specs.inputs.first().ok_or_else(|| {
             Failure::input("the model has no input spec; give one with --input-spec")
         })?;
-        let mut samples =
-            FileSamples::load(&args.calibration, spec, &input.shape, args.max_samples)
-                .map_err(failure)?;
+        let mut samples = FileSamples::load(
+            &args.calibration,
+            spec,
+            &input.shape,
+            args.max_samples,
+            args.composite,
+        )
+        .map_err(failure)?;
         let set = samples.description.clone();
         let quiet = args.quiet;
         let mut progress = |done: usize, total: usize| {
