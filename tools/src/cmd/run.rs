@@ -11,6 +11,11 @@ use outpost_outbox::{
     Detection as OutboxDetection, RedactMethod, RedactionPolicy, Redactor, RgbFrame,
 };
 use outpost_runtime::SessionOptions;
+use outpost_runtime::ipc::proto::{
+    BBox, BoundedVec, ClassScore, Detection as WireDetection, MAX_CLASS_SCORES, MAX_KEYPOINTS,
+    ModelInfo, Name, Point, ResultMsg,
+};
+use outpost_runtime::ipc::{self, PublishError, ResultServer, ServerConfig};
 use outpost_runtime::pipeline::{
     Counters, DropReason, FrameResult, ImageSource, Pipeline, Policy, Report, Stage, StreamConfig,
 };
@@ -74,9 +79,17 @@ milliseconds (default 1000) and then drops the new frame. Every drop is counted.
 Ctrl-C (SIGINT) or SIGTERM stops the camera; frames already captured are still processed and \
 the counters printed; exit status 0. A second Ctrl-C ends at once.
 
+With --socket PATH, a result server listens on the Unix socket PATH (SOCK_SEQPACKET, mode 0660, \
+removed at exit; see docs/ipc.md) and every frame's results are published to its subscribers: \
+stream index, frame number, capture/inference/publish times, model, detections (class, score, \
+box and keypoints normalised to the frame, at most 100 per frame: extra ones are left out and \
+counted) and class scores. Read them with `outpost client subscribe --socket PATH`. A path that \
+cannot be bound (missing directory, another server listening) is an error (exit status 2).
+
 Examples:
   outpost run
-  outpost run --loop --fps 60 --json")]
+  outpost run --loop --fps 60 --json
+  outpost run --loop --socket /tmp/outpost.sock")]
 pub struct Args {
     /// A TOML pipeline: [[stream]] tables with name, images, model and optionally fps, policy,
     /// loop, queue_depth, frames (see below). Without it: the built-in demo.
@@ -100,6 +113,9 @@ pub struct Args {
     /// What happens when inference falls behind: latest, drop-oldest, block or block:<ms>.
     #[arg(long, value_name = "POLICY", default_value = "latest", value_parser = parse_policy)]
     pub policy: Policy,
+    /// Publish every frame's results on this Unix socket (see `outpost client subscribe`).
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
 }
 
 fn parse_policy(s: &str) -> Result<Policy, String> {
@@ -141,9 +157,10 @@ pub fn run(args: Args) -> CmdResult {
         return Err(Failure::input("--frames 0: give at least 1"));
     }
     let mut pipeline = Pipeline::new();
+    let mut catalog = Catalog::default();
     let streams = match &args.config {
-        Some(path) => config::build(path, &args, &mut pipeline)?,
-        None => build_demo(&args, &mut pipeline)?,
+        Some(path) => config::build(path, &args, &mut pipeline, &mut catalog)?,
+        None => build_demo(&args, &mut pipeline, &mut catalog)?,
     };
     let multi = streams.len() > 1;
     for s in &streams {
@@ -160,10 +177,32 @@ pub fn run(args: Args) -> CmdResult {
         })?;
     }
 
+    // Bind once the models are loaded, so that a client that sees the socket also sees them;
+    // still before the pipeline starts, so that no frame is missed.
+    let server = match &args.socket {
+        Some(path) => Some(
+            ResultServer::bind(path, ServerConfig::default())
+                .map_err(|e| Failure::input(format!("--socket {}: {e}", path.display())))?,
+        ),
+        None => None,
+    };
+    let mut socket = server.as_ref().map(|s| {
+        s.set_models(&catalog.models);
+        SocketOut::new(s.publisher(), &catalog)
+    });
+
     install_signal_handlers();
     let mut publisher = Publisher::new(&args.out, args.json, multi);
-    let report = pipeline.run(&STOP, |r| publisher.frame(r));
-    print_summary(&report, &publisher, &args);
+    let report = pipeline.run(&STOP, |r| {
+        if let Some(s) = socket.as_mut() {
+            s.publish(r);
+        }
+        publisher.frame(r)
+    });
+    print_summary(&report, &publisher, &args, server.as_ref(), socket.as_ref());
+    if let Some(s) = server {
+        s.shutdown();
+    }
     if let Some(e) = publisher.write_error {
         return Err(Failure::other(e));
     }
@@ -179,7 +218,11 @@ pub fn run(args: Args) -> CmdResult {
 
 /// The built-in demo: BlazeFace int8 over the sample images, fetched on first use. Returns the
 /// stream names.
-fn build_demo(args: &Args, pipeline: &mut Pipeline) -> Result<Vec<String>, Failure> {
+fn build_demo(
+    args: &Args,
+    pipeline: &mut Pipeline,
+    catalog: &mut Catalog,
+) -> Result<Vec<String>, Failure> {
     let dir = fetch::models_dir();
     let model_path = ensure_models(&dir, &[DEMO_MODEL], true)?
         .pop()
@@ -195,6 +238,8 @@ fn build_demo(args: &Args, pipeline: &mut Pipeline) -> Result<Vec<String>, Failu
     let m = pipeline
         .add_model(DEMO_MODEL, &model, SessionOptions::default())
         .map_err(|e| Failure::other(format!("{}: {e}", model_path.display())))?;
+    catalog.add_model(DEMO_MODEL, &model_path, &model, pipeline.labels(m).len());
+    catalog.stream_model.push(m);
     pipeline
         .add_stream(
             StreamConfig::new("demo", Box::new(source), m)
@@ -366,7 +411,167 @@ impl Publisher {
     }
 }
 
-fn print_summary(report: &Report, p: &Publisher, args: &Args) {
+/// The models and which model each stream uses, for the result socket.
+#[derive(Debug, Default)]
+struct Catalog {
+    /// In pipeline model order.
+    models: Vec<ModelInfo>,
+    /// Pipeline model index of each stream, in stream order.
+    stream_model: Vec<usize>,
+}
+
+impl Catalog {
+    /// Describe a model just added to the pipeline (call in the same order).
+    fn add_model(&mut self, name: &str, path: &Path, model: &Model, classes: usize) {
+        use sha2::Digest;
+        let sha256 = std::fs::read(path)
+            .map(|b| sha2::Sha256::digest(&b).into())
+            .unwrap_or([0; 32]);
+        let (w, h) = outpost_runtime::preprocess::Preprocessor::new(model, 0)
+            .map(|p| p.input_size())
+            .unwrap_or((0, 0));
+        self.models.push(ModelInfo {
+            id: Name::truncating(name),
+            version: 1,
+            sha256,
+            input_width: u16::try_from(w).unwrap_or(u16::MAX),
+            input_height: u16::try_from(h).unwrap_or(u16::MAX),
+            classes: u16::try_from(classes.max(1)).unwrap_or(u16::MAX),
+            active: true,
+        });
+    }
+}
+
+/// `--socket`: turns each frame's results into a wire `ResultMsg` and publishes it. Nothing is
+/// allocated per frame: the message is allocated once and refilled in place.
+struct SocketOut {
+    publisher: ipc::Publisher,
+    msg: Box<ResultMsg>,
+    /// The model id of each stream.
+    stream_models: Vec<Name>,
+    /// Results dropped because the server's I/O thread was behind (or it had closed).
+    dropped: u64,
+    /// Frames whose detections, keypoints or class scores did not all fit the wire limits.
+    truncated_frames: u64,
+    /// Detections left out of those frames (including those the decoder already dropped).
+    truncated_detections: u64,
+}
+
+impl SocketOut {
+    fn new(publisher: ipc::Publisher, catalog: &Catalog) -> Self {
+        let stream_models = catalog
+            .stream_model
+            .iter()
+            .map(|&m| {
+                catalog
+                    .models
+                    .get(m)
+                    .map(|i| i.id.clone())
+                    .unwrap_or_default()
+            })
+            .collect();
+        SocketOut {
+            publisher,
+            msg: Box::default(),
+            stream_models,
+            dropped: 0,
+            truncated_frames: 0,
+            truncated_detections: 0,
+        }
+    }
+
+    /// Convert and publish one frame's results (no heap allocation).
+    fn publish(&mut self, r: &FrameResult<'_>) {
+        let now = ipc::now_ns();
+        let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let m = &mut *self.msg;
+        m.stream = u16::try_from(r.stream_index).unwrap_or(u16::MAX);
+        m.seq = r.meta.seq;
+        m.publish_ns = now;
+        // Latency runs from the start of capture to the callback; publish_queue is the wait
+        // between the end of inference and the callback.
+        m.capture_ns = now.saturating_sub(nanos(r.timings.latency));
+        m.inference_ns = now.saturating_sub(nanos(r.timings.publish_queue));
+        match self.stream_models.get(r.stream_index) {
+            Some(id) => m.model.id.clone_from(id),
+            None => m.model.id.0.clear(),
+        }
+        m.model.version = 1;
+        m.detections.clear();
+        m.class_scores.clear();
+        m.events.clear();
+        // The wire carries coordinates normalised to the frame; the pipeline gives pixels.
+        let w = r.frame.width().max(1) as f32;
+        let h = r.frame.height().max(1) as f32;
+        let mut truncated = r.detections_dropped;
+        let mut cut = r.detections_dropped > 0;
+        for (i, d) in r.detections.iter().enumerate() {
+            let mut keypoints = BoundedVec::new();
+            for k in d.keypoints().iter().take(MAX_KEYPOINTS) {
+                // Cannot fail: at most MAX_KEYPOINTS are taken.
+                let _ = keypoints.push(Point {
+                    x: k[0] / w,
+                    y: k[1] / h,
+                });
+            }
+            cut |= d.keypoints().len() > MAX_KEYPOINTS;
+            let det = WireDetection {
+                class: u16::try_from(d.label).unwrap_or(u16::MAX),
+                score: d.score,
+                bbox: BBox {
+                    x_min: d.bbox[0] / w,
+                    y_min: d.bbox[1] / h,
+                    x_max: d.bbox[2] / w,
+                    y_max: d.bbox[3] / h,
+                },
+                keypoints,
+            };
+            if m.detections.push(det).is_err() {
+                truncated += r.detections.len() - i;
+                cut = true;
+                break;
+            }
+        }
+        for &(class, score) in r.top_k.iter().take(MAX_CLASS_SCORES) {
+            let _ = m.class_scores.push(ClassScore {
+                class: u16::try_from(class).unwrap_or(u16::MAX),
+                score,
+            });
+        }
+        cut |= r.top_k.len() > MAX_CLASS_SCORES;
+        if cut {
+            self.truncated_frames += 1;
+            self.truncated_detections += truncated as u64;
+        }
+        match self.publisher.publish(m) {
+            Ok(()) => {}
+            Err(PublishError::Backlogged | PublishError::Closed) => self.dropped += 1,
+            Err(e) => {
+                self.dropped += 1;
+                log::warn!("--socket: cannot publish: {e}");
+            }
+        }
+    }
+}
+
+fn print_summary(
+    report: &Report,
+    p: &Publisher,
+    args: &Args,
+    server: Option<&ResultServer>,
+    socket: Option<&SocketOut>,
+) {
+    let socket_json = server.zip(socket).map(|(srv, s)| {
+        let st = srv.status();
+        json!({
+            "path": srv.path().display().to_string(),
+            "published": st.published,
+            "dropped": s.dropped,
+            "clients": st.clients,
+            "truncated_frames": s.truncated_frames,
+            "truncated_detections": s.truncated_detections,
+        })
+    });
     let t = report.totals();
     let stages: Vec<(Stage, Option<Duration>, Option<Duration>, u64)> = Stage::ALL
         .iter()
@@ -428,6 +633,7 @@ fn print_summary(report: &Report, p: &Publisher, args: &Args) {
                 "interrupted": STOP.load(Ordering::Acquire),
                 "elapsed_s": (report.elapsed.as_secs_f64() * 1e3).round() / 1e3,
                 "stages": st,
+                "socket": socket_json,
             }})
         );
         return;
@@ -478,6 +684,24 @@ fn print_summary(report: &Report, p: &Publisher, args: &Args) {
         p.files,
         args.out.display()
     );
+    if let (Some(srv), Some(s)) = (server, socket) {
+        let st = srv.status();
+        let cut = if s.truncated_frames > 0 {
+            format!(
+                "; {} frame(s) truncated to the wire's limits ({} detection(s) left out)",
+                s.truncated_frames, s.truncated_detections
+            )
+        } else {
+            String::new()
+        };
+        println!(
+            "socket: {} result(s) published to {}, {} dropped, {} client(s) connected{cut}",
+            st.published,
+            srv.path().display(),
+            s.dropped,
+            st.clients
+        );
+    }
     println!("latency per stage (ms)    p50      p99");
     let show = |d: Option<Duration>| d.map_or("-".to_string(), |d| format!("{:.3}", ms(d)));
     for (s, p50, p99, _) in &stages {
@@ -509,7 +733,7 @@ mod config {
     use outpost_runtime::pipeline::{ImageSource, Pipeline, Policy, StreamConfig};
     use serde::Deserialize;
 
-    use super::Args;
+    use super::{Args, Catalog};
     use crate::exit::Failure;
 
     #[derive(Debug, Deserialize)]
@@ -546,6 +770,7 @@ mod config {
         path: &Path,
         args: &Args,
         pipeline: &mut Pipeline,
+        catalog: &mut Catalog,
     ) -> Result<Vec<String>, Failure> {
         let file = path.display();
         let text = std::fs::read_to_string(path)
@@ -630,8 +855,9 @@ mod config {
                         .unwrap_or("model")
                         .to_string();
                     let m = pipeline
-                        .add_model(label, &model, SessionOptions::default())
+                        .add_model(label.clone(), &model, SessionOptions::default())
                         .map_err(|e| at("model", format!("{}: {e}", model_path.display())))?;
+                    catalog.add_model(&label, &model_path, &model, pipeline.labels(m).len());
                     models.insert(key, m);
                     m
                 }
@@ -650,6 +876,7 @@ mod config {
             pipeline
                 .add_stream(cfg)
                 .map_err(|e| Failure::input(format!("{file}: {e}")))?;
+            catalog.stream_model.push(m);
             names.push(s.name);
         }
         Ok(names)
