@@ -77,6 +77,10 @@ pub fn builder(g: &Graph, specs: &Specs) -> ModelBuilder {
     for &o in &g.outputs {
         b.output(&g.tensors[o].name);
     }
+    for s in &g.states {
+        let name = |i: usize| g.tensors[i].name.as_str();
+        b.state(name(s.tensor), name(s.next), name(s.init));
+    }
     for s in &specs.inputs {
         b.input_spec(s.clone());
     }

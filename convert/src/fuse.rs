@@ -32,7 +32,9 @@ pub fn fold_activations(g: &mut Graph) -> usize {
             i += 1;
             continue;
         };
-        let sole = g.consumers(x).count() == 1 && !g.outputs.contains(&x);
+        let sole = g.consumers(x).count() == 1
+            && !g.outputs.contains(&x)
+            && !g.states.iter().any(|s| s.next == x);
         let out = g.nodes[i].output;
         let fusable = g.producer(x).filter(|&p| {
             sole && slot(&mut g.nodes[p].op.clone()).is_some_and(|a| *a == Activation::None)

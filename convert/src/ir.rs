@@ -96,6 +96,19 @@ pub struct Node {
     pub output: usize,
 }
 
+/// Model state imported from TFLite resource variables (see
+/// [`outpost_models::graph::StateDecl`]): tensor indices of the current value, the next value
+/// and the constant initial value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct State {
+    /// Activation holding the state when a run starts.
+    pub tensor: usize,
+    /// Activation that becomes the state for the next run.
+    pub next: usize,
+    /// Constant initial value.
+    pub init: usize,
+}
+
 /// A whole graph.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Graph {
@@ -107,6 +120,8 @@ pub struct Graph {
     pub inputs: Vec<usize>,
     /// Graph outputs.
     pub outputs: Vec<usize>,
+    /// State carried across runs.
+    pub states: Vec<State>,
 }
 
 impl Graph {
@@ -153,6 +168,11 @@ impl Graph {
         for &i in self.inputs.iter().chain(&self.outputs) {
             used[i] = true;
         }
+        for s in &self.states {
+            used[s.tensor] = true;
+            used[s.next] = true;
+            used[s.init] = true;
+        }
         let mut map = vec![usize::MAX; self.tensors.len()];
         let mut kept = Vec::new();
         for (i, t) in std::mem::take(&mut self.tensors).into_iter().enumerate() {
@@ -170,6 +190,11 @@ impl Graph {
         }
         for i in self.inputs.iter_mut().chain(self.outputs.iter_mut()) {
             *i = map[*i];
+        }
+        for s in &mut self.states {
+            s.tensor = map[s.tensor];
+            s.next = map[s.next];
+            s.init = map[s.init];
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod presets;
 pub mod quantize;
 pub mod samples;
 pub mod tflite;
+pub mod wakeword;
 
 use std::path::Path;
 
@@ -182,7 +183,17 @@ pub fn convert_file(
         path: input.to_path_buf(),
         source,
     })?;
-    let (out, report) = convert(&bytes, &input.to_string_lossy(), opts, quant)?;
+    let mut opts = opts.clone();
+    if let (None, Some(manifest)) = (&opts.outputs, wakeword::manifest_for(input)) {
+        log::info!("using the microWakeWord manifest {}", manifest.display());
+        let text = std::fs::read_to_string(&manifest).map_err(|source| ConvertError::Io {
+            path: manifest.clone(),
+            source,
+        })?;
+        let graph = tflite::import(&bytes)?;
+        opts.outputs = Some(vec![wakeword::output_spec(&text, &graph)?]);
+    }
+    let (out, report) = convert(&bytes, &input.to_string_lossy(), &opts, quant)?;
     std::fs::write(output, out).map_err(|source| ConvertError::Io {
         path: output.to_path_buf(),
         source,

@@ -19,7 +19,7 @@ impl Activation {
     /// The int8 clamp range of this activation for an output with `scale` and `zero_point`
     /// (TFLite's `CalculateActivationRangeQuantized`).
     pub fn range_i8(self, scale: f32, zero_point: i32) -> (i32, i32) {
-        let q = |x: f32| zero_point + (x / scale).round() as i32;
+        let q = |x: f32| zero_point.saturating_add((x / scale).round() as i32);
         let (lo, hi) = match self {
             Activation::None => (-128, 127),
             Activation::Relu => (q(0.0).max(-128), 127),

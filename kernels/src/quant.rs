@@ -149,7 +149,8 @@ pub fn multiply_by_quantized_multiplier(x: i32, r: Requant) -> i32 {
 /// `AffineQuantize`, with rounding half away from zero).
 #[inline]
 pub fn quantize_f32(x: f32, scale: f32, zero_point: i32) -> i8 {
-    let q = (x / scale).round() as i64 + zero_point as i64;
+    // `as i64` saturates (and maps NaN to 0); the add saturates too, so no input can overflow.
+    let q = ((x / scale).round() as i64).saturating_add(i64::from(zero_point));
     q.clamp(-128, 127) as i8
 }
 
@@ -162,6 +163,17 @@ pub fn dequantize_i8(q: i8, scale: f32, zero_point: i32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quantize_f32_saturates_at_the_extremes() {
+        assert_eq!(quantize_f32(f32::MAX, 1e-30, i32::MAX), 127);
+        assert_eq!(quantize_f32(f32::INFINITY, 1.0, 127), 127);
+        assert_eq!(quantize_f32(f32::MIN, 1e-30, i32::MIN), -128);
+        assert_eq!(quantize_f32(f32::NEG_INFINITY, 1.0, -128), -128);
+        assert_eq!(quantize_f32(f32::NAN, 1.0, 3), 3);
+        assert_eq!(quantize_f32(2.5, 1.0, 0), 3, "half away from zero");
+        assert_eq!(quantize_f32(-2.5, 1.0, 0), -3, "half away from zero");
+    }
 
     #[test]
     fn quantize_multiplier_matches_tflite() {

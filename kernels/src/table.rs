@@ -6,7 +6,7 @@
 //! | fully connected int8 | reference loop | GEMM | GEMM |
 //! | depthwise int8 | reference loop | `vpmaddwd` (multiplier 1, ≤ 64 taps; else generic) | `vpdpbusd` (same limits; 3×3 with dilation 1 and horizontal stride ≤ 2 slides interleaved input columns along the row) |
 //! | add int8 | reference | 8 lanes | 16 lanes |
-//! | everything else (mul, pools, mean, LUT ops, softmax, concat, pad, transpose, resize, quantize, requantize, all f32) | reference | → generic | → generic |
+//! | everything else (mul, pools, mean, LUT ops, softmax, concat, pad, transpose, slice, resize, quantize, requantize, all f32) | reference | → generic | → generic |
 //!
 //! The last row's entries are the generic functions on every tier: they are memory-bound or
 //! rare in the target models, so SIMD brings little; a tier can take one over later by turning
@@ -240,6 +240,19 @@ impl KernelTable {
         generic::quantize::requantize(input, in_zp, requant, out_zp, output)
     }
 
+    /// Int8 → uint8 with a new scale and zero point; build `requant` with
+    /// `quantize_multiplier(in_scale / out_scale)`.
+    pub fn requantize_u8(
+        &self,
+        input: &[i8],
+        in_zp: i32,
+        requant: Requant,
+        out_zp: i32,
+        output: &mut [u8],
+    ) {
+        generic::quantize::requantize_u8(input, in_zp, requant, out_zp, output)
+    }
+
     /// Dequantizes int8 to f32.
     pub fn dequantize(&self, input: &[i8], scale: f32, zero_point: i32, output: &mut [f32]) {
         generic::quantize::dequantize(input, scale, zero_point, output)
@@ -273,6 +286,20 @@ impl KernelTable {
         output: &mut [T],
     ) {
         generic::layout::transpose(input, shape, perm, output)
+    }
+
+    /// Strided window of a tensor of up to 4 dimensions (`begin`, output `size`, `stride`
+    /// per axis).
+    pub fn slice<T: Copy>(
+        &self,
+        input: &[T],
+        shape: &[usize],
+        begin: &[usize],
+        size: &[usize],
+        stride: &[usize],
+        output: &mut [T],
+    ) {
+        generic::layout::slice(input, shape, begin, size, stride, output)
     }
 
     /// Nearest-neighbour resize of `[n, h, w, c]`.

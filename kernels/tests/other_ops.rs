@@ -192,3 +192,88 @@ fn quantize_dequantize() {
     t.requantize_i8(&[5, 100, -128], 3, quantize_multiplier(2.0), -10, &mut r);
     assert_eq!(r, [-6, 127, -128]);
 }
+
+#[test]
+fn requantize_to_u8() {
+    let t = &tables()[0];
+    // Same scale, zero point −128 → 0 (TFLite's int8 → uint8 QUANTIZE): q + 128.
+    let mut u = [0u8; 4];
+    t.requantize_u8(
+        &[-128, 0, 127, -1],
+        -128,
+        quantize_multiplier(1.0),
+        0,
+        &mut u,
+    );
+    assert_eq!(u, [0, 128, 255, 127]);
+    // Scale ×2 saturates at both ends of uint8.
+    t.requantize_u8(
+        &[-100, 100, 10, 0],
+        0,
+        quantize_multiplier(2.0),
+        100,
+        &mut u,
+    );
+    assert_eq!(u, [0, 255, 120, 100]);
+}
+
+#[test]
+fn slice_hand_values() {
+    let t = &tables()[0];
+    // [1, 5, 1, 2]: rows 2..5 (the last three time steps).
+    let x: Vec<i8> = (0..10).collect();
+    let mut out = [0i8; 6];
+    t.slice(
+        &x,
+        &[1, 5, 1, 2],
+        &[0, 2, 0, 0],
+        &[1, 3, 1, 2],
+        &[1, 1, 1, 1],
+        &mut out,
+    );
+    assert_eq!(out, [4, 5, 6, 7, 8, 9]);
+    // Every second channel of [2, 4] from channel 1.
+    let y: Vec<f32> = (0..8).map(|v| v as f32).collect();
+    let mut o2 = [0f32; 4];
+    t.slice(&y, &[2, 4], &[0, 1], &[2, 2], &[1, 2], &mut o2);
+    assert_eq!(o2, [1.0, 3.0, 5.0, 7.0]);
+}
+
+proptest::proptest! {
+    /// The slice kernel against an index-by-index reference.
+    #[test]
+    fn slice_matches_index_reference(
+        dims in proptest::collection::vec((1usize..6, 0usize..6, 1usize..6, 1usize..3), 1..=4),
+    ) {
+        let shape: Vec<usize> = dims.iter().map(|d| d.0).collect();
+        let stride: Vec<usize> = dims.iter().map(|d| d.3).collect();
+        let begin: Vec<usize> = dims.iter().map(|d| d.1 % d.0).collect();
+        let size: Vec<usize> = dims
+            .iter()
+            .zip(&begin)
+            .map(|(d, &b)| (d.2).min((d.0 - b).div_ceil(d.3)).max(1))
+            .collect();
+        let n: usize = shape.iter().product();
+        let x: Vec<u16> = (0..n as u16).collect();
+        let mut got = vec![0u16; size.iter().product()];
+        tables()[0].slice(&x, &shape, &begin, &size, &stride, &mut got);
+        let mut want = Vec::new();
+        let mut idx = vec![0usize; shape.len()];
+        'outer: loop {
+            let mut flat = 0;
+            for a in 0..shape.len() {
+                flat = flat * shape[a] + begin[a] + idx[a] * stride[a];
+            }
+            want.push(x[flat]);
+            for a in (0..shape.len()).rev() {
+                idx[a] += 1;
+                if idx[a] < size[a] {
+                    continue 'outer;
+                }
+                idx[a] = 0;
+            }
+            break;
+        }
+        proptest::prop_assert_eq!(got, want);
+    }
+}

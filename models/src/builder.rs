@@ -99,6 +99,17 @@ impl ModelBuilder {
         self
     }
 
+    /// Declare model state: activation `tensor` starts each run with the value `next` ended the
+    /// previous one with (stored constant `init` at first).
+    pub fn state(&mut self, tensor: &str, next: &str, init: &str) -> &mut Self {
+        self.graph.states.push(crate::graph::StateDecl {
+            tensor: tensor.to_string(),
+            next: next.to_string(),
+            init: init.to_string(),
+        });
+        self
+    }
+
     /// Register the quantization of an already stored tensor.
     pub fn weight_quant(&mut self, w: WeightQuant) -> &mut Self {
         self.graph.weights.push(w);

@@ -132,6 +132,19 @@ pub enum Decoder {
     },
     /// Tensors as they are.
     Raw,
+    /// Streaming keyword spotting (microWakeWord): one probability per run (the single output,
+    /// dequantized); the wake word is detected when the mean of the last `sliding_window`
+    /// probabilities exceeds `probability_cutoff`. The caller keeps the window across runs.
+    Wakeword {
+        /// The phrase (`Okay Nabu`).
+        wake_word: String,
+        /// Detection threshold on the window mean (0..1, exclusive comparison).
+        probability_cutoff: f32,
+        /// Probabilities averaged.
+        sliding_window: u32,
+        /// Milliseconds between feature frames.
+        feature_step_ms: u32,
+    },
 }
 
 /// What one group of output tensors means.
@@ -202,6 +215,20 @@ impl Decoder {
                 Ok(())
             }
             Decoder::Raw => Ok(()),
+            Decoder::Wakeword {
+                probability_cutoff,
+                sliding_window,
+                feature_step_ms,
+                ..
+            } => {
+                if !unit(*probability_cutoff) || *sliding_window == 0 || *feature_step_ms == 0 {
+                    return Err(
+                        "wakeword: probability_cutoff must lie in 0..1, sliding_window and feature_step_ms ≥ 1"
+                            .into(),
+                    );
+                }
+                Ok(())
+            }
         }
     }
 
@@ -212,6 +239,7 @@ impl Decoder {
             Decoder::Centernet { .. } => "centernet",
             Decoder::Classification { .. } => "classification",
             Decoder::Raw => "raw",
+            Decoder::Wakeword { .. } => "wakeword",
         }
     }
 }

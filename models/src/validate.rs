@@ -212,8 +212,9 @@ fn check_node_dtypes(
             }
         }
         Op::Quantize => {
-            if x != Some(DType::F32) || !out.dtype.is_quantized_int() {
-                return Err(bad("quantize maps f32 to i8/u8".into()));
+            let from_ok = x == Some(DType::F32) || x.is_some_and(DType::is_quantized_int);
+            if !from_ok || !out.dtype.is_quantized_int() {
+                return Err(bad("quantize maps f32, i8 or u8 to i8/u8".into()));
             }
         }
         Op::Dequantize => {
@@ -249,6 +250,7 @@ pub(crate) fn validate<'a>(
         tensors,
         weights,
         nodes,
+        states,
     } = raw.graph;
     if nodes.len() > MAX_NODES {
         return Err(ModelError::InvalidMetadata {
@@ -331,6 +333,15 @@ pub(crate) fn validate<'a>(
                 tensor: out.clone(),
             });
         }
+        if states.iter().any(|s| &s.tensor == out) {
+            return Err(ModelError::DuplicateTensor {
+                tensor: out.clone(),
+                reason: format!(
+                    "state overwritten by node `{}` (its next value is `graph.states[].next`)",
+                    n.name
+                ),
+            });
+        }
         if inputs.contains(out) {
             return Err(ModelError::DuplicateTensor {
                 tensor: out.clone(),
@@ -369,12 +380,14 @@ pub(crate) fn validate<'a>(
             });
         }
     }
-    // Every activation that is read must be a graph input or produced by a node.
+    check_states(&states, &decls, &producer, &inputs, &get)?;
+    // Every activation that is read must be a graph input, a state or produced by a node.
     for n in &nodes {
         for t in &n.inputs {
             if decls.contains_key(t.as_str())
                 && !producer.contains_key(t.as_str())
                 && !inputs.contains(t)
+                && !states.iter().any(|s| &s.tensor == t)
             {
                 return Err(ModelError::BadNode {
                     node: n.name.clone(),
@@ -465,6 +478,7 @@ pub(crate) fn validate<'a>(
         tensors,
         weights,
         nodes: ordered,
+        states,
     };
     check_specs(&graph, &raw.inputs, &raw.outputs)?;
 
@@ -477,6 +491,76 @@ pub(crate) fn validate<'a>(
         labels: raw.labels,
         provenance: raw.provenance,
     })
+}
+
+/// Each state: a declared activation no node writes and no graph input, a `next` value of the
+/// same declaration produced by a node, an `init` constant of the same dtype and size.
+fn check_states<'a>(
+    states: &[crate::graph::StateDecl],
+    decls: &HashMap<&str, &TensorDecl>,
+    producer: &HashMap<&str, usize>,
+    inputs: &[String],
+    get: &impl Fn(&str) -> Option<TensorRef<'a>>,
+) -> Result<()> {
+    let bad = |t: &str, reason: String| ModelError::BadNode {
+        node: format!("graph.states[{t}]"),
+        reason,
+    };
+    let mut seen = HashSet::new();
+    for s in states {
+        let t = decls
+            .get(s.tensor.as_str())
+            .ok_or_else(|| ModelError::UnknownTensor {
+                node: "graph.states".into(),
+                tensor: s.tensor.clone(),
+            })?;
+        if !seen.insert(s.tensor.as_str()) || inputs.contains(&s.tensor) {
+            return Err(bad(
+                &s.tensor,
+                "declared twice or also a graph input".into(),
+            ));
+        }
+        let n = decls
+            .get(s.next.as_str())
+            .ok_or_else(|| ModelError::UnknownTensor {
+                node: "graph.states".into(),
+                tensor: s.next.clone(),
+            })?;
+        if !producer.contains_key(s.next.as_str()) {
+            return Err(bad(
+                &s.tensor,
+                format!("next value `{}` is produced by no node", s.next),
+            ));
+        }
+        if n.shape != t.shape || n.dtype != t.dtype || n.quant != t.quant {
+            return Err(bad(
+                &s.tensor,
+                format!(
+                    "next value `{}` differs in shape, dtype or quantization",
+                    s.next
+                ),
+            ));
+        }
+        let init = get(&s.init).ok_or_else(|| ModelError::UnknownTensor {
+            node: "graph.states".into(),
+            tensor: s.init.clone(),
+        })?;
+        let count: usize = t.shape.iter().product();
+        if init.dtype() != t.dtype || init.shape().iter().product::<usize>() != count {
+            return Err(bad(
+                &s.tensor,
+                format!(
+                    "initial value `{}` is {} {:?}, the state {} {:?}",
+                    s.init,
+                    init.dtype(),
+                    init.shape(),
+                    t.dtype,
+                    t.shape
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check_specs(

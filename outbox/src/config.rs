@@ -7,13 +7,14 @@ use serde::{Deserialize, Serialize};
 use crate::error::{OutboxError, Result};
 use crate::redact::RedactionPolicy;
 use crate::samples::SampleConfig;
+use crate::sink::RecordPolicy;
 use crate::store::StoreConfig;
 use crate::uplink::{AzureConfig, UplinkConfig};
 use crate::writer::WriterConfig;
 
 /// Everything the outbox needs; every field has a default except the Azure connection.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct OutboxSettings {
     /// The redb file.
     pub path: PathBuf,
@@ -29,6 +30,8 @@ pub struct OutboxSettings {
     pub uplink: UplinkConfig,
     /// Azure connection (absent: no uplink, store only).
     pub azure: Option<AzureConfig>,
+    /// What a pipeline records (used by [`crate::FrameSink`]).
+    pub record: RecordPolicy,
 }
 
 impl Default for OutboxSettings {
@@ -41,6 +44,7 @@ impl Default for OutboxSettings {
             samples: SampleConfig::default(),
             uplink: UplinkConfig::default(),
             azure: None,
+            record: RecordPolicy::default(),
         }
     }
 }

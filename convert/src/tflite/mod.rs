@@ -3,6 +3,7 @@
 //! and zero points exactly); `DEQUANTIZE` of a constant is folded into the constant.
 
 mod ops;
+mod state;
 
 use half::f16;
 use outpost_hal::DType;
@@ -19,11 +20,62 @@ pub fn import(bytes: &[u8]) -> Result<Graph> {
         .subgraphs()
         .and_then(|s| (!s.is_empty()).then(|| s.get(0)))
         .ok_or_else(|| ConvertError::CorruptTflite("no subgraph".into()))?;
+    let mut g = Graph::default();
+    read_tensors(&mut g, &model, &sub)?;
+    let idx = |v: Option<flatbuffers::Vector<'_, i32>>| -> Result<Vec<usize>> {
+        v.map(|v| v.iter().collect::<Vec<i32>>())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|i| {
+                usize::try_from(i)
+                    .ok()
+                    .filter(|&i| i < g.tensors.len())
+                    .ok_or_else(|| ConvertError::CorruptTflite(format!("tensor index {i}")))
+            })
+            .collect()
+    };
+    g.inputs = idx(sub.inputs())?;
+    g.outputs = idx(sub.outputs())?;
+    let codes = model
+        .operator_codes()
+        .ok_or_else(|| ConvertError::CorruptTflite("no operator codes".into()))?;
+    let mut vars = state::Variables::default();
+    let read_sub = |g: &mut Graph, s: &fb::SubGraph<'_>| read_tensors(g, &model, s);
+    for (k, op) in sub.operators().into_iter().flatten().enumerate() {
+        let code = codes
+            .iter()
+            .nth(op.opcode_index() as usize)
+            .ok_or_else(|| {
+                ConvertError::CorruptTflite(format!("operator {k}: bad opcode index"))
+            })?;
+        let builtin = fb::BuiltinOperator(
+            code.builtin_code()
+                .0
+                .max(code.deprecated_builtin_code() as i32),
+        );
+        if state::is_state_op(builtin) {
+            vars.map(&mut g, &model, k, builtin, &op, &read_sub)?;
+        } else {
+            ops::map(&mut g, k, builtin, code.custom_code(), &op)?;
+        }
+    }
+    vars.finish(&mut g)?;
+    g.prune();
+    Ok(g)
+}
+
+/// Append the tensors of `sub` to `g`; returns their indices in `g`, in `sub`'s order.
+/// Resource handles become empty placeholders (no node reads them; pruning drops them).
+fn read_tensors(
+    g: &mut Graph,
+    model: &fb::Model<'_>,
+    sub: &fb::SubGraph<'_>,
+) -> Result<Vec<usize>> {
     let buffers = model.buffers();
     let fb_tensors = sub
         .tensors()
         .ok_or_else(|| ConvertError::CorruptTflite("subgraph has no tensors".into()))?;
-    let mut g = Graph::default();
+    let mut map = Vec::with_capacity(fb_tensors.len());
     for (i, t) in fb_tensors.iter().enumerate() {
         let base = t.name().unwrap_or("").trim();
         let base = if base.is_empty() {
@@ -131,6 +183,8 @@ pub fn import(bytes: &[u8]) -> Result<Graph> {
                     .collect::<Result<Vec<i32>>>()?;
                 (DType::I32, Some(ConstData::I32(v)))
             }
+            fb::TensorType::UINT8 if data.is_none() => (DType::U8, None),
+            fb::TensorType::RESOURCE if data.is_none() => (DType::I32, None),
             other => {
                 return Err(bad(format!(
                     "TFLite type {} is not supported",
@@ -138,7 +192,8 @@ pub fn import(bytes: &[u8]) -> Result<Graph> {
                 )));
             }
         };
-        let quant = (dtype == DType::I8 && cdata.is_none())
+        let quantized = dtype.is_quantized_int() && cdata.is_none();
+        let quant = quantized
             .then(|| {
                 (scales.len() == 1).then(|| QuantParams {
                     scale: scales[0],
@@ -146,55 +201,18 @@ pub fn import(bytes: &[u8]) -> Result<Graph> {
                 })
             })
             .flatten();
-        if dtype == DType::I8 && cdata.is_none() && quant.is_none() {
-            return Err(bad("int8 activation needs one scale".into()));
+        if quantized && quant.is_none() {
+            return Err(bad(format!("{dtype} activation needs one scale")));
         }
-        g.push_tensor(Tensor {
+        map.push(g.push_tensor(Tensor {
             name,
             shape,
             dtype,
             quant,
             data: cdata,
-        });
+        }));
     }
-    let idx = |v: Option<flatbuffers::Vector<'_, i32>>| -> Result<Vec<usize>> {
-        v.map(|v| v.iter().collect::<Vec<i32>>())
-            .unwrap_or_default()
-            .into_iter()
-            .map(|i| {
-                usize::try_from(i)
-                    .ok()
-                    .filter(|&i| i < g.tensors.len())
-                    .ok_or_else(|| ConvertError::CorruptTflite(format!("tensor index {i}")))
-            })
-            .collect()
-    };
-    g.inputs = idx(sub.inputs())?;
-    g.outputs = idx(sub.outputs())?;
-    let codes = model
-        .operator_codes()
-        .ok_or_else(|| ConvertError::CorruptTflite("no operator codes".into()))?;
-    for (k, op) in sub.operators().into_iter().flatten().enumerate() {
-        let code = codes
-            .iter()
-            .nth(op.opcode_index() as usize)
-            .ok_or_else(|| {
-                ConvertError::CorruptTflite(format!("operator {k}: bad opcode index"))
-            })?;
-        let builtin = code
-            .builtin_code()
-            .0
-            .max(code.deprecated_builtin_code() as i32);
-        ops::map(
-            &mut g,
-            k,
-            fb::BuiltinOperator(builtin),
-            code.custom_code(),
-            &op,
-        )?;
-    }
-    g.prune();
-    Ok(g)
+    Ok(map)
 }
 
 fn read_le(d: &[u8], n: usize, size: usize) -> std::result::Result<Vec<u8>, String> {

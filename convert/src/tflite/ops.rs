@@ -2,7 +2,7 @@
 
 use outpost_models::graph::op::{
     ActAttrs, ConcatAttrs, ConvAttrs, DepthwiseAttrs, MeanAttrs, PadAttrs, PoolAttrs, ReshapeAttrs,
-    ResizeAttrs, ResizeMode, SoftmaxAttrs, TransposeAttrs,
+    ResizeAttrs, ResizeMode, SliceAttrs, SoftmaxAttrs, TransposeAttrs,
 };
 use outpost_models::graph::{Activation, Op, Padding};
 use tract_tflite::tflite as fb;
@@ -112,6 +112,13 @@ pub fn map(
         Ok(Some(i))
     };
     let inputs = ins.iter().map(|&i| check(i)).collect::<Result<Vec<_>>>()?;
+    if code == fb::BuiltinOperator::SPLIT || code == fb::BuiltinOperator::SPLIT_V {
+        let outputs = outs
+            .iter()
+            .map(|&o| check(o)?.ok_or_else(|| ConvertError::CorruptTflite(format!("operator {k}"))))
+            .collect::<Result<Vec<_>>>()?;
+        return split(g, k, code, &op_name, &inputs, &outputs);
+    }
     let output = match outs.as_slice() {
         [o] => check(*o)?.ok_or_else(|| ConvertError::CorruptTflite(format!("operator {k}")))?,
         _ => {
@@ -193,7 +200,28 @@ pub fn map(
                 activation: c.act(o.fused_activation_function())?,
             };
             let (w, b) = (c.input(1)?, c.inputs.get(2).copied().flatten());
-            c.node(Op::FullyConnected(a), vec![x(&c)?, Some(w), b]);
+            let xi = c.input(0)?;
+            let xs = c.g.tensors[xi].shape.clone();
+            let inner = c.g.tensors[w].shape.get(1).copied().unwrap_or(0);
+            let total: usize = xs.iter().product();
+            let xin = if xs.len() != 2 && c.out_shape().len() == 2 && inner > 0 {
+                // keep_num_dims = false: TFLite flattens the input to [rows, inner] first.
+                let mut t = c.g.tensors[xi].clone();
+                t.name = c.g.fresh_name(&format!("{}/flatten", c.name));
+                t.shape = vec![total / inner, inner];
+                let shape = t.shape.iter().map(|&d| d as i64).collect();
+                let flat = c.g.push_tensor(t);
+                c.g.nodes.push(Node {
+                    name: format!("{}/flatten", c.name),
+                    op: Op::Reshape(ReshapeAttrs { shape }),
+                    inputs: vec![Some(xi)],
+                    output: flat,
+                });
+                flat
+            } else {
+                xi
+            };
+            c.node(Op::FullyConnected(a), vec![Some(xin), Some(w), b]);
         }
         B::ADD | B::MUL => {
             let act = if code == B::ADD {
@@ -304,12 +332,162 @@ pub fn map(
                     .unwrap_or(1.0);
             c.node(Op::Softmax(SoftmaxAttrs { beta }), vec![x(&c)?]);
         }
+        B::STRIDED_SLICE => {
+            let o = c.options(c.op.builtin_options_as_strided_slice_options())?;
+            if o.ellipsis_mask() != 0 || o.new_axis_mask() != 0 {
+                return Err(c.err("ellipsis and new-axis masks are not supported"));
+            }
+            let xi = c.input(0)?;
+            let xs = c.g.tensors[xi].shape.clone();
+            let (begin, end, strides) = (c.const_i32(1)?, c.const_i32(2)?, c.const_i32(3)?);
+            if begin.len() != xs.len() || end.len() != xs.len() || strides.len() != xs.len() {
+                return Err(c.err("begin, end and strides must have one entry per axis"));
+            }
+            let mut a = SliceAttrs {
+                begin: vec![],
+                size: vec![],
+                stride: vec![],
+            };
+            for (axis, &dim) in xs.iter().enumerate() {
+                let (s, dim) = (strides[axis], dim as i64);
+                if s <= 0 {
+                    return Err(c.err(format!("stride {s} on axis {axis} (only positive)")));
+                }
+                let norm = |v: i32| {
+                    let v = v as i64;
+                    (if v < 0 { v + dim } else { v }).clamp(0, dim)
+                };
+                let b = if o.begin_mask() & (1 << axis) != 0 {
+                    0
+                } else {
+                    norm(begin[axis])
+                };
+                let shrink = o.shrink_axis_mask() & (1 << axis) != 0;
+                let e = if shrink {
+                    b + 1
+                } else if o.end_mask() & (1 << axis) != 0 {
+                    dim
+                } else {
+                    norm(end[axis])
+                };
+                let n = if e > b {
+                    (e - b + s as i64 - 1) / s as i64
+                } else {
+                    0
+                };
+                if n == 0 {
+                    return Err(c.err(format!("empty slice on axis {axis}")));
+                }
+                a.begin.push(b as u32);
+                a.size.push(n as u32);
+                a.stride.push(s as u32);
+            }
+            if a.stride.iter().all(|&s| s == 1) {
+                a.stride.clear();
+            }
+            let sliced: Vec<usize> = a.size.iter().map(|&d| d as usize).collect();
+            let out_shape = c.out_shape();
+            if sliced.iter().product::<usize>() != out_shape.iter().product::<usize>() {
+                return Err(c.err(format!(
+                    "slice {sliced:?} does not fill output {out_shape:?}"
+                )));
+            }
+            if sliced == out_shape {
+                c.node(Op::Slice(a), vec![Some(xi)]);
+            } else {
+                // Shrunk axes: slice into a fresh tensor, then reshape into the output.
+                let mut t = c.g.tensors[c.output].clone();
+                t.name = c.g.fresh_name(&format!("{}/slice", c.name));
+                t.shape = sliced;
+                let mid = c.g.push_tensor(t);
+                let shape = out_shape.iter().map(|&d| d as i64).collect();
+                c.g.nodes.push(Node {
+                    name: format!("{}/slice", c.name),
+                    op: Op::Slice(a),
+                    inputs: vec![Some(xi)],
+                    output: mid,
+                });
+                c.node(Op::Reshape(ReshapeAttrs { shape }), vec![Some(mid)]);
+            }
+        }
         B::RELU => c.node(Op::Relu, vec![x(&c)?]),
         B::RELU6 => c.node(Op::Relu6, vec![x(&c)?]),
         B::LOGISTIC => c.node(Op::Logistic, vec![x(&c)?]),
         B::TANH => c.node(Op::Tanh, vec![x(&c)?]),
         B::HARD_SWISH => c.node(Op::HardSwish, vec![x(&c)?]),
         _ => return Err(c.err("no Outpost op maps to it")),
+    }
+    Ok(())
+}
+
+/// `SPLIT` (`axis`, `x`) and `SPLIT_V` (`x`, `size_splits`, `axis`): one `slice` node per output.
+fn split(
+    g: &mut Graph,
+    k: usize,
+    code: fb::BuiltinOperator,
+    op_name: &str,
+    inputs: &[Option<usize>],
+    outputs: &[usize],
+) -> Result<()> {
+    let node = outputs
+        .first()
+        .map(|&o| g.tensors[o].name.clone())
+        .unwrap_or_else(|| format!("#{k}"));
+    let err = |reason: String| ConvertError::UnsupportedOp {
+        op: op_name.to_string(),
+        node: node.clone(),
+        reason,
+    };
+    let (x, axis_t) = if code == fb::BuiltinOperator::SPLIT {
+        (inputs.get(1), inputs.first())
+    } else {
+        (inputs.first(), inputs.get(2))
+    };
+    let x = x
+        .copied()
+        .flatten()
+        .ok_or_else(|| err("input is missing".into()))?;
+    let axis = match axis_t.copied().flatten().map(|t| &g.tensors[t].data) {
+        Some(Some(ConstData::I32(v))) if v.len() == 1 => v[0],
+        _ => return Err(err("axis must be a constant int32 scalar".into())),
+    };
+    let shape = g.tensors[x].shape.clone();
+    let rank = shape.len() as i32;
+    if !(-rank..rank).contains(&axis) {
+        return Err(err(format!("axis {axis} out of range for {shape:?}")));
+    }
+    let axis = if axis < 0 { axis + rank } else { axis } as usize;
+    let mut at = 0usize;
+    for &o in outputs {
+        let os = g.tensors[o].shape.clone();
+        if os.len() != shape.len()
+            || os
+                .iter()
+                .zip(&shape)
+                .enumerate()
+                .any(|(i, (a, b))| i != axis && a != b)
+        {
+            return Err(err(format!("output {os:?} does not fit input {shape:?}")));
+        }
+        let mut begin = vec![0u32; shape.len()];
+        begin[axis] = at as u32;
+        at += os[axis];
+        g.nodes.push(Node {
+            name: g.tensors[o].name.clone(),
+            op: Op::Slice(SliceAttrs {
+                begin,
+                size: os.iter().map(|&d| d as u32).collect(),
+                stride: vec![],
+            }),
+            inputs: vec![Some(x)],
+            output: o,
+        });
+    }
+    if at != shape[axis] {
+        return Err(err(format!(
+            "outputs cover {at} of {} along axis {axis}",
+            shape[axis]
+        )));
     }
     Ok(())
 }

@@ -106,3 +106,59 @@ pub(crate) fn transpose<T: Copy>(input: &[T], shape: &[usize], perm: &[usize], o
         }
     }
 }
+
+/// Copies a strided window of a tensor of up to 4 dimensions: output element `o` along axis
+/// `i` is input element `begin[i] + o · stride[i]`; the output has shape `size`.
+pub(crate) fn slice<T: Copy>(
+    input: &[T],
+    shape: &[usize],
+    begin: &[usize],
+    size: &[usize],
+    stride: &[usize],
+    out: &mut [T],
+) {
+    let rank = shape.len();
+    assert!(
+        rank <= 4 && begin.len() == rank && size.len() == rank && stride.len() == rank,
+        "slice: rank must be <= 4 and match begin, size and stride"
+    );
+    assert_eq!(
+        input.len(),
+        shape.iter().product::<usize>(),
+        "slice: input length"
+    );
+    assert_eq!(
+        out.len(),
+        size.iter().product::<usize>(),
+        "slice: output length"
+    );
+    // Pad to 4-D with leading unit axes.
+    let (mut s, mut b, mut n, mut st) = ([1usize; 4], [0usize; 4], [1usize; 4], [1usize; 4]);
+    for i in 0..rank {
+        let j = 4 - rank + i;
+        (s[j], b[j], n[j], st[j]) = (shape[i], begin[i], size[i], stride[i]);
+        assert!(
+            n[j] == 0 || b[j] + (n[j] - 1) * st[j] < s[j],
+            "slice: window exceeds axis {i}"
+        );
+    }
+    let mut o = 0;
+    for a in 0..n[0] {
+        let ia = b[0] + a * st[0];
+        for c in 0..n[1] {
+            let ic = ia * s[1] + b[1] + c * st[1];
+            for d in 0..n[2] {
+                let row = (ic * s[2] + b[2] + d * st[2]) * s[3] + b[3];
+                if st[3] == 1 {
+                    out[o..o + n[3]].copy_from_slice(&input[row..row + n[3]]);
+                    o += n[3];
+                } else {
+                    for e in 0..n[3] {
+                        out[o] = input[row + e * st[3]];
+                        o += 1;
+                    }
+                }
+            }
+        }
+    }
+}

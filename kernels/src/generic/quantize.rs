@@ -32,3 +32,18 @@ pub(crate) fn requantize(
         *o = (requant.apply(q as i32 - in_zp) + out_zp).clamp(-128, 127) as i8;
     }
 }
+
+/// Int8 → uint8 with a new scale and zero point (TFLite's `Requantize` into `uint8`):
+/// `clamp(requant(q − in_zp) + out_zp, 0, 255)`.
+pub(crate) fn requantize_u8(
+    input: &[i8],
+    in_zp: i32,
+    requant: Requant,
+    out_zp: i32,
+    output: &mut [u8],
+) {
+    assert_eq!(input.len(), output.len(), "requantize: lengths differ");
+    for (o, &q) in output.iter_mut().zip(input) {
+        *o = (requant.apply(q as i32 - in_zp) + out_zp).clamp(0, 255) as u8;
+    }
+}

@@ -323,7 +323,8 @@ impl OutputDecoder {
             Decoder::Classification { top_k, activation } => {
                 Kind::Classify(classify::Classify::new(*top_k, *activation, tensor_shapes)?)
             }
-            Decoder::Raw => Kind::Raw,
+            // The per-run output is the raw probability; the window lives with the caller.
+            Decoder::Raw | Decoder::Wakeword { .. } => Kind::Raw,
         };
         let lens = tensor_shapes
             .iter()

@@ -51,6 +51,20 @@ pub struct WeightQuant {
     pub axis: usize,
 }
 
+/// Model state (a TFLite resource variable): the activation `tensor` holds, when a run starts,
+/// the value `next` had when the previous run ended; before the first run and after a reset it
+/// holds the stored constant `init`. The session owns the state; no node writes `tensor`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateDecl {
+    /// The activation read as the current state (like a graph input).
+    pub tensor: String,
+    /// The activation that becomes the state for the next run (same shape, dtype, quant).
+    pub next: String,
+    /// The stored constant holding the initial value (same dtype and element count).
+    pub init: String,
+}
+
 /// A node as stored: the op name and its attributes are checked when the model loads.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -83,6 +97,9 @@ pub struct RawGraph {
     pub weights: Vec<WeightQuant>,
     /// Nodes, in any order.
     pub nodes: Vec<RawNode>,
+    /// State carried from one run to the next (stateful models only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub states: Vec<StateDecl>,
 }
 
 /// A validated node: typed op, inputs and outputs.
@@ -111,6 +128,8 @@ pub struct Graph {
     pub weights: Vec<WeightQuant>,
     /// Nodes, sorted so every node comes after the producers of its inputs.
     pub nodes: Vec<Node>,
+    /// State carried from one run to the next.
+    pub states: Vec<StateDecl>,
 }
 
 impl Graph {
@@ -142,6 +161,12 @@ impl Graph {
                     attrs: n.op.attrs_json(),
                 })
                 .collect(),
+            states: self.states.clone(),
         }
+    }
+
+    /// The state whose current value is the activation `name`.
+    pub fn state(&self, name: &str) -> Option<&StateDecl> {
+        self.states.iter().find(|s| s.tensor == name)
     }
 }

@@ -199,6 +199,27 @@ pub struct SoftmaxAttrs {
     pub beta: f32,
 }
 
+/// `slice` attributes: a strided window of the input (TFLite `STRIDED_SLICE` with its masks
+/// resolved, `SLICE`, one output of `SPLIT`/`SPLIT_V`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SliceAttrs {
+    /// First index per axis.
+    pub begin: Vec<u32>,
+    /// Output size per axis.
+    pub size: Vec<u32>,
+    /// Step per axis (≥ 1; all 1 when absent).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stride: Vec<u32>,
+}
+
+impl SliceAttrs {
+    /// The step along `axis` (1 when `stride` is empty).
+    pub fn stride_of(&self, axis: usize) -> usize {
+        self.stride.get(axis).copied().unwrap_or(1) as usize
+    }
+}
+
 /// An op with its typed attributes.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -229,6 +250,8 @@ pub enum Op {
     Reshape(ReshapeAttrs),
     /// Axis permutation.
     Transpose(TransposeAttrs),
+    /// Strided window of the input.
+    Slice(SliceAttrs),
     /// max(x, 0).
     Relu,
     /// clamp(x, 0, 6).
@@ -262,6 +285,7 @@ pub const OP_NAMES: &[&str] = &[
     "resize",
     "reshape",
     "transpose",
+    "slice",
     "relu",
     "relu6",
     "hardswish",
@@ -313,6 +337,7 @@ impl Op {
             "resize" => Op::Resize(attrs(a)?),
             "reshape" => Op::Reshape(attrs(a)?),
             "transpose" => Op::Transpose(attrs(a)?),
+            "slice" => Op::Slice(attrs(a)?),
             "softmax" => Op::Softmax(attrs(a)?),
             simple => {
                 let op = match simple {
@@ -347,6 +372,7 @@ impl Op {
             Op::Resize(_) => "resize",
             Op::Reshape(_) => "reshape",
             Op::Transpose(_) => "transpose",
+            Op::Slice(_) => "slice",
             Op::Relu => "relu",
             Op::Relu6 => "relu6",
             Op::HardSwish => "hardswish",
@@ -371,6 +397,7 @@ impl Op {
             Op::Resize(a) => serde_json::to_value(a),
             Op::Reshape(a) => serde_json::to_value(a),
             Op::Transpose(a) => serde_json::to_value(a),
+            Op::Slice(a) => serde_json::to_value(a),
             Op::Softmax(a) => serde_json::to_value(a),
             _ => Ok(Value::Object(Default::default())),
         };
@@ -418,6 +445,16 @@ impl Op {
             Op::Mean(a) if a.axes.is_empty() => {
                 return Err("axes must name at least one axis".into());
             }
+            Op::Slice(a)
+                if a.begin.len() != a.size.len()
+                    || !(a.stride.is_empty() || a.stride.len() == a.begin.len())
+                    || a.stride.contains(&0) =>
+            {
+                return Err(format!(
+                    "begin {:?}, size {:?} and stride {:?} must have one entry per axis, strides ≥ 1",
+                    a.begin, a.size, a.stride
+                ));
+            }
             Op::Reshape(a)
                 if a.shape.iter().filter(|&&d| d == -1).count() > 1
                     || a.shape.iter().any(|&d| d < -1) =>
@@ -459,6 +496,7 @@ mod tests {
                 "resize" => serde_json::json!({"size": [4, 4]}),
                 "reshape" => serde_json::json!({"shape": [1, -1]}),
                 "transpose" => serde_json::json!({"perm": [0, 1]}),
+                "slice" => serde_json::json!({"begin": [0, 2], "size": [1, 3], "stride": [1, 2]}),
                 _ => Value::Null,
             };
             let op = Op::parse(name, &attrs).unwrap_or_else(|e| panic!("{name}: {e:?}"));

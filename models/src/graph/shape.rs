@@ -354,6 +354,31 @@ pub fn infer(op: &Op, ins: &Shapes<'_>) -> Result<Vec<usize>, String> {
             }
             Ok(a.perm.iter().map(|&p| x[p as usize]).collect())
         }
+        Op::Slice(a) => {
+            expect_count(ins, 1, 1)?;
+            let x = input(ins, 0, "input")?;
+            if a.begin.len() != x.len() || a.size.len() != x.len() {
+                return Err(format!(
+                    "attributes begin {:?} and size {:?} must have rank {}",
+                    a.begin,
+                    a.size,
+                    x.len()
+                ));
+            }
+            for (axis, &dim) in x.iter().enumerate() {
+                let (b, n, s) = (
+                    a.begin[axis] as usize,
+                    a.size[axis] as usize,
+                    a.stride_of(axis),
+                );
+                if s == 0 || n == 0 || b + (n - 1) * s >= dim {
+                    return Err(format!(
+                        "slice begin {b}, size {n}, stride {s} exceeds axis {axis} of {x:?}"
+                    ));
+                }
+            }
+            Ok(a.size.iter().map(|&d| d as usize).collect())
+        }
         Op::Softmax(a) => {
             expect_count(ins, 1, 1)?;
             if !(a.beta.is_finite() && a.beta > 0.0) {

@@ -300,15 +300,23 @@ impl EventFd {
     }
 
     /// Add one to the counter (wakes a waiter). Does not allocate or block.
+    ///
+    /// The I/O thread watches this eventfd edge-triggered and never reads it: every write is
+    /// a new edge, whatever the counter holds. Should the counter ever fill (2^64 - 2 wakes),
+    /// it is reset and written again.
     pub(crate) fn notify(&self) {
         let one: u64 = 1;
-        // SAFETY: writes 8 bytes from a live u64, as eventfd(2) requires. A full counter
-        // (EAGAIN) already means "wake up", so the result is ignored.
-        let _ = unsafe { libc::write(self.fd.as_raw_fd(), (&raw const one).cast(), 8) };
+        // SAFETY: writes 8 bytes from a live u64, as eventfd(2) requires.
+        let n = unsafe { libc::write(self.fd.as_raw_fd(), (&raw const one).cast(), 8) };
+        if n < 0 {
+            self.drain();
+            // SAFETY: as above; after the reset the write cannot fail for a full counter.
+            let _ = unsafe { libc::write(self.fd.as_raw_fd(), (&raw const one).cast(), 8) };
+        }
     }
 
     /// Reset the counter.
-    pub(crate) fn drain(&self) {
+    fn drain(&self) {
         let mut value: u64 = 0;
         // SAFETY: reads 8 bytes into a live u64; EAGAIN (counter already zero) is fine.
         let _ = unsafe { libc::read(self.fd.as_raw_fd(), (&raw mut value).cast(), 8) };
@@ -324,10 +332,12 @@ impl AsFd for EventFd {
 /// Readiness bits.
 pub(crate) const READ: u32 = libc::EPOLLIN as u32;
 pub(crate) const WRITE: u32 = libc::EPOLLOUT as u32;
+/// Edge-triggered: report a readiness change once instead of while it lasts.
+pub(crate) const EDGE: u32 = libc::EPOLLET as u32;
 /// Peer gone or socket error (always reported by epoll). A half-close is seen as a 0-byte read.
 pub(crate) const HUP: u32 = (libc::EPOLLHUP | libc::EPOLLERR) as u32;
 
-/// A level-triggered epoll set keyed by u64 tokens.
+/// An epoll set keyed by u64 tokens (level-triggered unless [`EDGE`] is asked).
 #[derive(Debug)]
 pub(crate) struct Epoll {
     fd: OwnedFd,

@@ -28,11 +28,20 @@
 //! capture thread takes the oldest waiting frame back (counted as above), under `block` it waits.
 //! Latency is therefore bounded by the pool size in every case.
 //!
+//! A source that loses its device or connection returns a transient error
+//! ([`SourceError::Disconnected`]): its capture thread counts it
+//! ([`Counters::source_failures`]), waits with exponential backoff and jitter
+//! ([`StreamConfig::backoff`]; the wait ends early on stop), and calls the source again, which
+//! reconnects; the first good frame counts a reconnect ([`Counters::reconnects`]) and resets the
+//! backoff. A failing source never takes the pipeline down, and other streams go on as they
+//! were. Any other source error ends that stream only ([`StreamReport::error`]).
+//!
 //! Shutdown: setting the stop flag makes every capture thread stop taking frames; frames already
 //! captured drain through inference and the publisher, then [`Pipeline::run`] returns the final
 //! [`Report`]. Once drained, for every stream `captured == inferred + dropped` and
 //! `published == inferred`.
 
+mod backoff;
 mod source;
 mod stats;
 
@@ -49,15 +58,19 @@ use crossbeam_queue::ArrayQueue;
 use outpost_hal::DType;
 use outpost_models::Model;
 use outpost_models::decode::{Decoded, Detection, Detections, TopK};
+use outpost_models::graph::QuantParams;
+use outpost_models::spec::Layout;
 use thiserror::Error;
 
 use crate::error::RuntimeError;
 use crate::infer::Inference;
 use crate::preprocess::{Output, PreprocessError, Preprocessor};
 use crate::session::SessionOptions;
+use backoff::BackoffState;
 
+pub use backoff::Backoff;
 pub use source::{
-    FrameBuf, FrameMeta, ImageSource, NAME_CAPACITY, Name, Source, SourceError, name,
+    FrameBuf, FrameKind, FrameMeta, ImageSource, NAME_CAPACITY, Name, Source, SourceError, name,
 };
 pub use stats::{Counters, DropReason, Histogram, HistogramSnapshot, Stage, StreamStats};
 
@@ -130,6 +143,23 @@ pub enum PipelineError {
         /// The stream.
         stream: String,
     },
+    /// The model's first input is neither an image nor an int8/f32 vector samples can fill.
+    #[error("model input `{tensor}`: {reason}")]
+    SampleInput {
+        /// The input tensor.
+        tensor: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A stream's frames do not fit its model's input (images into a vector model, a sample
+    /// window of another size).
+    #[error("stream `{stream}`: {reason}")]
+    Mismatch {
+        /// The stream.
+        stream: String,
+        /// What does not fit.
+        reason: String,
+    },
 }
 
 /// One stream: a source, the model it feeds, its backpressure.
@@ -146,6 +176,8 @@ pub struct StreamConfig {
     pub queue_depth: usize,
     /// Stop capturing after this many frames.
     pub max_frames: Option<u64>,
+    /// How long to wait before calling the source again after a transient error.
+    pub backoff: Backoff,
 }
 
 impl std::fmt::Debug for StreamConfig {
@@ -156,12 +188,14 @@ impl std::fmt::Debug for StreamConfig {
             .field("policy", &self.policy)
             .field("queue_depth", &self.queue_depth)
             .field("max_frames", &self.max_frames)
+            .field("backoff", &self.backoff)
             .finish_non_exhaustive()
     }
 }
 
 impl StreamConfig {
-    /// A stream with the `latest` policy, a queue depth of 4 and no frame limit.
+    /// A stream with the `latest` policy, a queue depth of 4, no frame limit and the default
+    /// [`Backoff`] (100 ms doubling to 5 s).
     pub fn new(name: impl Into<String>, source: Box<dyn Source>, model: usize) -> Self {
         StreamConfig {
             name: name.into(),
@@ -170,7 +204,14 @@ impl StreamConfig {
             policy: Policy::Latest,
             queue_depth: 4,
             max_frames: None,
+            backoff: Backoff::default(),
         }
+    }
+
+    /// Set the backoff after transient source errors.
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
     }
 
     /// Set the policy.
@@ -255,36 +296,122 @@ impl FrameResult<'_> {
     pub fn label(&self, l: u32) -> Option<&str> {
         self.labels.get(l as usize).map(String::as_str)
     }
+
+    /// The sample window of a sample frame, row-major `frames × channels` (empty for an image;
+    /// see [`FrameBuf::sample_frames`], [`FrameBuf::sample_channels`]).
+    pub fn samples(&self) -> &[f32] {
+        self.frame.samples()
+    }
 }
 
-/// A model and everything its inference thread needs.
+/// How a model's first input is filled.
 #[derive(Debug)]
-struct Worker {
-    inf: Inference,
-    pre: Preprocessor,
+enum ModelInput {
+    /// From images, through the preprocessor.
+    Image(Box<Preprocessor>),
+    /// From sample windows of exactly `len` values: int8 through `quant`, f32 as they are.
+    Samples {
+        len: usize,
+        quant: Option<QuantParams>,
+    },
+}
+
+/// What a model index's inference thread does with each frame.
+#[derive(Debug)]
+enum Worker {
+    /// Fill the input, run, decode.
+    Model {
+        inf: Box<Inference>,
+        input: ModelInput,
+    },
+    /// No model ([`Pipeline::add_passthrough`]): frames go to the publisher as they are.
+    Passthrough,
+}
+
+/// What frames a worker takes (checked against each stream's source).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Accepts {
+    Images,
+    Samples(usize),
+    Anything,
+}
+
+/// Write `samples` into an int8 input through its quantization (round to nearest, saturate).
+fn quantize_into(samples: &[f32], q: QuantParams, out: &mut [i8]) {
+    let inv = 1.0 / q.scale;
+    let zp = q.zero_point as f32;
+    for (o, &x) in out.iter_mut().zip(samples) {
+        *o = (x * inv + zp).round().clamp(-128.0, 127.0) as i8;
+    }
 }
 
 impl Worker {
-    /// Preprocess, run and decode the slot's frame; detections into the slot in source pixels.
-    fn infer(&mut self, slot: &mut Slot) -> Result<(), RuntimeError> {
-        let t0 = Instant::now();
-        let view = slot.frame.view();
-        let session = self.inf.session_mut();
-        let lb = match self.pre.dtype() {
-            DType::I8 => self.pre.run(&view, Output::I8(session.input_i8(0)?)),
-            _ => self.pre.run(&view, Output::F32(session.input_f32(0)?)),
+    fn accepts(&self) -> Accepts {
+        match self {
+            Worker::Model {
+                input: ModelInput::Image(_),
+                ..
+            } => Accepts::Images,
+            Worker::Model {
+                input: ModelInput::Samples { len, .. },
+                ..
+            } => Accepts::Samples(*len),
+            Worker::Passthrough => Accepts::Anything,
         }
-        .map_err(|e| RuntimeError::BadInput {
-            name: "frame".into(),
-            reason: e.to_string(),
-        })?;
-        let t1 = Instant::now();
-        self.inf.run_filled()?;
-        let t2 = Instant::now();
+    }
+
+    /// Fill the input from the slot's frame, run and decode; detections into the slot in
+    /// source pixels (image frames).
+    fn infer(&mut self, slot: &mut Slot) -> Result<(), RuntimeError> {
         slot.detections.clear();
         slot.top_k.clear();
         slot.detections_dropped = 0;
-        for d in self.inf.decoded() {
+        let (inf, input) = match self {
+            Worker::Model { inf, input } => (inf, input),
+            Worker::Passthrough => {
+                slot.timings.preprocess = Duration::ZERO;
+                slot.timings.infer = Duration::ZERO;
+                return Ok(());
+            }
+        };
+        let bad = |reason: String| RuntimeError::BadInput {
+            name: "frame".into(),
+            reason,
+        };
+        let t0 = Instant::now();
+        let session = inf.session_mut();
+        let lb = match input {
+            ModelInput::Image(pre) => {
+                if slot.frame.kind() != FrameKind::Image {
+                    return Err(bad("a sample window for an image model".into()));
+                }
+                let view = slot.frame.view();
+                let lb = match pre.dtype() {
+                    DType::I8 => pre.run(&view, Output::I8(session.input_i8(0)?)),
+                    _ => pre.run(&view, Output::F32(session.input_f32(0)?)),
+                }
+                .map_err(|e| bad(e.to_string()))?;
+                Some(lb)
+            }
+            ModelInput::Samples { len, quant } => {
+                let samples = slot.frame.samples();
+                if samples.len() != *len {
+                    return Err(bad(format!(
+                        "{} samples for an input of {len}",
+                        samples.len()
+                    )));
+                }
+                match quant {
+                    Some(q) => quantize_into(samples, *q, session.input_i8(0)?),
+                    None => session.input_f32(0)?.copy_from_slice(samples),
+                }
+                None
+            }
+        };
+        let t1 = Instant::now();
+        inf.run_filled()?;
+        let t2 = Instant::now();
+        for d in inf.decoded() {
             match d {
                 Decoded::Detections {
                     detections,
@@ -293,6 +420,13 @@ impl Worker {
                     slot.detections_dropped += dropped;
                     for det in detections {
                         let mut out = *det;
+                        let Some(lb) = &lb else {
+                            // Not an image: nothing to map to.
+                            if slot.detections.push(out).is_err() {
+                                slot.detections_dropped += 1;
+                            }
+                            continue;
+                        };
                         out.bbox = lb.box_to_source(det.bbox);
                         let (w, h) = (lb.src_w as f32, lb.src_h as f32);
                         for k in out
@@ -327,6 +461,26 @@ struct ModelEntry {
     name: String,
     worker: Worker,
     labels: Vec<String>,
+}
+
+/// The int8 quantization (or `None`: f32) and element count of `model`'s first input, when it
+/// is a vector that sample windows can fill.
+fn sample_input(model: &Model) -> Result<(usize, Option<QuantParams>), PipelineError> {
+    let g = &model.meta().graph;
+    let tensor = g.inputs.first().cloned().unwrap_or_default();
+    let err = |reason: &str| PipelineError::SampleInput {
+        tensor: tensor.clone(),
+        reason: reason.into(),
+    };
+    let decl = g.tensor(&tensor).ok_or_else(|| err("not declared"))?;
+    let len = decl.shape.iter().product::<usize>();
+    match (decl.dtype, decl.quant) {
+        (DType::I8, Some(q)) => Ok((len, Some(q))),
+        (DType::F32, _) => Ok((len, None)),
+        _ => Err(err(
+            "sample windows fill int8 (quantized) or f32 inputs only",
+        )),
+    }
 }
 
 /// A pipeline being assembled: add models, then streams, then [`Pipeline::run`].
@@ -369,8 +523,10 @@ impl Pipeline {
         }
     }
 
-    /// Plan `model` (its input must be an image) and return its index for
-    /// [`StreamConfig::model`]. Each model gets one inference thread.
+    /// Plan `model` and return its index for [`StreamConfig::model`]. Each model gets one
+    /// inference thread. Its first input is an image (fed from image frames through the
+    /// preprocessor) or, with the `nc` layout, a vector fed from sample windows of exactly as
+    /// many values (int8 through the input's scale and zero point, f32 as they are).
     pub fn add_model(
         &mut self,
         name: impl Into<String>,
@@ -378,13 +534,34 @@ impl Pipeline {
         options: SessionOptions,
     ) -> Result<usize, PipelineError> {
         let inf = Inference::new(model, options)?;
-        let pre = Preprocessor::new(model, 0)?;
+        let input = match model.meta().inputs.first().map(|s| s.layout) {
+            Some(Layout::Nc) => {
+                let (len, quant) = sample_input(model)?;
+                ModelInput::Samples { len, quant }
+            }
+            _ => ModelInput::Image(Box::new(Preprocessor::new(model, 0)?)),
+        };
         self.models.push(ModelEntry {
             name: name.into(),
             labels: inf.labels().to_vec(),
-            worker: Worker { inf, pre },
+            worker: Worker::Model {
+                inf: Box::new(inf),
+                input,
+            },
         });
         Ok(self.models.len() - 1)
+    }
+
+    /// A model index whose thread runs no model: its streams' frames (images or sample
+    /// windows) go to the publisher as they are, with no detections. For publishing sensor
+    /// streams without a model.
+    pub fn add_passthrough(&mut self, name: impl Into<String>) -> usize {
+        self.models.push(ModelEntry {
+            name: name.into(),
+            labels: Vec::new(),
+            worker: Worker::Passthrough,
+        });
+        self.models.len() - 1
     }
 
     /// Add a stream; returns its index.
@@ -398,6 +575,32 @@ impl Pipeline {
         if stream.source.frame_capacity() == 0 {
             return Err(PipelineError::EmptySource {
                 stream: stream.name,
+            });
+        }
+        let window = stream.source.sample_window();
+        let reason = match (self.models[stream.model].worker.accepts(), window) {
+            (Accepts::Images, Some((f, c))) => Some(format!(
+                "the source delivers windows of {f}×{c} samples; the model takes images"
+            )),
+            (Accepts::Samples(len), None) => Some(format!(
+                "the source delivers images; the model takes {len} values"
+            )),
+            (Accepts::Samples(len), Some((f, c))) if f * c != len => Some(format!(
+                "the source delivers windows of {f}×{c} = {} samples; the model takes {len}",
+                f * c
+            )),
+            (Accepts::Samples(_), Some((f, c))) if stream.source.frame_capacity() < f * c * 4 => {
+                Some(format!(
+                    "the source's frame capacity is {} bytes, under its {f}×{c} window",
+                    stream.source.frame_capacity()
+                ))
+            }
+            _ => None,
+        };
+        if let Some(reason) = reason {
+            return Err(PipelineError::Mismatch {
+                stream: stream.name,
+                reason,
             });
         }
         self.streams.push(stream);
@@ -462,7 +665,7 @@ impl Pipeline {
                 capture_thread: OnceLock::new(),
                 error: Mutex::new(None),
             });
-            sources.push((s.source, s.max_frames));
+            sources.push((s.source, s.max_frames, s.backoff));
         }
         let mut labels = Vec::with_capacity(models.len());
         let mut workers = Vec::with_capacity(models.len());
@@ -495,11 +698,12 @@ impl Pipeline {
                     .spawn_scoped(scope, move || infer_loop(sh, mi, worker, &mine))
                     .expect("spawn an inference thread");
             }
-            for (si, (source, max_frames)) in sources.into_iter().enumerate() {
+            for (si, (source, max_frames, backoff)) in sources.into_iter().enumerate() {
                 thread::Builder::new()
                     .name(format!("outpost-capture-{}", sh.streams[si].name))
                     .spawn_scoped(scope, move || {
-                        capture_loop(sh, si, source, max_frames, stop)
+                        let backoff = BackoffState::new(backoff, si as u64);
+                        capture_loop(sh, si, source, max_frames, backoff, stop)
                     })
                     .expect("spawn a capture thread");
             }
@@ -669,11 +873,17 @@ fn acquire(sh: &Shared, st: &StreamShared, stop: &AtomicBool) -> Option<Box<Slot
     }
 }
 
+/// One stream's capture thread: free slot → `next_frame` → ring, until the source ends, fails
+/// for good, reaches `max_frames`, or the pipeline stops. A transient source error
+/// ([`SourceError::is_transient`]) is counted, then the thread waits out the backoff (waking
+/// within a few milliseconds on stop) and calls the source again; the first good frame after it
+/// counts a reconnect and resets the backoff.
 fn capture_loop(
     sh: &Shared,
     si: usize,
     mut source: Box<dyn Source>,
     max_frames: Option<u64>,
+    mut backoff: BackoffState,
     stop: &AtomicBool,
 ) {
     let st = &sh.streams[si];
@@ -686,6 +896,8 @@ fn capture_loop(
     });
     let mut held: Option<Box<Slot>> = None;
     let mut count = 0u64;
+    // Failures in a row since the last good frame.
+    let mut failing = 0u64;
     loop {
         if stopping(sh, st, stop) || max_frames.is_some_and(|m| count >= m) {
             break;
@@ -700,10 +912,36 @@ fn capture_loop(
         };
         let t0 = Instant::now();
         match source.next_frame(&mut slot.frame) {
-            Ok(Some(meta)) => slot.meta = meta,
+            Ok(Some(meta)) => {
+                slot.meta = meta;
+                if failing > 0 {
+                    log::info!(
+                        "stream {}: the source is back after {failing} failure(s)",
+                        st.name
+                    );
+                    failing = 0;
+                    st.stats.reconnected();
+                    backoff.reset();
+                }
+            }
             Ok(None) => {
                 held = Some(slot);
                 break;
+            }
+            Err(e) if e.is_transient() => {
+                st.stats.source_failure();
+                failing += 1;
+                held = Some(slot);
+                let wait = backoff.next_delay();
+                log::warn!(
+                    "stream {}: {e} (failure {failing} in a row); retrying in {} ms",
+                    st.name,
+                    wait.as_millis()
+                );
+                if !sleep_until(Instant::now() + wait, sh, st, stop) {
+                    break;
+                }
+                continue;
             }
             Err(e) => {
                 log::error!("stream {}: {e}", st.name);

@@ -26,14 +26,35 @@ pub fn name(s: &str) -> Name {
     n
 }
 
-/// A frame slot's pixel buffer: allocated once at its largest size, refilled for every frame.
+/// What a [`FrameBuf`] holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FrameKind {
+    /// Pixels ([`FrameBuf::prepare`], [`FrameBuf::view`]).
+    #[default]
+    Image,
+    /// A window of f32 samples, `frames × channels`, row-major ([`FrameBuf::prepare_samples`],
+    /// [`FrameBuf::samples`]): audio, sensor readings.
+    Samples,
+}
+
+/// A frame slot's buffer: allocated once at its largest size, refilled for every frame. It
+/// holds either an image or a window of samples ([`FrameKind`]).
+///
+/// The storage is 32-bit words, so the same buffer is viewed as bytes (images) or as `f32`
+/// (samples) with no copy and correct alignment.
 #[derive(Debug)]
 pub struct FrameBuf {
-    data: Box<[u8]>,
+    data: Box<[u32]>,
+    /// Usable bytes (`data` may have up to 3 more).
+    capacity: usize,
     width: u32,
     height: u32,
     stride: usize,
     format: PixelFormat,
+    kind: FrameKind,
+    /// Sample rows (frames) and values per row of a sample window.
+    frames: usize,
+    channels: usize,
 }
 
 impl FrameBuf {
@@ -42,17 +63,92 @@ impl FrameBuf {
     pub fn new(capacity: usize) -> Self {
         FrameBuf {
             // Not zero: a zeroed allocation would leave the pages unmapped until first use.
-            data: vec![0x80; capacity].into_boxed_slice(),
+            data: vec![0x8080_8080; capacity.div_ceil(4)].into_boxed_slice(),
+            capacity,
             width: 0,
             height: 0,
             stride: 0,
             format: PixelFormat::Rgb8,
+            kind: FrameKind::Image,
+            frames: 0,
+            channels: 0,
         }
+    }
+
+    /// The usable bytes.
+    fn bytes(&self) -> &[u8] {
+        &bytemuck::cast_slice::<u32, u8>(&self.data)[..self.capacity]
     }
 
     /// Bytes this buffer can hold.
     pub fn capacity(&self) -> usize {
-        self.data.len()
+        self.capacity
+    }
+
+    /// What the buffer holds now.
+    pub fn kind(&self) -> FrameKind {
+        self.kind
+    }
+
+    /// Start a new window of `frames × channels` samples: returns the values to fill, row-major
+    /// (exactly what the window needs). Fails, keeping the old frame, when either is 0 or the
+    /// window exceeds the capacity. Allocates nothing.
+    pub fn prepare_samples(
+        &mut self,
+        frames: usize,
+        channels: usize,
+    ) -> Result<&mut [f32], SourceError> {
+        let need = frames
+            .checked_mul(channels)
+            .and_then(|n| n.checked_mul(4))
+            .ok_or(SourceError::TooLarge {
+                need: usize::MAX,
+                capacity: self.capacity,
+            })?;
+        if need == 0 {
+            return Err(SourceError::Empty);
+        }
+        if need > self.capacity {
+            return Err(SourceError::TooLarge {
+                need,
+                capacity: self.capacity,
+            });
+        }
+        self.kind = FrameKind::Samples;
+        self.frames = frames;
+        self.channels = channels;
+        self.width = 0;
+        self.height = 0;
+        self.stride = 0;
+        let words = &mut self.data[..frames * channels];
+        Ok(bytemuck::cast_slice_mut(words))
+    }
+
+    /// The sample window held, row-major `frames × channels` (empty when the buffer holds an
+    /// image).
+    pub fn samples(&self) -> &[f32] {
+        match self.kind {
+            FrameKind::Samples => bytemuck::cast_slice(&self.data[..self.frames * self.channels]),
+            FrameKind::Image => &[],
+        }
+    }
+
+    /// Rows (sample frames) of the window held; 0 for an image.
+    pub fn sample_frames(&self) -> usize {
+        if self.kind == FrameKind::Samples {
+            self.frames
+        } else {
+            0
+        }
+    }
+
+    /// Values per row of the window held; 0 for an image.
+    pub fn sample_channels(&self) -> usize {
+        if self.kind == FrameKind::Samples {
+            self.channels
+        } else {
+            0
+        }
     }
 
     /// Width of the frame held.
@@ -93,17 +189,18 @@ impl FrameBuf {
             data: &[],
         };
         let need = probe.required_len().map_err(SourceError::Frame)?;
-        if need > self.data.len() {
+        if need > self.capacity {
             return Err(SourceError::TooLarge {
                 need,
-                capacity: self.data.len(),
+                capacity: self.capacity,
             });
         }
         self.width = width;
         self.height = height;
         self.stride = stride;
         self.format = format;
-        Ok(&mut self.data[..need])
+        self.kind = FrameKind::Image;
+        Ok(&mut bytemuck::cast_slice_mut::<u32, u8>(&mut self.data)[..need])
     }
 
     /// [`FrameBuf::prepare`] for tightly packed RGB rows.
@@ -111,24 +208,24 @@ impl FrameBuf {
         self.prepare(width, height, width as usize * 3, PixelFormat::Rgb8)
     }
 
-    /// The frame held (empty before the first [`FrameBuf::prepare`]).
+    /// The image held (empty before the first [`FrameBuf::prepare`] and for samples).
     pub fn data(&self) -> &[u8] {
         let len = if self.width == 0 {
             0
         } else {
             self.view().required_len().unwrap_or(0)
         };
-        &self.data[..len]
+        &self.bytes()[..len]
     }
 
-    /// A view of the frame for preprocessing.
+    /// A view of the image for preprocessing (0×0 for samples).
     pub fn view(&self) -> ImageView<'_> {
         ImageView {
             width: self.width,
             height: self.height,
             stride: self.stride,
             format: self.format,
-            data: &self.data,
+            data: self.bytes(),
         }
     }
 }
@@ -165,7 +262,12 @@ pub enum SourceError {
     /// A source without frames.
     #[error("the source has no frames")]
     Empty,
-    /// Anything else (a camera that went away...).
+    /// The device or connection went away (a camera unplugged, a server restarted, a child
+    /// process that exited). Transient: the capture loop backs off and calls
+    /// [`Source::next_frame`] again, which reconnects.
+    #[error("disconnected: {0}")]
+    Disconnected(String),
+    /// Anything else.
     #[error("{0}")]
     Other(String),
 }
@@ -177,8 +279,13 @@ impl SourceError {
             SourceError::Decode(e) => e.kind(),
             SourceError::Frame(_) | SourceError::Empty => ErrorKind::InvalidInput,
             SourceError::TooLarge { .. } => ErrorKind::Capacity,
-            SourceError::Other(_) => ErrorKind::Io,
+            SourceError::Disconnected(_) | SourceError::Other(_) => ErrorKind::Io,
         }
+    }
+
+    /// Whether the stream may go on after this error (reconnect with backoff) rather than end.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, SourceError::Disconnected(_))
     }
 }
 
@@ -193,8 +300,15 @@ pub trait Source: Send {
     /// [`Source::ready_at`].
     fn next_frame(&mut self, slot: &mut FrameBuf) -> Result<Option<FrameMeta>, SourceError>;
 
-    /// Bytes the largest frame of this source needs (slots are allocated this large).
+    /// Bytes the largest frame of this source needs (slots are allocated this large). A
+    /// sample source: `frames × channels × 4`.
     fn frame_capacity(&self) -> usize;
+
+    /// `(frames, channels)` of the windows a sample source delivers; `None` for an image
+    /// source. The pipeline checks it against the model's input when the stream is added.
+    fn sample_window(&self) -> Option<(usize, usize)> {
+        None
+    }
 
     /// When the next frame is due, for paced sources (the capture thread waits until then,
     /// checking the stop flag). `None`: now, or the source blocks by itself.

@@ -244,6 +244,8 @@ pub struct StreamStats {
     published: AtomicU64,
     dropped: [AtomicU64; DropReason::ALL.len()],
     max_queued: AtomicU64,
+    source_failures: AtomicU64,
+    reconnects: AtomicU64,
     stages: [Histogram; Stage::ALL.len()],
 }
 
@@ -268,6 +270,16 @@ impl StreamStats {
         self.max_queued.fetch_max(len as u64, Relaxed);
     }
 
+    /// The source failed transiently (it will be called again after a backoff).
+    pub(crate) fn source_failure(&self) {
+        self.source_failures.fetch_add(1, Relaxed);
+    }
+
+    /// The source delivered a frame again after failing.
+    pub(crate) fn reconnected(&self) {
+        self.reconnects.fetch_add(1, Relaxed);
+    }
+
     pub(crate) fn record(&self, stage: Stage, d: Duration) {
         self.stages[stage.index()].record(d);
     }
@@ -284,6 +296,8 @@ impl StreamStats {
             published: self.published.load(Relaxed),
             dropped,
             max_queued: self.max_queued.load(Relaxed),
+            source_failures: self.source_failures.load(Relaxed),
+            reconnects: self.reconnects.load(Relaxed),
         }
     }
 
@@ -309,6 +323,13 @@ pub struct Counters {
     dropped: [u64; DropReason::ALL.len()],
     /// The longest the inference queue has been.
     pub max_queued: u64,
+    /// Transient source errors ([`SourceError::is_transient`]): each one was followed by a
+    /// backoff and another attempt.
+    ///
+    /// [`SourceError::is_transient`]: super::SourceError::is_transient
+    pub source_failures: u64,
+    /// Times the source delivered a frame again after one or more failures.
+    pub reconnects: u64,
 }
 
 impl Counters {
@@ -331,5 +352,7 @@ impl Counters {
             *a += b;
         }
         self.max_queued = self.max_queued.max(other.max_queued);
+        self.source_failures += other.source_failures;
+        self.reconnects += other.reconnects;
     }
 }

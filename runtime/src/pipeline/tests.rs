@@ -399,3 +399,240 @@ fn bad_streams_are_refused() {
     p.add_stream(StreamConfig::new("x", source(1, 0.0, false), m))
         .unwrap();
 }
+
+/// A source that fails transiently (as a camera that drops out would) on the calls listed in
+/// `fail_on` (counted from 0), and permanently on `fatal_on`; frames otherwise.
+struct FlakySource {
+    inner: ImageSource,
+    calls: u64,
+    fail_on: std::ops::Range<u64>,
+    fatal_on: Option<u64>,
+    /// When each call was made.
+    times: std::sync::Arc<std::sync::Mutex<Vec<Instant>>>,
+}
+
+impl Source for FlakySource {
+    fn next_frame(&mut self, slot: &mut FrameBuf) -> Result<Option<FrameMeta>, SourceError> {
+        let call = self.calls;
+        self.calls += 1;
+        if let Ok(mut t) = self.times.lock() {
+            t.push(Instant::now());
+        }
+        if self.fatal_on == Some(call) {
+            return Err(SourceError::Other("the camera caught fire".into()));
+        }
+        if self.fail_on.contains(&call) {
+            return Err(SourceError::Disconnected(format!(
+                "dropped out (call {call})"
+            )));
+        }
+        self.inner.next_frame(slot)
+    }
+
+    fn frame_capacity(&self) -> usize {
+        self.inner.frame_capacity()
+    }
+}
+
+type Times = std::sync::Arc<std::sync::Mutex<Vec<Instant>>>;
+
+fn flaky(fail_on: std::ops::Range<u64>, fatal_on: Option<u64>) -> (Box<dyn Source>, Times) {
+    let times = Times::default();
+    let s = FlakySource {
+        inner: ImageSource::from_images(images(3)).unwrap().looping(true),
+        calls: 0,
+        fail_on,
+        fatal_on,
+        times: times.clone(),
+    };
+    (Box::new(s), times)
+}
+
+#[test]
+fn backoff_doubles_with_jitter_and_resets() {
+    let b = Backoff::new(Duration::from_millis(100), Duration::from_millis(700));
+    let mut s = BackoffState::new(b, 7);
+    let mut nominal = 100u64;
+    for _ in 0..6 {
+        let d = s.next_delay().as_secs_f64() * 1e3;
+        let n = nominal as f64;
+        assert!(n / 2.0 <= d && d <= n, "{d} ms for a nominal {n} ms");
+        nominal = (nominal * 2).min(700);
+    }
+    s.reset();
+    let d = s.next_delay();
+    assert!(
+        d >= Duration::from_millis(50) && d <= Duration::from_millis(100),
+        "{d:?}"
+    );
+    // Jitter: two streams do not wait the same.
+    let mut a = BackoffState::new(b, 1);
+    let mut c = BackoffState::new(b, 2);
+    let da: Vec<Duration> = (0..4).map(|_| a.next_delay()).collect();
+    let dc: Vec<Duration> = (0..4).map(|_| c.next_delay()).collect();
+    assert_ne!(da, dc);
+    assert_eq!(Backoff::default().initial, Duration::from_millis(100));
+    assert_eq!(Backoff::default().max, Duration::from_secs(5));
+    assert_eq!(
+        Backoff::new(Duration::from_secs(2), Duration::from_secs(1)).max,
+        Duration::from_secs(2)
+    );
+}
+
+/// A source that drops out twice (3 failed calls, then 2) keeps going: every failure is counted,
+/// each outage ends with one reconnect, the waits follow the backoff, the frame count is exact,
+/// and a second stream on the same model is unaffected.
+#[test]
+fn transient_failures_back_off_and_resume() {
+    let model = tiny_ssd(32, 0, 8, 0.3);
+    let mut p = Pipeline::new();
+    let m = p
+        .add_model("tiny", &model, SessionOptions::default())
+        .unwrap();
+    // Calls 5..8 fail (3 in a row), then calls 12..14 (2 in a row).
+    let times = Times::default();
+    let src = FlakySource {
+        inner: ImageSource::from_images(images(3)).unwrap().looping(true),
+        calls: 0,
+        fail_on: 5..8,
+        fatal_on: None,
+        times: times.clone(),
+    };
+    struct Twice(FlakySource, std::ops::Range<u64>);
+    impl Source for Twice {
+        fn next_frame(&mut self, slot: &mut FrameBuf) -> Result<Option<FrameMeta>, SourceError> {
+            if self.1.contains(&self.0.calls) {
+                self.0.calls += 1;
+                return Err(SourceError::Disconnected("again".into()));
+            }
+            self.0.next_frame(slot)
+        }
+        fn frame_capacity(&self) -> usize {
+            self.0.frame_capacity()
+        }
+    }
+    let backoff = Backoff::new(Duration::from_millis(20), Duration::from_millis(50));
+    p.add_stream(
+        StreamConfig::new("flaky", Box::new(Twice(src, 12..14)), m)
+            .policy(Policy::Block(Duration::from_secs(10)))
+            .backoff(backoff)
+            .max_frames(Some(30)),
+    )
+    .unwrap();
+    p.add_stream(
+        StreamConfig::new("steady", source(3, 0.0, true), m)
+            .policy(Policy::Block(Duration::from_secs(10)))
+            .max_frames(Some(40)),
+    )
+    .unwrap();
+    let stop = AtomicBool::new(false);
+    let mut per_stream = [0u64; 2];
+    let report = p.run(&stop, |r| per_stream[r.stream_index] += 1);
+    check_accounting(&report);
+    let flaky = &report.streams[0];
+    let steady = &report.streams[1];
+    assert_eq!(flaky.error, None);
+    assert_eq!(flaky.counters.captured, 30);
+    assert_eq!(flaky.counters.published, 30);
+    assert_eq!(flaky.counters.source_failures, 5, "{:?}", flaky.counters);
+    assert_eq!(flaky.counters.reconnects, 2, "{:?}", flaky.counters);
+    assert_eq!(steady.counters.captured, 40);
+    assert_eq!(steady.counters.source_failures, 0);
+    assert_eq!(steady.counters.reconnects, 0);
+    assert_eq!(per_stream, [30, 40]);
+    // The waits after calls 5, 6, 7: nominal 20, 40, 50 (capped) ms, each at least half of it.
+    let t = times.lock().unwrap();
+    for (call, min_ms) in [(5, 10), (6, 20), (7, 25)] {
+        let gap = t[call + 1] - t[call];
+        assert!(
+            gap >= Duration::from_millis(min_ms),
+            "wait after call {call}: {gap:?}"
+        );
+    }
+    assert_eq!(report.totals().source_failures, 5);
+    assert_eq!(report.totals().reconnects, 2);
+}
+
+/// Stop during a long backoff: the capture thread wakes within milliseconds, not seconds.
+#[test]
+fn stop_interrupts_the_backoff() {
+    let model = tiny_ssd(32, 0, 8, 0.3);
+    let mut p = Pipeline::new();
+    let m = p
+        .add_model("tiny", &model, SessionOptions::default())
+        .unwrap();
+    let (src, _) = flaky(3..u64::MAX, None);
+    p.add_stream(StreamConfig::new("down", src, m).backoff(Backoff::new(
+        Duration::from_secs(30),
+        Duration::from_secs(60),
+    )))
+    .unwrap();
+    let stop = AtomicBool::new(false);
+    let report = std::thread::scope(|s| {
+        let h = s.spawn(|| p.run(&stop, |_| {}));
+        std::thread::sleep(Duration::from_millis(300));
+        let t0 = Instant::now();
+        stop.store(true, Ordering::Release);
+        let r = h.join().unwrap();
+        assert!(
+            t0.elapsed() < Duration::from_millis(500),
+            "stop took {:?}",
+            t0.elapsed()
+        );
+        r
+    });
+    check_accounting(&report);
+    let c = report.streams[0].counters;
+    assert_eq!(c.captured, 3);
+    assert_eq!(
+        c.source_failures, 1,
+        "one failure, then the 30 s wait: {c:?}"
+    );
+    assert_eq!(c.reconnects, 0);
+    assert_eq!(report.streams[0].error, None);
+}
+
+/// A permanent error ends only its own stream; the other one runs to its frame count.
+#[test]
+fn fatal_error_ends_only_its_stream() {
+    let model = tiny_ssd(32, 0, 8, 0.3);
+    let mut p = Pipeline::new();
+    let m = p
+        .add_model("tiny", &model, SessionOptions::default())
+        .unwrap();
+    let (src, _) = flaky(2..3, Some(6));
+    p.add_stream(
+        StreamConfig::new("doomed", src, m)
+            .policy(Policy::Block(Duration::from_secs(10)))
+            .backoff(Backoff::new(
+                Duration::from_millis(5),
+                Duration::from_millis(10),
+            )),
+    )
+    .unwrap();
+    p.add_stream(
+        StreamConfig::new("fine", source(3, 0.0, true), m)
+            .policy(Policy::Block(Duration::from_secs(10)))
+            .max_frames(Some(50)),
+    )
+    .unwrap();
+    let stop = AtomicBool::new(false);
+    let report = p.run(&stop, |_| {});
+    check_accounting(&report);
+    let doomed = &report.streams[0];
+    // Calls 0, 1 good, 2 transient, 3, 4, 5 good, 6 fatal.
+    assert_eq!(doomed.counters.captured, 5);
+    assert_eq!(doomed.counters.source_failures, 1);
+    assert_eq!(doomed.counters.reconnects, 1);
+    assert!(
+        doomed
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("caught fire")),
+        "{:?}",
+        doomed.error
+    );
+    let fine = &report.streams[1];
+    assert_eq!(fine.counters.captured, 50);
+    assert_eq!(fine.error, None);
+}

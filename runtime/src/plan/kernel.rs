@@ -5,6 +5,9 @@ use outpost_kernels::{
     PackedFc, PackedFcF32, PoolParams, Requant, ResizeOptions,
 };
 
+/// Most axes of a `slice` kernel.
+pub const SLICE_RANK: usize = 4;
+
 /// Element type a layout kernel moves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Elem {
@@ -69,6 +72,18 @@ pub enum Kernel {
         /// Output zero point.
         zp: i32,
     },
+    /// int8 → int8 or uint8 with a new scale and zero point (TFLite `QUANTIZE` between
+    /// quantized types).
+    Requantize {
+        /// Input zero point.
+        in_zp: i32,
+        /// in_scale / out_scale.
+        requant: Requant,
+        /// Output zero point.
+        out_zp: i32,
+        /// Whether the output is uint8 (else int8).
+        to_u8: bool,
+    },
     /// int8 → f32.
     Dequantize {
         /// Input scale.
@@ -132,6 +147,19 @@ pub enum Kernel {
         shape: Vec<usize>,
         /// Permutation.
         perm: Vec<usize>,
+        /// Element type.
+        elem: Elem,
+    },
+    /// Strided window (shapes padded to [`SLICE_RANK`] axes).
+    Slice {
+        /// Input shape.
+        shape: [usize; SLICE_RANK],
+        /// First index per axis.
+        begin: [usize; SLICE_RANK],
+        /// Output shape.
+        size: [usize; SLICE_RANK],
+        /// Step per axis.
+        stride: [usize; SLICE_RANK],
         /// Element type.
         elem: Elem,
     },

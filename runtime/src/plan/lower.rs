@@ -11,7 +11,7 @@ use outpost_models::graph::op::{Activation, PoolAttrs, ResizeMode};
 use outpost_models::graph::shape::{conv_out, macs as op_macs};
 use outpost_models::graph::{Node, Op, Padding, QuantParams, TensorDecl};
 
-use super::kernel::{Elem, Kernel};
+use super::kernel::{Elem, Kernel, SLICE_RANK};
 use crate::error::{Result, RuntimeError};
 
 struct Ctx<'a> {
@@ -498,6 +498,14 @@ pub fn lower(model: &Model, node: &Node, tier: Tier) -> Result<Kernel> {
                 })
             }
         }
+        Op::Quantize if x.dtype == DType::I8 && out.dtype.is_quantized_int() => {
+            Ok(Kernel::Requantize {
+                in_zp: xq.zero_point,
+                requant: quantize_multiplier(xq.scale as f64 / oq.scale as f64),
+                out_zp: oq.zero_point,
+                to_u8: out.dtype == DType::U8,
+            })
+        }
         Op::Quantize if out.dtype == DType::I8 => Ok(Kernel::Quantize {
             scale: oq.scale,
             zp: oq.zero_point,
@@ -510,6 +518,16 @@ pub fn lower(model: &Model, node: &Node, tier: Tier) -> Result<Kernel> {
             let rank = x.shape.len() as i32;
             let axis = if a.axis < 0 { a.axis + rank } else { a.axis } as usize;
             let outer = x.shape[..axis].iter().product();
+            if int8 {
+                for i in 0..node.inputs.len() {
+                    if Ctx::q(c.act(i)) != oq {
+                        return Err(c.unsupported(format!(
+                            "int8 concat input `{}` is quantized differently from the output",
+                            node.inputs[i]
+                        )));
+                    }
+                }
+            }
             Ok(Kernel::Concat {
                 outer,
                 elem: elem(&c, x.dtype)?,
@@ -539,6 +557,31 @@ pub fn lower(model: &Model, node: &Node, tier: Tier) -> Result<Kernel> {
             Ok(Kernel::Transpose {
                 shape: x.shape.clone(),
                 perm: t.perm.iter().map(|&p| p as usize).collect(),
+                elem: elem(&c, x.dtype)?,
+            })
+        }
+        Op::Slice(a) => {
+            let rank = x.shape.len();
+            if rank > SLICE_RANK {
+                return Err(c.unsupported(format!("slice is implemented up to rank {SLICE_RANK}")));
+            }
+            if int8 && xq != oq {
+                return Err(
+                    c.unsupported("int8 slice needs the same input and output quantization")
+                );
+            }
+            let pad = |v: &dyn Fn(usize) -> usize, fill: usize| {
+                let mut o = [fill; SLICE_RANK];
+                for i in 0..rank {
+                    o[SLICE_RANK - rank + i] = v(i);
+                }
+                o
+            };
+            Ok(Kernel::Slice {
+                shape: pad(&|i| x.shape[i], 1),
+                begin: pad(&|i| a.begin[i] as usize, 0),
+                size: pad(&|i| a.size[i] as usize, 1),
+                stride: pad(&|i| a.stride_of(i), 1),
                 elem: elem(&c, x.dtype)?,
             })
         }

@@ -12,7 +12,7 @@ use outpost_kernels::Tier;
 use outpost_models::Model;
 use outpost_models::graph::Op;
 
-use crate::error::Result;
+use crate::error::{Result, RuntimeError};
 pub use arena::ArenaPlan;
 pub use kernel::{Elem, Kernel};
 
@@ -49,6 +49,18 @@ pub struct Step {
     pub output: usize,
 }
 
+/// Model state in the plan: the buffer read as the current state, the buffer holding the next
+/// state when the run ends, and the initial bytes.
+#[derive(Debug, Clone)]
+pub struct StateSlot {
+    /// Buffer the session fills with the state before the first step.
+    pub current: usize,
+    /// Buffer the session copies into the state after the last step.
+    pub next: usize,
+    /// The initial value (little-endian bytes, the buffer's size).
+    pub init: Vec<u8>,
+}
+
 /// A model lowered onto the CPU kernels for one tier.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -60,6 +72,8 @@ pub struct Plan {
     pub inputs: Vec<usize>,
     /// Buffer of each graph output, in graph order.
     pub outputs: Vec<usize>,
+    /// State carried across runs.
+    pub states: Vec<StateSlot>,
     /// Activation shapes by buffer (the graph's declared shape of the buffer's first name).
     pub shapes: Vec<Vec<usize>>,
     /// Arena placement.
@@ -89,7 +103,8 @@ impl Plan {
             shapes.push(t.shape.clone());
             buffers.len() - 1
         };
-        for name in &g.inputs {
+        let state_names = g.states.iter().map(|s| &s.tensor);
+        for name in g.inputs.iter().chain(state_names) {
             let t = g.tensor(name).expect("validated input");
             let b = new_buffer(t, &mut buffers);
             buffer_of.insert(name, b);
@@ -123,13 +138,40 @@ impl Plan {
         }
         let inputs: Vec<usize> = g.inputs.iter().map(|t| buffer_of[t.as_str()]).collect();
         let outputs: Vec<usize> = g.outputs.iter().map(|t| buffer_of[t.as_str()]).collect();
+        let states = g
+            .states
+            .iter()
+            .map(|st| {
+                let current = buffer_of[st.tensor.as_str()];
+                let init = model
+                    .tensor(&st.init)
+                    .map(|t| t.bytes().to_vec())
+                    .unwrap_or_default();
+                if init.len() != buffers[current].bytes {
+                    return Err(RuntimeError::Unsupported {
+                        node: st.tensor.clone(),
+                        op: "state",
+                        reason: format!(
+                            "initial value has {} bytes, the state {}",
+                            init.len(),
+                            buffers[current].bytes
+                        ),
+                    });
+                }
+                Ok(StateSlot {
+                    current,
+                    next: buffer_of[st.next.as_str()],
+                    init,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
 
         // Lifetimes in step indices: born when written (inputs: 0), dead after the last read
         // (outputs: the end).
         let end = steps.len().saturating_sub(1);
         let mut first = vec![usize::MAX; buffers.len()];
         let mut last = vec![0usize; buffers.len()];
-        for &b in &inputs {
+        for &b in inputs.iter().chain(states.iter().map(|s| &s.current)) {
             first[b] = 0;
         }
         for (i, s) in steps.iter().enumerate() {
@@ -139,7 +181,7 @@ impl Plan {
                 last[b] = last[b].max(i);
             }
         }
-        for &b in &outputs {
+        for &b in outputs.iter().chain(states.iter().map(|s| &s.next)) {
             last[b] = end;
         }
         let intervals: Vec<arena::Interval> = buffers
@@ -165,6 +207,7 @@ impl Plan {
             buffers,
             inputs,
             outputs,
+            states,
             shapes,
             arena,
             scratch_bytes,

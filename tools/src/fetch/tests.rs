@@ -281,7 +281,7 @@ fn items_resolve_to_files_and_groups() {
     let targets = |items: &[&str]| -> Vec<&str> {
         resolve(items).unwrap().iter().map(|a| a.target).collect()
     };
-    assert_eq!(targets(&["sources"]).len(), 4);
+    assert_eq!(targets(&["sources"]).len(), 6);
     assert!(targets(&["sources"]).iter().all(|t| t.starts_with("src/")));
     assert_eq!(targets(&["images"]).len(), 8);
     assert_eq!(targets(&["all"]).len(), ARTIFACTS.len());

@@ -8,16 +8,17 @@ use std::time::Duration;
 
 use outpost_models::Model;
 use outpost_outbox::{
-    Detection as OutboxDetection, RedactMethod, RedactionPolicy, Redactor, RgbFrame,
+    Detection as OutboxDetection, OutboxSettings, RedactMethod, RedactionPolicy, Redactor, RgbFrame,
 };
 use outpost_runtime::SessionOptions;
 use outpost_runtime::ipc::proto::{
     BBox, BoundedVec, ClassScore, Detection as WireDetection, MAX_CLASS_SCORES, MAX_KEYPOINTS,
-    ModelInfo, Name, Point, ResultMsg,
+    MAX_SENSOR_EVENTS, ModelInfo, Name, Point, ResultMsg, SensorEvent,
 };
 use outpost_runtime::ipc::{self, PublishError, ResultServer, ServerConfig};
 use outpost_runtime::pipeline::{
-    Counters, DropReason, FrameResult, ImageSource, Pipeline, Policy, Report, Stage, StreamConfig,
+    Counters, DropReason, FrameKind, FrameResult, ImageSource, Pipeline, Policy, Report, Stage,
+    StreamConfig,
 };
 use outpost_runtime::preprocess::PixelFormat;
 use serde_json::{Value, json};
@@ -116,6 +117,11 @@ pub struct Args {
     /// Publish every frame's results on this Unix socket (see `outpost client subscribe`).
     #[arg(long, value_name = "PATH")]
     pub socket: Option<PathBuf>,
+    /// Keep results (and retraining samples, redacted) in the crash-safe outbox at PATH (a redb
+    /// file, created if missing), with default settings; a config file's [outbox] table gives
+    /// all of them (see `outpost outbox`).
+    #[arg(long, value_name = "PATH")]
+    pub outbox: Option<PathBuf>,
 }
 
 fn parse_policy(s: &str) -> Result<Policy, String> {
@@ -158,9 +164,22 @@ pub fn run(args: Args) -> CmdResult {
     }
     let mut pipeline = Pipeline::new();
     let mut catalog = Catalog::default();
+    let mut sinks = config::Sinks::default();
     let streams = match &args.config {
-        Some(path) => config::build(path, &args, &mut pipeline, &mut catalog)?,
+        Some(path) => config::build(path, &args, &mut pipeline, &mut catalog, &mut sinks)?,
         None => build_demo(&args, &mut pipeline, &mut catalog)?,
+    };
+    if let Some(path) = &args.outbox {
+        let settings = sinks.outbox.get_or_insert_with(OutboxSettings::default);
+        settings.path = path.clone();
+    }
+    let redaction = sinks.redaction.clone().unwrap_or_else(default_redaction);
+    let mut outbox = match sinks.outbox.as_mut() {
+        Some(settings) => {
+            settings.redaction = redaction.clone();
+            Some(outbox::OutboxOut::open(settings, &catalog)?)
+        }
+        None => None,
     };
     let multi = streams.len() > 1;
     for s in &streams {
@@ -192,14 +211,25 @@ pub fn run(args: Args) -> CmdResult {
     });
 
     install_signal_handlers();
-    let mut publisher = Publisher::new(&args.out, args.json, multi);
+    let mut publisher = Publisher::new(&args.out, args.json, multi, redaction);
     let report = pipeline.run(&STOP, |r| {
         if let Some(s) = socket.as_mut() {
             s.publish(r);
         }
+        if let Some(o) = outbox.as_mut() {
+            o.publish(r, |l| Publisher::class(r, l));
+        }
         publisher.frame(r)
     });
-    print_summary(&report, &publisher, &args, server.as_ref(), socket.as_ref());
+    let outbox = outbox.map(outbox::OutboxOut::finish).transpose()?;
+    print_summary(
+        &report,
+        &publisher,
+        &args,
+        server.as_ref(),
+        socket.as_ref(),
+        outbox.as_ref(),
+    );
     if let Some(s) = server {
         s.shutdown();
     }
@@ -250,6 +280,17 @@ fn build_demo(
     Ok(vec!["demo".into()])
 }
 
+/// The redaction policy when the configuration gives none: faces blurred, boxes grown by
+/// [`REDACT_MARGIN`], every detection the model reports (it already applied its threshold).
+fn default_redaction() -> RedactionPolicy {
+    RedactionPolicy {
+        classes: vec!["face".into()],
+        method: RedactMethod::Blur { radius: 8 },
+        margin: REDACT_MARGIN,
+        min_score: 0.0,
+    }
+}
+
 /// The publisher side: prints, redacts, writes. Allocating here is fine (not the hot path).
 struct Publisher {
     out: PathBuf,
@@ -272,18 +313,12 @@ fn r2(v: f32) -> f64 {
 }
 
 impl Publisher {
-    fn new(out: &Path, json: bool, multi: bool) -> Self {
+    fn new(out: &Path, json: bool, multi: bool, policy: RedactionPolicy) -> Self {
         Publisher {
             out: out.to_path_buf(),
             json,
             multi,
-            policy: RedactionPolicy {
-                classes: vec!["face".into()],
-                method: RedactMethod::Blur { radius: 8 },
-                margin: REDACT_MARGIN,
-                // The model already applied its own threshold.
-                min_score: 0.0,
-            },
+            policy,
             faces: 0,
             frames_with_faces: 0,
             files: 0,
@@ -298,6 +333,30 @@ impl Publisher {
 
     fn frame(&mut self, r: &FrameResult<'_>) {
         let stem = r.meta.name.as_str();
+        if r.frame.kind() == FrameKind::Samples {
+            // A window of sensor or audio samples: its shape, statistics and top classes.
+            if self.json {
+                println!(
+                    "{}",
+                    json!({
+                        "stream": r.stream,
+                        "frame": r.meta.seq,
+                        "source": stem,
+                        "samples": sensors::json(r),
+                        "latency_ms": ms(r.timings.latency),
+                        "infer_ms": ms(r.timings.infer),
+                    })
+                );
+            } else {
+                let prefix = if self.multi {
+                    format!("{}/", r.stream)
+                } else {
+                    String::new()
+                };
+                println!("{}", sensors::line(r, &prefix));
+            }
+            return;
+        }
         let dets: Vec<OutboxDetection> = r
             .detections
             .iter()
@@ -411,18 +470,22 @@ impl Publisher {
     }
 }
 
-/// The models and which model each stream uses, for the result socket.
+/// The models and which model each stream uses, for the result socket and `outpost bench
+/// --pipeline`.
 #[derive(Debug, Default)]
-struct Catalog {
+pub(crate) struct Catalog {
     /// In pipeline model order.
-    models: Vec<ModelInfo>,
+    pub(crate) models: Vec<ModelInfo>,
+    /// Each model's file, in pipeline model order.
+    pub(crate) paths: Vec<PathBuf>,
     /// Pipeline model index of each stream, in stream order.
-    stream_model: Vec<usize>,
+    pub(crate) stream_model: Vec<usize>,
 }
 
 impl Catalog {
     /// Describe a model just added to the pipeline (call in the same order).
     fn add_model(&mut self, name: &str, path: &Path, model: &Model, classes: usize) {
+        self.paths.push(path.to_path_buf());
         use sha2::Digest;
         let sha256 = std::fs::read(path)
             .map(|b| sha2::Sha256::digest(&b).into())
@@ -437,6 +500,20 @@ impl Catalog {
             input_width: u16::try_from(w).unwrap_or(u16::MAX),
             input_height: u16::try_from(h).unwrap_or(u16::MAX),
             classes: u16::try_from(classes.max(1)).unwrap_or(u16::MAX),
+            active: true,
+        });
+    }
+
+    /// Describe a model-free passthrough just added to the pipeline (streams without `model`).
+    pub(crate) fn add_passthrough(&mut self, name: &str) {
+        self.paths.push(PathBuf::new());
+        self.models.push(ModelInfo {
+            id: Name::truncating(name),
+            version: 1,
+            sha256: [0; 32],
+            input_width: 0,
+            input_height: 0,
+            classes: 0,
             active: true,
         });
     }
@@ -500,6 +577,22 @@ impl SocketOut {
         m.detections.clear();
         m.class_scores.clear();
         m.events.clear();
+        // A window of samples: one event per channel (up to the wire's limit), kind 0, its mean
+        // over the window, timed at the start of capture.
+        if r.frame.kind() == FrameKind::Samples {
+            let c = r.frame.sample_channels();
+            let s = r.samples();
+            let rows = (s.len() / c.max(1)).max(1) as f32;
+            for ch in 0..c.min(MAX_SENSOR_EVENTS) {
+                let mean = s.iter().skip(ch).step_by(c).sum::<f32>() / rows;
+                let _ = m.events.push(SensorEvent {
+                    sensor: ch as u16,
+                    kind: 0,
+                    value: mean,
+                    timestamp_ns: m.capture_ns,
+                });
+            }
+        }
         // The wire carries coordinates normalised to the frame; the pipeline gives pixels.
         let w = r.frame.width().max(1) as f32;
         let h = r.frame.height().max(1) as f32;
@@ -560,6 +653,7 @@ fn print_summary(
     args: &Args,
     server: Option<&ResultServer>,
     socket: Option<&SocketOut>,
+    outbox: Option<&outbox::OutboxSummary>,
 ) {
     let socket_json = server.zip(socket).map(|(srv, s)| {
         let st = srv.status();
@@ -602,6 +696,8 @@ fn print_summary(
                     "published": c.published,
                     "dropped": dropped_json(c),
                     "max_queued": c.max_queued,
+                    "source_failures": c.source_failures,
+                    "reconnects": c.reconnects,
                     "error": s.error,
                 })
             })
@@ -624,6 +720,8 @@ fn print_summary(
                 "dropped": dropped,
                 "dropped_total": t.dropped_total(),
                 "max_queued": t.max_queued,
+                "source_failures": t.source_failures,
+                "reconnects": t.reconnects,
                 "faces": p.faces,
                 "frames_with_faces": p.frames_with_faces,
                 "files_written": p.files,
@@ -634,6 +732,7 @@ fn print_summary(
                 "elapsed_s": (report.elapsed.as_secs_f64() * 1e3).round() / 1e3,
                 "stages": st,
                 "socket": socket_json,
+                "outbox": outbox.map(outbox::OutboxSummary::json),
             }})
         );
         return;
@@ -643,8 +742,16 @@ fn print_summary(
             .iter()
             .map(|&d| format!("{} {}", d.name(), c.dropped(d)))
             .collect();
+        let failures = if c.source_failures > 0 {
+            format!(
+                "; source failed {} time(s), reconnected {} time(s)",
+                c.source_failures, c.reconnects
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "{} captured, {} inferred, {} published, {} dropped ({})",
+            "{} captured, {} inferred, {} published, {} dropped ({}){failures}",
             c.captured,
             c.inferred,
             c.published,
@@ -702,6 +809,9 @@ fn print_summary(
             st.clients
         );
     }
+    if let Some(o) = outbox {
+        o.print();
+    }
     println!("latency per stage (ms)    p50      p99");
     let show = |d: Option<Duration>| d.map_or("-".to_string(), |d| format!("{:.3}", ms(d)));
     for (s, p50, p99, _) in &stages {
@@ -709,187 +819,7 @@ fn print_summary(
     }
 }
 
-/// `--config FILE`: streams from a TOML file.
-///
-/// ```toml
-/// [[stream]]
-/// name = "door"                      # unique; names results and the output subdirectory
-/// images = ["door/a.png", "b.jpg"]   # replayed as a camera (paths relative to the file)
-/// model = "models/blazeface-short-int8.safetensors"
-/// fps = 30                           # optional, default --fps
-/// policy = "latest"                  # optional: latest, drop-oldest, block, block:<ms>
-/// loop = false                       # optional, default --loop
-/// queue_depth = 4                    # optional, for drop-oldest and block
-/// frames = 100                       # optional, default --frames
-/// ```
-///
-/// Streams naming the same model file share one model (one inference thread).
-mod config {
-    use std::collections::HashMap;
-    use std::path::{Path, PathBuf};
-
-    use outpost_models::Model;
-    use outpost_runtime::SessionOptions;
-    use outpost_runtime::pipeline::{ImageSource, Pipeline, Policy, StreamConfig};
-    use serde::Deserialize;
-
-    use super::{Args, Catalog};
-    use crate::exit::Failure;
-
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct File {
-        #[serde(default)]
-        stream: Vec<Stream>,
-    }
-
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Stream {
-        name: String,
-        images: Vec<PathBuf>,
-        model: PathBuf,
-        fps: Option<f64>,
-        policy: Option<String>,
-        #[serde(rename = "loop")]
-        looping: Option<bool>,
-        queue_depth: Option<usize>,
-        frames: Option<u64>,
-    }
-
-    /// `line:column` of byte `offset` in `text` (both from 1).
-    fn position(text: &str, offset: usize) -> (usize, usize) {
-        let before = &text[..offset.min(text.len())];
-        let line = before.matches('\n').count() + 1;
-        let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-        (line, col)
-    }
-
-    /// Parse `path` and add its models and streams to `pipeline`; returns the stream names.
-    pub(super) fn build(
-        path: &Path,
-        args: &Args,
-        pipeline: &mut Pipeline,
-        catalog: &mut Catalog,
-    ) -> Result<Vec<String>, Failure> {
-        let file = path.display();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Failure::input(format!("--config {file}: cannot read: {e}")))?;
-        let parsed: File = toml::from_str(&text).map_err(|e| {
-            let at = e
-                .span()
-                .map(|s| {
-                    let (l, c) = position(&text, s.start);
-                    format!("{l}:{c}: ")
-                })
-                .unwrap_or_default();
-            let msg = e.message().trim().replace('\n', "; ");
-            Failure::input(format!("{file}:{at}{msg}"))
-        })?;
-        if parsed.stream.is_empty() {
-            return Err(Failure::input(format!(
-                "{file}: no [[stream]] table: give at least one stream with name, images and model"
-            )));
-        }
-        let base = path.parent().unwrap_or(Path::new("."));
-        let resolve = |p: &Path| -> PathBuf {
-            if p.is_absolute() {
-                p.to_path_buf()
-            } else {
-                base.join(p)
-            }
-        };
-        let mut models: HashMap<PathBuf, usize> = HashMap::new();
-        let mut names = Vec::new();
-        for s in parsed.stream {
-            let at = |key: &str, msg: String| {
-                Failure::input(format!("{file}: stream `{}`: {key}: {msg}", s.name))
-            };
-            if s.name.is_empty()
-                || !s
-                    .name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-                || s.name.starts_with('.')
-            {
-                return Err(Failure::input(format!(
-                    "{file}: stream name {:?}: use letters, digits, `-`, `_` and `.` (it names \
-                     a directory)",
-                    s.name
-                )));
-            }
-            if names.contains(&s.name) {
-                return Err(at("name", "another stream has this name".into()));
-            }
-            if s.images.is_empty() {
-                return Err(at("images", "give at least one image file".into()));
-            }
-            let fps = s.fps.unwrap_or(args.fps);
-            if !(fps.is_finite() && fps > 0.0) {
-                return Err(at("fps", format!("{fps}: give a positive number")));
-            }
-            let policy: Policy = match &s.policy {
-                Some(p) => p.parse().map_err(|e| at("policy", e))?,
-                None => args.policy,
-            };
-            if s.queue_depth == Some(0) || s.frames == Some(0) {
-                let key = if s.frames == Some(0) {
-                    "frames"
-                } else {
-                    "queue_depth"
-                };
-                return Err(at(key, "give at least 1".into()));
-            }
-            let model_path = resolve(&s.model);
-            let key = model_path
-                .canonicalize()
-                .map_err(|e| at("model", format!("{}: {e}", model_path.display())))?;
-            let m = match models.get(&key) {
-                Some(&m) => m,
-                None => {
-                    let model = Model::open(&model_path)
-                        .map_err(|e| at("model", format!("{}: {e}", model_path.display())))?;
-                    let label = model_path
-                        .file_stem()
-                        .and_then(|s| s.to_str())
-                        .unwrap_or("model")
-                        .to_string();
-                    let m = pipeline
-                        .add_model(label.clone(), &model, SessionOptions::default())
-                        .map_err(|e| at("model", format!("{}: {e}", model_path.display())))?;
-                    catalog.add_model(&label, &model_path, &model, pipeline.labels(m).len());
-                    models.insert(key, m);
-                    m
-                }
-            };
-            let images: Vec<PathBuf> = s.images.iter().map(|p| resolve(p)).collect();
-            let source = ImageSource::open(&images)
-                .map_err(|e| at("images", e.to_string()))?
-                .with_fps(fps)
-                .looping(s.looping.unwrap_or(args.looping));
-            let mut cfg = StreamConfig::new(s.name.clone(), Box::new(source), m)
-                .policy(policy)
-                .max_frames(s.frames.or(args.frames));
-            if let Some(d) = s.queue_depth {
-                cfg = cfg.queue_depth(d);
-            }
-            pipeline
-                .add_stream(cfg)
-                .map_err(|e| Failure::input(format!("{file}: {e}")))?;
-            catalog.stream_model.push(m);
-            names.push(s.name);
-        }
-        Ok(names)
-    }
-
-    #[cfg(test)]
-    mod tests {
-        #[test]
-        fn positions() {
-            let t = "a = 1\nbb = 2\n";
-            assert_eq!(super::position(t, 0), (1, 1));
-            assert_eq!(super::position(t, 6), (2, 1));
-            assert_eq!(super::position(t, 9), (2, 4));
-        }
-    }
-}
+pub(crate) mod config;
+mod outbox;
+mod sensors;
+mod video;
