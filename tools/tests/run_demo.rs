@@ -389,10 +389,12 @@ fn config_errors_name_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let model = models_dir().join("blazeface-short-int8.safetensors");
     let m = model.display();
+    let img = models_dir().join("data/astronaut.png");
     for (body, needle) in [
         (
+            // `model` is optional (sensor streams run without one); the missing file is named.
             "[[stream]]\nname = \"a\"\nimages = [\"x.png\"]\n",
-            "missing field `model`",
+            "stream `a`: images: ",
         ),
         (
             "[[stream]]\nname = \"a\"\nimages = [\"x.png\"]\nmodel = \"m\"\npolcy = \"latest\"\n",
@@ -415,7 +417,9 @@ fn config_errors_name_the_key() {
             "stream `a`: images: ",
         ),
         (
-            "[[stream]]\nname = \"a\"\nimages = [\"x.png\"]\nmodel = \"nope.safetensors\"\n",
+            &format!(
+                "[[stream]]\nname = \"a\"\nimages = [{img:?}]\nmodel = \"nope.safetensors\"\n"
+            ),
             "stream `a`: model: ",
         ),
         ("# nothing\n", "no [[stream]] table"),
