@@ -42,82 +42,46 @@
 //! `published == inferred`.
 
 mod backoff;
+mod capture;
+mod infer_thread;
+mod policy;
+mod publish_thread;
+mod shared;
 mod source;
 mod stats;
+mod worker;
 
 #[cfg(test)]
 mod tests;
 
-use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Mutex, OnceLock};
-use std::thread::{self, Thread};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use crossbeam_queue::ArrayQueue;
-use outpost_hal::DType;
 use outpost_models::Model;
-use outpost_models::decode::{Decoded, Detection, Detections, TopK};
-use outpost_models::graph::QuantParams;
+use outpost_models::decode::{Detection, Detections, TopK};
 use outpost_models::spec::Layout;
 use thiserror::Error;
 
 use crate::error::RuntimeError;
 use crate::infer::Inference;
-use crate::preprocess::{Output, PreprocessError, Preprocessor};
+use crate::preprocess::{PreprocessError, Preprocessor};
 use crate::session::SessionOptions;
 use backoff::BackoffState;
+use capture::capture_loop;
+use infer_thread::infer_loop;
+use publish_thread::publish_loop;
+use shared::{ModelShared, Shared, StreamShared};
+use worker::{Accepts, ModelEntry, ModelInput, Worker, sample_input};
 
 pub use backoff::Backoff;
+pub use policy::Policy;
 pub use source::{
     FrameBuf, FrameKind, FrameMeta, ImageSource, NAME_CAPACITY, Name, Source, SourceError, name,
 };
 pub use stats::{Counters, DropReason, Histogram, HistogramSnapshot, Stage, StreamStats};
-
-/// How a stream behaves when inference cannot keep up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Policy {
-    /// Keep only the newest frame waiting (a one-frame ring); older ones are dropped.
-    #[default]
-    Latest,
-    /// A ring of `queue_depth` frames; when full, the oldest is dropped.
-    DropOldest,
-    /// Wait up to this long for room in the ring, then drop the new frame.
-    Block(Duration),
-}
-
-impl Policy {
-    /// The deadline of `block` when none is given.
-    pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(1);
-
-    /// The policy's name as [`FromStr`] takes it.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Policy::Latest => "latest",
-            Policy::DropOldest => "drop-oldest",
-            Policy::Block(_) => "block",
-        }
-    }
-}
-
-/// `latest`, `drop-oldest`, `block` (deadline 1 s) or `block:<ms>`.
-impl FromStr for Policy {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "latest" => Ok(Policy::Latest),
-            "drop-oldest" => Ok(Policy::DropOldest),
-            "block" => Ok(Policy::Block(Policy::DEFAULT_DEADLINE)),
-            _ => match s.strip_prefix("block:").map(str::parse::<u64>) {
-                Some(Ok(ms)) => Ok(Policy::Block(Duration::from_millis(ms))),
-                _ => Err(format!(
-                    "unknown policy {s:?}: use latest, drop-oldest, block or block:<milliseconds>"
-                )),
-            },
-        }
-    }
-}
 
 /// Why a pipeline cannot be built.
 #[derive(Debug, Error)]
@@ -304,185 +268,6 @@ impl FrameResult<'_> {
     }
 }
 
-/// How a model's first input is filled.
-#[derive(Debug)]
-enum ModelInput {
-    /// From images, through the preprocessor.
-    Image(Box<Preprocessor>),
-    /// From sample windows of exactly `len` values: int8 through `quant`, f32 as they are.
-    Samples {
-        len: usize,
-        quant: Option<QuantParams>,
-    },
-}
-
-/// What a model index's inference thread does with each frame.
-#[derive(Debug)]
-enum Worker {
-    /// Fill the input, run, decode.
-    Model {
-        inf: Box<Inference>,
-        input: ModelInput,
-    },
-    /// No model ([`Pipeline::add_passthrough`]): frames go to the publisher as they are.
-    Passthrough,
-}
-
-/// What frames a worker takes (checked against each stream's source).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Accepts {
-    Images,
-    Samples(usize),
-    Anything,
-}
-
-/// Write `samples` into an int8 input through its quantization (round to nearest, saturate).
-fn quantize_into(samples: &[f32], q: QuantParams, out: &mut [i8]) {
-    let inv = 1.0 / q.scale;
-    let zp = q.zero_point as f32;
-    for (o, &x) in out.iter_mut().zip(samples) {
-        *o = (x * inv + zp).round().clamp(-128.0, 127.0) as i8;
-    }
-}
-
-impl Worker {
-    fn accepts(&self) -> Accepts {
-        match self {
-            Worker::Model {
-                input: ModelInput::Image(_),
-                ..
-            } => Accepts::Images,
-            Worker::Model {
-                input: ModelInput::Samples { len, .. },
-                ..
-            } => Accepts::Samples(*len),
-            Worker::Passthrough => Accepts::Anything,
-        }
-    }
-
-    /// Fill the input from the slot's frame, run and decode; detections into the slot in
-    /// source pixels (image frames).
-    fn infer(&mut self, slot: &mut Slot) -> Result<(), RuntimeError> {
-        slot.detections.clear();
-        slot.top_k.clear();
-        slot.detections_dropped = 0;
-        let (inf, input) = match self {
-            Worker::Model { inf, input } => (inf, input),
-            Worker::Passthrough => {
-                slot.timings.preprocess = Duration::ZERO;
-                slot.timings.infer = Duration::ZERO;
-                return Ok(());
-            }
-        };
-        let bad = |reason: String| RuntimeError::BadInput {
-            name: "frame".into(),
-            reason,
-        };
-        let t0 = Instant::now();
-        let session = inf.session_mut();
-        let lb = match input {
-            ModelInput::Image(pre) => {
-                if slot.frame.kind() != FrameKind::Image {
-                    return Err(bad("a sample window for an image model".into()));
-                }
-                let view = slot.frame.view();
-                let lb = match pre.dtype() {
-                    DType::I8 => pre.run(&view, Output::I8(session.input_i8(0)?)),
-                    _ => pre.run(&view, Output::F32(session.input_f32(0)?)),
-                }
-                .map_err(|e| bad(e.to_string()))?;
-                Some(lb)
-            }
-            ModelInput::Samples { len, quant } => {
-                let samples = slot.frame.samples();
-                if samples.len() != *len {
-                    return Err(bad(format!(
-                        "{} samples for an input of {len}",
-                        samples.len()
-                    )));
-                }
-                match quant {
-                    Some(q) => quantize_into(samples, *q, session.input_i8(0)?),
-                    None => session.input_f32(0)?.copy_from_slice(samples),
-                }
-                None
-            }
-        };
-        let t1 = Instant::now();
-        inf.run_filled()?;
-        let t2 = Instant::now();
-        for d in inf.decoded() {
-            match d {
-                Decoded::Detections {
-                    detections,
-                    dropped,
-                } => {
-                    slot.detections_dropped += dropped;
-                    for det in detections {
-                        let mut out = *det;
-                        let Some(lb) = &lb else {
-                            // Not an image: nothing to map to.
-                            if slot.detections.push(out).is_err() {
-                                slot.detections_dropped += 1;
-                            }
-                            continue;
-                        };
-                        out.bbox = lb.box_to_source(det.bbox);
-                        let (w, h) = (lb.src_w as f32, lb.src_h as f32);
-                        for k in out
-                            .keypoints
-                            .iter_mut()
-                            .take(usize::from(det.num_keypoints))
-                        {
-                            let (x, y) = lb.to_source(k[0], k[1]);
-                            *k = [x.clamp(0.0, w), y.clamp(0.0, h)];
-                        }
-                        if slot.detections.push(out).is_err() {
-                            slot.detections_dropped += 1;
-                        }
-                    }
-                }
-                Decoded::TopK(top) if slot.top_k.is_empty() => {
-                    for &c in top {
-                        // Same capacity: cannot fail.
-                        let _ = slot.top_k.push(c);
-                    }
-                }
-                _ => {}
-            }
-        }
-        slot.timings.preprocess = t1 - t0;
-        slot.timings.infer = t2 - t1;
-        Ok(())
-    }
-}
-
-struct ModelEntry {
-    name: String,
-    worker: Worker,
-    labels: Vec<String>,
-}
-
-/// The int8 quantization (or `None`: f32) and element count of `model`'s first input, when it
-/// is a vector that sample windows can fill.
-fn sample_input(model: &Model) -> Result<(usize, Option<QuantParams>), PipelineError> {
-    let g = &model.meta().graph;
-    let tensor = g.inputs.first().cloned().unwrap_or_default();
-    let err = |reason: &str| PipelineError::SampleInput {
-        tensor: tensor.clone(),
-        reason: reason.into(),
-    };
-    let decl = g.tensor(&tensor).ok_or_else(|| err("not declared"))?;
-    let len = decl.shape.iter().product::<usize>();
-    match (decl.dtype, decl.quant) {
-        (DType::I8, Some(q)) => Ok((len, Some(q))),
-        (DType::F32, _) => Ok((len, None)),
-        _ => Err(err(
-            "sample windows fill int8 (quantized) or f32 inputs only",
-        )),
-    }
-}
-
 /// A pipeline being assembled: add models, then streams, then [`Pipeline::run`].
 pub struct Pipeline {
     models: Vec<ModelEntry>,
@@ -510,9 +295,6 @@ impl Default for Pipeline {
 /// Slots of a stream beyond its ring: one being captured, one being inferred, one in the
 /// callback, and two waiting for the publisher.
 const SLOT_MARGIN: usize = 5;
-
-/// How long an idle thread sleeps before looking again (it is also woken when work arrives).
-const IDLE: Duration = Duration::from_millis(1);
 
 impl Pipeline {
     /// An empty pipeline.
@@ -774,322 +556,5 @@ impl Report {
             h.merge(s.stage(stage));
         }
         h
-    }
-}
-
-struct StreamShared {
-    name: String,
-    model: usize,
-    policy: Policy,
-    free: ArrayQueue<Box<Slot>>,
-    ring: ArrayQueue<Box<Slot>>,
-    stats: StreamStats,
-    capture_done: AtomicBool,
-    capture_thread: OnceLock<Thread>,
-    error: Mutex<Option<String>>,
-}
-
-struct ModelShared {
-    done: AtomicBool,
-    thread: OnceLock<Thread>,
-}
-
-struct Shared {
-    streams: Vec<StreamShared>,
-    models: Vec<ModelShared>,
-    publish: ArrayQueue<Box<Slot>>,
-    publisher: Thread,
-    /// Set when the publisher leaves (normally, or unwinding from a panicking callback): the
-    /// capture threads stop.
-    publisher_gone: AtomicBool,
-}
-
-/// Runs its closure when dropped: a thread that ends, even by a panic, sets its "done" flag so
-/// the others do not wait for it forever.
-struct OnDrop<F: FnMut()>(F);
-
-impl<F: FnMut()> Drop for OnDrop<F> {
-    fn drop(&mut self) {
-        (self.0)();
-    }
-}
-
-fn wake(t: &OnceLock<Thread>) {
-    if let Some(t) = t.get() {
-        t.unpark();
-    }
-}
-
-/// Whether a capture thread should stop taking frames: the caller asked, the publisher is gone,
-/// or the stream's inference thread ended (it panicked).
-fn stopping(sh: &Shared, st: &StreamShared, stop: &AtomicBool) -> bool {
-    stop.load(Ordering::Acquire)
-        || sh.publisher_gone.load(Ordering::Acquire)
-        || sh.models[st.model].done.load(Ordering::Acquire)
-}
-
-/// Sleep until `due`, looking at the stop conditions at least every few milliseconds. False if
-/// stopped.
-fn sleep_until(due: Instant, sh: &Shared, st: &StreamShared, stop: &AtomicBool) -> bool {
-    loop {
-        if stopping(sh, st, stop) {
-            return false;
-        }
-        let now = Instant::now();
-        if now >= due {
-            return true;
-        }
-        thread::sleep((due - now).min(Duration::from_millis(5)));
-    }
-}
-
-/// Why a frame taken back from the ring is dropped, by policy.
-fn superseded(policy: Policy) -> DropReason {
-    match policy {
-        Policy::Latest => DropReason::Superseded,
-        Policy::DropOldest => DropReason::QueueFull,
-        Policy::Block(_) => DropReason::Deadline,
-    }
-}
-
-/// A free slot for the next frame: from the free list; failing that (the publisher is behind),
-/// under `latest`/`drop-oldest` the oldest frame waiting for inference, dropped; under `block`,
-/// wait. `None` when stopped while waiting.
-fn acquire(sh: &Shared, st: &StreamShared, stop: &AtomicBool) -> Option<Box<Slot>> {
-    loop {
-        if let Some(s) = st.free.pop() {
-            return Some(s);
-        }
-        if !matches!(st.policy, Policy::Block(_))
-            && let Some(s) = st.ring.pop()
-        {
-            st.stats.dropped(superseded(st.policy));
-            return Some(s);
-        }
-        if stopping(sh, st, stop) {
-            return None;
-        }
-        thread::park_timeout(IDLE);
-    }
-}
-
-/// One stream's capture thread: free slot → `next_frame` → ring, until the source ends, fails
-/// for good, reaches `max_frames`, or the pipeline stops. A transient source error
-/// ([`SourceError::is_transient`]) is counted, then the thread waits out the backoff (waking
-/// within a few milliseconds on stop) and calls the source again; the first good frame after it
-/// counts a reconnect and resets the backoff.
-fn capture_loop(
-    sh: &Shared,
-    si: usize,
-    mut source: Box<dyn Source>,
-    max_frames: Option<u64>,
-    mut backoff: BackoffState,
-    stop: &AtomicBool,
-) {
-    let st = &sh.streams[si];
-    let _ = st.capture_thread.set(thread::current());
-    let infer_thread = &sh.models[st.model].thread;
-    // Marks the capture done however this thread ends (the inference thread waits for it).
-    let _done = OnDrop(|| {
-        st.capture_done.store(true, Ordering::Release);
-        wake(infer_thread);
-    });
-    let mut held: Option<Box<Slot>> = None;
-    let mut count = 0u64;
-    // Failures in a row since the last good frame.
-    let mut failing = 0u64;
-    loop {
-        if stopping(sh, st, stop) || max_frames.is_some_and(|m| count >= m) {
-            break;
-        }
-        if let Some(due) = source.ready_at()
-            && !sleep_until(due, sh, st, stop)
-        {
-            break;
-        }
-        let Some(mut slot) = held.take().or_else(|| acquire(sh, st, stop)) else {
-            break;
-        };
-        let t0 = Instant::now();
-        match source.next_frame(&mut slot.frame) {
-            Ok(Some(meta)) => {
-                slot.meta = meta;
-                if failing > 0 {
-                    log::info!(
-                        "stream {}: the source is back after {failing} failure(s)",
-                        st.name
-                    );
-                    failing = 0;
-                    st.stats.reconnected();
-                    backoff.reset();
-                }
-            }
-            Ok(None) => {
-                held = Some(slot);
-                break;
-            }
-            Err(e) if e.is_transient() => {
-                st.stats.source_failure();
-                failing += 1;
-                held = Some(slot);
-                let wait = backoff.next_delay();
-                log::warn!(
-                    "stream {}: {e} (failure {failing} in a row); retrying in {} ms",
-                    st.name,
-                    wait.as_millis()
-                );
-                if !sleep_until(Instant::now() + wait, sh, st, stop) {
-                    break;
-                }
-                continue;
-            }
-            Err(e) => {
-                log::error!("stream {}: {e}", st.name);
-                if let Ok(mut err) = st.error.lock() {
-                    *err = Some(e.to_string());
-                }
-                held = Some(slot);
-                break;
-            }
-        }
-        let t1 = Instant::now();
-        count += 1;
-        st.stats.captured();
-        st.stats.record(Stage::Capture, t1 - t0);
-        slot.t_start = t0;
-        slot.t_queued = t1;
-        slot.timings.capture = t1 - t0;
-        match st.policy {
-            Policy::Latest | Policy::DropOldest => {
-                if let Some(old) = st.ring.force_push(slot) {
-                    st.stats.dropped(superseded(st.policy));
-                    held = Some(old);
-                }
-            }
-            Policy::Block(deadline) => {
-                let limit = t1 + deadline;
-                let mut s = slot;
-                while let Err(back) = st.ring.push(s) {
-                    s = back;
-                    let now = Instant::now();
-                    if now >= limit {
-                        st.stats.dropped(DropReason::Deadline);
-                        held = Some(s);
-                        break;
-                    }
-                    wake(infer_thread);
-                    thread::park_timeout((limit - now).min(IDLE));
-                }
-            }
-        }
-        st.stats.queued(st.ring.len());
-        wake(infer_thread);
-    }
-    if let Some(s) = held {
-        // The free list can hold every slot of the stream.
-        let _ = st.free.push(s);
-    }
-    // `_done` marks the capture finished and wakes the inference thread.
-}
-
-fn infer_loop(sh: &Shared, mi: usize, mut worker: Worker, mine: &[usize]) {
-    let _ = sh.models[mi].thread.set(thread::current());
-    // Marks the model done however this thread ends (the publisher waits for it).
-    let _done = OnDrop(|| {
-        sh.models[mi].done.store(true, Ordering::Release);
-        sh.publisher.unpark();
-    });
-    let mut next = 0;
-    loop {
-        let mut got = None;
-        for k in 0..mine.len() {
-            let si = mine[(next + k) % mine.len()];
-            if let Some(s) = sh.streams[si].ring.pop() {
-                got = Some(s);
-                next = (next + k + 1) % mine.len();
-                break;
-            }
-        }
-        let Some(mut slot) = got else {
-            let finished = mine.iter().all(|&si| {
-                let st = &sh.streams[si];
-                st.capture_done.load(Ordering::Acquire) && st.ring.is_empty()
-            });
-            if finished {
-                break;
-            }
-            thread::park_timeout(IDLE);
-            continue;
-        };
-        let st = &sh.streams[slot.stream];
-        // Room in the ring: a blocked capture thread may go on.
-        wake(&st.capture_thread);
-        let t0 = Instant::now();
-        slot.timings.queue = t0 - slot.t_queued;
-        st.stats.record(Stage::Queue, slot.timings.queue);
-        match worker.infer(&mut slot) {
-            Ok(()) => {
-                st.stats.record(Stage::Preprocess, slot.timings.preprocess);
-                st.stats.record(Stage::Infer, slot.timings.infer);
-                st.stats.inferred();
-                slot.t_inferred = Instant::now();
-                let mut s = slot;
-                // The publish ring holds every slot of every stream: this does not loop.
-                while let Err(back) = sh.publish.push(s) {
-                    s = back;
-                    thread::park_timeout(IDLE);
-                }
-                sh.publisher.unpark();
-            }
-            Err(e) => {
-                log::debug!("stream {}: frame {}: {e}", st.name, slot.meta.seq);
-                st.stats.dropped(DropReason::Error);
-                let _ = st.free.push(slot);
-                wake(&st.capture_thread);
-            }
-        }
-    }
-    // `_done` marks the model finished and wakes the publisher.
-}
-
-fn publish_loop<F>(sh: &Shared, labels: &[Vec<String>], publish: &mut F)
-where
-    F: FnMut(&FrameResult<'_>),
-{
-    // If the callback panics, the capture threads stop and the pipeline winds down.
-    let _gone = OnDrop(|| sh.publisher_gone.store(true, Ordering::Release));
-    loop {
-        let Some(mut slot) = sh.publish.pop() else {
-            let finished =
-                sh.models.iter().all(|m| m.done.load(Ordering::Acquire)) && sh.publish.is_empty();
-            if finished {
-                break;
-            }
-            thread::park_timeout(IDLE);
-            continue;
-        };
-        let st = &sh.streams[slot.stream];
-        let t0 = Instant::now();
-        slot.timings.publish_queue = t0 - slot.t_inferred;
-        slot.timings.latency = t0 - slot.t_start;
-        st.stats
-            .record(Stage::PublishQueue, slot.timings.publish_queue);
-        publish(&FrameResult {
-            stream: &st.name,
-            stream_index: slot.stream,
-            frame: &slot.frame,
-            meta: &slot.meta,
-            detections: &slot.detections,
-            detections_dropped: slot.detections_dropped,
-            top_k: &slot.top_k,
-            labels: &labels[st.model],
-            timings: &slot.timings,
-        });
-        let t1 = Instant::now();
-        st.stats.record(Stage::Publish, t1 - t0);
-        st.stats.record(Stage::Total, t1 - slot.t_start);
-        st.stats.published();
-        let _ = st.free.push(slot);
-        wake(&st.capture_thread);
     }
 }
