@@ -32,6 +32,12 @@ pub struct OutboxSettings {
     pub azure: Option<AzureConfig>,
     /// What a pipeline records (used by [`crate::FrameSink`]).
     pub record: RecordPolicy,
+    /// Run the outbox's threads (sink, writer, uplink) under `SCHED_IDLE`: CPU time only when
+    /// the pipeline leaves a core idle (see [`crate::priority`]). Default true.
+    pub sched_idle: bool,
+    /// Without `sched_idle` (or where it is refused): the threads' nice value, 0 (the
+    /// pipeline's priority) to 19 (lowest). Default 10.
+    pub nice: i32,
 }
 
 impl Default for OutboxSettings {
@@ -45,11 +51,21 @@ impl Default for OutboxSettings {
             uplink: UplinkConfig::default(),
             azure: None,
             record: RecordPolicy::default(),
+            sched_idle: true,
+            nice: crate::priority::DEFAULT_NICE,
         }
     }
 }
 
 impl OutboxSettings {
+    /// How the outbox's threads are scheduled.
+    pub fn background(&self) -> crate::priority::Background {
+        crate::priority::Background {
+            sched_idle: self.sched_idle,
+            nice: self.nice,
+        }
+    }
+
     /// Read settings from a JSON file.
     pub fn from_file(path: &std::path::Path) -> Result<OutboxSettings> {
         let text = std::fs::read_to_string(path)?;
@@ -61,6 +77,9 @@ impl OutboxSettings {
     /// Check values that serde cannot.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: &str| Err(OutboxError::Config(m.into()));
+        if !(0..=19).contains(&self.nice) {
+            return bad("nice must be from 0 (the pipeline's priority) to 19 (the lowest)");
+        }
         if self.store.max_bytes < 64 * 1024 {
             return bad("store.max_bytes must be at least 64 KiB");
         }

@@ -8,11 +8,12 @@ use std::sync::Arc;
 
 use crate::config::OutboxSettings;
 use crate::error::{OutboxError, Result};
+use crate::priority::Background;
 use crate::record::{Priority, Record, RecordMeta};
 use crate::redact::{Detection, RedactionPolicy, Redactor, RgbFrame};
 use crate::samples::SampleSelector;
 use crate::store::Store;
-use crate::writer::{OutboxWriter, Ticket, WriterStats};
+use crate::writer::{OutboxWriter, Ticket, WriterConfig, WriterStats};
 
 /// The pipeline's handle on store and forward.
 #[derive(Debug)]
@@ -22,6 +23,7 @@ pub struct Outbox {
     policy: RedactionPolicy,
     samples: SampleSelector,
     jpeg_quality: u8,
+    background: Background,
 }
 
 impl Outbox {
@@ -29,14 +31,26 @@ impl Outbox {
     pub fn open(settings: &OutboxSettings) -> Result<Outbox> {
         settings.validate()?;
         let store = Arc::new(Store::open(&settings.path, settings.store)?);
-        let writer = OutboxWriter::start(store.clone(), settings.writer)?;
+        let writer = OutboxWriter::start(
+            store.clone(),
+            WriterConfig {
+                background: settings.background(),
+                ..settings.writer
+            },
+        )?;
         Ok(Outbox {
             store,
             writer,
             policy: settings.redaction.clone(),
             samples: SampleSelector::new(settings.samples),
             jpeg_quality: settings.samples.jpeg_quality,
+            background: settings.background(),
         })
+    }
+
+    /// How the outbox's threads are scheduled ([`OutboxSettings::background`]).
+    pub fn background(&self) -> Background {
+        self.background
     }
 
     /// The store (for the uplink and metrics).

@@ -11,6 +11,7 @@
 pub mod config;
 pub mod error;
 pub mod facade;
+pub mod priority;
 pub mod record;
 pub mod redact;
 pub mod samples;

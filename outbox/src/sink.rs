@@ -155,7 +155,8 @@ struct Item {
 }
 
 impl Item {
-    fn fill(&mut self, f: &FrameIn<'_>) {
+    /// Copy `f`, its pixels only with `pixels`.
+    fn fill(&mut self, f: &FrameIn<'_>, pixels: bool) {
         let set = |dst: &mut String, src: &str| {
             dst.clear();
             dst.push_str(src);
@@ -169,7 +170,9 @@ impl Item {
         self.width = f.width;
         self.height = f.height;
         self.rgb.clear();
-        self.rgb.extend_from_slice(f.rgb);
+        if pixels {
+            self.rgb.extend_from_slice(f.rgb);
+        }
         self.detections.clear();
         self.detections.extend_from_slice(f.detections);
     }
@@ -188,6 +191,7 @@ impl Item {
 /// The outbox on its own thread, fed by [`FrameSink::offer`].
 #[derive(Debug)]
 pub struct FrameSink {
+    policy: RecordPolicy,
     queue: Option<SyncSender<Item>>,
     free: Receiver<Item>,
     stats: Arc<SinkStats>,
@@ -206,10 +210,15 @@ impl FrameSink {
         }
         let stats = Arc::new(SinkStats::default());
         let st = stats.clone();
+        let background = outbox.background();
         let thread = std::thread::Builder::new()
             .name("outpost-outbox-sink".into())
-            .spawn(move || sink_loop(outbox, policy, &queue_rx, &free_tx, &st))?;
+            .spawn(move || {
+                crate::priority::lower_this_thread(background);
+                sink_loop(outbox, policy, &queue_rx, &free_tx, &st)
+            })?;
         Ok(FrameSink {
+            policy,
             queue: Some(queue_tx),
             free: free_rx,
             stats,
@@ -218,17 +227,30 @@ impl FrameSink {
     }
 
     /// Hand a frame to the sink without waiting: false when it was dropped (every buffer busy,
-    /// counted) or the sink has stopped.
+    /// counted) or the sink has stopped. A frame the policy keeps nothing of (no detections,
+    /// frames kept only with detections, no samples) is not copied at all; the pixels are
+    /// copied only when the policy may keep them.
     pub fn offer(&self, frame: &FrameIn<'_>) -> bool {
         self.stats.offered.fetch_add(1, Ordering::Relaxed);
         let Some(queue) = &self.queue else {
             return false;
         };
+        let detected = !frame.detections.is_empty();
+        let pixels = self.policy.samples
+            || match self.policy.frames {
+                KeepFrames::None => false,
+                KeepFrames::Detections => detected,
+                KeepFrames::All => true,
+            };
+        let results = self.policy.results && detected;
+        if !(pixels || results) {
+            return true;
+        }
         let Ok(mut item) = self.free.try_recv() else {
             self.stats.dropped.fetch_add(1, Ordering::Relaxed);
             return false;
         };
-        item.fill(frame);
+        item.fill(frame, pixels);
         match queue.try_send(item) {
             Ok(()) => true,
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {

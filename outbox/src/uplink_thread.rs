@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crate::error::{OutboxError, Result};
+use crate::priority::Background;
 use crate::uplink::{Uplink, UplinkSnapshot, UplinkStats};
 
 /// A running uplink; [`UplinkThread::stop`] ends it (records not yet confirmed stay in the
@@ -17,16 +18,21 @@ pub struct UplinkThread {
 }
 
 impl UplinkThread {
-    /// Start uploading in the background.
-    pub fn start(uplink: Uplink) -> Result<UplinkThread> {
+    /// Start uploading in the background; the uplink's threads (the runtime's and its blocking
+    /// pool's) are scheduled as `background` says (see [`crate::priority`]).
+    pub fn start(uplink: Uplink, background: Background) -> Result<UplinkThread> {
         let (stop, rx) = tokio::sync::watch::channel(false);
         let stats = uplink.stats();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
+            .on_thread_start(move || crate::priority::lower_this_thread(background))
             .build()?;
         let thread = std::thread::Builder::new()
             .name("outpost-uplink".into())
-            .spawn(move || rt.block_on(uplink.run(rx)))?;
+            .spawn(move || {
+                crate::priority::lower_this_thread(background);
+                rt.block_on(uplink.run(rx))
+            })?;
         Ok(UplinkThread {
             stop,
             thread,

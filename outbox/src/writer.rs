@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{OutboxError, Result};
+use crate::priority::Background;
 use crate::record::Record;
 use crate::store::Store;
 
@@ -28,6 +29,9 @@ pub struct WriterConfig {
     pub max_batch_records: usize,
     /// Most accounted bytes per durable commit (0: a sixteenth of the store's record budget).
     pub max_batch_bytes: u64,
+    /// How the writer thread is scheduled (set from [`crate::OutboxSettings::background`]).
+    #[serde(skip)]
+    pub background: Background,
 }
 
 impl Default for WriterConfig {
@@ -36,6 +40,7 @@ impl Default for WriterConfig {
             queue_capacity: 1024,
             max_batch_records: 256,
             max_batch_bytes: 0,
+            background: Background::default(),
         }
     }
 }
@@ -177,7 +182,10 @@ impl OutboxWriter {
         let limits = (cfg.max_batch_records.max(1), max_bytes);
         let thread = std::thread::Builder::new()
             .name("outbox-writer".into())
-            .spawn(move || writer_loop(&store, &rx, &sh, limits))?;
+            .spawn(move || {
+                crate::priority::lower_this_thread(cfg.background);
+                writer_loop(&store, &rx, &sh, limits)
+            })?;
         Ok(OutboxWriter {
             tx: Some(tx),
             shared,
@@ -382,7 +390,7 @@ mod tests {
         let cfg = WriterConfig {
             queue_capacity: 8,
             max_batch_records: 4,
-            max_batch_bytes: 0,
+            ..Default::default()
         };
         let w = OutboxWriter::start(store.clone(), cfg).unwrap();
         let mut tickets = Vec::new();

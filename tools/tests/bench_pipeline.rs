@@ -54,6 +54,25 @@ fn config(dir: &Path) -> PathBuf {
     path
 }
 
+/// `outpost bench --pipeline CFG --frames N --warmup 5 --runs R --json`, parsed.
+fn bench_json(cfg: &Path, frames: &str, runs: &str) -> Value {
+    let o = outpost(&[
+        "bench",
+        "--pipeline",
+        cfg.to_str().unwrap(),
+        "--frames",
+        frames,
+        "--warmup",
+        "5",
+        "--runs",
+        runs,
+        "--json",
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}\n{out}", stderr(&o));
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
 fn num(v: &Value, key: &str) -> f64 {
     v.get(key)
         .and_then(Value::as_f64)
@@ -64,21 +83,8 @@ fn num(v: &Value, key: &str) -> f64 {
 fn bench_pipeline_json_adds_up() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path());
-    let o = outpost(&[
-        "bench",
-        "--pipeline",
-        cfg.to_str().unwrap(),
-        "--frames",
-        "40",
-        "--warmup",
-        "5",
-        "--runs",
-        "10",
-        "--json",
-    ]);
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{}\n{out}", stderr(&o));
-    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let v = bench_json(&cfg, "40", "10");
+    let out = v.to_string();
     assert!(
         num(&v, "measured_frames") > 0.0,
         "no frame found its model free (all waited): {out}"
@@ -157,4 +163,51 @@ fn bench_needs_model_or_pipeline_not_both() {
     let o = outpost(&["bench", "--help"]);
     let help = String::from_utf8_lossy(&o.stdout);
     assert!(help.contains("overhead_vs_alone"), "{help}");
+}
+
+/// A config's `[outbox]` runs in the bench as in `outpost run`: every published frame is offered,
+/// what the record policy keeps is committed, and a dead uplink only counts failures.
+#[test]
+fn bench_pipeline_runs_the_outbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = need(models_dir().join("blazeface-short-int8.safetensors"));
+    let astronaut = need(models_dir().join("data/astronaut.png"));
+    let coffee = need(models_dir().join("data/coffee.png"));
+    // Port 9 (discard) on loopback: nothing listens, every upload is refused and retried.
+    let text = format!(
+        "[[stream]]\nname = \"door\"\nimages = [{a:?}, {c:?}]\nmodel = {m:?}\nfps = 100\n\
+         policy = \"block:5000\"\n\n[redaction]\nmethod = {{ kind = \"blur\", radius = 8 }}\n\n\
+         [outbox]\npath = \"box/outbox.redb\"\n\
+         record = {{ results = true, frames = \"detections\", samples = false }}\n\
+         azure = {{ emulator = \"http://127.0.0.1:9\", container = \"frames\" }}\n\
+         uplink = {{ poll_ms = 20, backoff_initial_ms = 10, backoff_max_ms = 50, \
+         request_timeout_ms = 500 }}\n",
+        a = astronaut.display().to_string(),
+        c = coffee.display().to_string(),
+        m = model.display().to_string(),
+    );
+    let cfg = dir.path().join("bench.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let v = bench_json(&cfg, "30", "5");
+    assert_eq!(num(&v, "frames"), 30.0, "{v}");
+    let ob = &v["outbox"];
+    assert!(ob.is_object(), "no outbox object: {v}");
+    assert_eq!(num(ob, "offered"), 30.0, "{ob}");
+    assert_eq!(num(ob, "errors"), 0.0, "{ob}");
+    // Results and a (redacted) frame for each frame with a detection (the astronaut).
+    let kept = num(ob, "results") + num(ob, "frames") + num(ob, "samples");
+    assert!(num(ob, "results") > 0.0 && num(ob, "frames") > 0.0, "{ob}");
+    // Whatever the sink kept is committed unless the writer's own queue was full (counted).
+    assert_eq!(
+        num(ob, "committed") + num(ob, "writer_dropped"),
+        kept,
+        "{ob}"
+    );
+    assert_eq!(num(ob, "uploaded"), 0.0, "{ob}");
+    assert_eq!(
+        num(ob, "backlog"),
+        num(ob, "committed"),
+        "nothing lost, nothing uploaded: {ob}"
+    );
+    assert!(dir.path().join("box/outbox.redb").exists());
 }

@@ -6,7 +6,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::backoff::BackoffState;
-use super::shared::{IDLE, OnDrop, Shared, StreamShared, wake};
+use super::shared::{IDLE, OnDrop, Shared, StreamShared, clear, raise, wake};
 use super::{DropReason, Policy, Slot, Source, Stage};
 
 /// Whether a capture thread should stop taking frames: the caller asked, the publisher is gone,
@@ -100,7 +100,17 @@ pub(super) fn capture_loop(
             break;
         };
         let t0 = Instant::now();
-        match source.next_frame(&mut slot.frame) {
+        if !sh.spin.is_zero() {
+            // The frame is a copy away: the inference thread wakes now and spins for it, so
+            // its wake-up overlaps the capture.
+            raise(&st.capturing);
+            wake(infer_thread);
+        }
+        let got = source.next_frame(&mut slot.frame);
+        if !matches!(got, Ok(Some(_))) {
+            clear(&st.capturing);
+        }
+        match got {
             Ok(Some(meta)) => {
                 slot.meta = meta;
                 if failing > 0 {
@@ -171,6 +181,7 @@ pub(super) fn capture_loop(
                 }
             }
         }
+        clear(&st.capturing);
         st.stats.queued(st.ring.len());
         wake(infer_thread);
     }

@@ -4,7 +4,7 @@ use std::sync::atomic::Ordering;
 use std::thread;
 use std::time::Instant;
 
-use super::shared::{IDLE, OnDrop, Shared, wake};
+use super::shared::{IDLE, OnDrop, Shared, clear, idle_wait, raise, wake};
 use super::worker::Worker;
 use super::{DropReason, Stage};
 
@@ -37,7 +37,14 @@ pub(super) fn infer_loop(sh: &Shared, mi: usize, mut worker: Worker, mine: &[usi
             if finished {
                 break;
             }
-            thread::park_timeout(IDLE);
+            idle_wait(
+                sh.spin,
+                || {
+                    mine.iter()
+                        .any(|&si| sh.streams[si].capturing.load(Ordering::Acquire))
+                },
+                || mine.iter().any(|&si| !sh.streams[si].ring.is_empty()),
+            );
             continue;
         };
         let st = &sh.streams[slot.stream];
@@ -46,7 +53,16 @@ pub(super) fn infer_loop(sh: &Shared, mi: usize, mut worker: Worker, mine: &[usi
         let t0 = Instant::now();
         slot.timings.queue = t0 - slot.t_queued;
         st.stats.record(Stage::Queue, slot.timings.queue);
-        match worker.infer(&mut slot) {
+        let finishing = &sh.models[mi].finishing;
+        // Once the model has run, the result is a decode away: the publisher wakes now and
+        // spins for it, so its wake-up overlaps the decoding.
+        let outcome = worker.infer(&mut slot, || {
+            if !sh.spin.is_zero() {
+                raise(finishing);
+                sh.publisher.unpark();
+            }
+        });
+        match outcome {
             Ok(()) => {
                 st.stats.record(Stage::Preprocess, slot.timings.preprocess);
                 st.stats.record(Stage::Infer, slot.timings.infer);
@@ -58,10 +74,12 @@ pub(super) fn infer_loop(sh: &Shared, mi: usize, mut worker: Worker, mine: &[usi
                     s = back;
                     thread::park_timeout(IDLE);
                 }
+                clear(finishing);
                 sh.publisher.unpark();
             }
             Err(e) => {
                 log::debug!("stream {}: frame {}: {e}", st.name, slot.meta.seq);
+                clear(finishing);
                 st.stats.dropped(DropReason::Error);
                 let _ = st.free.push(slot);
                 wake(&st.capture_thread);

@@ -272,6 +272,7 @@ impl FrameResult<'_> {
 pub struct Pipeline {
     models: Vec<ModelEntry>,
     streams: Vec<StreamConfig>,
+    spin: Duration,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -302,7 +303,20 @@ impl Pipeline {
         Pipeline {
             models: Vec::new(),
             streams: Vec::new(),
+            spin: Self::DEFAULT_SPIN,
         }
+    }
+
+    /// The default of [`Pipeline::set_spin`].
+    pub const DEFAULT_SPIN: Duration = Duration::from_micros(200);
+
+    /// The longest an idle thread busy-waits for a hand-off that is known to be imminent (a
+    /// capture thread inside `next_frame`, an inference thread decoding its outputs) before it
+    /// parks. Spinning turns a hand-off's wake-up (several µs, tens in the tail on a busy
+    /// machine) into a cache-line transfer (well under a µs); it costs at most this much CPU
+    /// per frame and hand-off, and nothing while no frame is in flight. Zero: always park.
+    pub fn set_spin(&mut self, spin: Duration) {
+        self.spin = spin;
     }
 
     /// Plan `model` and return its index for [`StreamConfig::model`]. Each model gets one
@@ -407,7 +421,11 @@ impl Pipeline {
         F: FnMut(&FrameResult<'_>),
     {
         let started = Instant::now();
-        let Pipeline { models, streams } = self;
+        let Pipeline {
+            models,
+            streams,
+            spin,
+        } = self;
         let mut total_slots = 0;
         let mut shared_streams = Vec::with_capacity(streams.len());
         let mut sources = Vec::with_capacity(streams.len());
@@ -444,6 +462,7 @@ impl Pipeline {
                 ring: ArrayQueue::new(depth),
                 stats: StreamStats::default(),
                 capture_done: AtomicBool::new(false),
+                capturing: AtomicBool::new(false),
                 capture_thread: OnceLock::new(),
                 error: Mutex::new(None),
             });
@@ -461,6 +480,7 @@ impl Pipeline {
             models: (0..workers.len())
                 .map(|_| ModelShared {
                     done: AtomicBool::new(false),
+                    finishing: AtomicBool::new(false),
                     thread: OnceLock::new(),
                 })
                 .collect(),
@@ -468,6 +488,7 @@ impl Pipeline {
             publisher: thread::current(),
             publisher_gone: AtomicBool::new(false),
             streams: shared_streams,
+            spin,
         };
         let sh = &shared;
         thread::scope(|scope| {

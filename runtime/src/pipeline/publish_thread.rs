@@ -1,12 +1,11 @@
 //! The publisher: the caller's thread, running the callback.
 
 use std::sync::atomic::Ordering;
-use std::thread;
 use std::time::Instant;
 
 use super::FrameResult;
 use super::Stage;
-use super::shared::{IDLE, OnDrop, Shared, wake};
+use super::shared::{OnDrop, Shared, idle_wait, wake};
 
 /// The caller's thread during [`super::Pipeline::run`]: the callback for every inferred frame,
 /// then the slot back to its stream's free list.
@@ -23,7 +22,15 @@ where
             if finished {
                 break;
             }
-            thread::park_timeout(IDLE);
+            idle_wait(
+                sh.spin,
+                || {
+                    sh.models
+                        .iter()
+                        .any(|m| m.finishing.load(Ordering::Acquire))
+                },
+                || !sh.publish.is_empty(),
+            );
             continue;
         };
         let st = &sh.streams[slot.stream];

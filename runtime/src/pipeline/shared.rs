@@ -1,11 +1,20 @@
 //! What the pipeline's threads share while it runs: per-stream queues and counters, per-model
-//! done flags, the publish ring, and how threads wake each other.
+//! done flags, the publish ring, and how threads wait for and wake each other.
+//!
+//! An idle thread parks (a futex wait; waking it costs several µs, more in the tail on a busy
+//! machine). With a spin budget ([`super::Pipeline::set_spin`]), a feeder about to hand over
+//! says so and wakes its consumer early: a capture thread as it starts `next_frame`, an
+//! inference thread as its model run ends and decoding starts. The consumer, awake while the
+//! frame is copied or the outputs decoded, busy-waits for the hand-off (at most the budget), so
+//! the wake-up overlaps work that was happening anyway and the hand-off itself costs a
+//! cache-line transfer. Nothing spins while no hand-off is imminent: a pipeline without frames
+//! in flight uses no CPU.
 
 use std::sync::Mutex;
 use std::sync::OnceLock;
-use std::sync::atomic::AtomicBool;
-use std::thread::Thread;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{self, Thread};
+use std::time::{Duration, Instant};
 
 use crossbeam_queue::ArrayQueue;
 
@@ -22,12 +31,17 @@ pub(super) struct StreamShared {
     pub(super) ring: ArrayQueue<Box<Slot>>,
     pub(super) stats: StreamStats,
     pub(super) capture_done: AtomicBool,
+    /// The capture thread is inside `next_frame`: a frame may enter the ring at any moment.
+    pub(super) capturing: AtomicBool,
     pub(super) capture_thread: OnceLock<Thread>,
     pub(super) error: Mutex<Option<String>>,
 }
 
 pub(super) struct ModelShared {
     pub(super) done: AtomicBool,
+    /// The model run is over and its outputs are being decoded: a result will enter the
+    /// publish ring at any moment.
+    pub(super) finishing: AtomicBool,
     pub(super) thread: OnceLock<Thread>,
 }
 
@@ -39,6 +53,8 @@ pub(super) struct Shared {
     /// Set when the publisher leaves (normally, or unwinding from a panicking callback): the
     /// capture threads stop.
     pub(super) publisher_gone: AtomicBool,
+    /// The longest an idle thread busy-waits for an imminent hand-off before parking.
+    pub(super) spin: Duration,
 }
 
 /// Runs its closure when dropped: a thread that ends, even by a panic, sets its "done" flag so
@@ -55,4 +71,38 @@ pub(super) fn wake(t: &OnceLock<Thread>) {
     if let Some(t) = t.get() {
         t.unpark();
     }
+}
+
+/// Wait for work: while `imminent()` holds, busy-wait until `ready()` (at most `spin` in all),
+/// otherwise park for up to [`IDLE`] (an `unpark` ends it early).
+pub(super) fn idle_wait(spin: Duration, imminent: impl Fn() -> bool, ready: impl Fn() -> bool) {
+    if !spin.is_zero() && imminent() {
+        let start = Instant::now();
+        loop {
+            // Look at the clock only every few dozen polls: reading it costs more than a poll.
+            for _ in 0..32 {
+                if ready() {
+                    return;
+                }
+                std::hint::spin_loop();
+            }
+            if !imminent() || start.elapsed() >= spin {
+                break;
+            }
+        }
+        if ready() {
+            return;
+        }
+    }
+    thread::park_timeout(IDLE);
+}
+
+/// Clear a hand-off flag (see [`idle_wait`]).
+pub(super) fn clear(flag: &AtomicBool) {
+    flag.store(false, Ordering::Release);
+}
+
+/// Raise a hand-off flag (see [`idle_wait`]).
+pub(super) fn raise(flag: &AtomicBool) {
+    flag.store(true, Ordering::Release);
 }

@@ -206,8 +206,16 @@ fn image_source_paces_frames() {
 
 #[test]
 fn every_frame_published_with_block() {
+    // Parking at once, and spinning for imminent hand-offs (the default).
+    for spin in [Duration::ZERO, Pipeline::DEFAULT_SPIN] {
+        every_frame_published_with_block_spinning(spin);
+    }
+}
+
+fn every_frame_published_with_block_spinning(spin: Duration) {
     let model = tiny_ssd(32, 0, 8, 0.3);
     let mut p = Pipeline::new();
+    p.set_spin(spin);
     let m = p
         .add_model("tiny", &model, SessionOptions::default())
         .unwrap();
@@ -635,4 +643,51 @@ fn fatal_error_ends_only_its_stream() {
     let fine = &report.streams[1];
     assert_eq!(fine.counters.captured, 50);
     assert_eq!(fine.error, None);
+}
+
+/// `idle_wait` (30 s budget) on `imminent` and `ready` while another thread sets `flag` to
+/// `value` after `ms` milliseconds.
+fn idle_wait_while_set(
+    imminent: &AtomicBool,
+    ready: &AtomicBool,
+    flag: &AtomicBool,
+    value: bool,
+    ms: u64,
+) {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(Duration::from_millis(ms));
+            flag.store(value, Ordering::Release);
+        });
+        super::shared::idle_wait(
+            Duration::from_secs(30),
+            || imminent.load(Ordering::Acquire),
+            || ready.load(Ordering::Acquire),
+        );
+    });
+}
+
+/// `idle_wait` busy-waits while a hand-off is imminent and returns when it lands; it stops
+/// spinning when the hand-off is called off, and parks when none is imminent.
+#[test]
+fn idle_wait_spins_for_imminent_hand_offs() {
+    use super::shared::idle_wait;
+    let ready = AtomicBool::new(false);
+    let imminent = AtomicBool::new(true);
+    // A park would return within about 1 ms, long before the hand-off.
+    idle_wait_while_set(&imminent, &ready, &ready, true, 20);
+    assert!(
+        ready.load(Ordering::Acquire),
+        "returned before the hand-off"
+    );
+    // Called off: the spin ends although nothing arrives.
+    let never = AtomicBool::new(false);
+    idle_wait_while_set(&imminent, &never, &imminent, false, 5);
+    assert!(!never.load(Ordering::Acquire));
+    // Nothing imminent: parks (about 1 ms) and returns.
+    let t = Instant::now();
+    idle_wait(Duration::from_secs(30), || false, || false);
+    assert!(t.elapsed() < Duration::from_secs(10));
+    // A zero budget never spins.
+    idle_wait(Duration::ZERO, || true, || false);
 }

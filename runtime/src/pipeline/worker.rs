@@ -71,7 +71,13 @@ impl Worker {
 
     /// Fill the input from the slot's frame, run and decode; detections into the slot in
     /// source pixels (image frames).
-    pub(super) fn infer(&mut self, slot: &mut Slot) -> Result<(), RuntimeError> {
+    /// `ran` is called once the model has run, before its outputs are decoded (the publisher
+    /// may get ready for the result meanwhile; see `shared::idle_wait`).
+    pub(super) fn infer(
+        &mut self,
+        slot: &mut Slot,
+        ran: impl FnOnce(),
+    ) -> Result<(), RuntimeError> {
         slot.detections.clear();
         slot.top_k.clear();
         slot.detections_dropped = 0;
@@ -119,6 +125,7 @@ impl Worker {
         };
         let t1 = Instant::now();
         inf.run_filled()?;
+        ran();
         let t2 = Instant::now();
         for d in inf.decoded() {
             match d {

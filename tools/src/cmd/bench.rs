@@ -20,7 +20,7 @@ use crate::fmt::{bytes, count};
     group(clap::ArgGroup::new("what").required(true).args(["model", "pipeline"])),
     after_help = concat!(
         "With --model, the input is filled with deterministic pseudo-random values; latency does not depend on them.\nKernel tier: set OUTPOST_KERNELS=generic|avx2|avx512vnni to force one (default: the best this CPU has).\n\n",
-        "With --pipeline CONFIG, the streams of CONFIG (the TOML `outpost run --config` reads) run through the pipeline with a publish callback that does no I/O ([redaction] and [outbox] are not run). Streams loop unless they say `loop = false` and capture --frames frames each; frames published before --warmup are left out of the overhead, hand-off and allocation figures (the per-stage percentiles cover every frame). Reported per stream and overall: frames, fps, end-to-end latency (capture start to the end of the publish callback) p50/p90/p99/max, each stage's p50/p99, drops by reason, heap allocations per frame after warm-up (all threads), and two measures of the pipeline's overhead excluding the model:\n",
+        "With --pipeline CONFIG, the streams of CONFIG (the TOML `outpost run --config` reads) run through the pipeline with a publish callback that writes no files (no --out copies, no socket); a config's [outbox] table does run, as in `outpost run` (sink thread, JPEG encoding, commits, the uplink if configured), so its cost to the pipeline shows, and the JSON gains an `outbox` object with `outpost run --json`'s keys. Streams loop unless they say `loop = false` and capture --frames frames each; frames published before --warmup are left out of the overhead, hand-off and allocation figures (the per-stage percentiles cover every frame). Reported per stream and overall: frames, fps, end-to-end latency (capture start to the end of the publish callback) p50/p90/p99/max, each stage's p50/p99, drops by reason, heap allocations per frame after warm-up (all threads), and two measures of the pipeline's overhead excluding the model:\n",
         "  overhead          per frame: (start of the publish callback - end of capture) - (preprocess + inference with decoding, as the pipeline timed them for that frame), over the frames that did not wait behind another frame (the inference thread was idle when the frame was queued). What is left: the two ring hand-offs with their wake-ups, mapping results to source pixels, counters.\n",
         "  overhead_vs_alone median of (start of the publish callback - end of capture) over the same frames minus the median of the same model's preprocess + inference + decoding run alone in this process after the pipeline, on copies of frames the pipeline saw during warm-up. A difference of medians; it also counts what the pipeline makes slower (e.g. a frame written by another core).\n",
         "  handoff           capture -> inference ring hand-off of those frames (push to pop, including waking a parked thread); publish_handoff: inference -> publisher.\n",
@@ -33,7 +33,7 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub model: Option<PathBuf>,
     /// A pipeline: the TOML file `outpost run --config` reads. Runs its streams with a publish
-    /// callback that does no I/O and reports latency, per-stage times, drops, allocations and
+    /// callback that writes no files (only [outbox] runs) and reports latency, per-stage times, drops, allocations and
     /// the pipeline's overhead excluding the model (see below).
     #[arg(long, value_name = "CONFIG")]
     pub pipeline: Option<PathBuf>,

@@ -11,7 +11,10 @@
 //! - *hand-off*: the capture → inference ring wait of those frames.
 //!
 //! The callback records into preallocated histograms; it allocates only while copying frames
-//! during warm-up, before the allocation window opens.
+//! during warm-up, before the allocation window opens. A config's `[outbox]` table runs as in
+//! `outpost run` (sink thread, JPEG encoding, commits, the uplink), after the timing in the same
+//! callback, so what it costs the pipeline shows in the figures and the JSON gains an `outbox`
+//! object (the keys of `outpost run --json`'s).
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -29,6 +32,7 @@ use serde_json::{Map, Value, json};
 
 use super::Args;
 use crate::alloc_count::allocations;
+use crate::cmd::run::outbox::OutboxOut;
 use crate::cmd::run::{self, Catalog, config};
 use crate::exit::{CmdResult, Failure};
 
@@ -355,9 +359,19 @@ pub(super) fn run(config_path: &Path, args: &Args) -> CmdResult {
         &mut catalog,
         &mut sinks,
     )?;
-    if sinks.outbox.is_some() || sinks.redaction.is_some() {
-        log::info!("bench: the [redaction] and [outbox] tables are not run (no I/O)");
-    }
+    // The outbox runs as in `outpost run` (its sink thread, and the uplink with an `azure`
+    // section), so its cost to the pipeline shows in the figures.
+    let redaction = sinks
+        .redaction
+        .clone()
+        .unwrap_or_else(run::default_redaction);
+    let mut outbox = match sinks.outbox.as_mut() {
+        Some(settings) => {
+            settings.redaction = redaction;
+            Some(OutboxOut::open(settings, &catalog)?)
+        }
+        None => None,
+    };
     let models = catalog
         .stream_model
         .iter()
@@ -367,7 +381,13 @@ pub(super) fn run(config_path: &Path, args: &Args) -> CmdResult {
         .max(catalog.models.len());
     let mut rec = Recorder::new(warmup, catalog.stream_model.clone(), models);
     let stop = AtomicBool::new(false);
-    let report: Report = pipeline.run(&stop, |r| rec.frame(r));
+    let report: Report = pipeline.run(&stop, |r| {
+        rec.frame(r);
+        if let Some(o) = outbox.as_mut() {
+            o.publish(r);
+        }
+    });
+    let outbox = outbox.map(OutboxOut::finish).transpose()?;
 
     let mut alone = Vec::with_capacity(models);
     for m in 0..models {
@@ -443,6 +463,9 @@ pub(super) fn run(config_path: &Path, args: &Args) -> CmdResult {
     top.insert("elapsed_s".into(), json!(round3(elapsed.as_secs_f64())));
     top.insert("stages".into(), stages_json(|st| report.stage(st)));
     top.insert("streams".into(), Value::Array(streams));
+    if let Some(o) = &outbox {
+        top.insert("outbox".into(), o.json());
+    }
     let out = Value::Object(top);
     if args.json {
         println!(
@@ -451,6 +474,9 @@ pub(super) fn run(config_path: &Path, args: &Args) -> CmdResult {
         );
     } else {
         print_text(&out);
+        if let Some(o) = &outbox {
+            o.print();
+        }
     }
     Ok(())
 }

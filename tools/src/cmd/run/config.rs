@@ -63,9 +63,14 @@
 //!         rate = 100 }               # or timestamp = "t" (seconds); neither: unpaced
 //! ```
 //!
-//! Optional sink tables:
+//! Optional tables:
 //!
 //! ```toml
+//! [pipeline]
+//! spin_us = 200                      # an idle thread busy-waits up to this long for a frame
+//!                                    # or result known to be on its way, then parks (0: park
+//!                                    # at once; saves CPU, adds a wake-up per hand-off)
+//!
 //! [redaction]                        # one policy for every sink (--out copies, the outbox)
 //! classes = ["face"]                 # default ["face"]
 //! method = { kind = "blur", radius = 8 }   # or { kind = "fill", rgb = [0, 0, 0] }
@@ -104,6 +109,16 @@ struct File {
     redaction: Option<RedactionPolicy>,
     /// Store and forward.
     outbox: Option<OutboxSettings>,
+    /// Settings of the pipeline as a whole.
+    pipeline: Option<PipelineTable>,
+}
+
+/// `[pipeline]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PipelineTable {
+    /// The longest an idle thread busy-waits for an imminent hand-off, in µs (0: always park).
+    spin_us: Option<u64>,
 }
 
 /// The sinks' settings a configuration file gives besides its streams.
@@ -277,6 +292,15 @@ pub(crate) fn build(
         sinks.outbox = Some(o);
     }
     sinks.redaction = parsed.redaction;
+    if let Some(us) = parsed.pipeline.and_then(|p| p.spin_us) {
+        if us > 1_000_000 {
+            return Err(Failure::input(format!(
+                "{file}: pipeline.spin_us = {us}: at most 1000000 (1 s); a few hundred µs is \
+                 plenty"
+            )));
+        }
+        pipeline.set_spin(std::time::Duration::from_micros(us));
+    }
     let resolve = |p: &Path| -> PathBuf {
         if p.is_absolute() {
             p.to_path_buf()

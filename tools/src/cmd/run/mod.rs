@@ -217,7 +217,7 @@ pub fn run(args: Args) -> CmdResult {
             s.publish(r);
         }
         if let Some(o) = outbox.as_mut() {
-            o.publish(r, |l| Publisher::class(r, l));
+            o.publish(r);
         }
         publisher.frame(r)
     });
@@ -282,7 +282,7 @@ fn build_demo(
 
 /// The redaction policy when the configuration gives none: faces blurred, boxes grown by
 /// [`REDACT_MARGIN`], every detection the model reports (it already applied its threshold).
-fn default_redaction() -> RedactionPolicy {
+pub(crate) fn default_redaction() -> RedactionPolicy {
     RedactionPolicy {
         classes: vec!["face".into()],
         method: RedactMethod::Blur { radius: 8 },
@@ -820,6 +820,6 @@ fn print_summary(
 }
 
 pub(crate) mod config;
-mod outbox;
+pub(crate) mod outbox;
 mod sensors;
 mod video;

@@ -18,7 +18,7 @@ use super::Catalog;
 use crate::exit::Failure;
 
 /// The sink and, when configured, the uplink.
-pub(super) struct OutboxOut {
+pub(crate) struct OutboxOut {
     sink: FrameSink,
     uplink: Option<UplinkThread>,
     path: PathBuf,
@@ -31,7 +31,7 @@ pub(super) struct OutboxOut {
 }
 
 /// What the outbox did during the run, for the summary.
-pub(super) struct OutboxSummary {
+pub(crate) struct OutboxSummary {
     path: PathBuf,
     sink: SinkSnapshot,
     writer: WriterStats,
@@ -44,7 +44,7 @@ pub(super) struct OutboxSummary {
 
 impl OutboxOut {
     /// Open the outbox (creating its file) and start the sink and, with `azure`, the uplink.
-    pub(super) fn open(settings: &OutboxSettings, catalog: &Catalog) -> Result<Self, Failure> {
+    pub(crate) fn open(settings: &OutboxSettings, catalog: &Catalog) -> Result<Self, Failure> {
         let at = |e: &dyn std::fmt::Display| {
             Failure::input(format!("outbox {}: {e}", settings.path.display()))
         };
@@ -62,11 +62,10 @@ impl OutboxOut {
         let outbox = Outbox::open(settings).map_err(|e| at(&e))?;
         let uplink = match uplink_client {
             Some(client) => Some(
-                UplinkThread::start(Uplink::new(
-                    outbox.store().clone(),
-                    client,
-                    settings.uplink.clone(),
-                ))
+                UplinkThread::start(
+                    Uplink::new(outbox.store().clone(), client, settings.uplink.clone()),
+                    settings.background(),
+                )
                 .map_err(|e| at(&e))?,
             ),
             None => None,
@@ -90,8 +89,9 @@ impl OutboxOut {
         })
     }
 
-    /// Offer one frame to the sink (copied; never waits).
-    pub(super) fn publish(&mut self, r: &FrameResult<'_>, class: impl Fn(u32) -> String) {
+    /// Offer one frame to the sink (copied; never waits). A detection's class is its model's
+    /// label, `face` for a model without labels.
+    pub(crate) fn publish(&mut self, r: &FrameResult<'_>) {
         let f = r.frame;
         if f.format() != PixelFormat::Rgb8 || f.stride() != f.width() as usize * 3 {
             self.skipped += 1;
@@ -100,7 +100,7 @@ impl OutboxOut {
         self.detections.clear();
         self.detections
             .extend(r.detections.iter().map(|d| OutboxDetection {
-                class: class(d.label),
+                class: r.label(d.label).unwrap_or("face").to_string(),
                 score: d.score,
                 x0: d.bbox[0],
                 y0: d.bbox[1],
@@ -131,7 +131,7 @@ impl OutboxOut {
     }
 
     /// Finish the queued frames, commit, stop the uplink.
-    pub(super) fn finish(self) -> Result<OutboxSummary, Failure> {
+    pub(crate) fn finish(self) -> Result<OutboxSummary, Failure> {
         let stats = self.sink.stats();
         let outbox = self
             .sink
@@ -159,7 +159,7 @@ impl OutboxOut {
 
 impl OutboxSummary {
     /// The `outbox` object of `--json`'s summary.
-    pub(super) fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         json!({
             "path": self.path.display().to_string(),
             "offered": self.sink.offered,
@@ -180,7 +180,7 @@ impl OutboxSummary {
     }
 
     /// The summary's text line(s).
-    pub(super) fn print(&self) {
+    pub(crate) fn print(&self) {
         println!(
             "outbox: {} frame(s) offered, {} dropped (sink behind); kept {} result(s), {} \
              frame(s), {} sample(s); {} record(s) committed to {}, {} waiting",
