@@ -32,11 +32,13 @@ pub struct OutboxSettings {
     pub azure: Option<AzureConfig>,
     /// What a pipeline records (used by [`crate::FrameSink`]).
     pub record: RecordPolicy,
-    /// Run the outbox's threads (sink, writer, uplink) under `SCHED_IDLE`: CPU time only when
-    /// the pipeline leaves a core idle (see [`crate::priority`]). Default true.
+    /// Run the sink's and the writer's threads under `SCHED_IDLE`: CPU time only when the
+    /// pipeline leaves a core idle (see [`crate::priority`]). Default true. A pipeline that keeps
+    /// every core busy then starves them: frames are dropped at the sink, counted, never waited
+    /// for.
     pub sched_idle: bool,
-    /// Without `sched_idle` (or where it is refused): the threads' nice value, 0 (the
-    /// pipeline's priority) to 19 (lowest). Default 10.
+    /// The uplink's threads' nice value, and the sink's and writer's without `sched_idle` (or
+    /// where it is refused): 0 (the pipeline's priority) to 19 (lowest). Default 10.
     pub nice: i32,
 }
 
@@ -58,10 +60,20 @@ impl Default for OutboxSettings {
 }
 
 impl OutboxSettings {
-    /// How the outbox's threads are scheduled.
+    /// How the sink's and the writer's threads are scheduled.
     pub fn background(&self) -> crate::priority::Background {
         crate::priority::Background {
             sched_idle: self.sched_idle,
+            nice: self.nice,
+        }
+    }
+
+    /// How the uplink's threads are scheduled: at the nice value, never `SCHED_IDLE`, so that
+    /// uploads still make progress while the pipeline keeps every core busy (they mostly wait
+    /// on the network anyway).
+    pub fn uplink_background(&self) -> crate::priority::Background {
+        crate::priority::Background {
+            sched_idle: false,
             nice: self.nice,
         }
     }

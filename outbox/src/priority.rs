@@ -2,9 +2,10 @@
 //! must not take a core from capture, inference or the publisher when the appliance is busy.
 //!
 //! Each background thread lowers itself when it starts (Linux scheduling attributes are per
-//! thread): by default to `SCHED_IDLE`, the policy for work that should only get CPU time nothing
-//! else wants — such a thread never preempts a normal one on wake-up and is preempted by any
-//! normal thread at once. A nice value alone (`sched_idle = false`) still lets a waking outbox
+//! thread). The sink (redaction, JPEG) and the writer (commits) go by default to `SCHED_IDLE`,
+//! the policy for work that should only get CPU time nothing else wants — such a thread never
+//! preempts a normal one on wake-up and is preempted by any normal thread at once. The uplink
+//! takes the nice value only, so that uploads go on while the pipeline keeps every core busy. A nice value alone (`sched_idle = false`) still lets a waking outbox
 //! thread take the core from the publisher in the middle of a callback (measured: publish-stage
 //! p99 ≈ 4 ms at 30 fps; see BENCHMARKS.md, "Outbox").
 

@@ -70,15 +70,12 @@ fn threads_run_as(mut settings: OutboxSettings, want: (i64, i64)) {
     sink.finish().unwrap().close();
 }
 
+/// One test for both cases: the threads are found by name, so two outboxes must not run at once.
 #[test]
-fn outbox_threads_run_under_sched_idle_by_default() {
+fn outbox_threads_run_under_sched_idle_or_at_the_nice_value() {
     let s = OutboxSettings::default();
     assert!(s.sched_idle);
     threads_run_as(s, (SCHED_IDLE, 0));
-}
-
-#[test]
-fn outbox_threads_take_the_nice_value_without_sched_idle() {
     threads_run_as(
         OutboxSettings {
             sched_idle: false,

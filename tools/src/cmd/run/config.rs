@@ -84,6 +84,8 @@
 //! samples = { low = 0.3, high = 0.6, per_minute = 6 }
 //! azure = { emulator = "http://127.0.0.1:10000", container = "outpost" }  # optional uplink
 //! uplink = { device = "ship-7", max_bytes_per_sec = 100000 }
+//! sched_idle = true                  # sink and writer threads only on idle CPU (default)
+//! nice = 10                          # the uplink's nice value (and theirs without sched_idle)
 //! ```
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -64,7 +64,7 @@ impl OutboxOut {
             Some(client) => Some(
                 UplinkThread::start(
                     Uplink::new(outbox.store().clone(), client, settings.uplink.clone()),
-                    settings.background(),
+                    settings.uplink_background(),
                 )
                 .map_err(|e| at(&e))?,
             ),
