@@ -3,7 +3,8 @@
 #
 #   benches/pipeline_ab.sh outbox [FPS] [FRAMES] [ROUNDS]
 #       the same stream without and with an [outbox] (blurred frames with a face kept as JPEG,
-#       results kept, uplink retrying against a dead endpoint: 127.0.0.1:9 refuses)
+#       results kept, uplink retrying against a dead endpoint: 127.0.0.1:9 refuses); more
+#       [outbox] keys from $OUTBOX_EXTRA (e.g. OUTBOX_EXTRA='sched_idle = false')
 #   benches/pipeline_ab.sh spin [FPS] [FRAMES] [ROUNDS]
 #       [pipeline] spin_us = 0 (park at once) against the default spin budget (200 µs)
 #
@@ -19,6 +20,7 @@ rounds=${4:-3}
 bin=${OUTPOST_BIN:-target/release/outpost}
 models=$(realpath "${OUTPOST_MODELS:-.models}")
 out=${OUT:-$(mktemp -d)}
+mkdir -p "$out"
 [ -x "$bin" ] || { echo "error: $bin missing: cargo build --release -p outpost" >&2; exit 2; }
 [ -f "$models/blazeface-short-int8.safetensors" ] || {
   echo "error: $models/blazeface-short-int8.safetensors missing: cargo run --release -p outpost -- fetch-models" >&2; exit 2; }
@@ -45,6 +47,7 @@ record = { results = true, frames = "detections", samples = false }
 azure = { emulator = "http://127.0.0.1:9", container = "frames" }
 uplink = { poll_ms = 20, backoff_initial_ms = 10, backoff_max_ms = 100, request_timeout_ms = 500 }
 T
+      printf '%s\n' "${OUTBOX_EXTRA:-}"
     } > "$out/outbox.toml" ;;
   spin)
     policy="latest"
