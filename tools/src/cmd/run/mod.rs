@@ -72,6 +72,9 @@ naming the same model share it):
   frames = 100            # default --frames
 With several streams, lines are prefixed with the stream's name and copies are written to \
 DIR/<stream>/.
+Optional tables: [pipeline] spin_us = 200 (how long an idle thread busy-waits for a frame on \
+its way, 0: park at once), [redaction] (one policy for every sink) and [outbox] (store and \
+forward, see docs/outbox.md). Other sources (rtsp, video, v4l2, mqtt, wav, csv): docs/runtime.md.
 
 Policies (when inference falls behind the camera): latest keeps only the newest waiting frame, \
 drop-oldest keeps a queue of 4 and drops its oldest, block[:MS] makes the camera wait up to MS \
