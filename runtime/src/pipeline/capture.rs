@@ -91,7 +91,10 @@ pub(super) fn capture_loop(
         if stopping(sh, st, stop) || max_frames.is_some_and(|m| count >= m) {
             break;
         }
-        if let Some(due) = source.ready_at()
+        // A paced source (frames due at known times, e.g. a replay) copies its frame at once
+        // when due; a source without one blocks in `next_frame` until its device delivers.
+        let paced = source.ready_at();
+        if let Some(due) = paced
             && !sleep_until(due, sh, st, stop)
         {
             break;
@@ -100,9 +103,11 @@ pub(super) fn capture_loop(
             break;
         };
         let t0 = Instant::now();
-        if !sh.spin.is_zero() {
+        if paced.is_some() && !sh.spin.is_zero() {
             // The frame is a copy away: the inference thread wakes now and spins for it, so
-            // its wake-up overlaps the capture.
+            // its wake-up overlaps the capture. (Not for a blocking source: the frame may be a
+            // frame interval away, and the inference thread would spin its budget again after
+            // every idle timeout.)
             raise(&st.capturing);
             wake(infer_thread);
         }

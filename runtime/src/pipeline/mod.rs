@@ -310,9 +310,9 @@ impl Pipeline {
     /// The default of [`Pipeline::set_spin`].
     pub const DEFAULT_SPIN: Duration = Duration::from_micros(200);
 
-    /// The longest an idle thread busy-waits for a hand-off that is known to be imminent (a
-    /// capture thread inside `next_frame`, an inference thread decoding its outputs) before it
-    /// parks. Spinning turns a hand-off's wake-up (several µs, tens in the tail on a busy
+    /// The longest an idle thread busy-waits for a hand-off that is known to be imminent (the
+    /// capture thread of a paced source copying a frame that is due, an inference thread
+    /// decoding its outputs) before it parks. Spinning turns a hand-off's wake-up (several µs, tens in the tail on a busy
     /// machine) into a cache-line transfer (well under a µs); it costs at most this much CPU
     /// per frame and hand-off, and nothing while no frame is in flight. Zero: always park.
     pub fn set_spin(&mut self, spin: Duration) {

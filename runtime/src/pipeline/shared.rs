@@ -3,8 +3,8 @@
 //!
 //! An idle thread parks (a futex wait; waking it costs several µs, more in the tail on a busy
 //! machine). With a spin budget ([`super::Pipeline::set_spin`]), a feeder about to hand over
-//! says so and wakes its consumer early: a capture thread as it starts `next_frame`, an
-//! inference thread as its model run ends and decoding starts. The consumer, awake while the
+//! says so and wakes its consumer early: the capture thread of a paced source as it starts
+//! copying a frame that is due, an inference thread as its model run ends and decoding starts. The consumer, awake while the
 //! frame is copied or the outputs decoded, busy-waits for the hand-off (at most the budget), so
 //! the wake-up overlaps work that was happening anyway and the hand-off itself costs a
 //! cache-line transfer. Nothing spins while no hand-off is imminent: a pipeline without frames
