@@ -365,13 +365,7 @@ pub(super) fn run(config_path: &Path, args: &Args) -> CmdResult {
         .redaction
         .clone()
         .unwrap_or_else(run::default_redaction);
-    let mut outbox = match sinks.outbox.as_mut() {
-        Some(settings) => {
-            settings.redaction = redaction;
-            Some(OutboxOut::open(settings, &catalog)?)
-        }
-        None => None,
-    };
+    let mut outbox = OutboxOut::from_sinks(&mut sinks, &redaction, &catalog)?;
     let models = catalog
         .stream_model
         .iter()

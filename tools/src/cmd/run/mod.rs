@@ -177,13 +177,7 @@ pub fn run(args: Args) -> CmdResult {
         settings.path = path.clone();
     }
     let redaction = sinks.redaction.clone().unwrap_or_else(default_redaction);
-    let mut outbox = match sinks.outbox.as_mut() {
-        Some(settings) => {
-            settings.redaction = redaction.clone();
-            Some(outbox::OutboxOut::open(settings, &catalog)?)
-        }
-        None => None,
-    };
+    let mut outbox = outbox::OutboxOut::from_sinks(&mut sinks, &redaction, &catalog)?;
     let multi = streams.len() > 1;
     for s in &streams {
         let dir = if multi {
@@ -285,6 +279,12 @@ fn build_demo(
 
 /// The redaction policy when the configuration gives none: faces blurred, boxes grown by
 /// [`REDACT_MARGIN`], every detection the model reports (it already applied its threshold).
+/// A detection's class name: its model's label, `face` for a model without labels (the demo's
+/// and BlazeFace's only class).
+fn class_name(r: &FrameResult<'_>, label: u32) -> String {
+    r.label(label).unwrap_or("face").to_string()
+}
+
 pub(crate) fn default_redaction() -> RedactionPolicy {
     RedactionPolicy {
         classes: vec!["face".into()],
@@ -329,11 +329,6 @@ impl Publisher {
         }
     }
 
-    /// The class name of a detection: the model's label, else "face" (the demo's detector).
-    fn class(r: &FrameResult<'_>, label: u32) -> String {
-        r.label(label).unwrap_or("face").to_string()
-    }
-
     fn frame(&mut self, r: &FrameResult<'_>) {
         let stem = r.meta.name.as_str();
         if r.frame.kind() == FrameKind::Samples {
@@ -364,7 +359,7 @@ impl Publisher {
             .detections
             .iter()
             .map(|d| OutboxDetection {
-                class: Self::class(r, d.label),
+                class: class_name(r, d.label),
                 score: d.score,
                 x0: d.bbox[0],
                 y0: d.bbox[1],
@@ -396,7 +391,7 @@ impl Publisher {
                     json!({
                         "box": d.bbox.map(r2),
                         "score": (f64::from(d.score) * 1e4).round() / 1e4,
-                        "label": Self::class(r, d.label),
+                        "label": class_name(r, d.label),
                     })
                 })
                 .collect();

@@ -7,14 +7,15 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use outpost_outbox::{
-    Detection as OutboxDetection, FrameIn, FrameSink, Outbox, OutboxSettings, SinkSnapshot, Uplink,
-    UplinkThread, WriterStats, uplink::UplinkSnapshot,
+    Detection as OutboxDetection, FrameIn, FrameSink, Outbox, OutboxSettings, RedactionPolicy,
+    SinkSnapshot, Uplink, UplinkThread, WriterStats, uplink::UplinkSnapshot,
 };
 use outpost_runtime::pipeline::FrameResult;
 use outpost_runtime::preprocess::PixelFormat;
 use serde_json::{Value, json};
 
 use super::Catalog;
+use super::config::Sinks;
 use crate::exit::Failure;
 
 /// The sink and, when configured, the uplink.
@@ -43,6 +44,22 @@ pub(crate) struct OutboxSummary {
 }
 
 impl OutboxOut {
+    /// The outbox of a configuration's sinks, if it has one, redacting with `redaction` (the
+    /// one policy of every sink).
+    pub(crate) fn from_sinks(
+        sinks: &mut Sinks,
+        redaction: &RedactionPolicy,
+        catalog: &Catalog,
+    ) -> Result<Option<Self>, Failure> {
+        match sinks.outbox.as_mut() {
+            Some(settings) => {
+                settings.redaction = redaction.clone();
+                Self::open(settings, catalog).map(Some)
+            }
+            None => Ok(None),
+        }
+    }
+
     /// Open the outbox (creating its file) and start the sink and, with `azure`, the uplink.
     pub(crate) fn open(settings: &OutboxSettings, catalog: &Catalog) -> Result<Self, Failure> {
         let at = |e: &dyn std::fmt::Display| {
@@ -100,7 +117,7 @@ impl OutboxOut {
         self.detections.clear();
         self.detections
             .extend(r.detections.iter().map(|d| OutboxDetection {
-                class: r.label(d.label).unwrap_or("face").to_string(),
+                class: super::class_name(r, d.label),
                 score: d.score,
                 x0: d.bbox[0],
                 y0: d.bbox[1],
