@@ -1,6 +1,8 @@
 //! Shared helpers for Outpost integration tests: small valid models built in code, and raw
 //! safetensors files for writing deliberately broken ones.
 
+pub mod speech;
+
 use outpost_hal::DType;
 use outpost_models::ModelBuilder;
 use outpost_models::graph::QuantParams;

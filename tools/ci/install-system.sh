@@ -6,6 +6,7 @@ set -euo pipefail
 
 PACKAGES=(
   mosquitto   # MQTT broker: runtime/tests/mqtt_source.rs, mqtt_noalloc.rs (DESIGN §9)
+  espeak-ng   # spoken phrases: tests/tests/audio_frontend.rs, okay_nabu.rs (tests/src/speech.rs)
   alsa-utils  # speech WAVs in /usr/share/sounds/alsa: runtime/tests/sample_sources.rs
   # RTSP test camera (tests/support/rtsp_server.py, GstRtspServer serving videotestsrc ! x264enc
   # ! rtph264pay) for tests/tests/rtsp_camera.rs, run with /usr/bin/python3:
