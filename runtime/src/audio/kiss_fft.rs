@@ -92,7 +92,7 @@ impl ComplexFft {
         let mut factors = Vec::new();
         let mut m = n;
         while m > 1 {
-            let p = if m % 4 == 0 { 4 } else { 2 };
+            let p = if m.is_multiple_of(4) { 4 } else { 2 };
             m /= p;
             factors.push((p, m));
         }

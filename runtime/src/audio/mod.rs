@@ -5,15 +5,18 @@
 //! Per 10 ms step ([`MicroFrontend::process`]): a 30 ms Hann window ([`window`]), a Q15
 //! fixed-point real FFT ([`kiss_fft`]), a mel filterbank with integer square root
 //! ([`filterbank`]), noise reduction ([`noise_reduction`]), PCAN gain control ([`pcan`]) and an
-//! integer natural log ([`log_scale`]). Every buffer is allocated in [`MicroFrontend::new`];
+//! integer natural log ([`log_scale`]).
+//! [`keyword::KeywordSpotter`] runs a microWakeWord model on the frames. Every buffer is allocated in [`MicroFrontend::new`];
 //! processing allocates nothing. [`resample`] brings other sample rates to the front end's.
 
 pub mod filterbank;
+pub mod keyword;
 pub mod kiss_fft;
 pub mod log_scale;
 pub mod noise_reduction;
 pub mod pcan;
 pub mod resample;
+pub mod wav_file;
 pub mod window;
 
 use crate::error::{Result, RuntimeError};

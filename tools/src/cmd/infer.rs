@@ -1,10 +1,12 @@
-//! `outpost infer`: run a model on images or `.npy` tensors and print what it found.
+//! `outpost infer`: run a model on images, WAV audio or `.npy` tensors and print what it found.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use outpost_models::Model;
 use outpost_models::decode::Decoded;
+use outpost_models::spec::Decoder;
+use outpost_runtime::audio::keyword::KeywordSpotter;
 use outpost_runtime::preprocess::{Letterbox, load_rgb};
 use outpost_runtime::{Inference, SessionOptions};
 use serde_json::{Value, json};
@@ -16,20 +18,21 @@ use crate::exit::{CmdResult, Failure};
 #[command(after_help = "\
 Inputs are images (PNG, JPEG), preprocessed as the model's input spec says (resize or \
 letterbox, colour order, normalisation, quantization), or .npy tensors with exactly the \
-model input's shape (float32, or int8 for an int8 input), fed as they are.
+model input's shape (float32, or int8 for an int8 input), fed as they are. WAV files go to keyword models (microWakeWord, e.g. okay-nabu-int8): any rate (resampled to 16 kHz by linear interpolation), channels mixed, through the TFLite Micro audio front end; each file starts from a fresh model state.
 
 Detections are printed in source-image pixels: box [x1, y1, x2, y2], score, label and \
 keypoints. With --json each input gives one line: {\"input\": PATH, \"detections\": [{\"box\": \
 [x1,y1,x2,y2], \"score\": s, \"label\": l, \"keypoints\": [[x,y],...]}]} for detectors, \
-\"scores\" for classifiers, \"outputs\" for raw models.
+\"scores\" for classifiers, \"outputs\" for raw models. A keyword model gives {\"input\": PATH, \"detections\": [{\"label\": WORD, \"score\": s, \"time_s\": t}], \"scores\": [{\"label\": WORD, \"score\": highest window mean}], \"runs\": n, \"duration_s\": d}: one detection where the mean of the last probabilities first exceeds the model's cutoff, scored with the highest mean of that stretch.
 
-Example:
-  outpost infer --model .models/blazeface-short-int8.safetensors astronaut.png --json")]
+Examples:
+  outpost infer --model .models/blazeface-short-int8.safetensors astronaut.png --json
+  espeak-ng -w okay.wav \"okay nabu\" && outpost infer --model .models/okay-nabu-int8.safetensors okay.wav")]
 pub struct Args {
     /// The model (.safetensors in Outpost's format).
     #[arg(long)]
     pub model: PathBuf,
-    /// Images or .npy tensors.
+    /// Images, WAV files (keyword models) or .npy tensors.
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
     /// One JSON object per input on stdout.
@@ -177,6 +180,9 @@ pub fn run(args: Args) -> CmdResult {
     }
     let model = Model::open(&args.model)
         .map_err(|e| Failure::input(format!("{}: {e}", args.model.display())))?;
+    if let Some(Decoder::Wakeword { .. }) = model.meta().outputs.first().map(|o| &o.decoder) {
+        return run_keyword(&model, &args);
+    }
     let mut inf = Inference::new(&model, SessionOptions::default())
         .map_err(|e| Failure::input(format!("{}: {e}", args.model.display())))?;
     for path in &args.inputs {
@@ -186,7 +192,7 @@ pub fn run(args: Args) -> CmdResult {
             None
         } else if is_ext(path, "wav") {
             return Err(Failure::input(format!(
-                "{}: WAV input needs an audio model with a feature front end, which {} is not",
+                "{}: WAV input needs a keyword model (output spec `wakeword`), which {} is not",
                 path.display(),
                 args.model.display()
             )));
@@ -208,6 +214,23 @@ pub fn run(args: Args) -> CmdResult {
         } else {
             print_text(&input, &obj, ms);
         }
+    }
+    Ok(())
+}
+
+/// A keyword model: every input must be a WAV file.
+fn run_keyword(model: &Model, args: &Args) -> CmdResult {
+    if let Some(p) = args.inputs.iter().find(|p| !is_ext(p, "wav")) {
+        return Err(Failure::input(format!(
+            "{}: {} is a keyword model; give it WAV files",
+            p.display(),
+            args.model.display()
+        )));
+    }
+    let mut spotter = KeywordSpotter::new(model, SessionOptions::default())
+        .map_err(|e| Failure::input(format!("{}: {e}", args.model.display())))?;
+    for path in &args.inputs {
+        crate::cmd::infer_audio::run_wav(&mut spotter, path, args.json)?;
     }
     Ok(())
 }

@@ -6,6 +6,7 @@ pub mod convert;
 pub mod fetch;
 pub mod fetch_models;
 pub mod infer;
+pub mod infer_audio;
 pub mod inspect;
 pub mod outbox;
 pub mod run;
