@@ -177,6 +177,8 @@ impl PackedDepthwise {
                 },
             );
         }
+        // TFLite's optimized depthwise kernels round the final shift's ties upward.
+        let quant = quant.ties_up();
         PackedDepthwise {
             w8_col,
             params: *params,

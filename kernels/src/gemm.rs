@@ -24,6 +24,9 @@ pub(crate) struct ChannelQuant {
     pub rmask: Vec<i32>,
     /// Derived: `rmask >> 1`, the rounding threshold for non-negative values.
     pub rhalf: Vec<i32>,
+    /// Round the final shift's ties upward (depthwise, [`Requant::apply_upward`]) instead of
+    /// away from zero ([`Requant::apply`]).
+    pub ties_up: bool,
     /// Derived: every channel has no left shift and a right shift ≥ 1 (multipliers < 0.5,
     /// the usual case), so the single-step 64-bit form below applies.
     pub fast: bool,
@@ -49,6 +52,7 @@ impl ChannelQuant {
             mult_odd: z.clone(),
             rmask: z.clone(),
             rhalf: z,
+            ties_up: false,
             fast: false,
             add_even: Vec::new(),
             add_odd: Vec::new(),
@@ -63,6 +67,12 @@ impl ChannelQuant {
         }
         q.derive();
         q
+    }
+
+    /// The same with ties of the final shift rounded upward.
+    pub fn ties_up(mut self) -> Self {
+        self.ties_up = true;
+        self
     }
 
     /// Recomputes the derived arrays from `mult` and `rshift` (after any permutation).
@@ -118,6 +128,7 @@ impl ChannelQuant {
             mult_odd: Vec::new(),
             rmask: Vec::new(),
             rhalf: Vec::new(),
+            ties_up: self.ties_up,
             fast: false,
             add_even: Vec::new(),
             add_odd: Vec::new(),

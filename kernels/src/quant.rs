@@ -49,6 +49,13 @@ impl Requant {
     pub fn apply(self, x: i32) -> i32 {
         multiply_by_quantized_multiplier(x, self)
     }
+
+    /// Applies the multiplier to `x` with the final shift's ties rounded upward
+    /// ([`multiply_by_quantized_multiplier_upward`], TFLite's optimized depthwise kernels).
+    #[inline]
+    pub fn apply_upward(self, x: i32) -> i32 {
+        multiply_by_quantized_multiplier_upward(x, self)
+    }
 }
 
 /// `frexp` for finite positive `x`: `x = q · 2^e` with `q` in `[0.5, 1)`.
@@ -145,6 +152,24 @@ pub fn multiply_by_quantized_multiplier(x: i32, r: Requant) -> i32 {
     )
 }
 
+/// TFLite's optimized depthwise convolution output stage
+/// (`DepthwiseConvRound<DepthwiseConvOutputRounding::kUpward>`): the same high multiply as
+/// [`multiply_by_quantized_multiplier`], then a right shift that rounds ties **upward**
+/// (`(h + 2^(s−1)) >> s`) instead of away from zero. It differs only on exact negative ties,
+/// but that is enough to move a logit by one step: LiteRT's CPU kernels (without XNNPACK) use
+/// it for every int8 depthwise convolution, so Outpost's depthwise kernels do too.
+#[inline]
+pub fn multiply_by_quantized_multiplier_upward(x: i32, r: Requant) -> i32 {
+    let shifted = x.wrapping_mul(1i32 << r.left_shift());
+    let high = saturating_rounding_doubling_high_mul(shifted, r.multiplier);
+    let s = r.right_shift();
+    if s == 0 {
+        high
+    } else {
+        high.wrapping_add(1 << (s - 1)) >> s
+    }
+}
+
 /// Quantizes one real value: `round(x / scale) + zero_point`, clamped to int8 (TFLite's
 /// `AffineQuantize`, with rounding half away from zero).
 #[inline]
@@ -163,6 +188,26 @@ pub fn dequantize_i8(q: i8, scale: f32, zero_point: i32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upward_rounding_differs_only_on_negative_ties() {
+        // Multiplier 0.5 · 2^-2 = 1/8: even x halve exactly in the high multiply, then the
+        // shift by 2 meets ties at x / 8 = ±0.5, ±1.5.
+        let r = quantize_multiplier(0.125);
+        assert_eq!((r.multiplier(), r.right_shift()), (1 << 30, 2));
+        let cases = [
+            (12, 2, 2),
+            (4, 1, 1),
+            (-4, -1, 0),
+            (-12, -2, -1),
+            (-14, -2, -2),
+            (-10, -1, -1),
+        ];
+        for (x, away, up) in cases {
+            assert_eq!(r.apply(x), away, "away from zero, x {x}");
+            assert_eq!(r.apply_upward(x), up, "upward, x {x}");
+        }
+    }
 
     #[test]
     fn quantize_f32_saturates_at_the_extremes() {

@@ -2,7 +2,8 @@
 //! resource variables): converted by Outpost and run over the feature sequences recorded in
 //! `tests/golden/okay-nabu.json` by `tools/reference/reference.py okay-nabu` (LiteRT without
 //! XNNPACK, phrases spoken by espeak-ng, features from pymicro-features). Every output byte of
-//! every run must equal LiteRT's, and the sliding-window detection must say the same.
+//! every run must equal LiteRT's, and the sliding-window detection must say the same — also
+//! when the frames come from speech through the Rust audio front end.
 //!
 //! The source model comes from `outpost fetch-models` (run by `tools/test`) in
 //! `$OUTPOST_MODELS/src` (default `.models/` at the repository root).
@@ -75,7 +76,6 @@ fn run_phrase(s: &mut Session, phrase: &Value, scale: f32, zp: i32) -> (Vec<u8>,
 }
 
 #[test]
-#[ignore = "not bit-exact yet: first phrase within 6/256 of LiteRT (requantization rounding to find)"]
 fn okay_nabu_bit_exact_with_litert_and_detects_its_phrase() {
     let g = golden();
     let model = convert();
@@ -171,4 +171,48 @@ fn state_persists_across_runs_and_resets() {
         "without its state run {peak} gives {alone}, with it {}",
         first[peak]
     );
+}
+
+/// From speech: espeak-ng phrases through the Rust audio front end and `KeywordSpotter` give
+/// LiteRT's outputs on every run, and the same detections.
+#[test]
+fn from_speech_the_keyword_spotter_matches_litert() {
+    use outpost_runtime::audio::keyword::KeywordSpotter;
+    let g = golden();
+    let model = convert();
+    let mut spotter = KeywordSpotter::new(&model, SessionOptions::default()).unwrap();
+    assert_eq!(spotter.wake_word(), "Okay Nabu");
+    let (before, after) = (
+        g["pad_before_s"].as_f64().unwrap(),
+        g["pad_after_s"].as_f64().unwrap(),
+    );
+    for phrase in g["phrases"].as_array().unwrap() {
+        let text = phrase["text"].as_str().unwrap();
+        let (pcm, sha) = outpost_tests::speech::phrase_16k(
+            text,
+            phrase["voice"].as_str().unwrap(),
+            phrase["speed"].as_u64().unwrap() as u32,
+            before,
+            after,
+        );
+        assert_eq!(sha, phrase["pcm_sha256"].as_str().unwrap(), "{text}: PCM");
+        spotter.reset();
+        let mut probs = Vec::new();
+        let mut detected = false;
+        // 10 ms chunks, as a microphone delivers them.
+        for chunk in pcm.chunks(160) {
+            spotter.process(chunk, |r| {
+                probs.push(r.probability);
+                detected |= r.detected;
+            });
+        }
+        let want: Vec<f32> = phrase["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as f32 / 256.0)
+            .collect();
+        assert_eq!(probs, want, "{text}: probabilities differ from LiteRT");
+        assert_eq!(detected, phrase["detected"].as_bool().unwrap(), "{text}");
+    }
 }

@@ -1,5 +1,6 @@
 //! Lane-wise TFLite requantization on 8 × i32, bit-exact with
-//! [`crate::quant::multiply_by_quantized_multiplier`].
+//! [`crate::quant::multiply_by_quantized_multiplier`] (or its `_upward` form when the channels
+//! round ties upward, [`ChannelQuant::ties_up`]).
 
 use core::arch::x86_64::*;
 
@@ -15,6 +16,8 @@ pub(crate) struct Rq8 {
     pub rshift: __m256i,
     pub rmask: __m256i,
     pub rhalf: __m256i,
+    /// All ones: ties of negative values round away from zero; zero: ties round upward.
+    pub tie: __m256i,
 }
 
 impl Rq8 {
@@ -37,6 +40,7 @@ impl Rq8 {
             rshift: ld(&q.rshift),
             rmask: ld(&q.rmask),
             rhalf: ld(&q.rhalf),
+            tie: _mm256_set1_epi32(if q.ties_up { 0 } else { -1 }),
         }
     }
 
@@ -51,6 +55,7 @@ impl Rq8 {
             rshift: _mm256_set1_epi32(r.right_shift()),
             rmask: _mm256_set1_epi32(rmask),
             rhalf: _mm256_set1_epi32(rmask >> 1),
+            tie: _mm256_set1_epi32(-1),
         }
     }
 }
@@ -86,7 +91,8 @@ pub(crate) fn mbqm8(acc: __m256i, q: Rq8) -> __m256i {
     let odd = _mm256_slli_epi64(_mm256_add_epi64(odd, round), 1);
     let high = _mm256_blend_epi32(even, odd, 0b1010_1010);
     let rem = _mm256_and_si256(high, q.rmask);
-    let thr = _mm256_sub_epi32(q.rhalf, _mm256_srai_epi32(high, 31));
+    let neg = _mm256_and_si256(_mm256_srai_epi32(high, 31), q.tie);
+    let thr = _mm256_sub_epi32(q.rhalf, neg);
     let shifted = _mm256_srav_epi32(high, q.rshift);
     // cmpgt yields −1 where the remainder exceeds the threshold: subtracting rounds up.
     _mm256_sub_epi32(shifted, _mm256_cmpgt_epi32(rem, thr))

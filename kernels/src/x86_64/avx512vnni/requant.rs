@@ -1,5 +1,6 @@
 //! Lane-wise TFLite requantization on 16 × i32 (`MultiplyByQuantizedMultiplier`, + zero point,
-//! clamp), bit-exact with [`crate::quant::multiply_by_quantized_multiplier`].
+//! clamp), bit-exact with [`crate::quant::multiply_by_quantized_multiplier`] (or its `_upward`
+//! form when the channels round ties upward, [`ChannelQuant::ties_up`]).
 
 use core::arch::x86_64::*;
 
@@ -15,6 +16,8 @@ pub(crate) struct Rq16 {
     pub rshift: __m512i,
     pub rmask: __m512i,
     pub rhalf: __m512i,
+    /// All ones: ties of negative values round away from zero; zero: ties round upward.
+    pub tie: __m512i,
 }
 
 impl Rq16 {
@@ -37,6 +40,7 @@ impl Rq16 {
             rshift: ld(&q.rshift),
             rmask: ld(&q.rmask),
             rhalf: ld(&q.rhalf),
+            tie: _mm512_set1_epi32(if q.ties_up { 0 } else { -1 }),
         }
     }
 
@@ -51,6 +55,7 @@ impl Rq16 {
             rshift: _mm512_set1_epi32(r.right_shift()),
             rmask: _mm512_set1_epi32(rmask),
             rhalf: _mm512_set1_epi32(rmask >> 1),
+            tie: _mm512_set1_epi32(-1),
         }
     }
 }
@@ -90,7 +95,8 @@ pub(crate) fn mbqm16(acc: __m512i, q: Rq16) -> __m512i {
     // RoundingDivideByPOT: round up when the remainder exceeds half (half + 1 if negative).
     let one = _mm512_set1_epi32(1);
     let rem = _mm512_and_si512(high, q.rmask);
-    let thr = _mm512_sub_epi32(q.rhalf, _mm512_srai_epi32(high, 31));
+    let neg = _mm512_and_si512(_mm512_srai_epi32(high, 31), q.tie);
+    let thr = _mm512_sub_epi32(q.rhalf, neg);
     let shifted = _mm512_srav_epi32(high, q.rshift);
     let up = _mm512_cmpgt_epi32_mask(rem, thr);
     _mm512_mask_add_epi32(shifted, up, shifted, one)
@@ -117,6 +123,9 @@ pub(crate) struct Rq16Fast {
     pub add_odd: __m512i,
     pub shift_even: __m512i,
     pub shift_odd: __m512i,
+    /// Products below this take the `− 2^31` correction (ties away from zero): `−2^30`, or
+    /// `i64::MIN` (never) when ties round upward.
+    pub lim: __m512i,
 }
 
 impl Rq16Fast {
@@ -137,6 +146,7 @@ impl Rq16Fast {
                 add_odd: _mm512_loadu_si512(q.add_odd.as_ptr().add(at / 2).cast()),
                 shift_even: _mm512_loadu_si512(q.shift_even.as_ptr().add(at / 2).cast()),
                 shift_odd: _mm512_loadu_si512(q.shift_odd.as_ptr().add(at / 2).cast()),
+                lim: _mm512_set1_epi64(if q.ties_up { i64::MIN } else { -(1 << 30) }),
             }
         }
     }
@@ -146,7 +156,7 @@ impl Rq16Fast {
 #[inline]
 #[target_feature(enable = "avx512f")]
 pub(crate) fn mbqm16_fast(x: __m512i, q: Rq16Fast) -> __m512i {
-    let lim = _mm512_set1_epi64(-(1 << 30));
+    let lim = q.lim;
     let two31 = _mm512_set1_epi64(1 << 31);
     let even = _mm512_mul_epi32(x, q.mult);
     let odd = _mm512_mul_epi32(_mm512_srli_epi64(x, 32), q.mult_odd);
