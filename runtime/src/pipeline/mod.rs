@@ -62,9 +62,10 @@ use std::time::{Duration, Instant};
 use crossbeam_queue::ArrayQueue;
 use outpost_models::Model;
 use outpost_models::decode::{Detection, Detections, TopK};
-use outpost_models::spec::Layout;
+use outpost_models::spec::{Decoder, Layout};
 use thiserror::Error;
 
+use crate::audio::keyword::KeywordSpotter;
 use crate::error::RuntimeError;
 use crate::infer::Inference;
 use crate::preprocess::{PreprocessError, Preprocessor};
@@ -322,13 +323,26 @@ impl Pipeline {
     /// Plan `model` and return its index for [`StreamConfig::model`]. Each model gets one
     /// inference thread. Its first input is an image (fed from image frames through the
     /// preprocessor) or, with the `nc` layout, a vector fed from sample windows of exactly as
-    /// many values (int8 through the input's scale and zero point, f32 as they are).
+    /// many values (int8 through the input's scale and zero point, f32 as they are). A keyword
+    /// model (output spec `wakeword`) takes mono audio windows of any length at 16 kHz through
+    /// the audio front end ([`crate::audio::keyword`]).
     pub fn add_model(
         &mut self,
         name: impl Into<String>,
         model: &Model,
         options: SessionOptions,
     ) -> Result<usize, PipelineError> {
+        if let Some(Decoder::Wakeword { wake_word, .. }) =
+            model.meta().outputs.first().map(|o| &o.decoder)
+        {
+            let spotter = KeywordSpotter::new(model, options)?;
+            self.models.push(ModelEntry {
+                name: name.into(),
+                labels: vec![wake_word.clone()],
+                worker: Worker::Keyword(Box::new(spotter)),
+            });
+            return Ok(self.models.len() - 1);
+        }
         let inf = Inference::new(model, options)?;
         let input = match model.meta().inputs.first().map(|s| s.layout) {
             Some(Layout::Nc) => {
@@ -385,6 +399,20 @@ impl Pipeline {
                 "the source delivers windows of {f}×{c} = {} samples; the model takes {len}",
                 f * c
             )),
+            (Accepts::Audio(_), None) => {
+                Some("the source delivers images; the model is a keyword spotter (audio)".into())
+            }
+            (Accepts::Audio(_), Some((_, c))) if c != 1 => Some(format!(
+                "the source delivers {c} channels; a keyword model takes mono audio"
+            )),
+            (Accepts::Audio(rate), Some(_)) if stream.source.sample_rate() != Some(rate) => {
+                Some(match stream.source.sample_rate() {
+                    Some(r) => format!("the audio is at {r} Hz; the keyword model takes {rate} Hz"),
+                    None => {
+                        format!("the source is not audio; the keyword model takes {rate} Hz audio")
+                    }
+                })
+            }
             (Accepts::Samples(_), Some((f, c))) if stream.source.frame_capacity() < f * c * 4 => {
                 Some(format!(
                     "the source's frame capacity is {} bytes, under its {f}×{c} window",

@@ -310,6 +310,11 @@ pub trait Source: Send {
         None
     }
 
+    /// Samples per second of an audio source (`None` for anything else).
+    fn sample_rate(&self) -> Option<u32> {
+        None
+    }
+
     /// When the next frame is due, for paced sources (the capture thread waits until then,
     /// checking the stop flag). `None`: now, or the source blocks by itself.
     fn ready_at(&mut self) -> Option<Instant> {

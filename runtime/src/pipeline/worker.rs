@@ -1,14 +1,16 @@
 //! What a model's inference thread does with a frame: fill the model's input from an image
-//! (through the preprocessor) or a sample window, run, decode, map detections to source pixels.
+//! (through the preprocessor) or a sample window, run, decode, map detections to source pixels;
+//! or, for a keyword model, feed an audio window through the audio front end.
 
 use std::time::{Duration, Instant};
 
 use outpost_hal::DType;
 use outpost_models::Model;
-use outpost_models::decode::Decoded;
+use outpost_models::decode::{Decoded, Detection};
 use outpost_models::graph::QuantParams;
 
 use super::{FrameKind, PipelineError, Slot};
+use crate::audio::keyword::KeywordSpotter;
 use crate::error::RuntimeError;
 use crate::infer::Inference;
 use crate::preprocess::{Output, Preprocessor};
@@ -33,6 +35,9 @@ pub(super) enum Worker {
         inf: Box<Inference>,
         input: ModelInput,
     },
+    /// A keyword model (output spec `wakeword`): mono 16 kHz windows of any length go through
+    /// the audio front end; the model runs whenever enough feature frames are in.
+    Keyword(Box<KeywordSpotter>),
     /// No model ([`Pipeline::add_passthrough`]): frames go to the publisher as they are.
     Passthrough,
 }
@@ -42,6 +47,8 @@ pub(super) enum Worker {
 pub(super) enum Accepts {
     Images,
     Samples(usize),
+    /// Mono windows at this sample rate, any length.
+    Audio(u32),
     Anything,
 }
 
@@ -65,6 +72,7 @@ impl Worker {
                 input: ModelInput::Samples { len, .. },
                 ..
             } => Accepts::Samples(*len),
+            Worker::Keyword(k) => Accepts::Audio(k.sample_rate()),
             Worker::Passthrough => Accepts::Anything,
         }
     }
@@ -83,6 +91,7 @@ impl Worker {
         slot.detections_dropped = 0;
         let (inf, input) = match self {
             Worker::Model { inf, input } => (inf, input),
+            Worker::Keyword(spotter) => return keyword(spotter, slot, ran),
             Worker::Passthrough => {
                 slot.timings.preprocess = Duration::ZERO;
                 slot.timings.infer = Duration::ZERO;
@@ -171,6 +180,61 @@ impl Worker {
         slot.timings.infer = t2 - t1;
         Ok(())
     }
+}
+
+/// Samples per front end call (a stack buffer: nothing is allocated per frame).
+const PCM_CHUNK: usize = 512;
+
+/// Feed an audio window (f32 in [-1, 1)) to the keyword spotter. The result of the last model
+/// run in the window becomes the frame's class score (the sliding-window mean, or the
+/// probability until the window is full); a run whose mean crosses the cutoff adds a detection
+/// (class 0, an empty box, the mean as its score).
+fn keyword(
+    spotter: &mut KeywordSpotter,
+    slot: &mut Slot,
+    ran: impl FnOnce(),
+) -> Result<(), RuntimeError> {
+    if slot.frame.kind() == FrameKind::Image {
+        return Err(RuntimeError::BadInput {
+            name: "frame".into(),
+            reason: "an image for a keyword model".into(),
+        });
+    }
+    let t0 = Instant::now();
+    let mut pcm = [0i16; PCM_CHUNK];
+    let (mut last, mut best) = (None, None::<f32>);
+    for chunk in slot.frame.samples().chunks(PCM_CHUNK) {
+        for (d, &s) in pcm.iter_mut().zip(chunk) {
+            *d = (s * 32768.0).round().clamp(-32768.0, 32767.0) as i16;
+        }
+        spotter.process(&pcm[..chunk.len()], |r| {
+            if r.detected {
+                let m = r.window_mean.unwrap_or(r.probability);
+                best = Some(best.map_or(m, |b: f32| b.max(m)));
+            }
+            last = Some(r);
+        });
+    }
+    ran();
+    if let Some(r) = last {
+        // Same capacity as the decoders' top-k: one entry always fits.
+        let _ = slot.top_k.push((0, r.window_mean.unwrap_or(r.probability)));
+    }
+    if let Some(score) = best {
+        let det = Detection {
+            bbox: [0.0; 4],
+            score,
+            label: 0,
+            keypoints: Default::default(),
+            num_keypoints: 0,
+        };
+        if slot.detections.push(det).is_err() {
+            slot.detections_dropped += 1;
+        }
+    }
+    slot.timings.preprocess = Duration::ZERO;
+    slot.timings.infer = t0.elapsed();
+    Ok(())
 }
 
 pub(super) struct ModelEntry {

@@ -271,6 +271,10 @@ impl Source for WavSource {
         Some((self.windower.frames(), 1))
     }
 
+    fn sample_rate(&self) -> Option<u32> {
+        Some(self.rate)
+    }
+
     /// Window `n` is due when its last sample would have been captured: `(window + n·hop) /
     /// rate` after the first (which comes at once).
     fn ready_at(&mut self) -> Option<Instant> {

@@ -49,6 +49,10 @@
 //! optional: a model whose input is an `nc` vector of exactly `window × channels` values takes the
 //! window (int8 through the input's quantization); without `model`, the windows are published as
 //! they are (streams without a model share one passthrough thread). `loop` replays files.
+//! A keyword model (output spec `wakeword`, e.g. `okay-nabu-int8`) takes a mono 16 kHz `wav`
+//! stream with windows of any length (30 ms, `window = 480`, is one model run per window): the
+//! window's class score is the sliding-window mean, and a detection marks where it crosses the
+//! model's cutoff.
 //!
 //! ```toml
 //! mqtt = { host = "127.0.0.1", port = 1883, topics = ["plant/+/imu"], channels = 3,

@@ -160,8 +160,18 @@ pub(crate) fn line(r: &FrameResult<'_>, prefix: &str) -> String {
             format!(", top {label} {s:.3}")
         })
         .unwrap_or_default();
+    let detected = r
+        .detections
+        .first()
+        .map(|d| {
+            let label = r
+                .label(d.label)
+                .map_or(d.label.to_string(), |l| format!("{l:?}"));
+            format!(", DETECTED {label} {:.3}", d.score)
+        })
+        .unwrap_or_default();
     format!(
-        "{prefix}{} #{}: {}×{} samples, mean [{}]{top} (infer {:.1} ms)",
+        "{prefix}{} #{}: {}×{} samples, mean [{}]{top}{detected} (infer {:.1} ms)",
         r.meta.name.as_str(),
         r.meta.seq,
         r.frame.sample_frames(),
@@ -180,7 +190,13 @@ pub(crate) fn json(r: &FrameResult<'_>) -> Value {
         .iter()
         .map(|&(c, s)| json!({"class": c, "label": r.label(c), "score": round(s)}))
         .collect();
+    let detections: Vec<Value> = r
+        .detections
+        .iter()
+        .map(|d| json!({"class": d.label, "label": r.label(d.label), "score": round(d.score)}))
+        .collect();
     json!({
+        "detections": detections,
         "frames": r.frame.sample_frames(),
         "channels": r.frame.sample_channels(),
         "mean": stats.iter().map(|s| round(s[0])).collect::<Vec<_>>(),
