@@ -177,8 +177,6 @@ impl PackedDepthwise {
                 },
             );
         }
-        // TFLite's optimized depthwise kernels round the final shift's ties upward.
-        let quant = quant.ties_up();
         PackedDepthwise {
             w8_col,
             params: *params,
@@ -202,6 +200,18 @@ impl PackedDepthwise {
     /// The tier this was packed for.
     pub fn tier(&self) -> Tier {
         self.tier
+    }
+
+    /// Round ties of the final shift upward (TFLite's optimized depthwise kernels,
+    /// [`crate::quant::multiply_by_quantized_multiplier_upward`]) instead of away from zero.
+    pub fn ties_upward(mut self, upward: bool) -> Self {
+        self.quant.ties_up = upward;
+        self
+    }
+
+    /// Whether ties of the final shift round upward.
+    pub fn rounds_ties_upward(&self) -> bool {
+        self.quant.ties_up
     }
 
     /// Scratch bytes a call needs (a row of input zero points for the SIMD tiers).

@@ -69,12 +69,6 @@ impl ChannelQuant {
         q
     }
 
-    /// The same with ties of the final shift rounded upward.
-    pub fn ties_up(mut self) -> Self {
-        self.ties_up = true;
-        self
-    }
-
     /// Recomputes the derived arrays from `mult` and `rshift` (after any permutation).
     fn derive(&mut self) {
         let n = self.mult.len();

@@ -187,6 +187,8 @@ struct DwCase {
     bias: Vec<i32>,
     scales: Vec<f32>,
     input: Vec<i8>,
+    /// Ties of the output shift upward (TFLite's optimized depthwise) or away from zero.
+    upward: bool,
 }
 
 fn dw_case() -> impl Strategy<Value = DwCase> {
@@ -235,10 +237,11 @@ fn dw_case() -> impl Strategy<Value = DwCase> {
                     biases(p.out_c()),
                     any_multipliers(p.out_c()),
                     bytes(p.input_len()),
+                    any::<bool>(),
                 )
             },
         )
-        .prop_map(|(mut p, (lo, hi), weights, bias, scales, input)| {
+        .prop_map(|(mut p, (lo, hi), weights, bias, scales, input, upward)| {
             p.act_min = lo;
             p.act_max = hi;
             DwCase {
@@ -247,6 +250,7 @@ fn dw_case() -> impl Strategy<Value = DwCase> {
                 bias,
                 scales,
                 input,
+                upward,
             }
         })
 }
@@ -260,7 +264,8 @@ fn run_dw(table: &KernelTable, c: &DwCase) -> Vec<i8> {
         1.0,
         &c.scales,
         1.0,
-    );
+    )
+    .ties_upward(c.upward);
     let mut out = vec![0i8; c.p.output_len()];
     let mut scratch = vec![0u8; packed.scratch_bytes()];
     table.depthwise_i8(&packed, &c.input, &mut out, &mut scratch);

@@ -1,8 +1,9 @@
 //! One TFLite operator → one Outpost node (or a folded constant).
 
+use outpost_hal::DType;
 use outpost_models::graph::op::{
     ActAttrs, ConcatAttrs, ConvAttrs, DepthwiseAttrs, MeanAttrs, PadAttrs, PoolAttrs, ReshapeAttrs,
-    ResizeAttrs, ResizeMode, SliceAttrs, SoftmaxAttrs, TransposeAttrs,
+    ResizeAttrs, ResizeMode, Rounding, SliceAttrs, SoftmaxAttrs, TransposeAttrs,
 };
 use outpost_models::graph::{Activation, Op, Padding};
 use tract_tflite::tflite as fb;
@@ -184,12 +185,19 @@ pub fn map(
             if xc == 0 || oc % xc != 0 {
                 return Err(c.err("output channels are not a multiple of input channels"));
             }
+            // A depthwise convolution already quantized in TFLite keeps LiteRT's arithmetic.
+            let int8 = c.g.tensors[c.input(1)?].dtype == DType::I8;
             let a = DepthwiseAttrs {
                 stride: stride(o.stride_h(), o.stride_w()),
                 dilation: stride(o.dilation_h_factor(), o.dilation_w_factor()),
                 padding: c.padding(o.padding()),
                 depth_multiplier: (oc / xc) as u32,
                 activation: c.act(o.fused_activation_function())?,
+                rounding: if int8 {
+                    Rounding::Upward
+                } else {
+                    Rounding::Away
+                },
             };
             let (w, b) = (c.input(1)?, c.inputs.get(2).copied().flatten());
             c.node(Op::DepthwiseConv2d(a), vec![x(&c)?, Some(w), b]);

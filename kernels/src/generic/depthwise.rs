@@ -54,7 +54,13 @@ pub(crate) fn depthwise_i8(
                         acc = acc.wrapping_add(x.wrapping_mul(p.weights[tap * oc_n + oc] as i32));
                     });
                     acc = acc.wrapping_add(p.bias[oc]);
-                    let v = p.requant[oc].apply_upward(acc).wrapping_add(d.output_zp);
+                    let r = p.requant[oc];
+                    let v = if p.quant.ties_up {
+                        r.apply_upward(acc)
+                    } else {
+                        r.apply(acc)
+                    };
+                    let v = v.wrapping_add(d.output_zp);
                     *o = v.clamp(d.act_min, d.act_max) as i8;
                 }
             }

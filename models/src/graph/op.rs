@@ -84,6 +84,30 @@ pub struct DepthwiseAttrs {
     /// Fused activation.
     #[serde(default)]
     pub activation: Activation,
+    /// How the int8 output shift rounds ties (absent: `away`).
+    #[serde(default, skip_serializing_if = "Rounding::is_away")]
+    pub rounding: Rounding,
+}
+
+/// How an int8 requantization's final right shift rounds exact ties.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Rounding {
+    /// Half away from zero: gemmlowp's `RoundingDivideByPOT`, TFLite's reference kernels.
+    /// What models quantized by Outpost use.
+    #[default]
+    Away,
+    /// Half upward: TFLite's optimized depthwise kernels (`DepthwiseConvRound<kUpward>`), what
+    /// LiteRT runs on the CPU without XNNPACK. Set on depthwise convolutions imported already
+    /// quantized from TFLite, so that they run bit-exact with LiteRT.
+    Upward,
+}
+
+impl Rounding {
+    /// Whether this is the default, [`Rounding::Away`].
+    pub fn is_away(&self) -> bool {
+        *self == Rounding::Away
+    }
 }
 
 /// Attributes of ops that only carry a fused activation (`fully_connected`, `add`, `mul`).

@@ -156,6 +156,7 @@ impl Writer {
             padding: Padding::Same,
             depth_multiplier: 1,
             activation: Activation::Relu6,
+            rounding: Default::default(),
         });
         let (dt, q) = (self.dtype(), self.q(RELU6_Q));
         self.b.node_inferred(name, op, &[x, &w, &b], name, dt, q)?;

@@ -7,7 +7,7 @@ use outpost_kernels::{
     PoolParams, ResizeOptions, Tier, quantize_multiplier,
 };
 use outpost_models::Model;
-use outpost_models::graph::op::{Activation, PoolAttrs, ResizeMode};
+use outpost_models::graph::op::{Activation, PoolAttrs, ResizeMode, Rounding};
 use outpost_models::graph::shape::{conv_out, macs as op_macs};
 use outpost_models::graph::{Node, Op, Padding, QuantParams, TensorDecl};
 
@@ -291,15 +291,10 @@ pub fn lower(model: &Model, node: &Node, tier: Tier) -> Result<Kernel> {
             };
             if int8 {
                 let (wv, ws) = c.weight_i8(1)?;
-                Ok(Kernel::DepthwiseI8(PackedDepthwise::new(
-                    tier,
-                    &p,
-                    wv,
-                    c.bias_i32(2)?,
-                    xq.scale,
-                    ws,
-                    oq.scale,
-                )))
+                Ok(Kernel::DepthwiseI8(
+                    PackedDepthwise::new(tier, &p, wv, c.bias_i32(2)?, xq.scale, ws, oq.scale)
+                        .ties_upward(a.rounding == Rounding::Upward),
+                ))
             } else if float {
                 let wv = c.floats(1)?.expect("weight");
                 Ok(Kernel::DepthwiseF32(PackedDepthwiseF32::new(

@@ -134,6 +134,9 @@ pub(crate) struct Sinks {
     pub redaction: Option<RedactionPolicy>,
     /// `[outbox]`, its path resolved against the file's directory.
     pub outbox: Option<OutboxSettings>,
+    /// Streams whose frames are a sequence from one video, camera or device (not image
+    /// files): their copies are named per frame, so that no frame overwrites another.
+    pub sequences: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -400,6 +403,9 @@ pub(crate) fn build(
             e => Failure::input(format!("{file}: {e}")),
         })?;
         catalog.stream_model.push(m);
+        if s.video.is_some() || s.rtsp.is_some() || s.v4l2.is_some() {
+            sinks.sequences.push(s.name.clone());
+        }
         names.push(s.name);
     }
     Ok(names)

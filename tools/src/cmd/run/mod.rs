@@ -51,7 +51,8 @@ Without --config, runs the built-in demo: the BlazeFace int8 face detector and s
 images (fetched and converted into the models directory on first use: $OUTPOST_MODELS, else \
 <workspace root>/.models) replayed as a camera. Each frame goes capture → queue → preprocess → \
 inference → publish through the runtime's allocation-free pipeline. Every frame with a face is \
-written face-blurred (boxes grown by 10 %) to DIR/<image>-redacted.png.
+written face-blurred (boxes grown by 10 %) to DIR/<image>-redacted.png (video, RTSP and V4L2 \
+streams: DIR/<name>-<frame number>-redacted.png).
 
 Output: one line per frame, `astronaut: 1 face(s) [x1,y1,x2,y2] 0.94 (infer 1.2 ms)` (boxes in \
 source pixels), then the counters (captured, inferred, published, dropped by reason), faces, \
@@ -209,6 +210,7 @@ pub fn run(args: Args) -> CmdResult {
 
     install_signal_handlers();
     let mut publisher = Publisher::new(&args.out, args.json, multi, redaction);
+    publisher.sequences = std::mem::take(&mut sinks.sequences);
     let report = pipeline.run(&STOP, |r| {
         if let Some(s) = socket.as_mut() {
             s.publish(r);
@@ -305,6 +307,8 @@ struct Publisher {
     frames_with_faces: u64,
     files: u64,
     write_error: Option<String>,
+    /// Streams whose copies carry the frame number (see `config::Sinks::sequences`).
+    sequences: Vec<String>,
 }
 
 fn ms(d: Duration) -> f64 {
@@ -326,6 +330,7 @@ impl Publisher {
             frames_with_faces: 0,
             files: 0,
             write_error: None,
+            sequences: Vec::new(),
         }
     }
 
@@ -450,8 +455,13 @@ impl Publisher {
         } else {
             self.out.clone()
         };
-        let path = dir.join(format!("{stem}-redacted.png"));
-        let tmp = dir.join(format!(".{stem}-redacted.png.part"));
+        let name = if self.sequences.iter().any(|s| s == r.stream) {
+            format!("{stem}-{:06}-redacted.png", r.meta.index)
+        } else {
+            format!("{stem}-redacted.png")
+        };
+        let path = dir.join(&name);
+        let tmp = dir.join(format!(".{name}.part"));
         let rf = red.frame();
         image::save_buffer_with_format(
             &tmp,
