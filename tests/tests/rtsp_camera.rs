@@ -1,19 +1,16 @@
 //! The native RTSP camera source (`outpost_runtime::sources::rtsp`, feature `rtsp`) against a
 //! real RTSP server: GstRtspServer serving `videotestsrc ! x264enc ! rtph264pay` (SMPTE colour
 //! bars, 320×240 at 30 fps), started by each test on a free 127.0.0.1 port by
-//! `tests/support/rtsp_server.py` and killed by PID.
+//! `tests/support/rtsp_server.py` and killed by PID (`outpost_tests::rtsp`).
 //!
 //! Needs Debian `python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-{base,good,ugly}`
 //! (`tools/ci/install-system.sh`, run by `tools/test`) and, for the pipeline test, the converted
 //! BlazeFace model and sample images in `$OUTPOST_MODELS` (default `.models/`, made by
 //! `cargo run -p outpost -- fetch-models`).
 
-use std::io::{BufRead, BufReader, Read};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, mpsc};
+use std::sync::{Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -22,128 +19,12 @@ use outpost_runtime::SessionOptions;
 use outpost_runtime::pipeline::{Backoff, FrameBuf, ImageSource, Pipeline, Source, StreamConfig};
 use outpost_runtime::preprocess::PixelFormat;
 use outpost_runtime::sources::{RtspConfig, RtspSource};
-
-const WIDTH: usize = 320;
-const HEIGHT: usize = 240;
-const FPS: f64 = 30.0;
-const PYTHON: &str = "/usr/bin/python3";
+use outpost_tests::rtsp::{FPS, HEIGHT, RtspServer, WIDTH, free_port};
 
 /// The tests share two cores; one at a time keeps the frame-rate check meaningful.
 fn serial() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// A port nothing listens on now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("support/rtsp_server.py")
-}
-
-/// Fails clearly when the server's packages are missing.
-fn require_server_packages() {
-    let probe = Command::new(PYTHON)
-        .args([
-            "-c",
-            "import gi; gi.require_version('GstRtspServer', '1.0'); \
-             from gi.repository import GstRtspServer",
-        ])
-        .stderr(Stdio::null())
-        .status();
-    assert!(
-        probe.is_ok_and(|s| s.success()),
-        "the RTSP test server needs {PYTHON} with GstRtspServer: install Debian python3-gi \
-         gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
-         gstreamer1.0-plugins-ugly (tools/ci/install-system.sh does, as root)"
-    );
-}
-
-/// A running `tests/support/rtsp_server.py`, killed by PID when dropped.
-struct RtspServer {
-    child: Child,
-    port: u16,
-}
-
-impl RtspServer {
-    /// Start the server on `port` and wait until it listens.
-    fn start(port: u16) -> Self {
-        require_server_packages();
-        // A port just released by a killed server can take a moment to bind again.
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            match Self::try_start(port) {
-                Ok(s) => return s,
-                Err(e) if Instant::now() < deadline => {
-                    eprintln!("rtsp server on {port}: {e}; retrying");
-                    thread::sleep(Duration::from_millis(200));
-                }
-                Err(e) => panic!("rtsp server on {port} did not start: {e}"),
-            }
-        }
-    }
-
-    fn try_start(port: u16) -> Result<Self, String> {
-        let mut child = Command::new(PYTHON)
-            .arg(script())
-            .args(["--port", &port.to_string(), "--width", &WIDTH.to_string()])
-            .args([
-                "--height",
-                &HEIGHT.to_string(),
-                "--fps",
-                &(FPS as u32).to_string(),
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot run {PYTHON} {}: {e}", script().display()))?;
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            let mut first = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut first);
-            let _ = tx.send(first);
-        });
-        match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(line) if line.starts_with("ready ") => Ok(RtspServer { child, port }),
-            other => {
-                let _ = child.kill();
-                let _ = child.wait();
-                let mut err = String::new();
-                if let Some(mut e) = child.stderr.take() {
-                    let _ = e.read_to_string(&mut err);
-                }
-                Err(format!("no ready line ({other:?}); stderr: {err}"))
-            }
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("rtsp://127.0.0.1:{}/cam", self.port)
-    }
-
-    /// SIGKILL by PID: the connection drops with no RTSP teardown, as when a camera dies.
-    fn kill(mut self) {
-        self.stop();
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for RtspServer {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }
 
 fn camera(url: &str) -> RtspSource {
