@@ -127,19 +127,20 @@ fn pool_and_rings_under_concurrency() {
     }
 }
 
-/// Median time of one inference (preprocess + run + decode) of `model` on the test frames.
+/// Fastest of 30 inferences (preprocess + run + decode) of `model` on the test frames.
 fn model_cost(model: &outpost_models::Model) -> Duration {
     let mut inf = Inference::new(model, SessionOptions::default()).unwrap();
     let imgs = images(3, 0);
-    let mut t: Vec<Duration> = (0..30)
-        .map(|i| {
-            let t0 = Instant::now();
-            inf.run_image(&imgs[i % 3].1.view()).unwrap();
-            t0.elapsed()
-        })
-        .collect();
-    t.sort();
-    t[t.len() / 2]
+    let t = (0..30).map(|i| {
+        let t0 = Instant::now();
+        inf.run_image(&imgs[i % 3].1.view()).unwrap();
+        t0.elapsed()
+    });
+    // The fastest run, not the median: on a loaded machine (CI runs test binaries side by side)
+    // the median can be several times the unloaded cost, and a source paced at twice that
+    // median is then no faster than inference. Pacing at twice the fastest run keeps the source
+    // at least twice as fast as any inference the pipeline does later.
+    t.into_iter().min().expect("30 runs")
 }
 
 /// A source twice as fast as inference: exact accounting, one drop reason per policy, bounded
