@@ -24,6 +24,9 @@ pub enum ConvertError {
     /// The TFLite flatbuffer is malformed.
     #[error("corrupt TFLite model: {0}")]
     CorruptTflite(String),
+    /// The ONNX protobuf is malformed.
+    #[error("corrupt ONNX model: {0}")]
+    CorruptOnnx(String),
     /// An op we cannot map.
     #[error("unsupported op {op} at node {node}: {reason}")]
     UnsupportedOp {

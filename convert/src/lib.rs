@@ -1,8 +1,9 @@
-//! Outpost converter: imports TFLite models into the quantized-safetensors format
+//! Outpost converter: imports TFLite and ONNX models into the quantized-safetensors format
 //! (`docs/model-format.md`) and quantizes float models to int8 after training, calibrated on
 //! real data.
 //!
-//! The pipeline: [`tflite::import`] reads the flatbuffer into a working [`ir::Graph`]; constant
+//! The pipeline: [`tflite::import`] reads the flatbuffer (or [`onnx::import`] the protobuf,
+//! NCHW turned NHWC) into a working [`ir::Graph`]; constant
 //! `DEQUANTIZE`s fold into their constants; [`fuse::fold_activations`] folds standalone
 //! relu/relu6 into their producers; [`presets`] recognises known families (BlazeFace) and
 //! supplies input/output specs; optionally [`quantize`] calibrates and rewrites to int8; and
@@ -13,6 +14,7 @@ pub mod emit;
 pub mod error;
 pub mod fuse;
 pub mod ir;
+pub mod onnx;
 pub mod presets;
 pub mod quantize;
 pub mod samples;
@@ -37,6 +39,10 @@ pub struct ConvertOptions {
     pub inputs: Option<Vec<InputSpec>>,
     /// Output specs overriding the detected/generic ones.
     pub outputs: Option<Vec<OutputSpec>>,
+    /// `[height, width]` of an ONNX model's image input (replacing what the model declares;
+    /// needed when it declares none). Without it a recognised family's default is used
+    /// (CenterFace: 512×512), else the declared size.
+    pub input_hw: Option<[usize; 2]>,
 }
 
 /// Int8 quantization request.
@@ -86,21 +92,29 @@ pub struct Imported {
     pub report: ConvertReport,
 }
 
-/// Read a source model (TFLite) from `bytes`; `file` names it in provenance and errors.
+/// Read a source model (TFLite or ONNX) from `bytes`; `file` names it in provenance and errors.
 pub fn import(bytes: &[u8], file: &str, opts: &ConvertOptions) -> Result<Imported> {
     let is_tflite = bytes.len() >= 8 && &bytes[4..8] == b"TFL3";
-    if !is_tflite {
+    let mut graph = if is_tflite {
+        if opts.input_hw.is_some() {
+            return Err(ConvertError::BadOptions(
+                "--input-size applies to ONNX models only (a TFLite model fixes its size)".into(),
+            ));
+        }
+        tflite::import(bytes)?
+    } else if onnx::looks_like_onnx(bytes) {
+        import_onnx(bytes, opts.input_hw)?
+    } else {
         let reason = if file.to_ascii_lowercase().ends_with(".onnx") {
-            "ONNX import is not implemented yet; convert the model to TFLite first".into()
+            "the protobuf does not decode as an ONNX model with a graph".into()
         } else {
-            "no TFL3 flatbuffer identifier".into()
+            "neither a TFL3 flatbuffer nor an ONNX protobuf".into()
         };
         return Err(ConvertError::UnknownFormat {
             path: file.into(),
             reason,
         });
-    }
-    let mut graph = tflite::import(bytes)?;
+    };
     let folded = fuse::fold_activations(&mut graph);
     let family = presets::detect(&graph);
     let (inputs, outputs) = match family {
@@ -136,6 +150,21 @@ pub fn import(bytes: &[u8], file: &str, opts: &ConvertOptions) -> Result<Importe
         graph,
         specs,
     })
+}
+
+/// An ONNX model at `input_hw`, or at its family's default size when it is one we recognise.
+fn import_onnx(bytes: &[u8], input_hw: Option<[usize; 2]>) -> Result<ir::Graph> {
+    let graph = onnx::import(bytes, input_hw)?;
+    if input_hw.is_some() {
+        return Ok(graph);
+    }
+    match presets::detect(&graph).and_then(|f| f.default_input_hw()) {
+        Some(hw) => {
+            log::info!("importing at the family's default size {}×{}", hw[1], hw[0]);
+            onnx::import(bytes, Some(hw))
+        }
+        None => Ok(graph),
+    }
 }
 
 /// Import, optionally quantize, and return the model bytes (validated by loading them back).

