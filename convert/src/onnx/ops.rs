@@ -501,8 +501,8 @@ fn conv_transpose(cx: &mut Cx<'_>, bn: Option<Affine>, act: Activation, out: &st
             return Err(cx.err("the batch norm after it has another channel count"));
         }
         scale.clone_from(&f.scale);
-        for oc in 0..o {
-            b[oc] = b[oc] * f.scale[oc] + f.shift[oc];
+        for ((v, s), t) in b.iter_mut().zip(&f.scale).zip(&f.shift) {
+            *v = *v * s + t;
         }
     }
     let taps = kh * kw * o;
@@ -579,8 +579,8 @@ fn clip(cx: &mut Cx<'_>) -> Result<()> {
     let lo = bound(cx, 1, "min")?;
     let hi = bound(cx, 2, "max")?.filter(|v| v.is_finite() && *v < f32::MAX);
     let op = match (lo, hi) {
-        (Some(l), None) if l == 0.0 => Op::Relu,
-        (Some(l), Some(h)) if l == 0.0 && h == 6.0 => Op::Relu6,
+        (Some(0.0), None) => Op::Relu,
+        (Some(0.0), Some(6.0)) => Op::Relu6,
         _ => return Err(cx.err(format!("Clip({lo:?}, {hi:?}): only [0, 6] and [0, ∞) map"))),
     };
     unary(cx, op)
