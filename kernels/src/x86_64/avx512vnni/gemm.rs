@@ -379,7 +379,7 @@ unsafe fn epilogue_packed<const R: usize, const B: usize>(
     // Dword 4L + j of the packed bytes holds channels 16j + 4L .. +4 (L: 128-bit lane).
     let order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     for (r, acc_r) in acc.iter().enumerate() {
-        let v: [__m512i; B] = core::array::from_fn(|b| mbqm16_fast(acc_r[b], q[b]));
+        let v: [__m512i; B] = core::array::from_fn(|b| mbqm16_fast::<false>(acc_r[b], q[b]));
         // Missing blocks repeat the last one; their bytes are not stored.
         let lo = _mm512_adds_epi16(_mm512_packs_epi32(v[0], v[1.min(B - 1)]), zp);
         let hi = if B > 2 {

@@ -123,9 +123,6 @@ pub(crate) struct Rq16Fast {
     pub add_odd: __m512i,
     pub shift_even: __m512i,
     pub shift_odd: __m512i,
-    /// Products below this take the `− 2^31` correction (ties away from zero): `−2^30`, or
-    /// `i64::MIN` (never) when ties round upward.
-    pub lim: __m512i,
 }
 
 impl Rq16Fast {
@@ -146,24 +143,26 @@ impl Rq16Fast {
                 add_odd: _mm512_loadu_si512(q.add_odd.as_ptr().add(at / 2).cast()),
                 shift_even: _mm512_loadu_si512(q.shift_even.as_ptr().add(at / 2).cast()),
                 shift_odd: _mm512_loadu_si512(q.shift_odd.as_ptr().add(at / 2).cast()),
-                lim: _mm512_set1_epi64(if q.ties_up { i64::MIN } else { -(1 << 30) }),
             }
         }
     }
 }
 
-/// The fast form of [`mbqm16`] (see [`Rq16Fast`]).
+/// The fast form of [`mbqm16`] (see [`Rq16Fast`]). `UP`: ties of the final shift round upward
+/// ([`ChannelQuant::ties_up`]), so the `− 2^31` correction of negative products is skipped.
 #[inline]
 #[target_feature(enable = "avx512f")]
-pub(crate) fn mbqm16_fast(x: __m512i, q: Rq16Fast) -> __m512i {
-    let lim = q.lim;
-    let two31 = _mm512_set1_epi64(1 << 31);
+pub(crate) fn mbqm16_fast<const UP: bool>(x: __m512i, q: Rq16Fast) -> __m512i {
     let even = _mm512_mul_epi32(x, q.mult);
     let odd = _mm512_mul_epi32(_mm512_srli_epi64(x, 32), q.mult_odd);
-    let ue = _mm512_add_epi64(even, q.add_even);
-    let ue = _mm512_mask_sub_epi64(ue, _mm512_cmplt_epi64_mask(even, lim), ue, two31);
-    let uo = _mm512_add_epi64(odd, q.add_odd);
-    let uo = _mm512_mask_sub_epi64(uo, _mm512_cmplt_epi64_mask(odd, lim), uo, two31);
+    let mut ue = _mm512_add_epi64(even, q.add_even);
+    let mut uo = _mm512_add_epi64(odd, q.add_odd);
+    if !UP {
+        let lim = _mm512_set1_epi64(-(1 << 30));
+        let two31 = _mm512_set1_epi64(1 << 31);
+        ue = _mm512_mask_sub_epi64(ue, _mm512_cmplt_epi64_mask(even, lim), ue, two31);
+        uo = _mm512_mask_sub_epi64(uo, _mm512_cmplt_epi64_mask(odd, lim), uo, two31);
+    }
     let re = _mm512_srav_epi64(ue, q.shift_even);
     let ro = _mm512_srav_epi64(uo, q.shift_odd);
     _mm512_mask_blend_epi32(0xAAAA, re, ro)
@@ -173,6 +172,6 @@ pub(crate) fn mbqm16_fast(x: __m512i, q: Rq16Fast) -> __m512i {
 #[inline]
 #[target_feature(enable = "avx512f")]
 pub(crate) fn finish16_fast(acc: __m512i, q: Rq16Fast, o: Out16) -> __m512i {
-    let v = _mm512_add_epi32(mbqm16_fast(acc, q), o.zp);
+    let v = _mm512_add_epi32(mbqm16_fast::<false>(acc, q), o.zp);
     _mm512_min_epi32(_mm512_max_epi32(v, o.min), o.max)
 }
