@@ -51,7 +51,7 @@ unsafe fn add_impl(q: &AddQuant, a: *const i8, b: *const i8, out: *mut i8, n: us
             _mm512_sub_epi32(_mm512_cvtepi8_epi32(y), zp2),
             ADD_LEFT_SHIFT as u32,
         );
-        let sum = _mm512_add_epi32(mbqm16(x, r1), mbqm16(y, r2));
+        let sum = _mm512_add_epi32(mbqm16::<false>(x, r1), mbqm16::<false>(y, r2));
         let v = _mm512_cvtsepi32_epi8(finish16(sum, ro, o));
         // SAFETY: the mask keeps the store inside the n elements.
         unsafe { _mm_mask_storeu_epi8(out.add(i), mask, v) };

@@ -162,11 +162,15 @@ impl Out64 {
 /// Chunk `k`'s 64 entries of the permuted per-channel arrays exist.
 #[inline(never)]
 #[target_feature(enable = "avx512f,avx512bw")]
-unsafe fn requant64_slow(p: &PackedDepthwise, k: usize, acc: &[__m512i; 4]) -> [__m512i; 4] {
+unsafe fn requant64_slow<const UP: bool>(
+    p: &PackedDepthwise,
+    k: usize,
+    acc: &[__m512i; 4],
+) -> [__m512i; 4] {
     core::array::from_fn(|j| {
         // SAFETY: forwarded from this function's contract.
         let q = unsafe { Rq16::load(&p.quant, (k * 4 + j) * 16) };
-        mbqm16(acc[j], q)
+        mbqm16::<UP>(acc[j], q)
     })
 }
 
@@ -188,9 +192,12 @@ unsafe fn requant64(p: &PackedDepthwise, k: usize, acc: &[__m512i; 4], o: Out64)
         core::array::from_fn(|j| mbqm16_fast::<true>(acc[j], fast(j)))
     } else if p.quant.fast {
         core::array::from_fn(|j| mbqm16_fast::<false>(acc[j], fast(j)))
+    } else if p.quant.ties_up {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { requant64_slow::<true>(p, k, acc) }
     } else {
         // SAFETY: forwarded from this function's contract.
-        unsafe { requant64_slow(p, k, acc) }
+        unsafe { requant64_slow::<false>(p, k, acc) }
     };
     let lo = _mm512_adds_epi16(_mm512_packs_epi32(v[0], v[1]), o.zp);
     let hi = _mm512_adds_epi16(_mm512_packs_epi32(v[2], v[3]), o.zp);

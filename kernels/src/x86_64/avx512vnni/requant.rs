@@ -16,8 +16,6 @@ pub(crate) struct Rq16 {
     pub rshift: __m512i,
     pub rmask: __m512i,
     pub rhalf: __m512i,
-    /// All ones: ties of negative values round away from zero; zero: ties round upward.
-    pub tie: __m512i,
 }
 
 impl Rq16 {
@@ -40,7 +38,6 @@ impl Rq16 {
             rshift: ld(&q.rshift),
             rmask: ld(&q.rmask),
             rhalf: ld(&q.rhalf),
-            tie: _mm512_set1_epi32(if q.ties_up { 0 } else { -1 }),
         }
     }
 
@@ -55,7 +52,6 @@ impl Rq16 {
             rshift: _mm512_set1_epi32(r.right_shift()),
             rmask: _mm512_set1_epi32(rmask),
             rhalf: _mm512_set1_epi32(rmask >> 1),
-            tie: _mm512_set1_epi32(-1),
         }
     }
 }
@@ -81,9 +77,12 @@ impl Out16 {
 
 /// `MultiplyByQuantizedMultiplier` per lane. The multiplier is never `i32::MIN` (see
 /// [`crate::quant::Requant`]), so the saturating case of the high multiply cannot occur.
+/// `UP`: ties of the final shift round upward ([`ChannelQuant::ties_up`]) instead of away from
+/// zero. A const parameter rather than a mask register: the extra AND in the depthwise row
+/// loop cost 40–60 % there (code size and inlining; see BENCHMARKS.md).
 #[inline]
 #[target_feature(enable = "avx512f")]
-pub(crate) fn mbqm16(acc: __m512i, q: Rq16) -> __m512i {
+pub(crate) fn mbqm16<const UP: bool>(acc: __m512i, q: Rq16) -> __m512i {
     let x = _mm512_sllv_epi32(acc, q.lshift);
     let round = _mm512_set1_epi64(1 << 30);
     // round(x·m / 2^31) = (x·m + 2^30) >> 31 (exact for the non-saturating case).
@@ -95,8 +94,12 @@ pub(crate) fn mbqm16(acc: __m512i, q: Rq16) -> __m512i {
     // RoundingDivideByPOT: round up when the remainder exceeds half (half + 1 if negative).
     let one = _mm512_set1_epi32(1);
     let rem = _mm512_and_si512(high, q.rmask);
-    let neg = _mm512_and_si512(_mm512_srai_epi32(high, 31), q.tie);
-    let thr = _mm512_sub_epi32(q.rhalf, neg);
+    let thr = if UP {
+        q.rhalf
+    } else {
+        // Negative values need a remainder above half + 1 (ties away from zero).
+        _mm512_sub_epi32(q.rhalf, _mm512_srai_epi32(high, 31))
+    };
     let shifted = _mm512_srav_epi32(high, q.rshift);
     let up = _mm512_cmpgt_epi32_mask(rem, thr);
     _mm512_mask_add_epi32(shifted, up, shifted, one)
@@ -106,7 +109,7 @@ pub(crate) fn mbqm16(acc: __m512i, q: Rq16) -> __m512i {
 #[inline]
 #[target_feature(enable = "avx512f")]
 pub(crate) fn finish16(acc: __m512i, q: Rq16, o: Out16) -> __m512i {
-    let v = _mm512_add_epi32(mbqm16(acc, q), o.zp);
+    let v = _mm512_add_epi32(mbqm16::<false>(acc, q), o.zp);
     _mm512_min_epi32(_mm512_max_epi32(v, o.min), o.max)
 }
 
