@@ -6,7 +6,8 @@
 //! | fully connected int8 | reference loop | GEMM | GEMM |
 //! | depthwise int8 | reference loop | `vpmaddwd` (multiplier 1, ≤ 64 taps; else generic) | `vpdpbusd` (same limits; 3×3 with dilation 1 and horizontal stride ≤ 2 slides interleaved input columns along the row) |
 //! | add int8 | reference | 8 lanes | 16 lanes |
-//! | everything else (mul, pools, mean, LUT ops, softmax, concat, pad, transpose, slice, resize, quantize, requantize, all f32) | reference | → generic | → generic |
+//! | max pool int8 | reference | `vpmaxsb`, 32 channels | same as avx2 |
+//! | everything else (mul, average pool, mean, LUT ops, softmax, concat, pad, transpose, slice, resize, quantize, requantize, all f32) | reference | → generic | → generic |
 //!
 //! The last row's entries are the generic functions on every tier: they are memory-bound or
 //! rare in the target models, so SIMD brings little; a tier can take one over later by turning
@@ -26,6 +27,7 @@ use crate::tier::{Tier, TierError};
 type ConvFn = fn(&PackedConv, &[i8], &mut [i8], &mut [u8]);
 type DepthwiseFn = fn(&PackedDepthwise, &[i8], &mut [i8], &mut [u8]);
 type AddFn = fn(&AddQuant, &[i8], &[i8], &mut [i8]);
+type PoolFn = fn(&PoolParams, &[i8], &mut [i8]);
 
 /// Kernel entry points for one [`Tier`].
 ///
@@ -37,6 +39,7 @@ pub struct KernelTable {
     conv2d_i8: ConvFn,
     depthwise_i8: DepthwiseFn,
     add_i8: AddFn,
+    max_pool_i8: PoolFn,
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -74,6 +77,7 @@ impl KernelTable {
                 conv2d_i8: generic::conv::conv2d_i8,
                 depthwise_i8: generic::depthwise::depthwise_i8,
                 add_i8: generic::elementwise::add_i8,
+                max_pool_i8: generic::pool::max_pool_i8,
             },
             #[cfg(target_arch = "x86_64")]
             Tier::Avx2 => KernelTable {
@@ -81,6 +85,7 @@ impl KernelTable {
                 conv2d_i8: conv_gemm,
                 depthwise_i8: depthwise_avx2,
                 add_i8: crate::x86_64::avx2::add::add,
+                max_pool_i8: crate::x86_64::avx2::pool::max_pool_i8,
             },
             #[cfg(target_arch = "x86_64")]
             Tier::Avx512Vnni => KernelTable {
@@ -88,6 +93,7 @@ impl KernelTable {
                 conv2d_i8: conv_gemm,
                 depthwise_i8: depthwise_vnni,
                 add_i8: crate::x86_64::avx512vnni::add::add,
+                max_pool_i8: crate::x86_64::avx2::pool::max_pool_i8,
             },
             #[cfg(not(target_arch = "x86_64"))]
             _ => return Err(TierError::Unsupported(tier)),
@@ -162,7 +168,7 @@ impl KernelTable {
 
     /// Int8 max pool (output keeps the input quantization).
     pub fn max_pool_i8(&self, p: &PoolParams, input: &[i8], output: &mut [i8]) {
-        generic::pool::max_pool_i8(p, input, output)
+        (self.max_pool_i8)(p, input, output)
     }
 
     /// Int8 average pool (output keeps the input quantization).

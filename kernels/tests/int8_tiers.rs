@@ -6,7 +6,7 @@
 
 use outpost_kernels::{
     AddQuant, Conv2dParams, DepthwiseParams, FcParams, KernelTable, PackedConv, PackedDepthwise,
-    PackedFc, Tier, conv_output_size,
+    PackedFc, PoolParams, Tier, conv_output_size,
 };
 use proptest::prelude::*;
 
@@ -335,6 +335,44 @@ proptest! {
         for t in simd_tiers() {
             let mut got = vec![0i8; a.len()];
             t.add_i8(&q, &a, &b, &mut got);
+            prop_assert_eq!(&got, &want, "tier {}", t.tier());
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// Max pool: window 1–4, stride 1–3, padding on any side (padded cells excluded), channel
+    /// counts across the 32-byte vector and its tail, any activation clamp.
+    #[test]
+    fn max_pool_tiers_match_generic(
+        (batch, in_h, in_w, channels) in (1usize..=2, 1usize..=9, 1usize..=9, 1usize..=80),
+        (k_h, k_w, stride_h, stride_w) in (1usize..=4, 1usize..=4, 1usize..=3, 1usize..=3),
+        pads in (0usize..=3, 0usize..=3, 0usize..=3, 0usize..=3),
+        act in act_range(0),
+        seed in any::<u64>(),
+    ) {
+        // Padding smaller than the window, so that every output has a valid cell or not.
+        let (pt, pl, pb, pr) = (pads.0 % k_h, pads.1 % k_w, pads.2 % k_h, pads.3 % k_w);
+        prop_assume!(in_h + pt + pb >= k_h && in_w + pl + pr >= k_w);
+        let p = PoolParams {
+            batch, in_h, in_w, channels,
+            out_h: (in_h + pt + pb - k_h) / stride_h + 1,
+            out_w: (in_w + pl + pr - k_w) / stride_w + 1,
+            k_h, k_w, stride_h, stride_w,
+            pad_top: pt, pad_left: pl,
+            act_min: act.0, act_max: act.1,
+        };
+        let mut s = seed | 1;
+        let input: Vec<i8> = (0..batch * in_h * in_w * channels)
+            .map(|_| { s ^= s << 13; s ^= s >> 7; s ^= s << 17; s as i8 })
+            .collect();
+        let mut want = vec![0i8; batch * p.out_h * p.out_w * channels];
+        generic().max_pool_i8(&p, &input, &mut want);
+        for t in simd_tiers() {
+            let mut got = vec![0i8; want.len()];
+            t.max_pool_i8(&p, &input, &mut got);
             prop_assert_eq!(&got, &want, "tier {}", t.tier());
         }
     }

@@ -4,6 +4,7 @@
 pub(crate) mod add;
 pub(crate) mod depthwise;
 pub(crate) mod gemm;
+pub(crate) mod pool;
 pub(crate) mod requant;
 
 /// Panics unless this CPU runs the AVX2 tier; every safe wrapper calls it first.

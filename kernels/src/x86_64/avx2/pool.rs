@@ -1,0 +1,94 @@
+//! Int8 max pool: each output pixel's window reduced with `vpmaxsb`, 32 channels at a time.
+//! Used by the AVX2 and AVX-512 VNNI tiers (the op is memory-bound; 256 bits suffice).
+
+use core::arch::x86_64::*;
+
+use crate::params::PoolParams;
+
+/// Bit-exact with the reference `generic::pool::max_pool_i8`: the maximum over the window's
+/// valid (unpadded) cells, then the activation clamp; no valid cell gives `act_min`.
+pub(crate) fn max_pool_i8(d: &PoolParams, input: &[i8], output: &mut [i8]) {
+    super::assert_supported();
+    let c = d.channels;
+    assert_eq!(
+        input.len(),
+        d.batch * d.in_h * d.in_w * c,
+        "pool: input length"
+    );
+    assert_eq!(
+        output.len(),
+        d.batch * d.out_h * d.out_w * c,
+        "pool: output length"
+    );
+    let (lo, hi) = (
+        d.act_min.clamp(-128, 127) as i8,
+        d.act_max.clamp(-128, 127) as i8,
+    );
+    let c32 = c / 32 * 32;
+    for b in 0..d.batch {
+        for oy in 0..d.out_h {
+            // Valid window rows: iy = oy·stride + ky − pad_top in [0, in_h).
+            let y0 = (oy * d.stride_h) as isize - d.pad_top as isize;
+            let rows =
+                (y0.max(0) as usize)..((y0 + d.k_h as isize).clamp(0, d.in_h as isize) as usize);
+            for ox in 0..d.out_w {
+                let x0 = (ox * d.stride_w) as isize - d.pad_left as isize;
+                let cols = (x0.max(0) as usize)
+                    ..((x0 + d.k_w as isize).clamp(0, d.in_w as isize) as usize);
+                let at = ((b * d.out_h + oy) * d.out_w + ox) * c;
+                let out = &mut output[at..at + c];
+                let cell = |iy: usize, ix: usize| ((b * d.in_h + iy) * d.in_w + ix) * c;
+                if c32 > 0 {
+                    // SAFETY: AVX2 is available (asserted); every cell offset plus c32 lies in
+                    // `input` (rows/cols are clamped to the image) and `out` holds c ≥ c32.
+                    unsafe { max32(input, out, c32, &rows, &cols, &cell, lo, hi) };
+                }
+                for (ch, o) in out.iter_mut().enumerate().skip(c32) {
+                    let mut m = i8::MIN;
+                    for iy in rows.clone() {
+                        for ix in cols.clone() {
+                            m = m.max(input[cell(iy, ix) + ch]);
+                        }
+                    }
+                    *o = m.clamp(lo, hi);
+                }
+            }
+        }
+    }
+}
+
+/// Channels `0..c32` of one output pixel.
+///
+/// # Safety
+/// AVX2 available; `cell(iy, ix) + c32 <= input.len()` for every row and column given, and
+/// `out.len() >= c32`.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx2")]
+unsafe fn max32(
+    input: &[i8],
+    out: &mut [i8],
+    c32: usize,
+    rows: &core::ops::Range<usize>,
+    cols: &core::ops::Range<usize>,
+    cell: &impl Fn(usize, usize) -> usize,
+    lo: i8,
+    hi: i8,
+) {
+    let (vlo, vhi) = (_mm256_set1_epi8(lo), _mm256_set1_epi8(hi));
+    let mut ch = 0;
+    while ch < c32 {
+        let mut m = _mm256_set1_epi8(i8::MIN);
+        for iy in rows.clone() {
+            for ix in cols.clone() {
+                let p = input[cell(iy, ix) + ch..][..32].as_ptr();
+                // SAFETY: the slice above holds 32 bytes.
+                m = _mm256_max_epi8(m, unsafe { _mm256_loadu_si256(p.cast()) });
+            }
+        }
+        let v = _mm256_min_epi8(_mm256_max_epi8(m, vlo), vhi);
+        let dst = out[ch..][..32].as_mut_ptr();
+        // SAFETY: the slice above holds 32 bytes.
+        unsafe { _mm256_storeu_si256(dst.cast(), v) };
+        ch += 32;
+    }
+}
