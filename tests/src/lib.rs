@@ -4,11 +4,32 @@
 pub mod rtsp;
 pub mod speech;
 
+use std::path::{Path, PathBuf};
+
 use outpost_hal::DType;
 use outpost_models::ModelBuilder;
 use outpost_models::graph::QuantParams;
 use outpost_models::graph::op::{ActAttrs, Activation, ConvAttrs, MeanAttrs, Op, Padding};
 use outpost_models::spec::{ColorOrder, Decoder, InputSpec, Layout, OutputSpec, ResizeKind};
+
+/// The models directory: `$OUTPOST_MODELS`, else `.models/` at the workspace root (where
+/// `outpost fetch-models`, run by `tools/test`, puts the zoo, `src/` and `data/`).
+pub fn models_dir() -> PathBuf {
+    std::env::var_os("OUTPOST_MODELS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.models"))
+}
+
+/// `rel` under [`models_dir`], which must exist (the message says how to fetch it).
+pub fn model_file(rel: &str) -> PathBuf {
+    let p = models_dir().join(rel);
+    assert!(
+        p.exists(),
+        "{} is missing: run `cargo run --release -p outpost -- fetch-models` (tools/test does)",
+        p.display()
+    );
+    p
+}
 
 /// Activation quantization used by the test models.
 pub const Q: QuantParams = QuantParams {

@@ -16,16 +16,8 @@ use outpost_runtime::{Session, SessionOptions};
 use serde_json::Value;
 
 fn source_model() -> PathBuf {
-    let dir = std::env::var_os("OUTPOST_MODELS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.models"));
-    let p = dir.join("src/okay_nabu.tflite");
-    assert!(
-        p.exists() && dir.join("src/okay_nabu.json").exists(),
-        "{} is missing: run `cargo run -p outpost -- fetch-models` first (tools/test does)",
-        p.display()
-    );
-    p
+    outpost_tests::model_file("src/okay_nabu.json");
+    outpost_tests::model_file("src/okay_nabu.tflite")
 }
 
 fn golden() -> Value {

@@ -14,15 +14,8 @@ use outpost_runtime::{Inference, SessionOptions};
 use serde_json::Value;
 
 fn models_dir() -> PathBuf {
-    let dir = std::env::var_os("OUTPOST_MODELS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.models"));
-    assert!(
-        dir.join("data/astronaut.png").exists(),
-        "{} has no models/images: run `cargo run -p outpost -- fetch-models` first (tools/test does)",
-        dir.display()
-    );
-    dir
+    outpost_tests::model_file("data/astronaut.png");
+    outpost_tests::models_dir()
 }
 
 fn golden(name: &str) -> Value {

@@ -20,16 +20,7 @@ fn stderr(o: &Output) -> String {
 }
 
 fn model() -> PathBuf {
-    let d = std::env::var_os("OUTPOST_MODELS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.models"));
-    let m = d.join("okay-nabu-int8.safetensors");
-    assert!(
-        m.exists(),
-        "{} is missing: run `cargo run -p outpost -- fetch-models` first (tools/test does)",
-        m.display()
-    );
-    m
+    outpost_tests::model_file("okay-nabu-int8.safetensors")
 }
 
 /// `espeak-ng` speaking `text` into `path` (to a file, or through a pipe when `stdout`).

@@ -11,16 +11,7 @@ use outpost_runtime::audio::resample;
 use serde_json::Value;
 
 fn model() -> PathBuf {
-    let d = std::env::var_os("OUTPOST_MODELS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.models"));
-    let m = d.join("okay-nabu-int8.safetensors");
-    assert!(
-        m.exists(),
-        "{} is missing: run `outpost fetch-models`",
-        m.display()
-    );
-    m
+    outpost_tests::model_file("okay-nabu-int8.safetensors")
 }
 
 /// espeak-ng speech as 16-bit samples at 22050 Hz (its WAV header's length is a placeholder

@@ -4,7 +4,7 @@
 //! reconnects (counted in the summary) and frames flow again.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -12,16 +12,7 @@ use outpost_tests::rtsp::{RtspServer, free_port};
 use serde_json::Value;
 
 fn model() -> PathBuf {
-    let d = std::env::var_os("OUTPOST_MODELS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.models"));
-    let m = d.join("blazeface-short-int8.safetensors");
-    assert!(
-        m.exists(),
-        "{} is missing: run `outpost fetch-models`",
-        m.display()
-    );
-    m
+    outpost_tests::model_file("blazeface-short-int8.safetensors")
 }
 
 #[test]

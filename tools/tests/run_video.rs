@@ -5,20 +5,15 @@
 //! those gets its own redacted copy (named by frame number, none overwriting another) in which
 //! the model finds no face any more.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use serde_json::Value;
 
 fn models_dir() -> PathBuf {
-    let d = std::env::var_os("OUTPOST_MODELS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.models"));
-    assert!(
-        d.join("blazeface-short-int8.safetensors").exists() && d.join("data/coffee.png").exists(),
-        "run `cargo run -p outpost -- fetch all` and `... fetch-models` first (tools/test does)"
-    );
-    d
+    outpost_tests::model_file("blazeface-short-int8.safetensors");
+    outpost_tests::model_file("data/coffee.png");
+    outpost_tests::models_dir()
 }
 
 fn outpost(args: &[&str]) -> std::process::Output {

@@ -99,27 +99,25 @@ impl Cx<'_> {
             .ok_or_else(|| self.err("no output"))
     }
 
-    fn push_const(&mut self, base: &str, shape: Vec<usize>, data: Vec<f32>) -> usize {
+    /// A new float tensor named after `base`: a constant with `data`, else an activation.
+    fn push(&mut self, base: &str, shape: Vec<usize>, data: Option<Vec<f32>>) -> usize {
         let name = self.g.fresh_name(base);
         self.g.push_tensor(Tensor {
             name,
             shape,
             dtype: DType::F32,
             quant: None,
-            data: Some(ConstData::F32(data)),
+            data: data.map(ConstData::F32),
         })
     }
 
-    /// A new float activation named `base` with ONNX dims `dims` (stored NHWC).
+    fn push_const(&mut self, base: &str, shape: Vec<usize>, data: Vec<f32>) -> usize {
+        self.push(base, shape, Some(data))
+    }
+
+    /// A new float activation of (Outpost) shape `shape`.
     fn push_act(&mut self, base: &str, shape: Vec<usize>) -> usize {
-        let name = self.g.fresh_name(base);
-        self.g.push_tensor(Tensor {
-            name,
-            shape,
-            dtype: DType::F32,
-            quant: None,
-            data: None,
-        })
+        self.push(base, shape, None)
     }
 
     fn emit(&mut self, name: String, op: Op, inputs: Vec<Option<usize>>, output: usize) {
