@@ -34,18 +34,41 @@ pub(crate) fn run(p: &PackedDepthwise, input: &[i8], output: &mut [i8], scratch:
             // (row_offsets only yields rows < in_h of image b); `out` holds out_w·c bytes;
             // `zp_row` holds c bytes; the packing matches (asserted above).
             unsafe {
-                match d.k_h * d.k_w {
-                    9 if !p.w8_col.is_empty() && d.stride_w == 1 => {
-                        row3x3::<1>(p, input.as_ptr(), &rows, zp_row, out.as_mut_ptr())
-                    }
-                    9 if !p.w8_col.is_empty() => {
-                        row3x3::<2>(p, input.as_ptr(), &rows, zp_row, out.as_mut_ptr())
-                    }
-                    9 => row::<9>(p, input.as_ptr(), &rows, zp_row, out.as_mut_ptr()),
-                    25 => row::<25>(p, input.as_ptr(), &rows, zp_row, out.as_mut_ptr()),
-                    _ => row::<0>(p, input.as_ptr(), &rows, zp_row, out.as_mut_ptr()),
+                if p.quant.ties_up {
+                    row_any::<true>(p, input.as_ptr(), &rows, zp_row, out.as_mut_ptr())
+                } else {
+                    row_any::<false>(p, input.as_ptr(), &rows, zp_row, out.as_mut_ptr())
                 }
             }
+        }
+    }
+}
+
+/// One output row by the kernel that fits the window; `UP`: the channels round ties upward
+/// (chosen once per call, so that the row loops carry no rounding branch).
+///
+/// # Safety
+/// See the call in [`run`].
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn row_any<const UP: bool>(
+    p: &PackedDepthwise,
+    input: *const i8,
+    rows: &[Option<usize>; MAX_SIMD_TAPS],
+    zp_row: *const i8,
+    out: *mut i8,
+) {
+    let d = &p.params;
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        match d.k_h * d.k_w {
+            9 if !p.w8_col.is_empty() && d.stride_w == 1 => {
+                row3x3::<1, UP>(p, input, rows, zp_row, out)
+            }
+            9 if !p.w8_col.is_empty() => row3x3::<2, UP>(p, input, rows, zp_row, out),
+            9 => row::<9, UP>(p, input, rows, zp_row, out),
+            25 => row::<25, UP>(p, input, rows, zp_row, out),
+            _ => row::<0, UP>(p, input, rows, zp_row, out),
         }
     }
 }
@@ -55,7 +78,7 @@ pub(crate) fn run(p: &PackedDepthwise, input: &[i8], output: &mut [i8], scratch:
 /// # Safety
 /// See the call in [`run`].
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-unsafe fn row<const T: usize>(
+unsafe fn row<const T: usize, const UP: bool>(
     p: &PackedDepthwise,
     input: *const i8,
     rows: &[Option<usize>; MAX_SIMD_TAPS],
@@ -121,7 +144,7 @@ unsafe fn row<const T: usize>(
                 }
             }
             // SAFETY: chunk k's per-channel arrays exist.
-            let bytes = unsafe { requant64(p, k, &acc, o) };
+            let bytes = unsafe { requant64::<UP>(p, k, &acc, o) };
             // SAFETY: pixel ox of the output row holds c bytes; the mask stops at channel c.
             unsafe {
                 if left >= 64 {
@@ -183,21 +206,22 @@ unsafe fn requant64_slow<const UP: bool>(
 /// Chunk `k`'s 64 entries of the permuted per-channel arrays exist.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw")]
-unsafe fn requant64(p: &PackedDepthwise, k: usize, acc: &[__m512i; 4], o: Out64) -> __m512i {
+unsafe fn requant64<const UP: bool>(
+    p: &PackedDepthwise,
+    k: usize,
+    acc: &[__m512i; 4],
+    o: Out64,
+) -> __m512i {
     let fast = |j: usize| {
         // SAFETY: forwarded from this function's contract; used only when `p.quant.fast`.
         unsafe { Rq16Fast::load(&p.quant, (k * 4 + j) * 16) }
     };
-    let v: [__m512i; 4] = if p.quant.fast && p.quant.ties_up {
-        core::array::from_fn(|j| mbqm16_fast::<true>(acc[j], fast(j)))
-    } else if p.quant.fast {
-        core::array::from_fn(|j| mbqm16_fast::<false>(acc[j], fast(j)))
-    } else if p.quant.ties_up {
-        // SAFETY: forwarded from this function's contract.
-        unsafe { requant64_slow::<true>(p, k, acc) }
+    debug_assert_eq!(UP, p.quant.ties_up);
+    let v: [__m512i; 4] = if p.quant.fast {
+        core::array::from_fn(|j| mbqm16_fast::<UP>(acc[j], fast(j)))
     } else {
         // SAFETY: forwarded from this function's contract.
-        unsafe { requant64_slow::<false>(p, k, acc) }
+        unsafe { requant64_slow::<UP>(p, k, acc) }
     };
     let lo = _mm512_adds_epi16(_mm512_packs_epi32(v[0], v[1]), o.zp);
     let hi = _mm512_adds_epi16(_mm512_packs_epi32(v[2], v[3]), o.zp);
@@ -229,7 +253,7 @@ fn quads3(x0: __m512i, x1: __m512i, x2: __m512i) -> [__m512i; 4] {
 /// # Safety
 /// As [`row`]; `p.w8_col` is packed.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-unsafe fn row3x3<const S: usize>(
+unsafe fn row3x3<const S: usize, const UP: bool>(
     p: &PackedDepthwise,
     input: *const i8,
     rows: &[Option<usize>; MAX_SIMD_TAPS],
@@ -304,7 +328,7 @@ unsafe fn row3x3<const S: usize>(
                 acc[j] = _mm512_dpbusd_epi32(acc[j], q2[j], w[2][j]);
             }
             // SAFETY: chunk k's per-channel arrays exist.
-            let bytes = unsafe { requant64(p, k, &acc, o) };
+            let bytes = unsafe { requant64::<UP>(p, k, &acc, o) };
             // SAFETY: pixel ox of the output row holds c bytes; the mask stops at channel c.
             unsafe {
                 if left >= 64 {
