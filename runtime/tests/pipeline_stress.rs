@@ -138,18 +138,19 @@ fn model_cost(model: &outpost_models::Model) -> Duration {
     });
     // The fastest run, not the median: on a loaded machine (CI runs test binaries side by side)
     // the median can be several times the unloaded cost, and a source paced at twice that
-    // median is then no faster than inference. Pacing at twice the fastest run keeps the source
-    // at least twice as fast as any inference the pipeline does later.
+    // median is then no faster than inference. Pacing from the fastest run keeps the source
+    // faster than any inference the pipeline does later.
     t.into_iter().min().expect("30 runs")
 }
 
-/// A source twice as fast as inference: exact accounting, one drop reason per policy, bounded
-/// queue and latency.
+/// A source faster than inference (paced at four times the fastest inference, so it stays at
+/// least twice as fast when the machine is loaded and inference slows down): exact accounting,
+/// one drop reason per policy, bounded queue and latency.
 #[test]
-fn twice_as_fast_as_inference_exact_drops_bounded_latency() {
+fn faster_than_inference_exact_drops_bounded_latency() {
     let model = tiny_ssd::tiny_ssd(64, 6, 16, 0.3);
     let cost = model_cost(&model).max(Duration::from_micros(300));
-    let fps = 2.0 / cost.as_secs_f64();
+    let fps = 4.0 / cost.as_secs_f64();
     let frames = 200u64;
     let depth = 3usize;
     for policy in [Policy::Latest, Policy::DropOldest, Policy::Block(cost / 4)] {
