@@ -1,6 +1,7 @@
-//! Int8 kernel throughput per tier at MobileNetV2 shapes.
+//! Int8 kernel throughput per tier at MobileNetV2 shapes (and BlazeFace's for the adds).
 //!
-//! Throughput is in elements = multiply-accumulates, so `Gelem/s × 2` is GOPS. Time is this
+//! Throughput is in elements = multiply-accumulates, so `Gelem/s × 2` is GOPS (for the adds,
+//! elements are outputs). Time is this
 //! thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`), not wall time: the bench machine is shared,
 //! and wall time would count the slices other processes hold the core. `peak/vpdpbusd`
 //! measures the core's int8 peak at the same moment (register-only `vpdpbusd zmm`).
@@ -10,7 +11,8 @@
 use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use outpost_kernels::{
-    Conv2dParams, DepthwiseParams, KernelTable, PackedConv, PackedDepthwise, Tier,
+    Add16Quant, AddQuant, Conv2dParams, DepthwiseParams, KernelTable, PackedConv, PackedDepthwise,
+    Tier,
 };
 use std::hint::black_box;
 
@@ -195,6 +197,33 @@ fn depthwise3x3(c: &mut Criterion<ThreadCpu>) {
     group.finish();
 }
 
+/// Residual adds at BlazeFace's shapes (64×64×28 and 16×16×88, relu fused, scales like its
+/// calibrated ones): TFLite's arithmetic (`tflite`) against 16-bit multipliers (`int16`).
+fn add(c: &mut Criterion<ThreadCpu>) {
+    let shapes = [(64, 64, 28), (16, 16, 88)];
+    let mut group = c.benchmark_group("add_i8");
+    group.sample_size(10);
+    let (s1, z1, s2, z2, so, zo) = (0.071, -9, 0.043, 4, 0.082, -128);
+    let tflite = AddQuant::new(s1, z1, s2, z2, so, zo, -128, 127);
+    let int16 = Add16Quant::new(s1, z1, s2, z2, so, zo, -128, 127).expect("representable");
+    for (h, w, ch) in shapes {
+        let n = h * w * ch;
+        let (a, b) = (bytes(n, 5), bytes(n, 6));
+        let mut out = vec![0i8; n];
+        group.throughput(Throughput::Elements(n as u64));
+        for t in tables() {
+            let id = |kind: &str| BenchmarkId::new(t.tier().name(), format!("{h}x{w}x{ch}/{kind}"));
+            group.bench_function(id("tflite"), |bch| {
+                bch.iter(|| t.add_i8(&tflite, black_box(&a), black_box(&b), &mut out))
+            });
+            group.bench_function(id("int16"), |bch| {
+                bch.iter(|| t.add16_i8(&int16, black_box(&a), black_box(&b), &mut out))
+            });
+        }
+    }
+    group.finish();
+}
+
 fn config() -> Criterion<ThreadCpu> {
     Criterion::default().with_measurement(ThreadCpu)
 }
@@ -202,6 +231,6 @@ fn config() -> Criterion<ThreadCpu> {
 criterion_group! {
     name = benches;
     config = config();
-    targets = peak, pointwise, depthwise3x3
+    targets = peak, pointwise, depthwise3x3, add
 }
 criterion_main!(benches);

@@ -9,7 +9,8 @@ fn slot(op: &mut Op) -> Option<&mut Activation> {
     match op {
         Op::Conv2d(a) => Some(&mut a.activation),
         Op::DepthwiseConv2d(a) => Some(&mut a.activation),
-        Op::FullyConnected(a) | Op::Add(a) | Op::Mul(a) => Some(&mut a.activation),
+        Op::FullyConnected(a) | Op::Mul(a) => Some(&mut a.activation),
+        Op::Add(a) => Some(&mut a.activation),
         Op::MaxPool2d(a) | Op::AvgPool2d(a) => Some(&mut a.activation),
         _ => None,
     }

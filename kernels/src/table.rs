@@ -5,7 +5,8 @@
 //! | conv2d int8 (incl. pointwise, groups) | reference loop | im2col + `vpmaddwd` GEMM | im2col + `vpdpbusd` GEMM |
 //! | fully connected int8 | reference loop | GEMM | GEMM |
 //! | depthwise int8 | reference loop | `vpmaddwd` (multiplier 1, ≤ 64 taps; else generic) | `vpdpbusd` (same limits; 3×3 with dilation 1 and horizontal stride ≤ 2 slides interleaved input columns along the row) |
-//! | add int8 | reference | 8 lanes | 16 lanes |
+//! | add int8 (TFLite arithmetic) | reference | 8 lanes | 16 lanes |
+//! | add int8 (16-bit multipliers) | reference | `vpmaddwd`, 32 lanes | `vpdpwssd`, 32 lanes |
 //! | max pool int8 | reference | `vpmaxsb`, 32 channels | same as avx2 |
 //! | everything else (mul, average pool, mean, LUT ops, softmax, concat, pad, transpose, slice, resize, quantize, requantize, all f32) | reference | → generic | → generic |
 //!
@@ -15,7 +16,7 @@
 
 use crate::conv::PackedConv;
 use crate::depthwise::PackedDepthwise;
-use crate::elementwise::{AddQuant, MulQuant};
+use crate::elementwise::{Add16Quant, AddQuant, MulQuant};
 use crate::fc::PackedFc;
 use crate::float::{PackedConvF32, PackedDepthwiseF32, PackedFcF32};
 use crate::generic;
@@ -27,6 +28,7 @@ use crate::tier::{Tier, TierError};
 type ConvFn = fn(&PackedConv, &[i8], &mut [i8], &mut [u8]);
 type DepthwiseFn = fn(&PackedDepthwise, &[i8], &mut [i8], &mut [u8]);
 type AddFn = fn(&AddQuant, &[i8], &[i8], &mut [i8]);
+type Add16Fn = fn(&Add16Quant, &[i8], &[i8], &mut [i8]);
 type PoolFn = fn(&PoolParams, &[i8], &mut [i8]);
 
 /// Kernel entry points for one [`Tier`].
@@ -39,6 +41,7 @@ pub struct KernelTable {
     conv2d_i8: ConvFn,
     depthwise_i8: DepthwiseFn,
     add_i8: AddFn,
+    add16_i8: Add16Fn,
     max_pool_i8: PoolFn,
 }
 
@@ -77,6 +80,7 @@ impl KernelTable {
                 conv2d_i8: generic::conv::conv2d_i8,
                 depthwise_i8: generic::depthwise::depthwise_i8,
                 add_i8: generic::elementwise::add_i8,
+                add16_i8: generic::elementwise::add16_i8,
                 max_pool_i8: generic::pool::max_pool_i8,
             },
             #[cfg(target_arch = "x86_64")]
@@ -85,6 +89,7 @@ impl KernelTable {
                 conv2d_i8: conv_gemm,
                 depthwise_i8: depthwise_avx2,
                 add_i8: crate::x86_64::avx2::add::add,
+                add16_i8: crate::x86_64::avx2::add16::add16,
                 max_pool_i8: crate::x86_64::avx2::pool::max_pool_i8,
             },
             #[cfg(target_arch = "x86_64")]
@@ -93,6 +98,7 @@ impl KernelTable {
                 conv2d_i8: conv_gemm,
                 depthwise_i8: depthwise_vnni,
                 add_i8: crate::x86_64::avx512vnni::add::add,
+                add16_i8: crate::x86_64::avx512vnni::add16::add16,
                 max_pool_i8: crate::x86_64::avx2::pool::max_pool_i8,
             },
             #[cfg(not(target_arch = "x86_64"))]
@@ -157,6 +163,11 @@ impl KernelTable {
     /// Int8 element-wise add (same shapes), TFLite's left-shift-20 scheme.
     pub fn add_i8(&self, q: &AddQuant, a: &[i8], b: &[i8], output: &mut [i8]) {
         (self.add_i8)(q, a, b, output)
+    }
+
+    /// Int8 element-wise add (same shapes) with 16-bit multipliers ([`Add16Quant`]).
+    pub fn add16_i8(&self, q: &Add16Quant, a: &[i8], b: &[i8], output: &mut [i8]) {
+        (self.add16_i8)(q, a, b, output)
     }
 
     // ---- int8, generic on every tier ----

@@ -5,8 +5,8 @@
 //! span 2^-24 … 2^4 (including > 1).
 
 use outpost_kernels::{
-    AddQuant, Conv2dParams, DepthwiseParams, FcParams, KernelTable, PackedConv, PackedDepthwise,
-    PackedFc, PoolParams, Tier, conv_output_size,
+    Add16Quant, AddQuant, Conv2dParams, DepthwiseParams, FcParams, KernelTable, PackedConv,
+    PackedDepthwise, PackedFc, PoolParams, Tier, conv_output_size,
 };
 use proptest::prelude::*;
 
@@ -338,6 +338,50 @@ proptest! {
             prop_assert_eq!(&got, &want, "tier {}", t.tier());
         }
     }
+
+    /// The 16-bit-multiplier add: lengths around the 32-lane blocks, scale ratios from 2^-14
+    /// to 64 (shifts from 28 down to 9), extreme zero points, clamps.
+    #[test]
+    fn add16_tiers_match_generic(
+        (a, b) in prop_oneof![0usize..=70, 90usize..=300].prop_flat_map(|n| (bytes(n), bytes(n))),
+        zps in (zero_point(), zero_point(), zero_point()),
+        scales in (-7i32..=7, -7i32..=7, -5i32..=14, 0.0f32..1.0, 0.0f32..1.0),
+        act in act_range(0),
+    ) {
+        let s = |e: i32, f: f32| 2f32.powi(e) * (1.0 + f);
+        let so = 2f32.powi(scales.0.max(scales.1) + scales.2);
+        let q = Add16Quant::new(
+            s(scales.0, scales.3), zps.0, s(scales.1, scales.4), zps.1, so, zps.2, act.0, act.1,
+        ).expect("ratios below 128 are representable");
+        let mut want = vec![0i8; a.len()];
+        generic().add16_i8(&q, &a, &b, &mut want);
+        for t in simd_tiers() {
+            let mut got = vec![0i8; a.len()];
+            t.add16_i8(&q, &a, &b, &mut got);
+            prop_assert_eq!(&got, &want, "tier {}", t.tier());
+        }
+    }
+
+    /// The 16-bit-multiplier add is within one step of the exact real sum, rounded, wherever
+    /// that sum is inside the output range (and clamped alike outside it).
+    #[test]
+    fn add16_is_within_one_step_of_the_real_sum(
+        a in any::<i8>(), b in any::<i8>(),
+        zps in (zero_point(), zero_point(), zero_point()),
+        scales in (-7i32..=7, -7i32..=7, 0.0f32..1.0, 0.0f32..1.0, -5i32..=14),
+    ) {
+        let (s1, s2) = (
+            2f32.powi(scales.0) * (1.0 + scales.2),
+            2f32.powi(scales.1) * (1.0 + scales.3),
+        );
+        let so = 2f32.powi(scales.0.max(scales.1) + scales.4);
+        let q = Add16Quant::new(s1, zps.0, s2, zps.1, so, zps.2, -128, 127).unwrap();
+        let real = (s1 as f64 * (a as i32 - zps.0) as f64 + s2 as f64 * (b as i32 - zps.1) as f64)
+            / so as f64 + zps.2 as f64;
+        let exact = real.round().clamp(-128.0, 127.0);
+        let got = q.apply(a, b) as f64;
+        prop_assert!((got - exact).abs() <= 1.0, "{got} vs {real}");
+    }
 }
 
 proptest! {
@@ -408,6 +452,31 @@ fn add_reference_hand_value() {
     let q = AddQuant::new(0.5, 0, 0.5, 0, 1.0, 0, -128, 127);
     assert_eq!(q.apply(3, 4), 4);
     assert_eq!(q.apply(-3, -4), -4);
+}
+
+#[test]
+fn add16_reference_hand_values() {
+    // Equal scales: a + b, exactly (the multipliers are powers of two).
+    let q = Add16Quant::new(0.5, 0, 0.5, 0, 0.5, 0, -128, 127).unwrap();
+    assert_eq!(q.multipliers(), (16384, 16384, 14));
+    assert_eq!(q.apply(3, 4), 7);
+    assert_eq!(q.apply(100, 100), 127);
+    assert_eq!(q.apply(-100, -100), -128);
+    // Output scale twice the inputs': (3 + 4)/2 = 3.5 → 4, (−3 − 4)/2 = −3.5 → −3 (ties up).
+    let q = Add16Quant::new(0.5, 0, 0.5, 0, 1.0, 0, -128, 127).unwrap();
+    assert_eq!(q.apply(3, 4), 4);
+    assert_eq!(q.apply(-3, -4), -3);
+    // Zero points and a relu clamp: 0.1·(20 − 10) + 0.2·(5 − (−5)) = 3 → 3/0.1 + 7 = 37.
+    let q = Add16Quant::new(0.1, 10, 0.2, -5, 0.1, 7, 7, 127).unwrap();
+    assert_eq!(q.apply(20, 5), 37);
+    assert_eq!(q.apply(-100, -100), 7);
+    // A ratio of 128 or more needs a shift below 8; 127 still fits (shift 8).
+    assert!(Add16Quant::new(128.0, 0, 1.0, 0, 1.0, 0, -128, 127).is_none());
+    let q = Add16Quant::new(127.0, 0, 1.0, 0, 1.0, 0, -128, 127).unwrap();
+    assert_eq!(q.multipliers(), (32512, 256, 8));
+    // Zero points outside int8 and non-positive scales are refused too.
+    assert!(Add16Quant::new(1.0, 300, 1.0, 0, 1.0, 0, -128, 127).is_none());
+    assert!(Add16Quant::new(1.0, 0, 0.0, 0, 1.0, 0, -128, 127).is_none());
 }
 
 #[test]

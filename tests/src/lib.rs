@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use outpost_hal::DType;
 use outpost_models::ModelBuilder;
 use outpost_models::graph::QuantParams;
-use outpost_models::graph::op::{ActAttrs, Activation, ConvAttrs, MeanAttrs, Op, Padding};
+use outpost_models::graph::op::{
+    ActAttrs, Activation, AddAttrs, ConvAttrs, MeanAttrs, Op, Padding,
+};
 use outpost_models::spec::{ColorOrder, Decoder, InputSpec, Layout, OutputSpec, ResizeKind};
 
 /// The models directory: `$OUTPOST_MODELS`, else `.models/` at the workspace root (where
@@ -72,7 +74,7 @@ pub fn tiny_model(out_channels: usize) -> ModelBuilder {
         .expect("c2");
     b.node_inferred(
         "add",
-        Op::Add(ActAttrs::default()),
+        Op::Add(AddAttrs::default()),
         &["h1", "h2"],
         "h3",
         DType::I8,

@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use outpost_models::Model;
+use outpost_models::graph::op::AddArithmetic;
 use outpost_runtime::preprocess::load_rgb;
 use outpost_runtime::{Inference, SessionOptions};
 use serde_json::Value;
@@ -284,4 +285,16 @@ fn int8_model_is_int8_inside() {
             );
         }
     }
+    // Our quantizer gives every residual add the 16-bit-multiplier arithmetic (its calibrated
+    // scales allow it); the already-int8 okay_nabu keeps TFLite's, checked bit-exact elsewhere.
+    let adds: Vec<_> = g
+        .nodes
+        .iter()
+        .filter_map(|n| match &n.op {
+            outpost_models::graph::Op::Add(a) => Some(a.arithmetic),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(adds.len(), 16);
+    assert!(adds.iter().all(|a| *a == AddArithmetic::Int16), "{adds:?}");
 }

@@ -126,3 +126,69 @@ fn sensor_config_errors_name_the_key() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The real IMU recording (`outpost fetch` puts it in `.models/data/`) through `outpost run`
+/// with the stream docs/runtime.md shows, replayed at ten times its 100 Hz.
+#[test]
+fn real_imu_recording_through_outpost_run() {
+    let csv = outpost_tests::model_file("data/imu_walk_lower_back.csv");
+    let dir = temp_dir("imu");
+    let cfg = dir.join("imu.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[stream]]\nname = \"imu\"\ncsv = {{ path = {:?}, columns = [\"acc_x\", \"acc_y\", \
+             \"acc_z\", \"gyr_x\", \"gyr_y\", \"gyr_z\"], window = 100, hop = 50, rate = 1000 }}\n\
+             policy = \"block\"\n",
+            csv.display().to_string()
+        ),
+    )
+    .unwrap();
+    let out = outpost()
+        .args(["run", "--json", "--out"])
+        .arg(dir.join("out"))
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let imu: Vec<&Value> = lines.iter().filter(|v| v["stream"] == "imu").collect();
+    assert_eq!(imu.len(), 23, "(1,246 rows - 100) / 50 + 1 windows");
+    // Window 3 holds rows 150..250: its per-channel means, from the file.
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut want = [0f64; 6];
+    for line in text.lines().skip(1 + 150).take(100) {
+        for (w, f) in want.iter_mut().zip(line.split(',').skip(1)) {
+            *w += f.parse::<f64>().unwrap() / 100.0;
+        }
+    }
+    let w = &imu[3]["samples"];
+    assert_eq!(
+        (w["frames"].as_u64(), w["channels"].as_u64()),
+        (Some(100), Some(6))
+    );
+    let got: Vec<f64> = w["mean"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    for (c, (g, e)) in got.iter().zip(want).enumerate() {
+        assert!(
+            (g - e).abs() <= 1e-3 * e.abs().max(1.0),
+            "channel {c}: {g} vs {e}"
+        );
+    }
+    // Gravity along the sensor's vertical axis (acc_x, in g) while walking upright.
+    assert!((0.8..1.2).contains(&got[0]), "acc_x mean {}", got[0]);
+    let _ = std::fs::remove_dir_all(&dir);
+}

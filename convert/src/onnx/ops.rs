@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use outpost_hal::DType;
 use outpost_models::graph::op::{
-    ActAttrs, ConcatAttrs, ConvAttrs, DepthwiseAttrs, MeanAttrs, PoolAttrs, ReshapeAttrs, Rounding,
+    AddAttrs, ConcatAttrs, ConvAttrs, DepthwiseAttrs, MeanAttrs, PoolAttrs, ReshapeAttrs, Rounding,
     TransposeAttrs,
 };
 use outpost_models::graph::{Activation, Op, Padding};
@@ -595,7 +595,7 @@ fn add(cx: &mut Cx<'_>) -> Result<()> {
     let out = cx.output_name()?.to_string();
     cx.emit_value(
         &out,
-        Op::Add(ActAttrs::default()),
+        Op::Add(AddAttrs::default()),
         vec![Some(a), Some(b)],
         da,
     );

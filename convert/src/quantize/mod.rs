@@ -6,7 +6,8 @@
 //! need the same quantization on their inputs and output; those tensors are grouped
 //! (union-find) and share the union of their ranges. Graph outputs stay `f32` behind a
 //! `dequantize` node so decoders see real values; the graph input becomes `i8` and the
-//! preprocessor quantizes straight into it.
+//! preprocessor quantizes straight into it. Adds get the 16-bit-multiplier arithmetic
+//! (`"arithmetic": "int16"`, one multiply-add per pair of inputs) where their scales allow it.
 
 mod calibrate;
 mod ranges;
@@ -15,6 +16,8 @@ mod select;
 pub use calibrate::{CalibrationMode, Calibrator, Ranges, SampleSource};
 
 use outpost_hal::DType;
+use outpost_kernels::Add16Quant;
+use outpost_models::graph::op::AddArithmetic;
 use outpost_models::graph::{Op, QuantParams};
 use outpost_models::spec::{Decoder, OutputSpec};
 
@@ -101,6 +104,9 @@ pub fn quantize(g: &Graph, ranges: &Ranges, caps: &[RangeCap]) -> Result<Graph> 
         if let Some(p) = fixed_output(&node.op) {
             q.tensors[node.output].quant = Some(p);
         }
+        if let Op::Add(_) = node.op {
+            choose_add_arithmetic(&mut q, n);
+        }
         let axis = match node.op {
             Op::Conv2d(_) | Op::FullyConnected(_) => 0,
             Op::DepthwiseConv2d(_) => 3,
@@ -185,6 +191,39 @@ pub fn quantize(g: &Graph, ranges: &Ranges, caps: &[RangeCap]) -> Result<Graph> 
     }
     q.prune();
     Ok(q)
+}
+
+/// Give an int8 add the 16-bit-multiplier arithmetic where its scales allow it (ratios of the
+/// input scales to the output scale below 128, as calibrated ranges give); otherwise it keeps
+/// TFLite's.
+fn choose_add_arithmetic(q: &mut Graph, n: usize) {
+    let quant = |i: Option<usize>| i.and_then(|t| q.tensors[t].quant);
+    let node = &q.nodes[n];
+    let (Some(x), Some(y), Some(o)) = (
+        quant(node.inputs.first().copied().flatten()),
+        quant(node.inputs.get(1).copied().flatten()),
+        q.tensors[node.output].quant,
+    ) else {
+        return;
+    };
+    let fits = Add16Quant::new(
+        x.scale,
+        x.zero_point,
+        y.scale,
+        y.zero_point,
+        o.scale,
+        o.zero_point,
+        -128,
+        127,
+    )
+    .is_some();
+    if let Op::Add(a) = &mut q.nodes[n].op {
+        a.arithmetic = if fits {
+            AddArithmetic::Int16
+        } else {
+            AddArithmetic::Tflite
+        };
+    }
 }
 
 /// Logits beyond this are scores below 0.0003 or above 0.9997: no decision depends on them.

@@ -2,8 +2,9 @@
 
 use outpost_hal::DType;
 use outpost_models::graph::op::{
-    ActAttrs, ConcatAttrs, ConvAttrs, DepthwiseAttrs, MeanAttrs, PadAttrs, PoolAttrs, ReshapeAttrs,
-    ResizeAttrs, ResizeMode, Rounding, SliceAttrs, SoftmaxAttrs, TransposeAttrs,
+    ActAttrs, AddArithmetic, AddAttrs, ConcatAttrs, ConvAttrs, DepthwiseAttrs, MeanAttrs, PadAttrs,
+    PoolAttrs, ReshapeAttrs, ResizeAttrs, ResizeMode, Rounding, SliceAttrs, SoftmaxAttrs,
+    TransposeAttrs,
 };
 use outpost_models::graph::{Activation, Op, Padding};
 use tract_tflite::tflite as fb;
@@ -239,15 +240,18 @@ pub fn map(
                 c.op.builtin_options_as_mul_options()
                     .map(|o| o.fused_activation_function())
             };
-            let a = ActAttrs {
-                activation: c.act(act.unwrap_or(fb::ActivationFunctionType::NONE))?,
-            };
+            let activation = c.act(act.unwrap_or(fb::ActivationFunctionType::NONE))?;
             let ins = vec![Some(c.input(0)?), Some(c.input(1)?)];
             c.node(
                 if code == B::ADD {
-                    Op::Add(a)
+                    // An already-int8 add keeps TFLite's arithmetic (bit-exact with LiteRT);
+                    // the quantizer chooses for the float ones.
+                    Op::Add(AddAttrs {
+                        activation,
+                        arithmetic: AddArithmetic::Tflite,
+                    })
                 } else {
-                    Op::Mul(a)
+                    Op::Mul(ActAttrs { activation })
                 },
                 ins,
             );

@@ -1,6 +1,6 @@
 //! Element-wise add and mul, int8 (TFLite reference arithmetic) and f32.
 
-use crate::elementwise::{AddQuant, MulQuant};
+use crate::elementwise::{Add16Quant, AddQuant, MulQuant};
 
 fn check(a: usize, b: usize, out: usize) {
     assert!(
@@ -11,6 +11,14 @@ fn check(a: usize, b: usize, out: usize) {
 
 /// Int8 add.
 pub(crate) fn add_i8(q: &AddQuant, a: &[i8], b: &[i8], out: &mut [i8]) {
+    check(a.len(), b.len(), out.len());
+    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+        *o = q.apply(x, y);
+    }
+}
+
+/// Int8 add, 16-bit multipliers ([`Add16Quant`]).
+pub(crate) fn add16_i8(q: &Add16Quant, a: &[i8], b: &[i8], out: &mut [i8]) {
     check(a.len(), b.len(), out.len());
     for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
         *o = q.apply(x, y);

@@ -110,7 +110,43 @@ impl Rounding {
     }
 }
 
-/// Attributes of ops that only carry a fused activation (`fully_connected`, `add`, `mul`).
+/// `add` attributes.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddAttrs {
+    /// Fused activation.
+    #[serde(default)]
+    pub activation: Activation,
+    /// The int8 arithmetic (absent: `tflite`).
+    #[serde(default, skip_serializing_if = "AddArithmetic::is_tflite")]
+    pub arithmetic: AddArithmetic,
+}
+
+/// How an int8 add computes `out = zp_o + (s1·(a − zp1) + s2·(b − zp2)) / s_o`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AddArithmetic {
+    /// TFLite's reference scheme: each input shifted left by 20 and rescaled by its own 31-bit
+    /// multiplier, the sum rescaled by a third (three requantizations per element). What models
+    /// imported already quantized use, so they stay bit-exact with LiteRT.
+    #[default]
+    Tflite,
+    /// Two 16-bit multipliers `m1, m2` and one shift `s` (the largest with
+    /// `round(max(s1, s2)/s_o · 2^s) ≤ 32767`): `acc = a·m1 + b·m2 + 2^(s−1) − zp1·m1 − zp2·m2`
+    /// in 32 bits, `out = clamp((acc >> s) + zp_o)`. One multiply-add per pair of inputs; the
+    /// multipliers keep 15 significant bits, an error far below half an output step. Set by
+    /// Outpost's quantizer where the ratio of scales fits (`s1/s_o, s2/s_o ≤ 32767`).
+    Int16,
+}
+
+impl AddArithmetic {
+    /// Whether this is the default, [`AddArithmetic::Tflite`].
+    pub fn is_tflite(&self) -> bool {
+        *self == AddArithmetic::Tflite
+    }
+}
+
+/// Attributes of ops that only carry a fused activation (`fully_connected`, `mul`).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ActAttrs {
@@ -255,7 +291,7 @@ pub enum Op {
     /// Fully connected (matrix × vector per row).
     FullyConnected(ActAttrs),
     /// Element-wise add.
-    Add(ActAttrs),
+    Add(AddAttrs),
     /// Element-wise multiply.
     Mul(ActAttrs),
     /// Concatenation.
@@ -413,7 +449,8 @@ impl Op {
         let v = match self {
             Op::Conv2d(a) => serde_json::to_value(a),
             Op::DepthwiseConv2d(a) => serde_json::to_value(a),
-            Op::FullyConnected(a) | Op::Add(a) | Op::Mul(a) => serde_json::to_value(a),
+            Op::FullyConnected(a) | Op::Mul(a) => serde_json::to_value(a),
+            Op::Add(a) => serde_json::to_value(a),
             Op::Concat(a) => serde_json::to_value(a),
             Op::Pad(a) => serde_json::to_value(a),
             Op::MaxPool2d(a) | Op::AvgPool2d(a) => serde_json::to_value(a),
@@ -498,7 +535,8 @@ impl Op {
         match self {
             Op::Conv2d(a) => a.activation,
             Op::DepthwiseConv2d(a) => a.activation,
-            Op::FullyConnected(a) | Op::Add(a) | Op::Mul(a) => a.activation,
+            Op::FullyConnected(a) | Op::Mul(a) => a.activation,
+            Op::Add(a) => a.activation,
             Op::MaxPool2d(a) | Op::AvgPool2d(a) => a.activation,
             _ => Activation::None,
         }

@@ -6,7 +6,10 @@ use super::rng::Rng;
 use crate::builder::ModelBuilder;
 use crate::error::Result;
 use crate::graph::QuantParams;
-use crate::graph::op::{ActAttrs, Activation, ConvAttrs, DepthwiseAttrs, MeanAttrs, Op, Padding};
+use crate::graph::op::{
+    ActAttrs, Activation, AddArithmetic, AddAttrs, ConvAttrs, DepthwiseAttrs, MeanAttrs, Op,
+    Padding,
+};
 use crate::spec::{
     ColorOrder, Decoder, InputSpec, Layout, OutputSpec, Provenance, ResizeKind, ScoreActivation,
 };
@@ -213,7 +216,17 @@ pub fn synth_mobilenet_v2(cfg: &MobileNetV2) -> Result<ModelBuilder> {
             if stride == 1 && c == out_c {
                 let add = format!("{name}.add");
                 let q = w.q(LINEAR_Q);
-                w.b.node_inferred(&add, Op::Add(ActAttrs::default()), &[&x, &h], &add, dt, q)?;
+                // As Outpost's quantizer would choose for these scales (all equal).
+                let arithmetic = if dt == DType::I8 {
+                    AddArithmetic::Int16
+                } else {
+                    AddArithmetic::Tflite
+                };
+                let op = Op::Add(AddAttrs {
+                    activation: Activation::None,
+                    arithmetic,
+                });
+                w.b.node_inferred(&add, op, &[&x, &h], &add, dt, q)?;
                 h = add;
             }
             x = h;

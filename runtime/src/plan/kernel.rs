@@ -1,8 +1,8 @@
 //! What one step of a plan runs: a kernel with everything it needs prepared at plan time.
 
 use outpost_kernels::{
-    AddQuant, Lut, MulQuant, PackedConv, PackedConvF32, PackedDepthwise, PackedDepthwiseF32,
-    PackedFc, PackedFcF32, PoolParams, Requant, ResizeOptions,
+    Add16Quant, AddQuant, Lut, MulQuant, PackedConv, PackedConvF32, PackedDepthwise,
+    PackedDepthwiseF32, PackedFc, PackedFcF32, PoolParams, Requant, ResizeOptions,
 };
 
 /// Most axes of a `slice` kernel.
@@ -27,8 +27,10 @@ pub enum Kernel {
     DepthwiseI8(PackedDepthwise),
     /// int8 fully connected.
     FcI8(PackedFc),
-    /// int8 add.
+    /// int8 add, TFLite arithmetic.
     AddI8(AddQuant),
+    /// int8 add, 16-bit multipliers (`"arithmetic": "int16"`).
+    Add16I8(Add16Quant),
     /// int8 multiply.
     MulI8(MulQuant),
     /// int8 mean over the spatial axes.

@@ -2,12 +2,12 @@
 
 use outpost_hal::DType;
 use outpost_kernels::{
-    Activation as KAct, AddQuant, Conv2dParams, DepthwiseParams, FcParams, Lut, MulQuant,
-    PackedConv, PackedConvF32, PackedDepthwise, PackedDepthwiseF32, PackedFc, PackedFcF32,
-    PoolParams, ResizeOptions, Tier, quantize_multiplier,
+    Activation as KAct, Add16Quant, AddQuant, Conv2dParams, DepthwiseParams, FcParams, Lut,
+    MulQuant, PackedConv, PackedConvF32, PackedDepthwise, PackedDepthwiseF32, PackedFc,
+    PackedFcF32, PoolParams, ResizeOptions, Tier, quantize_multiplier,
 };
 use outpost_models::Model;
-use outpost_models::graph::op::{Activation, PoolAttrs, ResizeMode, Rounding};
+use outpost_models::graph::op::{Activation, AddArithmetic, PoolAttrs, ResizeMode, Rounding};
 use outpost_models::graph::shape::{conv_out, macs as op_macs};
 use outpost_models::graph::{Node, Op, Padding, QuantParams, TensorDecl};
 
@@ -351,7 +351,13 @@ pub fn lower(model: &Model, node: &Node, tier: Tier) -> Result<Kernel> {
                 Err(c.unsupported("mixed int8/float fully connected"))
             }
         }
-        Op::Add(a) | Op::Mul(a) => {
+        Op::Add(_) | Op::Mul(_) => {
+            let activation = node.op.activation();
+            // `Some` for an add: how its int8 arithmetic is done.
+            let arithmetic = match &node.op {
+                Op::Add(a) => Some(a.arithmetic),
+                _ => None,
+            };
             let y = model
                 .meta()
                 .graph
@@ -364,10 +370,31 @@ pub fn lower(model: &Model, node: &Node, tier: Tier) -> Result<Kernel> {
                 )));
             }
             let yq = Ctx::q(y);
-            let is_add = matches!(node.op, Op::Add(_));
+            let is_add = arithmetic.is_some();
             if int8 && y.dtype == DType::I8 {
-                let (lo, hi) = range(a.activation);
-                Ok(if is_add {
+                let (lo, hi) = range(activation);
+                Ok(if arithmetic == Some(AddArithmetic::Int16) {
+                    Kernel::Add16I8(
+                        Add16Quant::new(
+                            xq.scale,
+                            xq.zero_point,
+                            yq.scale,
+                            yq.zero_point,
+                            oq.scale,
+                            oq.zero_point,
+                            lo,
+                            hi,
+                        )
+                        .ok_or_else(|| {
+                            c.unsupported(format!(
+                                "\"arithmetic\": \"int16\" needs input/output scale ratios \
+                                 below 128 and int8 zero points; this add has {} / {} and {} / {} \
+                                 (remove the attribute to use TFLite's arithmetic)",
+                                xq.scale, oq.scale, yq.scale, oq.scale
+                            ))
+                        })?,
+                    )
+                } else if is_add {
                     Kernel::AddI8(AddQuant::new(
                         xq.scale,
                         xq.zero_point,
@@ -391,7 +418,7 @@ pub fn lower(model: &Model, node: &Node, tier: Tier) -> Result<Kernel> {
                     ))
                 })
             } else if float && y.dtype == DType::F32 {
-                let r = kact(a.activation).range_f32();
+                let r = kact(activation).range_f32();
                 Ok(if is_add {
                     Kernel::AddF32(r)
                 } else {

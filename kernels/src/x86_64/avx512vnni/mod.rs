@@ -2,6 +2,7 @@
 //! by xor 0x80 with −128·Σw folded into the bias at pack time).
 
 pub(crate) mod add;
+pub(crate) mod add16;
 pub(crate) mod depthwise;
 pub(crate) mod gemm;
 pub(crate) mod probe;

@@ -1,0 +1,91 @@
+//! Int8 add with 16-bit multipliers ([`Add16Quant`]), 32 lanes at a time: inputs widened to
+//! i16 and interleaved in pairs, one `vpmaddwd` per 8 outputs, one arithmetic shift, packed
+//! back with saturation.
+
+use core::arch::x86_64::*;
+
+use crate::elementwise::Add16Quant;
+
+/// `out[i] = a[i] ⊕ b[i]`, bit-exact with [`Add16Quant::apply`].
+pub(crate) fn add16(q: &Add16Quant, a: &[i8], b: &[i8], out: &mut [i8]) {
+    super::assert_supported();
+    assert!(
+        a.len() == out.len() && b.len() == out.len(),
+        "add: lengths differ"
+    );
+    let n32 = out.len() / 32 * 32;
+    // SAFETY: AVX2 is available (asserted); the three slices hold n32 <= len elements.
+    unsafe { add16_impl(q, a.as_ptr(), b.as_ptr(), out.as_mut_ptr(), n32) };
+    for i in n32..out.len() {
+        out[i] = q.apply(a[i], b[i]);
+    }
+}
+
+/// # Safety
+/// AVX2 available; `a`, `b` readable and `out` writable for `n` bytes, `n` a multiple of 32.
+#[target_feature(enable = "avx2")]
+unsafe fn add16_impl(q: &Add16Quant, a: *const i8, b: *const i8, out: *mut i8, n: usize) {
+    // Each i32 lane of `mults` holds the pair (m1, m2) that `vpmaddwd` applies to (a, b).
+    let mults = _mm256_set1_epi32((q.m1 as u16 as i32) | ((q.m2 as i32) << 16));
+    let bias = _mm256_set1_epi32(q.bias);
+    let shift = _mm_cvtsi32_si128(q.shift as i32);
+    let zp = _mm256_set1_epi16(q.out_zp as i16);
+    let (lo, hi) = (
+        _mm256_set1_epi8(q.act_min as i8),
+        _mm256_set1_epi8(q.act_max as i8),
+    );
+    let p = Params {
+        mults,
+        bias,
+        shift,
+        zp,
+    };
+    let mut i = 0;
+    while i < n {
+        // SAFETY: i + 32 <= n; the caller guarantees n readable bytes.
+        let (x, y) = unsafe {
+            (
+                _mm256_loadu_si256(a.add(i).cast()),
+                _mm256_loadu_si256(b.add(i).cast()),
+            )
+        };
+        let r0 = half(
+            _mm256_cvtepi8_epi16(_mm256_castsi256_si128(x)),
+            _mm256_cvtepi8_epi16(_mm256_castsi256_si128(y)),
+            p,
+        );
+        let r1 = half(
+            _mm256_cvtepi8_epi16(_mm256_extracti128_si256(x, 1)),
+            _mm256_cvtepi8_epi16(_mm256_extracti128_si256(y, 1)),
+            p,
+        );
+        // `vpacksswb` interleaves the two by 64-bit quarters (0–7, 16–23, 8–15, 24–31).
+        let v = _mm256_permute4x64_epi64(_mm256_packs_epi16(r0, r1), 0b11_01_10_00);
+        let v = _mm256_min_epi8(_mm256_max_epi8(v, lo), hi);
+        // SAFETY: as for the loads; `out` is writable for n bytes.
+        unsafe { _mm256_storeu_si256(out.add(i).cast(), v) };
+        i += 32;
+    }
+}
+
+/// The broadcast parameters of [`half`].
+#[derive(Clone, Copy)]
+struct Params {
+    mults: __m256i,
+    bias: __m256i,
+    shift: __m128i,
+    zp: __m256i,
+}
+
+/// 16 outputs (i16, output zero point added) from 16 `(a, b)` widened to i16. The unpacks pair
+/// a and b within each 128-bit lane (elements 0–3 and 8–11, then 4–7 and 12–15); `vpackssdw`
+/// undoes exactly that interleave, so the results come out in order.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn half(x: __m256i, y: __m256i, p: Params) -> __m256i {
+    let s0 = _mm256_madd_epi16(_mm256_unpacklo_epi16(x, y), p.mults);
+    let s1 = _mm256_madd_epi16(_mm256_unpackhi_epi16(x, y), p.mults);
+    let s0 = _mm256_sra_epi32(_mm256_add_epi32(s0, p.bias), p.shift);
+    let s1 = _mm256_sra_epi32(_mm256_add_epi32(s1, p.bias), p.shift);
+    _mm256_adds_epi16(_mm256_packs_epi32(s0, s1), p.zp)
+}
