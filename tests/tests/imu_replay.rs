@@ -159,16 +159,17 @@ fn real_recording_paced_by_row_rate() {
     let mut at: Vec<Duration> = Vec::new();
     p.run(&AtomicBool::new(false), |_| at.push(t0.elapsed()));
     assert_eq!(at.len(), 23);
+    // `t0` is taken before the run, so before the replay's clock starts: no window can be
+    // published earlier than its due time counted from `t0`, however loaded the machine.
     for (k, t) in at.iter().enumerate() {
         let due = (k * HOP) as f64 / rate;
-        let since_first = (*t - at[0]).as_secs_f64();
         assert!(
-            since_first >= due - 0.002,
-            "window {k} published {since_first} s after the first, before it was due at {due} s"
+            t.as_secs_f64() >= due,
+            "window {k} published at {t:?}, before it was due at {due} s"
         );
     }
     let span = (at[22] - at[0]).as_secs_f64();
-    assert!(span < 1.1 + 1.0, "paced replay took {span} s");
+    assert!(span < 1.1 + 4.0, "paced replay took {span} s");
 }
 
 #[test]
