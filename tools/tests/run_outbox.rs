@@ -89,7 +89,9 @@ margin = 0.1
 
 [outbox]
 path = "box/outbox.redb"
-record = {{ results = true, frames = "detections", samples = false }}
+# As many sink buffers as frames: these tests check what reaches the outbox, and a sink
+# slowed by a loaded machine (redaction, JPEG, uplink) must not drop frames here.
+record = {{ results = true, frames = "detections", samples = false, queue = 64 }}
 sched_idle = false
 nice = 0
 {outbox_extra}
