@@ -1,6 +1,7 @@
 //! Shared helpers for Outpost integration tests: small valid models built in code, and raw
 //! safetensors files for writing deliberately broken ones.
 
+pub mod alloc_count;
 pub mod rtsp;
 pub mod speech;
 

@@ -8,40 +8,13 @@
 //! (gravity, about 1 g, in every window; walking moves the sensor), pacing by a row rate
 //! holds its timeline, and looping replay publishes windows without touching the heap.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use outpost_runtime::pipeline::{FrameKind, Pipeline, Policy, StreamConfig};
 use outpost_runtime::sources::{CsvSource, Pace};
-
-struct Counting;
-
-static CALLS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: forwards every call to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        CALLS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        CALLS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as our caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        CALLS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as our caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use outpost_tests::alloc_count::{self, Counting};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -177,9 +150,9 @@ fn looping_replay_allocates_nothing_per_window() {
     const WARMUP: u64 = 50;
     const MEASURED: u64 = 1_000;
     // The counter sees allocations on this thread (a control for the zero below).
-    let before = CALLS.load(Ordering::SeqCst);
+    let before = alloc_count::calls();
     drop(std::hint::black_box(Box::new(7u64)));
-    assert!(CALLS.load(Ordering::SeqCst) > before);
+    assert!(alloc_count::calls() > before);
 
     let src = source(Pace::Unpaced).looping(true);
     let mut p = Pipeline::new();
@@ -195,10 +168,10 @@ fn looping_replay_allocates_nothing_per_window() {
         n += 1;
         sum += f64::from(r.samples()[0]);
         if n == WARMUP {
-            start = CALLS.load(Ordering::SeqCst);
+            start = alloc_count::calls();
         }
         if n == WARMUP + MEASURED {
-            end = CALLS.load(Ordering::SeqCst);
+            end = alloc_count::calls();
         }
     });
     assert!(n >= WARMUP + MEASURED, "only {n} windows");
