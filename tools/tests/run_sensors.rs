@@ -19,6 +19,27 @@ fn temp_dir(tag: &str) -> std::path::PathBuf {
     d
 }
 
+/// `outpost run --json --out OUT --config CFG`, which must succeed: its JSON lines.
+fn run_json(cfg: &Path, out_dir: &Path) -> Vec<Value> {
+    let out = outpost()
+        .args(["run", "--json", "--out"])
+        .arg(out_dir)
+        .arg("--config")
+        .arg(cfg)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 #[test]
 fn csv_and_wav_streams_without_a_model() {
     assert!(
@@ -40,23 +61,7 @@ fn csv_and_wav_streams_without_a_model() {
     );
     let cfg = dir.join("sensors.toml");
     std::fs::write(&cfg, config).unwrap();
-    let out = outpost()
-        .args(["run", "--json", "--out"])
-        .arg(dir.join("out"))
-        .arg("--config")
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines: Vec<Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = run_json(&cfg, &dir.join("out"));
     let imu: Vec<&Value> = lines.iter().filter(|v| v["stream"] == "imu").collect();
     assert_eq!(imu.len(), 3);
     // Window 1 holds rows 4..8: ax mean 5.5, ay mean 11.
@@ -144,23 +149,7 @@ fn real_imu_recording_through_outpost_run() {
         ),
     )
     .unwrap();
-    let out = outpost()
-        .args(["run", "--json", "--out"])
-        .arg(dir.join("out"))
-        .arg("--config")
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines: Vec<Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = run_json(&cfg, &dir.join("out"));
     let imu: Vec<&Value> = lines.iter().filter(|v| v["stream"] == "imu").collect();
     assert_eq!(imu.len(), 23, "(1,246 rows - 100) / 50 + 1 windows");
     // Window 3 holds rows 150..250: its per-channel means, from the file.
