@@ -141,6 +141,7 @@ fn peak(c: &mut Criterion<ThreadCpu>) {
 
 fn pointwise(c: &mut Criterion<ThreadCpu>) {
     let shapes = [
+        (64, 64, 24, 24),
         (56, 56, 24, 144),
         (28, 28, 32, 192),
         (14, 14, 96, 576),
@@ -162,6 +163,38 @@ fn pointwise(c: &mut Criterion<ThreadCpu>) {
             let packed = PackedConv::new(t.tier(), &p, &weights, Some(&bias), 0.05, &scales, 0.1);
             let mut scratch = vec![0u8; packed.scratch_bytes()];
             let id = BenchmarkId::new(t.tier().name(), format!("{h}x{w}x{ic}->{oc}"));
+            group.bench_function(id, |b| {
+                b.iter(|| t.conv2d_i8(&packed, black_box(&input), &mut output, &mut scratch))
+            });
+        }
+    }
+    group.finish();
+}
+
+/// Full convolutions: BlazeFace's first layer (128×128×3 → 24, 5×5, stride 2, TFLite "same"
+/// padding) and MobileNetV2's (224×224×3 → 32, 3×3, stride 2).
+fn conv(c: &mut Criterion<ThreadCpu>) {
+    let shapes = [(128, 3, 24, 5), (224, 3, 32, 3)];
+    let mut group = c.benchmark_group("conv_i8");
+    group.sample_size(10);
+    for (size, ic, oc, k) in shapes {
+        let mut p = Conv2dParams::simple(size, size, ic, oc, k, k);
+        (p.stride_h, p.stride_w) = (2, 2);
+        (p.out_h, p.out_w) = (size / 2, size / 2);
+        let pad = ((size / 2 - 1) * 2 + k).saturating_sub(size) / 2;
+        (p.pad_top, p.pad_left) = (pad, pad);
+        p.input_zp = -3;
+        p.output_zp = 5;
+        let weights = bytes(p.weight_len(), 7);
+        let bias: Vec<i32> = (0..oc as i32).map(|i| i * 37 - 2000).collect();
+        let scales: Vec<f32> = (0..oc).map(|i| 0.002 + 0.0001 * (i % 7) as f32).collect();
+        let input = bytes(p.input_len(), 8);
+        let mut output = vec![0i8; p.output_len()];
+        group.throughput(Throughput::Elements(p.macs()));
+        for t in tables() {
+            let packed = PackedConv::new(t.tier(), &p, &weights, Some(&bias), 0.05, &scales, 0.1);
+            let mut scratch = vec![0u8; packed.scratch_bytes()];
+            let id = BenchmarkId::new(t.tier().name(), format!("{size}x{size}x{ic}->{oc}k{k}s2"));
             group.bench_function(id, |b| {
                 b.iter(|| t.conv2d_i8(&packed, black_box(&input), &mut output, &mut scratch))
             });
@@ -231,6 +264,6 @@ fn config() -> Criterion<ThreadCpu> {
 criterion_group! {
     name = benches;
     config = config();
-    targets = peak, pointwise, depthwise3x3, add
+    targets = peak, pointwise, conv, depthwise3x3, add
 }
 criterion_main!(benches);

@@ -24,6 +24,58 @@ pub struct PackedConv {
     pub(crate) requant: Vec<Requant>,
     /// One packed GEMM per group (SIMD tiers).
     pub(crate) groups: Vec<PackedGemm>,
+    /// The VNNI tier reads this convolution straight from its padded input (no im2col).
+    pub(crate) implicit: Option<Implicit>,
+}
+
+/// The longest kernel row (`k_w · in_c` bytes, rounded up to 4) read straight from the padded
+/// input; convolutions with longer rows (many input channels) use im2col, whose copies are
+/// then long runs.
+const IMPLICIT_MAX_RUN: usize = 64;
+
+/// A VNNI convolution without im2col: the input is copied once, flipped to u8 and padded with
+/// its zero point, into `hp` rows of `wp` pixels; output row `oy` is then a GEMM whose A rows
+/// start `stride_w · in_c` bytes apart, each row read as `k_h` segments (one per kernel row,
+/// `dilation_h` padded rows apart) of `run4` bytes. The packed weights hold each kernel row's
+/// `k_w · in_c` weights followed by zeros up to `run4`, so the bytes read past a kernel row
+/// (the next pixel's) count for nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Implicit {
+    pub hp: usize,
+    pub wp: usize,
+    pub run4: usize,
+}
+
+impl Implicit {
+    /// The implicit form of `d` on `tier`, where it applies.
+    fn plan(tier: Tier, d: &Conv2dParams) -> Option<Implicit> {
+        let run4 = (d.k_w * d.in_c).div_ceil(4) * 4;
+        let applies = tier == Tier::Avx512Vnni
+            && !d.is_pointwise()
+            && d.groups == 1
+            && d.dilation_w == 1
+            && run4 <= IMPLICIT_MAX_RUN;
+        applies.then(|| Implicit {
+            hp: (d.out_h - 1) * d.stride_h + (d.k_h - 1) * d.dilation_h + 1,
+            wp: (d.out_w - 1) * d.stride_w + d.k_w,
+            run4,
+        })
+    }
+
+    /// Scratch bytes: the padded input and a tail the last row's last quad may read.
+    fn scratch_bytes(&self, d: &Conv2dParams) -> usize {
+        self.hp * self.wp * d.in_c + 4
+    }
+
+    /// OHWI weights with every kernel row widened from `k_w · in_c` to `run4` bytes.
+    fn widen(&self, d: &Conv2dParams, weights: &[i8]) -> Vec<i8> {
+        let run = d.k_w * d.in_c;
+        let mut w = vec![0i8; d.out_c * d.k_h * self.run4];
+        for (dst, src) in w.chunks_exact_mut(self.run4).zip(weights.chunks_exact(run)) {
+            dst[..run].copy_from_slice(src);
+        }
+        w
+    }
 }
 
 impl PackedConv {
@@ -96,8 +148,20 @@ impl PackedConv {
             params.out_c_per_group(),
             params.k_h * params.k_w * params.in_c_per_group(),
         );
+        let implicit = Implicit::plan(tier, params);
         let groups = if tier == Tier::Generic {
             Vec::new()
+        } else if let Some(im) = implicit {
+            vec![PackedGemm::new(
+                tier,
+                params.out_c,
+                params.k_h * im.run4,
+                &im.widen(params, weights),
+                Some(&bias),
+                requant,
+                params.input_zp,
+                out,
+            )]
         } else {
             (0..params.groups)
                 .map(|g| {
@@ -122,6 +186,7 @@ impl PackedConv {
             bias,
             requant: requant.to_vec(),
             groups,
+            implicit,
         }
     }
 
@@ -140,6 +205,9 @@ impl PackedConv {
         let Some(g) = self.groups.first() else {
             return 0;
         };
+        if let Some(im) = self.implicit {
+            return im.scratch_bytes(&self.params);
+        }
         let col = if self.params.is_pointwise() {
             0
         } else {
@@ -168,8 +236,29 @@ impl PackedConv {
             );
             return;
         }
-        let k = self.groups[0].k;
         let pixels = d.out_h * d.out_w;
+        #[cfg(target_arch = "x86_64")]
+        if let Some(im) = self.implicit {
+            use crate::x86_64::avx512vnni::{gemm, im2col};
+            let row_bytes = im.wp * d.in_c;
+            let layout = gemm::ALayout {
+                row: d.stride_w * d.in_c,
+                segs: d.k_h,
+                seg_quads: im.run4 / 4,
+                seg_stride: d.dilation_h * row_bytes,
+            };
+            let padded = &mut scratch[..im.scratch_bytes(d)];
+            for b in 0..d.batch {
+                im2col::pad_flipped(d, input, b, im.hp, im.wp, padded);
+                for oy in 0..d.out_h {
+                    let out = &mut output[(b * pixels + oy * d.out_w) * d.out_c..];
+                    let a = &padded[oy * d.stride_h * row_bytes..];
+                    gemm::gemm_strided(&self.groups[0], a, layout, d.out_w, out, d.out_c);
+                }
+            }
+            return;
+        }
+        let k = self.groups[0].k;
         let ocg = d.out_c_per_group();
         #[cfg(target_arch = "x86_64")]
         if self.tier == Tier::Avx512Vnni {
@@ -182,7 +271,9 @@ impl PackedConv {
                     let mut start = 0;
                     while start < pixels {
                         let rows = (pixels - start).min(IM2COL_ROWS);
-                        im2col_flipped(d, input, b, g, start, rows, k4, col);
+                        crate::x86_64::avx512vnni::im2col::im2col_flipped(
+                            d, input, b, g, start, rows, k4, col,
+                        );
                         let out = &mut output[(b * pixels + start) * d.out_c + g * ocg..];
                         crate::x86_64::avx512vnni::gemm::gemm_flipped(
                             packed,
@@ -245,65 +336,6 @@ fn im2col(
                     }
                 }
             }
-        }
-    }
-}
-
-/// [`im2col`] in the AVX-512 VNNI GEMM's operand form: every byte flipped to u8 (`x ^ 0x80`),
-/// rows of `k4` bytes (`k` rounded up to 4; bytes `k..k4` are left as they are, their packed
-/// weights being zero). With dilation 1 the `k_w · icg`
-/// bytes of one kernel row are copied as one run when they lie inside the input.
-#[cfg(target_arch = "x86_64")]
-#[allow(clippy::too_many_arguments)]
-fn im2col_flipped(
-    d: &Conv2dParams,
-    input: &[i8],
-    b: usize,
-    g: usize,
-    start: usize,
-    rows: usize,
-    k4: usize,
-    col: &mut [u8],
-) {
-    let icg = d.in_c_per_group();
-    let run = d.k_w * icg;
-    let zp = d.input_zp as i8 as u8 ^ 0x80;
-    let flip = |dst: &mut [u8], src: &[i8]| {
-        for (o, &x) in dst.iter_mut().zip(src) {
-            *o = x as u8 ^ 0x80;
-        }
-    };
-    let (mut oy, mut ox) = (start / d.out_w, start % d.out_w);
-    for dst_row in col[..rows * k4].chunks_exact_mut(k4) {
-        let ix0 = (ox * d.stride_w) as isize - d.pad_left as isize;
-        let inside_x = ix0 >= 0 && ix0 as usize + (d.k_w - 1) * d.dilation_w < d.in_w;
-        for ky in 0..d.k_h {
-            let iy = (oy * d.stride_h + ky * d.dilation_h) as isize - d.pad_top as isize;
-            let dst = &mut dst_row[ky * run..(ky + 1) * run];
-            if iy < 0 || iy as usize >= d.in_h {
-                dst.fill(zp);
-                continue;
-            }
-            let row = (b * d.in_h + iy as usize) * d.in_w;
-            if inside_x && d.dilation_w == 1 && icg == d.in_c {
-                let src = (row + ix0 as usize) * d.in_c;
-                flip(dst, &input[src..src + run]);
-                continue;
-            }
-            for (kx, tap) in dst.chunks_exact_mut(icg).enumerate() {
-                let ix = ix0 + (kx * d.dilation_w) as isize;
-                if ix < 0 || ix as usize >= d.in_w {
-                    tap.fill(zp);
-                } else {
-                    let src = (row + ix as usize) * d.in_c + g * icg;
-                    flip(tap, &input[src..src + icg]);
-                }
-            }
-        }
-        ox += 1;
-        if ox == d.out_w {
-            ox = 0;
-            oy += 1;
         }
     }
 }

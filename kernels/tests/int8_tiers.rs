@@ -74,8 +74,35 @@ struct ConvCase {
     input: Vec<i8>,
 }
 
-fn conv_case(pointwise: bool) -> impl Strategy<Value = ConvCase> {
-    let shape = if pointwise {
+/// Which convolutions a [`conv_case`] draws.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ConvKind {
+    /// 1×1, stride 1, no padding, one group.
+    Pointwise,
+    /// Any kernel, stride, dilation, padding and groups.
+    General,
+    /// First layers: one group, few input channels, kernels up to 5×5, horizontal dilation 1
+    /// (the VNNI tier reads these straight from the padded input, without im2col).
+    FewChannels,
+}
+
+fn conv_case(kind: ConvKind) -> impl Strategy<Value = ConvCase> {
+    let pointwise = kind == ConvKind::Pointwise;
+    let shape = if kind == ConvKind::FewChannels {
+        (
+            1usize..=2,
+            1usize..=20,
+            1usize..=20,
+            Just(1usize),
+            prop::sample::select(&[1usize, 2, 3, 4, 5, 7, 12, 16, 17][..]),
+            1usize..=40,
+            1usize..=5,
+            1usize..=5,
+            1usize..=2,
+            1usize..=2,
+        )
+            .boxed()
+    } else if pointwise {
         (
             1usize..=2,
             1usize..=9,
@@ -134,11 +161,11 @@ fn conv_case(pointwise: bool) -> impl Strategy<Value = ConvCase> {
                 p.stride_h = stride;
                 p.stride_w = if pointwise { 1 } else { 1 + (stride % 2) };
                 p.dilation_h = dil;
-                p.dilation_w = dil;
+                p.dilation_w = if kind == ConvKind::FewChannels { 1 } else { dil };
                 p.pad_top = pt;
                 p.pad_left = pl;
                 p.out_h = conv_output_size(h, kh, p.stride_h, dil, pt, pb);
-                p.out_w = conv_output_size(w, kw, p.stride_w, dil, pl, pr);
+                p.out_w = conv_output_size(w, kw, p.stride_w, p.dilation_w, pl, pr);
                 p.input_zp = izp;
                 p.output_zp = ozp;
                 (
@@ -276,7 +303,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     #[test]
-    fn conv2d_tiers_match_generic(c in conv_case(false)) {
+    fn conv2d_tiers_match_generic(c in conv_case(ConvKind::General)) {
         let want = run_conv(&generic(), &c);
         for t in simd_tiers() {
             prop_assert_eq!(&run_conv(&t, &c), &want, "tier {}", t.tier());
@@ -284,7 +311,15 @@ proptest! {
     }
 
     #[test]
-    fn pointwise_tiers_match_generic(c in conv_case(true)) {
+    fn few_channel_conv_tiers_match_generic(c in conv_case(ConvKind::FewChannels)) {
+        let want = run_conv(&generic(), &c);
+        for t in simd_tiers() {
+            prop_assert_eq!(&run_conv(&t, &c), &want, "tier {}", t.tier());
+        }
+    }
+
+    #[test]
+    fn pointwise_tiers_match_generic(c in conv_case(ConvKind::Pointwise)) {
         prop_assume!(c.p.is_pointwise());
         let want = run_conv(&generic(), &c);
         for t in simd_tiers() {
@@ -423,6 +458,36 @@ proptest! {
 }
 
 /// A direct check of the reference against hand-computed TFLite values.
+/// First layers at full size (BlazeFace 128×128×3 → 24, 5×5; MobileNetV2 224×224×3 → 32,
+/// 3×3; both stride 2 with TFLite "same" padding): every tier equals generic.
+#[test]
+fn first_layers_at_full_size_match_generic() {
+    let mut seed = 0x9E37_79B9u32;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        (seed >> 24) as u8 as i8
+    };
+    for (size, oc, k) in [(128, 24, 5), (224, 32, 3)] {
+        let mut p = Conv2dParams::simple(size, size, 3, oc, k, k);
+        (p.stride_h, p.stride_w, p.out_h, p.out_w) = (2, 2, size / 2, size / 2);
+        let pad = ((size / 2 - 1) * 2 + k - size) / 2;
+        (p.pad_top, p.pad_left, p.input_zp, p.output_zp) = (pad, pad, -7, 3);
+        let c = ConvCase {
+            p,
+            weights: (0..p.weight_len()).map(|_| next()).collect(),
+            bias: (0..oc as i32).map(|i| i * 131 - 1500).collect(),
+            scales: (0..oc).map(|i| 0.004 + 0.0003 * i as f32).collect(),
+            input: (0..p.input_len()).map(|_| next()).collect(),
+        };
+        let want = run_conv(&generic(), &c);
+        for t in simd_tiers() {
+            assert!(run_conv(&t, &c) == want, "{size}×{size} k{k}: tier {}", t.tier());
+        }
+    }
+}
+
 #[test]
 fn conv_reference_hand_value() {
     // 1×1×2 input [10, -20], zp 5; one 1×1 filter [3, -4]; bias 100; multiplier 0.5; out zp -3.

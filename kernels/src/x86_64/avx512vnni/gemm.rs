@@ -17,6 +17,38 @@ pub(crate) const NB: usize = 4;
 /// Rows of A flipped into scratch at a time.
 pub(crate) const ROWS: usize = 96;
 
+/// Where the bytes of A lie: row `r`, quad `q = s·seg_quads + j` (segment `s`, quad `j` in it)
+/// is the 4 bytes at `r·row + s·seg_stride + 4j`. A plain matrix is one segment of `k4 / 4`
+/// quads; a convolution read straight from its padded input has one segment per kernel row.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ALayout {
+    /// Bytes between consecutive rows.
+    pub row: usize,
+    /// Segments per row.
+    pub segs: usize,
+    /// Quads per segment.
+    pub seg_quads: usize,
+    /// Bytes between consecutive segments of a row.
+    pub seg_stride: usize,
+}
+
+impl ALayout {
+    /// Dense rows of `k4` bytes.
+    fn dense(k4: usize) -> Self {
+        ALayout {
+            row: k4,
+            segs: 1,
+            seg_quads: k4 / 4,
+            seg_stride: 0,
+        }
+    }
+
+    /// Bytes from a tile's first row to the end of the last quad of row `rows − 1`.
+    pub(crate) fn span(&self, rows: usize) -> usize {
+        (rows - 1) * self.row + (self.segs - 1) * self.seg_stride + self.seg_quads * 4
+    }
+}
+
 /// Scratch bytes for reduction length `k`.
 pub(crate) fn scratch_bytes(k: usize) -> usize {
     ROWS * k.div_ceil(4) * 4
@@ -78,7 +110,7 @@ pub(crate) fn gemm(
             blocks_of_rows(
                 p,
                 scratch.as_ptr(),
-                k4,
+                ALayout::dense(k4),
                 rows,
                 c.as_mut_ptr().add(i0 * ldc),
                 ldc,
@@ -109,20 +141,52 @@ pub(crate) fn gemm_flipped(p: &PackedGemm, a: &[u8], m: usize, c: &mut [i8], ldc
     );
     // SAFETY: the CPU supports the tier (asserted above); `a` holds m flipped rows of k4
     // bytes and `c` m rows (lengths asserted).
-    unsafe { blocks_of_rows(p, a.as_ptr(), k4, m, c.as_mut_ptr(), ldc) };
+    unsafe { blocks_of_rows(p, a.as_ptr(), ALayout::dense(k4), m, c.as_mut_ptr(), ldc) };
+}
+
+/// As [`gemm_flipped`], with A's `m` rows laid out as `layout` says inside `a`
+/// (`layout.segs · layout.seg_quads · 4` must equal the packed k rounded up to 4).
+pub(crate) fn gemm_strided(
+    p: &PackedGemm,
+    a: &[u8],
+    layout: ALayout,
+    m: usize,
+    c: &mut [i8],
+    ldc: usize,
+) {
+    super::assert_supported();
+    if m == 0 || p.n == 0 {
+        return;
+    }
+    let k4 = p.k.div_ceil(4) * 4;
+    assert_eq!(layout.segs * layout.seg_quads * 4, k4, "gemm: A layout");
+    assert!(a.len() >= layout.span(m), "gemm: A too short");
+    assert!(
+        ldc >= p.n && c.len() >= (m - 1) * ldc + p.n,
+        "gemm: C too short"
+    );
+    assert_eq!(
+        p.w8.len(),
+        p.n.div_ceil(16) * 16 * k4,
+        "gemm: not packed for AVX-512 VNNI"
+    );
+    // SAFETY: the CPU supports the tier (asserted above); every quad of the m rows lies inside
+    // `a` (span asserted) and `c` holds m rows (length asserted).
+    unsafe { blocks_of_rows(p, a.as_ptr(), layout, m, c.as_mut_ptr(), ldc) };
 }
 
 /// All tiles of `rows` flipped rows of A against every channel block.
 ///
 /// # Safety
-/// The CPU supports AVX-512 F/BW/VL/VNNI; `a` points at `rows` flipped rows of `k4` bytes
-/// (`k4` = k rounded up to 4; padding bytes arbitrary, their weights are zero); `c` at `rows` rows (stride `ldc`) with room for
-/// channels `0..p.n`; the weights are packed for AVX-512 VNNI.
+/// The CPU supports AVX-512 F/BW/VL/VNNI; `a` points at `rows` flipped rows laid out as
+/// `la` says, `la.span(rows)` bytes readable (quads past k carry zero weights, so their
+/// bytes may be anything); `c` at `rows` rows (stride `ldc`) with room for channels
+/// `0..p.n`; the weights are packed for AVX-512 VNNI with `la.segs · la.seg_quads` quads.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 unsafe fn blocks_of_rows(
     p: &PackedGemm,
     a: *const u8,
-    k4: usize,
+    la: ALayout,
     rows: usize,
     c: *mut i8,
     ldc: usize,
@@ -136,7 +200,7 @@ unsafe fn blocks_of_rows(
             let mr = (rows - i).min(MR);
             // SAFETY: forwarded from this function's contract: rows i..i+mr exist in `a` and
             // `c`; blocks jb..jb+nb are packed.
-            unsafe { tile_dispatch(p, a.add(i * k4), k4, c.add(i * ldc), ldc, jb, nb, mr) };
+            unsafe { tile_dispatch(p, a.add(i * la.row), la, c.add(i * ldc), ldc, jb, nb, mr) };
             i += mr;
         }
         jb += nb;
@@ -158,15 +222,15 @@ macro_rules! dispatch {
 }
 
 /// # Safety
-/// The CPU supports AVX-512 F/BW/VL/VNNI; `a` points at `mr` flipped rows of `lda` bytes
-/// (`lda` = k rounded up to 4); `c` at `mr` rows (stride `ldc`) with room for channels
-/// `16·jb..p.n`.
+/// The CPU supports AVX-512 F/BW/VL/VNNI; `a` points at `mr` flipped rows laid out as `lda`
+/// says (`lda.span(mr)` bytes readable); `c` at `mr` rows (stride `ldc`) with room for
+/// channels `16·jb..p.n`.
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 unsafe fn tile_dispatch(
     p: &PackedGemm,
     a: *const u8,
-    lda: usize,
+    lda: ALayout,
     c: *mut i8,
     ldc: usize,
     jb: usize,
@@ -192,13 +256,12 @@ unsafe fn tile_dispatch(
 unsafe fn tile<const R: usize, const B: usize>(
     p: &PackedGemm,
     a: *const u8,
-    lda: usize,
+    lda: ALayout,
     c: *mut i8,
     ldc: usize,
     jb: usize,
 ) {
-    let kq = lda / 4;
-    let bs = kq * 64;
+    let bs = lda.segs * lda.seg_quads * 64;
     // SAFETY: the bias is padded to a multiple of 16 channels; blocks jb..jb+B exist.
     let bias: [__m512i; B] = core::array::from_fn(|b| unsafe {
         _mm512_loadu_si512(p.quant.bias.as_ptr().add((jb + b) * 16).cast())
@@ -206,18 +269,24 @@ unsafe fn tile<const R: usize, const B: usize>(
     let mut acc = [bias; R];
     // SAFETY: packed blocks jb..jb+B exist (the caller keeps jb + B <= n/16 rounded up).
     let w0 = unsafe { p.w8.as_ptr().add(jb * bs) };
-    for q in 0..kq {
-        let mut w = [_mm512_setzero_si512(); B];
-        for (b, wb) in w.iter_mut().enumerate() {
-            // SAFETY: q < kq, so the 64 bytes lie inside block jb + b.
-            *wb = unsafe { _mm512_loadu_si512(w0.add(b * bs + q * 64).cast()) };
-        }
-        for (r, acc_r) in acc.iter_mut().enumerate() {
-            // SAFETY: 4q + 4 <= lda bytes of row r.
-            let av =
-                _mm512_set1_epi32(unsafe { a.add(r * lda + q * 4).cast::<i32>().read_unaligned() });
-            for (accv, wb) in acc_r.iter_mut().zip(&w) {
-                *accv = _mm512_dpbusd_epi32(*accv, av, *wb);
+    for s in 0..lda.segs {
+        // SAFETY: segment s of every row lies inside A (contract: span readable).
+        let a_s = unsafe { a.add(s * lda.seg_stride) };
+        for j in 0..lda.seg_quads {
+            let q = s * lda.seg_quads + j;
+            let mut w = [_mm512_setzero_si512(); B];
+            for (b, wb) in w.iter_mut().enumerate() {
+                // SAFETY: q < segs · seg_quads, so the 64 bytes lie inside block jb + b.
+                *wb = unsafe { _mm512_loadu_si512(w0.add(b * bs + q * 64).cast()) };
+            }
+            for (r, acc_r) in acc.iter_mut().enumerate() {
+                // SAFETY: quad j of segment s of row r is readable (contract).
+                let av = _mm512_set1_epi32(unsafe {
+                    a_s.add(r * lda.row + j * 4).cast::<i32>().read_unaligned()
+                });
+                for (accv, wb) in acc_r.iter_mut().zip(&w) {
+                    *accv = _mm512_dpbusd_epi32(*accv, av, *wb);
+                }
             }
         }
     }
@@ -231,9 +300,8 @@ unsafe fn tile<const R: usize, const B: usize>(
 /// # Safety
 /// As [`tile_dispatch`] with `mr = 6`, `nb = 4`.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-unsafe fn tile_6x4(p: &PackedGemm, a: *const u8, lda: usize, c: *mut i8, ldc: usize, jb: usize) {
-    let kq = lda / 4;
-    let bs = kq * 64;
+unsafe fn tile_6x4(p: &PackedGemm, a: *const u8, lda: ALayout, c: *mut i8, ldc: usize, jb: usize) {
+    let bs = lda.segs * lda.seg_quads * 64;
     // Accumulators start at the (zero-point folded) bias.
     // SAFETY: the bias is padded to a multiple of 16 channels; blocks jb..jb+4 exist.
     let (b0, b1, b2, b3) = unsafe {
@@ -253,35 +321,39 @@ unsafe fn tile_6x4(p: &PackedGemm, a: *const u8, lda: usize, c: *mut i8, ldc: us
     let (mut c50, mut c51, mut c52, mut c53) = (b0, b1, b2, b3);
     // SAFETY: blocks jb..jb+4 exist in the packing.
     let w = unsafe { p.w8.as_ptr().add(jb * bs) };
-    for q in 0..kq {
-        let off = q * 64;
-        // SAFETY: quad q of blocks jb..jb+4 lies inside the packing.
-        let (w0, w1, w2, w3) = unsafe {
-            (
-                _mm512_loadu_si512(w.add(off).cast()),
-                _mm512_loadu_si512(w.add(bs + off).cast()),
-                _mm512_loadu_si512(w.add(2 * bs + off).cast()),
-                _mm512_loadu_si512(w.add(3 * bs + off).cast()),
-            )
-        };
-        macro_rules! row {
-            ($r:literal, $x0:ident, $x1:ident, $x2:ident, $x3:ident) => {{
-                // SAFETY: 4q + 4 <= lda bytes of row $r.
-                let av = _mm512_set1_epi32(unsafe {
-                    a.add($r * lda + q * 4).cast::<i32>().read_unaligned()
-                });
-                $x0 = _mm512_dpbusd_epi32($x0, av, w0);
-                $x1 = _mm512_dpbusd_epi32($x1, av, w1);
-                $x2 = _mm512_dpbusd_epi32($x2, av, w2);
-                $x3 = _mm512_dpbusd_epi32($x3, av, w3);
-            }};
+    for seg in 0..lda.segs {
+        for j in 0..lda.seg_quads {
+            let off = (seg * lda.seg_quads + j) * 64;
+            // SAFETY: segment seg of every row lies inside A (contract: span readable).
+            let a_q = unsafe { a.add(seg * lda.seg_stride + j * 4) };
+            // SAFETY: quad (seg, j) of blocks jb..jb+4 lies inside the packing.
+            let (w0, w1, w2, w3) = unsafe {
+                (
+                    _mm512_loadu_si512(w.add(off).cast()),
+                    _mm512_loadu_si512(w.add(bs + off).cast()),
+                    _mm512_loadu_si512(w.add(2 * bs + off).cast()),
+                    _mm512_loadu_si512(w.add(3 * bs + off).cast()),
+                )
+            };
+            macro_rules! row {
+                ($r:literal, $x0:ident, $x1:ident, $x2:ident, $x3:ident) => {{
+                    // SAFETY: quad j of segment seg of row $r is readable (contract).
+                    let av = _mm512_set1_epi32(unsafe {
+                        a_q.add($r * lda.row).cast::<i32>().read_unaligned()
+                    });
+                    $x0 = _mm512_dpbusd_epi32($x0, av, w0);
+                    $x1 = _mm512_dpbusd_epi32($x1, av, w1);
+                    $x2 = _mm512_dpbusd_epi32($x2, av, w2);
+                    $x3 = _mm512_dpbusd_epi32($x3, av, w3);
+                }};
+            }
+            row!(0, c00, c01, c02, c03);
+            row!(1, c10, c11, c12, c13);
+            row!(2, c20, c21, c22, c23);
+            row!(3, c30, c31, c32, c33);
+            row!(4, c40, c41, c42, c43);
+            row!(5, c50, c51, c52, c53);
         }
-        row!(0, c00, c01, c02, c03);
-        row!(1, c10, c11, c12, c13);
-        row!(2, c20, c21, c22, c23);
-        row!(3, c30, c31, c32, c33);
-        row!(4, c40, c41, c42, c43);
-        row!(5, c50, c51, c52, c53);
     }
     let acc = [
         [c00, c01, c02, c03],
@@ -308,8 +380,8 @@ unsafe fn epilogue<const R: usize, const B: usize>(
     ldc: usize,
     jb: usize,
 ) {
-    if p.quant.fast && p.n >= (jb + B) * 16 {
-        // SAFETY: forwarded from this function's contract; all B blocks are full channels.
+    if p.quant.fast {
+        // SAFETY: forwarded from this function's contract.
         unsafe { epilogue_packed::<R, B>(p, acc, c, ldc, jb) };
         return;
     }
@@ -350,14 +422,14 @@ unsafe fn epilogue<const R: usize, const B: usize>(
     }
 }
 
-/// [`epilogue`] for 1 to 4 full 16-channel blocks in the fast form: the results are narrowed
+/// [`epilogue`] for 1 to 4 16-channel blocks in the fast form: the results are narrowed
 /// together (`vpackssdw`, + zero point saturating in i16, `vpacksswb`), clamped on bytes and
 /// put back in channel order with one `vpermd` (the packs interleave 128-bit lanes). Equal to
 /// TFLite's `clamp(v + zp)` because every saturation step lies outside the int8 clamp range.
+/// Channels from `p.n` on (the last block's padding) are not stored.
 ///
 /// # Safety
-/// As [`epilogue`], with `p.quant.fast`, `B` in 1..=4 and channels `16·jb..16·(jb + B)` all
-/// below `p.n`.
+/// As [`epilogue`], with `p.quant.fast` and `B` in 1..=4.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 unsafe fn epilogue_packed<const R: usize, const B: usize>(
@@ -367,7 +439,8 @@ unsafe fn epilogue_packed<const R: usize, const B: usize>(
     ldc: usize,
     jb: usize,
 ) {
-    debug_assert!(p.quant.fast && (1..=4).contains(&B) && p.n >= (jb + B) * 16);
+    debug_assert!(p.quant.fast && (1..=4).contains(&B) && p.n > jb * 16);
+    let valid = (p.n - jb * 16).min(B * 16);
     // SAFETY: the per-channel arrays are padded to a multiple of 16 channels, in fast form.
     let q: [Rq16Fast; B] =
         core::array::from_fn(|b| unsafe { Rq16Fast::load(&p.quant, (jb + b) * 16) });
@@ -390,9 +463,14 @@ unsafe fn epilogue_packed<const R: usize, const B: usize>(
         let bytes = _mm512_packs_epi16(lo, hi);
         let bytes = _mm512_min_epi8(_mm512_max_epi8(bytes, min), max);
         let bytes = _mm512_permutexvar_epi32(order, bytes);
-        // SAFETY: row r of C has room for channels 16·jb..16·(jb + B) (contract).
+        // SAFETY: row r of C has room for channels 16·jb..p.n (contract); a partial last
+        // block is stored through a mask that ends at p.n.
         unsafe {
             let dst = c.add(r * ldc + jb * 16);
+            if valid < B * 16 {
+                _mm512_mask_storeu_epi8(dst, (1u64 << valid) - 1, bytes);
+                continue;
+            }
             match B {
                 4 => _mm512_storeu_si512(dst.cast(), bytes),
                 3 => {
