@@ -203,12 +203,39 @@ fn conv(c: &mut Criterion<ThreadCpu>) {
     group.finish();
 }
 
+/// Depthwise 3×3 at MobileNetV2's shapes, then BlazeFace's (few channels, large images).
 fn depthwise3x3(c: &mut Criterion<ThreadCpu>) {
-    let shapes = [(112, 112, 96, 2), (56, 56, 144, 1), (14, 14, 576, 1)];
-    let mut group = c.benchmark_group("depthwise3x3_i8");
+    let shapes = [
+        (112, 112, 96, 2),
+        (56, 56, 144, 1),
+        (14, 14, 576, 1),
+        (64, 64, 24, 1),
+        (64, 64, 28, 2),
+        (16, 16, 88, 1),
+    ];
+    depthwise(c, "depthwise3x3_i8", 3, &shapes);
+}
+
+/// Depthwise 5×5 (MobileNetV3 and EfficientNet use them).
+fn depthwise5x5(c: &mut Criterion<ThreadCpu>) {
+    depthwise(
+        c,
+        "depthwise5x5_i8",
+        5,
+        &[(28, 28, 72, 1), (14, 14, 120, 1)],
+    );
+}
+
+fn depthwise(
+    c: &mut Criterion<ThreadCpu>,
+    name: &str,
+    k: usize,
+    shapes: &[(usize, usize, usize, usize)],
+) {
+    let mut group = c.benchmark_group(name);
     group.sample_size(10);
-    for (h, w, ch, stride) in shapes {
-        let mut p = DepthwiseParams::same(h, w, ch, 3, stride);
+    for &(h, w, ch, stride) in shapes {
+        let mut p = DepthwiseParams::same(h, w, ch, k, stride);
         p.input_zp = -3;
         p.output_zp = 5;
         let weights = bytes(p.weight_len(), 3);
@@ -264,6 +291,6 @@ fn config() -> Criterion<ThreadCpu> {
 criterion_group! {
     name = benches;
     config = config();
-    targets = peak, pointwise, conv, depthwise3x3, add
+    targets = peak, pointwise, conv, depthwise3x3, depthwise5x5, add
 }
 criterion_main!(benches);

@@ -161,7 +161,11 @@ fn conv_case(kind: ConvKind) -> impl Strategy<Value = ConvCase> {
                 p.stride_h = stride;
                 p.stride_w = if pointwise { 1 } else { 1 + (stride % 2) };
                 p.dilation_h = dil;
-                p.dilation_w = if kind == ConvKind::FewChannels { 1 } else { dil };
+                p.dilation_w = if kind == ConvKind::FewChannels {
+                    1
+                } else {
+                    dil
+                };
                 p.pad_top = pt;
                 p.pad_left = pl;
                 p.out_h = conv_output_size(h, kh, p.stride_h, dil, pt, pb);
@@ -483,7 +487,11 @@ fn first_layers_at_full_size_match_generic() {
         };
         let want = run_conv(&generic(), &c);
         for t in simd_tiers() {
-            assert!(run_conv(&t, &c) == want, "{size}×{size} k{k}: tier {}", t.tier());
+            assert!(
+                run_conv(&t, &c) == want,
+                "{size}×{size} k{k}: tier {}",
+                t.tier()
+            );
         }
     }
 }
