@@ -2,13 +2,14 @@
 //!
 //! | op | generic | avx2 | avx512vnni |
 //! |---|---|---|---|
-//! | conv2d int8 (incl. pointwise, groups) | reference loop | im2col + `vpmaddwd` GEMM | im2col + `vpdpbusd` GEMM |
+//! | conv2d int8 (incl. pointwise, groups) | reference loop | im2col + `vpmaddwd` GEMM | im2col + `vpdpbusd` GEMM; few input channels (kernel rows ≤ 64 bytes): GEMM straight from a padded input copy |
 //! | fully connected int8 | reference loop | GEMM | GEMM |
 //! | depthwise int8 | reference loop | `vpmaddwd` (multiplier 1, ≤ 64 taps; else generic) | `vpdpbusd` (same limits; 3×3 with dilation 1 and horizontal stride ≤ 2 slides interleaved input columns along the row) |
 //! | add int8 (TFLite arithmetic) | reference | 8 lanes | 16 lanes |
 //! | add int8 (16-bit multipliers) | reference | `vpmaddwd`, 32 lanes | `vpdpwssd`, 32 lanes |
-//! | max pool int8 | reference | `vpmaxsb`, 32 channels | same as avx2 |
-//! | everything else (mul, average pool, mean, LUT ops, softmax, concat, pad, transpose, slice, resize, quantize, requantize, all f32) | reference | → generic | → generic |
+//! | max pool int8 | reference | `vpmaxsb`, 32 channels | `vpmaxsb`, 64 channels, masked |
+//! | pad int8 | reference | → generic | masked 64-byte stores per pixel |
+//! | everything else (mul, average pool, mean, LUT ops, softmax, concat, pad (f32), transpose, slice, resize, quantize, requantize, all f32) | reference | → generic | → generic |
 //!
 //! The last row's entries are the generic functions on every tier: they are memory-bound or
 //! rare in the target models, so SIMD brings little; a tier can take one over later by turning
@@ -30,6 +31,7 @@ type DepthwiseFn = fn(&PackedDepthwise, &[i8], &mut [i8], &mut [u8]);
 type AddFn = fn(&AddQuant, &[i8], &[i8], &mut [i8]);
 type Add16Fn = fn(&Add16Quant, &[i8], &[i8], &mut [i8]);
 type PoolFn = fn(&PoolParams, &[i8], &mut [i8]);
+type PadFn = fn(&[i8], [usize; 4], [(usize, usize); 4], i8, &mut [i8]);
 
 /// Kernel entry points for one [`Tier`].
 ///
@@ -43,6 +45,7 @@ pub struct KernelTable {
     add_i8: AddFn,
     add16_i8: Add16Fn,
     max_pool_i8: PoolFn,
+    pad_i8: PadFn,
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -82,6 +85,7 @@ impl KernelTable {
                 add_i8: generic::elementwise::add_i8,
                 add16_i8: generic::elementwise::add16_i8,
                 max_pool_i8: generic::pool::max_pool_i8,
+                pad_i8: generic::layout::pad::<i8>,
             },
             #[cfg(target_arch = "x86_64")]
             Tier::Avx2 => KernelTable {
@@ -91,6 +95,7 @@ impl KernelTable {
                 add_i8: crate::x86_64::avx2::add::add,
                 add16_i8: crate::x86_64::avx2::add16::add16,
                 max_pool_i8: crate::x86_64::avx2::pool::max_pool_i8,
+                pad_i8: generic::layout::pad::<i8>,
             },
             #[cfg(target_arch = "x86_64")]
             Tier::Avx512Vnni => KernelTable {
@@ -99,7 +104,8 @@ impl KernelTable {
                 depthwise_i8: depthwise_vnni,
                 add_i8: crate::x86_64::avx512vnni::add::add,
                 add16_i8: crate::x86_64::avx512vnni::add16::add16,
-                max_pool_i8: crate::x86_64::avx2::pool::max_pool_i8,
+                max_pool_i8: crate::x86_64::avx512vnni::pool::max_pool_i8,
+                pad_i8: crate::x86_64::avx512vnni::pad::pad_i8,
             },
             #[cfg(not(target_arch = "x86_64"))]
             _ => return Err(TierError::Unsupported(tier)),
@@ -282,7 +288,19 @@ impl KernelTable {
         generic::layout::concat(inputs, outer, output)
     }
 
-    /// Pads a 4-D tensor with `value` (the zero point for int8).
+    /// Pads a 4-D int8 tensor with `value` (its zero point).
+    pub fn pad_i8(
+        &self,
+        input: &[i8],
+        shape: [usize; 4],
+        pads: [(usize, usize); 4],
+        value: i8,
+        output: &mut [i8],
+    ) {
+        (self.pad_i8)(input, shape, pads, value, output)
+    }
+
+    /// Pads a 4-D tensor with `value` (any element type; int8 has [`KernelTable::pad_i8`]).
     pub fn pad<T: Copy>(
         &self,
         input: &[T],

@@ -426,11 +426,36 @@ proptest! {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
+    /// Pad: any padding on every axis (channel padding as residual blocks use it, and
+    /// spatial padding), channel counts across the 64-byte vector and its tail.
+    #[test]
+    fn pad_tiers_match_generic(
+        shape in (1usize..=2, 1usize..=6, 1usize..=6, 1usize..=140),
+        pads in prop::collection::vec((0usize..=3, 0usize..=3), 4),
+        value in any::<i8>(),
+        seed in any::<u64>(),
+    ) {
+        let shape = [shape.0, shape.1, shape.2, shape.3];
+        let pads: [(usize, usize); 4] = core::array::from_fn(|i| pads[i]);
+        let out_len: usize = (0..4).map(|i| shape[i] + pads[i].0 + pads[i].1).product();
+        let mut s = seed | 1;
+        let input: Vec<i8> = (0..shape.iter().product::<usize>())
+            .map(|_| { s ^= s << 13; s ^= s >> 7; s ^= s << 17; s as i8 })
+            .collect();
+        let mut want = vec![0i8; out_len];
+        generic().pad_i8(&input, shape, pads, value, &mut want);
+        for t in simd_tiers() {
+            let mut got = vec![0i8; out_len];
+            t.pad_i8(&input, shape, pads, value, &mut got);
+            prop_assert_eq!(&got, &want, "tier {}", t.tier());
+        }
+    }
+
     /// Max pool: window 1–4, stride 1–3, padding on any side (padded cells excluded), channel
-    /// counts across the 32-byte vector and its tail, any activation clamp.
+    /// counts across the 32- and 64-byte vectors and their tails, any activation clamp.
     #[test]
     fn max_pool_tiers_match_generic(
-        (batch, in_h, in_w, channels) in (1usize..=2, 1usize..=9, 1usize..=9, 1usize..=80),
+        (batch, in_h, in_w, channels) in (1usize..=2, 1usize..=9, 1usize..=9, 1usize..=140),
         (k_h, k_w, stride_h, stride_w) in (1usize..=4, 1usize..=4, 1usize..=3, 1usize..=3),
         pads in (0usize..=3, 0usize..=3, 0usize..=3, 0usize..=3),
         act in act_range(0),

@@ -367,7 +367,7 @@ impl Session {
                 value,
                 elem,
             } => match elem {
-                Elem::I8 => table.pad(i8s(input(0)), *shape, *pads, *value as i8, i8s_mut(out)),
+                Elem::I8 => table.pad_i8(i8s(input(0)), *shape, *pads, *value as i8, i8s_mut(out)),
                 Elem::F32 => table.pad(f32s(input(0)), *shape, *pads, 0.0f32, f32s_mut(out)),
             },
             Kernel::Transpose { shape, perm, elem } => match elem {

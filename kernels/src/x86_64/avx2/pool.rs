@@ -1,8 +1,7 @@
 //! Int8 max pool: each output pixel's window reduced with `vpmaxsb`, 32 channels at a time
 //! (16 when there are fewer than 32). A channel count that is not a multiple of the width
 //! ends with one vector overlapping the previous one: the maximum is per channel, so channels
-//! computed twice get the same value. Used by the AVX2 and AVX-512 VNNI tiers (the op is
-//! memory-bound; 256 bits suffice).
+//! computed twice get the same value.
 
 use core::arch::x86_64::*;
 

@@ -6,6 +6,8 @@ pub(crate) mod add16;
 pub(crate) mod depthwise;
 pub(crate) mod gemm;
 pub(crate) mod im2col;
+pub(crate) mod pad;
+pub(crate) mod pool;
 pub(crate) mod probe;
 pub(crate) mod requant;
 

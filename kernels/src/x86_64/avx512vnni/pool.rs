@@ -1,0 +1,71 @@
+//! Int8 max pool on 64 channels at a time: masked loads (masked-off lanes read as −128)
+//! reduced with `vpmaxsb`, then the clamp and one masked store per output pixel, so any
+//! channel count runs without a scalar tail.
+
+use core::arch::x86_64::*;
+
+use crate::params::PoolParams;
+
+/// Bit-exact with the reference `generic::pool::max_pool_i8`: the maximum over the window's
+/// valid (unpadded) cells, then the activation clamp; no valid cell gives `act_min`.
+pub(crate) fn max_pool_i8(d: &PoolParams, input: &[i8], output: &mut [i8]) {
+    super::assert_supported();
+    let c = d.channels;
+    assert_eq!(
+        input.len(),
+        d.batch * d.in_h * d.in_w * c,
+        "pool: input length"
+    );
+    assert_eq!(
+        output.len(),
+        d.batch * d.out_h * d.out_w * c,
+        "pool: output length"
+    );
+    // SAFETY: the CPU supports AVX-512 F/BW (asserted above); lengths asserted.
+    unsafe { pool(d, input, output) }
+}
+
+#[target_feature(enable = "avx512f,avx512bw")]
+fn pool(d: &PoolParams, input: &[i8], output: &mut [i8]) {
+    let c = d.channels;
+    let lo = _mm512_set1_epi8(d.act_min.clamp(-128, 127) as i8);
+    let hi = _mm512_set1_epi8(d.act_max.clamp(-128, 127) as i8);
+    let min = _mm512_set1_epi8(i8::MIN);
+    for b in 0..d.batch {
+        for oy in 0..d.out_h {
+            // Valid window rows: iy = oy·stride + ky − pad_top in [0, in_h).
+            let y0 = (oy * d.stride_h) as isize - d.pad_top as isize;
+            let (y_lo, y_hi) = (
+                y0.max(0) as usize,
+                (y0 + d.k_h as isize).clamp(0, d.in_h as isize) as usize,
+            );
+            for ox in 0..d.out_w {
+                let x0 = (ox * d.stride_w) as isize - d.pad_left as isize;
+                let (x_lo, x_hi) = (
+                    x0.max(0) as usize,
+                    (x0 + d.k_w as isize).clamp(0, d.in_w as isize) as usize,
+                );
+                let at = ((b * d.out_h + oy) * d.out_w + ox) * c;
+                let out = &mut output[at..at + c];
+                for ch in (0..c).step_by(64) {
+                    let left = c - ch;
+                    let mask: __mmask64 = if left >= 64 { !0 } else { (1u64 << left) - 1 };
+                    let mut m = min;
+                    for iy in y_lo..y_hi.max(y_lo) {
+                        let row = &input[((b * d.in_h + iy) * d.in_w) * c..][..d.in_w * c];
+                        for ix in x_lo..x_hi.max(x_lo) {
+                            let cell = &row[ix * c + ch..ix * c + c];
+                            // SAFETY: the mask selects the cell's c − ch ≥ 1 bytes (at most
+                            // 64), which lie inside `row`; masked-off bytes are not read.
+                            let v = unsafe { _mm512_mask_loadu_epi8(min, mask, cell.as_ptr()) };
+                            m = _mm512_max_epi8(m, v);
+                        }
+                    }
+                    let v = _mm512_min_epi8(_mm512_max_epi8(m, lo), hi);
+                    // SAFETY: the mask selects out[ch..c], inside `out`.
+                    unsafe { _mm512_mask_storeu_epi8(out[ch..].as_mut_ptr(), mask, v) };
+                }
+            }
+        }
+    }
+}
