@@ -37,10 +37,13 @@ fn multipliers(n: usize) -> impl Strategy<Value = Vec<f32>> {
 }
 
 /// Any multipliers, or only ones below 0.5 (no left shift, right shift ≥ 1: the SIMD tiers'
-/// single-step requantization path).
+/// single-step requantization path), or powers of two from 1/4 to 1/256 (exact halves are
+/// frequent then, so every rounding rule for ties is exercised).
 fn any_multipliers(n: usize) -> impl Strategy<Value = Vec<f32>> {
     prop_oneof![
         multipliers(n),
+        prop::collection::vec(2i32..=8, n)
+            .prop_map(|v| v.into_iter().map(|e| 2f32.powi(-e)).collect()),
         prop::collection::vec((-24i32..=-2, 0.0f32..1.0), n).prop_map(|v| v
             .into_iter()
             .map(|(e, f)| 2f32.powi(e) * (1.0 + f))
@@ -517,6 +520,42 @@ fn first_layers_at_full_size_match_generic() {
                 "{size}×{size} k{k}: tier {}",
                 t.tier()
             );
+        }
+    }
+}
+
+/// Depthwise 3×3 at BlazeFace's channel counts (one chunk of at most 32 channels, stride 1
+/// and 2) with power-of-two multipliers, where exact ties are frequent: every tier equals
+/// generic with either rounding of ties.
+#[test]
+fn depthwise_ties_on_narrow_chunks_match_generic() {
+    let mut seed = 0x2545_F491u32;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        (seed >> 24) as u8 as i8
+    };
+    for (ch, stride, e) in [(24, 1, 3), (28, 2, 5), (88, 1, 2)] {
+        let mut p = DepthwiseParams::same(12, 12, ch, 3, stride);
+        (p.input_zp, p.output_zp) = (-5, 7);
+        for upward in [false, true] {
+            let c = DwCase {
+                p,
+                weights: (0..p.weight_len()).map(|_| next()).collect(),
+                bias: (0..ch as i32).map(|i| i * 7 - 90).collect(),
+                scales: vec![2f32.powi(-e); ch],
+                input: (0..p.input_len()).map(|_| next()).collect(),
+                upward,
+            };
+            let want = run_dw(&generic(), &c);
+            for t in simd_tiers() {
+                assert!(
+                    run_dw(&t, &c) == want,
+                    "{ch} channels, upward {upward}: tier {}",
+                    t.tier()
+                );
+            }
         }
     }
 }

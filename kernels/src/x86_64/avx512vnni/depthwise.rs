@@ -271,7 +271,13 @@ unsafe fn row3x3<const S: usize, const UP: bool>(
         let left = c - 64 * k;
         if left <= 32 {
             // SAFETY: forwarded; chunk k is the last one and holds `left` channels.
-            unsafe { row3x3_tail::<S>(p, &row_ptr, zp_row, out, k) };
+            unsafe {
+                if p.quant.fast {
+                    row3x3_tail::<S, UP, true>(p, &row_ptr, zp_row, out, k)
+                } else {
+                    row3x3_tail::<S, UP, false>(p, &row_ptr, zp_row, out, k)
+                }
+            };
             continue;
         }
         let mask: __mmask64 = if left >= 64 { !0 } else { (1u64 << left) - 1 };
@@ -363,16 +369,21 @@ fn quads3_256(x0: __m256i, x1: __m256i, x2: __m256i) -> [__m256i; 4] {
 /// 256-bit vectors (lanes 0–7 of each accumulator are channels 0–31 of the chunk), so a
 /// 96- or 144-channel layer does not pay for a full 64-channel chunk.
 ///
+/// `FAST`: the channels take the fast requantization ([`ChannelQuant::fast`], chosen once per
+/// call so that the pixel loop carries no branch); `UP` as in [`row3x3`].
+///
 /// # Safety
-/// As [`row3x3`]; chunk `k` is the last one and holds at most 32 channels.
+/// As [`row3x3`]; chunk `k` is the last one and holds at most 32 channels; `FAST` only when
+/// `p.quant.fast`.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-unsafe fn row3x3_tail<const S: usize>(
+unsafe fn row3x3_tail<const S: usize, const UP: bool, const FAST: bool>(
     p: &PackedDepthwise,
     row_ptr: &[Option<*const i8>; 3],
     zp_row: *const i8,
     out: *mut i8,
     k: usize,
 ) {
+    use super::requant::{Rq8Fast, mbqm8_fast};
     use crate::x86_64::avx2::requant::{Rq8, mbqm8};
     let d = &p.params;
     let c = d.in_c;
@@ -419,6 +430,22 @@ unsafe fn row3x3_tail<const S: usize>(
         let rq: [Rq8; 4] = core::array::from_fn(|j| Rq8::load(&p.quant, (k * 4 + j) * 16));
         (w, bias, rq)
     };
+    let rq_fast: [Rq8Fast; 4] = if FAST {
+        core::array::from_fn(|j| {
+            // SAFETY: as above; the fast arrays exist when FAST (contract).
+            unsafe { Rq8Fast::load(&p.quant, (k * 4 + j) * 16) }
+        })
+    } else {
+        let z = _mm256_setzero_si256();
+        [Rq8Fast {
+            mult: z,
+            mult_odd: z,
+            add_even: z,
+            add_odd: z,
+            shift_even: z,
+            shift_odd: z,
+        }; 4]
+    };
     let x0 = -(d.pad_left as isize);
     let (mut q0, mut q1, mut q2) = (col(x0), col(x0 + 1), col(x0 + 2));
     for ox in 0..d.out_w {
@@ -439,7 +466,11 @@ unsafe fn row3x3_tail<const S: usize>(
             acc[j] = _mm256_dpbusd_epi32(acc[j], q1[j], w[1][j]);
             acc[j] = _mm256_dpbusd_epi32(acc[j], q2[j], w[2][j]);
         }
-        let v: [__m256i; 4] = core::array::from_fn(|j| mbqm8(acc[j], rq[j]));
+        let v: [__m256i; 4] = if FAST {
+            core::array::from_fn(|j| mbqm8_fast::<UP>(acc[j], rq_fast[j]))
+        } else {
+            core::array::from_fn(|j| mbqm8(acc[j], rq[j]))
+        };
         let lo = _mm256_adds_epi16(_mm256_packs_epi32(v[0], v[1]), zp16);
         let hi = _mm256_adds_epi16(_mm256_packs_epi32(v[2], v[3]), zp16);
         let bytes = _mm256_min_epi8(_mm256_max_epi8(_mm256_packs_epi16(lo, hi), lo8), hi8);

@@ -178,3 +178,56 @@ pub(crate) fn finish16_fast(acc: __m512i, q: Rq16Fast, o: Out16) -> __m512i {
     let v = _mm512_add_epi32(mbqm16_fast::<false>(acc, q), o.zp);
     _mm512_min_epi32(_mm512_max_epi32(v, o.min), o.max)
 }
+
+/// [`Rq16Fast`] on 8 lanes (the 256-bit tails of the depthwise rows).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Rq8Fast {
+    pub mult: __m256i,
+    pub mult_odd: __m256i,
+    pub add_even: __m256i,
+    pub add_odd: __m256i,
+    pub shift_even: __m256i,
+    pub shift_odd: __m256i,
+}
+
+impl Rq8Fast {
+    /// Loads channels `at..at + 8` of `q` (which must be `fast`).
+    ///
+    /// # Safety
+    /// `at + 8 <= q.mult.len()`, `at` even, and `q.fast`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512vl")]
+    pub unsafe fn load(q: &ChannelQuant, at: usize) -> Self {
+        debug_assert!(q.fast && at + 8 <= q.mult.len() && at.is_multiple_of(2));
+        // SAFETY: the caller guarantees 8 entries from `at` (4 pairs from `at / 2`).
+        unsafe {
+            Rq8Fast {
+                mult: _mm256_loadu_si256(q.mult.as_ptr().add(at).cast()),
+                mult_odd: _mm256_loadu_si256(q.mult_odd.as_ptr().add(at).cast()),
+                add_even: _mm256_loadu_si256(q.add_even.as_ptr().add(at / 2).cast()),
+                add_odd: _mm256_loadu_si256(q.add_odd.as_ptr().add(at / 2).cast()),
+                shift_even: _mm256_loadu_si256(q.shift_even.as_ptr().add(at / 2).cast()),
+                shift_odd: _mm256_loadu_si256(q.shift_odd.as_ptr().add(at / 2).cast()),
+            }
+        }
+    }
+}
+
+/// [`mbqm16_fast`] on 8 lanes.
+#[inline]
+#[target_feature(enable = "avx512f,avx512vl")]
+pub(crate) fn mbqm8_fast<const UP: bool>(x: __m256i, q: Rq8Fast) -> __m256i {
+    let even = _mm256_mul_epi32(x, q.mult);
+    let odd = _mm256_mul_epi32(_mm256_srli_epi64(x, 32), q.mult_odd);
+    let mut ue = _mm256_add_epi64(even, q.add_even);
+    let mut uo = _mm256_add_epi64(odd, q.add_odd);
+    if !UP {
+        let lim = _mm256_set1_epi64x(-(1 << 30));
+        let two31 = _mm256_set1_epi64x(1 << 31);
+        ue = _mm256_mask_sub_epi64(ue, _mm256_cmplt_epi64_mask(even, lim), ue, two31);
+        uo = _mm256_mask_sub_epi64(uo, _mm256_cmplt_epi64_mask(odd, lim), uo, two31);
+    }
+    let re = _mm256_srav_epi64(ue, q.shift_even);
+    let ro = _mm256_srav_epi64(uo, q.shift_odd);
+    _mm256_blend_epi32(re, ro, 0b1010_1010)
+}
