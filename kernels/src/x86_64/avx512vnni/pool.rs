@@ -51,13 +51,21 @@ fn pool(d: &PoolParams, input: &[i8], output: &mut [i8]) {
                     let left = c - ch;
                     let mask: __mmask64 = if left >= 64 { !0 } else { (1u64 << left) - 1 };
                     let mut m = min;
-                    for iy in y_lo..y_hi.max(y_lo) {
-                        let row = &input[((b * d.in_h + iy) * d.in_w) * c..][..d.in_w * c];
-                        for ix in x_lo..x_hi.max(x_lo) {
-                            let cell = &row[ix * c + ch..ix * c + c];
-                            // SAFETY: the mask selects the cell's c − ch ≥ 1 bytes (at most
-                            // 64), which lie inside `row`; masked-off bytes are not read.
-                            let v = unsafe { _mm512_mask_loadu_epi8(min, mask, cell.as_ptr()) };
+                    for iy in y_lo..y_hi {
+                        let row = ((b * d.in_h + iy) * d.in_w) * c;
+                        for ix in x_lo..x_hi {
+                            let at = row + ix * c + ch;
+                            // Lanes past the cell's channels hold the next pixels' bytes (or
+                            // −128 at the input's end); they are never stored.
+                            let v = if at + 64 <= input.len() {
+                                // SAFETY: bytes at..at + 64 lie inside `input`.
+                                unsafe { _mm512_loadu_si512(input.as_ptr().add(at).cast()) }
+                            } else {
+                                // SAFETY: the mask selects the cell's c − ch ≥ 1 bytes, inside
+                                // `input` (at + c − ch ≤ its length); masked-off bytes are not
+                                // read.
+                                unsafe { _mm512_mask_loadu_epi8(min, mask, input.as_ptr().add(at)) }
+                            };
                             m = _mm512_max_epi8(m, v);
                         }
                     }
