@@ -195,9 +195,12 @@ unsafe fn blocks_of_rows(
     let mut jb = 0;
     while jb < blocks {
         let nb = (blocks - jb).min(NB);
+        // Narrow column blocks (up to 32 channels) take twice the rows: 24 accumulators
+        // either way, and each weight load serves more rows.
+        let mr_max = if nb <= 2 { 2 * MR } else { MR };
         let mut i = 0;
         while i < rows {
-            let mr = (rows - i).min(MR);
+            let mr = (rows - i).min(mr_max);
             // SAFETY: forwarded from this function's contract: rows i..i+mr exist in `a` and
             // `c`; blocks jb..jb+nb are packed.
             unsafe { tile_dispatch(p, a.add(i * la.row), la, c.add(i * ldc), ldc, jb, nb, mr) };
@@ -241,6 +244,12 @@ unsafe fn tile_dispatch(
     unsafe {
         if mr == MR && nb == NB {
             tile_6x4(p, a, lda, c, ldc, jb)
+        } else if mr == 2 * MR && nb == 2 {
+            tile::<12, 2>(p, a, lda, c, ldc, jb)
+        } else if mr == 2 * MR && nb == 1 {
+            tile::<12, 1>(p, a, lda, c, ldc, jb)
+        } else if mr > MR {
+            dispatch!(p, a, lda, c, ldc, jb, nb, mr; 7 8 9 10 11)
         } else {
             dispatch!(p, a, lda, c, ldc, jb, nb, mr; 1 2 3 4 5 6)
         }
