@@ -134,12 +134,54 @@ impl Add16Quant {
         (self.m1, self.m2, self.shift)
     }
 
+    /// The same add with its operands exchanged: `swapped().apply(b, a) == apply(a, b)`
+    /// (the bias holds both zero points' terms, so only the multipliers trade places).
+    pub fn swapped(&self) -> Self {
+        Add16Quant {
+            m1: self.m2,
+            m2: self.m1,
+            ..*self
+        }
+    }
+
     /// Adds one pair of values (the scalar reference).
     #[inline]
     pub fn apply(&self, a: i8, b: i8) -> i8 {
         let acc = a as i32 * self.m1 as i32 + b as i32 * self.m2 as i32 + self.bias;
         let v = (acc >> self.shift) + self.out_zp;
         v.clamp(self.act_min, self.act_max) as i8
+    }
+}
+
+/// The second operand of an int8 add stored with fewer channels than the output: channels
+/// `b_channels..channels` of every pixel read as `fill`. This is a channel pad (zeros after
+/// the channels, as residual blocks that widen use it) fused into the add that consumes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChannelPadded {
+    /// Channels of the output and of the first operand.
+    pub channels: usize,
+    /// Channels of the second operand (at most `channels`).
+    pub b_channels: usize,
+    /// The value of the missing channels (the pad's value: the operand's zero point).
+    pub fill: i8,
+}
+
+impl ChannelPadded {
+    /// Panics unless `a`, `b` and `out` hold the same whole number of pixels.
+    pub(crate) fn check(&self, a: usize, b: usize, out: usize) {
+        assert!(
+            self.b_channels > 0 && self.b_channels <= self.channels,
+            "add: second operand needs 1 to `channels` channels"
+        );
+        assert!(
+            a == out && a.is_multiple_of(self.channels),
+            "add: first operand and output lengths"
+        );
+        assert_eq!(
+            b,
+            out / self.channels * self.b_channels,
+            "add: second operand length"
+        );
     }
 }
 

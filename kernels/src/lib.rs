@@ -84,7 +84,7 @@ mod x86_64;
 
 pub use conv::{IM2COL_ROWS, PackedConv};
 pub use depthwise::{MAX_SIMD_TAPS, PackedDepthwise};
-pub use elementwise::{ADD_LEFT_SHIFT, Add16Quant, AddQuant, MulQuant};
+pub use elementwise::{ADD_LEFT_SHIFT, Add16Quant, AddQuant, ChannelPadded, MulQuant};
 pub use fc::PackedFc;
 pub use float::{PackedConvF32, PackedDepthwiseF32, PackedFcF32, f16_to_f32, widen_f16};
 pub use lut::{Lut, hardswish, logistic};

@@ -7,6 +7,7 @@
 //! | depthwise int8 | reference loop | `vpmaddwd` (multiplier 1, ≤ 64 taps; else generic) | `vpdpbusd` (same limits; 3×3 with dilation 1 and horizontal stride ≤ 2 slides interleaved input columns along the row) |
 //! | add int8 (TFLite arithmetic) | reference | 8 lanes | 16 lanes |
 //! | add int8 (16-bit multipliers) | reference | `vpmaddwd`, 32 lanes | `vpdpwssd`, 32 lanes |
+//! | the same, second operand channel-padded (a pad fused into the add) | reference | → generic | `vpdpwssd`, per pixel, missing channels through the load mask |
 //! | max pool int8 | reference | `vpmaxsb`, 32 channels | `vpmaxsb`, 64 channels, masked |
 //! | pad int8 | reference | → generic | masked 64-byte stores per pixel |
 //! | everything else (mul, average pool, mean, LUT ops, softmax, concat, pad (f32), transpose, slice, resize, quantize, requantize, all f32) | reference | → generic | → generic |
@@ -17,7 +18,7 @@
 
 use crate::conv::PackedConv;
 use crate::depthwise::PackedDepthwise;
-use crate::elementwise::{Add16Quant, AddQuant, MulQuant};
+use crate::elementwise::{Add16Quant, AddQuant, ChannelPadded, MulQuant};
 use crate::fc::PackedFc;
 use crate::float::{PackedConvF32, PackedDepthwiseF32, PackedFcF32};
 use crate::generic;
@@ -30,6 +31,7 @@ type ConvFn = fn(&PackedConv, &[i8], &mut [i8], &mut [u8]);
 type DepthwiseFn = fn(&PackedDepthwise, &[i8], &mut [i8], &mut [u8]);
 type AddFn = fn(&AddQuant, &[i8], &[i8], &mut [i8]);
 type Add16Fn = fn(&Add16Quant, &[i8], &[i8], &mut [i8]);
+type Add16PaddedFn = fn(&Add16Quant, &ChannelPadded, &[i8], &[i8], &mut [i8]);
 type PoolFn = fn(&PoolParams, &[i8], &mut [i8]);
 type PadFn = fn(&[i8], [usize; 4], [(usize, usize); 4], i8, &mut [i8]);
 
@@ -44,6 +46,7 @@ pub struct KernelTable {
     depthwise_i8: DepthwiseFn,
     add_i8: AddFn,
     add16_i8: Add16Fn,
+    add16_i8_padded: Add16PaddedFn,
     max_pool_i8: PoolFn,
     pad_i8: PadFn,
 }
@@ -84,6 +87,7 @@ impl KernelTable {
                 depthwise_i8: generic::depthwise::depthwise_i8,
                 add_i8: generic::elementwise::add_i8,
                 add16_i8: generic::elementwise::add16_i8,
+                add16_i8_padded: generic::elementwise::add16_i8_padded,
                 max_pool_i8: generic::pool::max_pool_i8,
                 pad_i8: generic::layout::pad::<i8>,
             },
@@ -94,6 +98,7 @@ impl KernelTable {
                 depthwise_i8: depthwise_avx2,
                 add_i8: crate::x86_64::avx2::add::add,
                 add16_i8: crate::x86_64::avx2::add16::add16,
+                add16_i8_padded: generic::elementwise::add16_i8_padded,
                 max_pool_i8: crate::x86_64::avx2::pool::max_pool_i8,
                 pad_i8: generic::layout::pad::<i8>,
             },
@@ -104,6 +109,7 @@ impl KernelTable {
                 depthwise_i8: depthwise_vnni,
                 add_i8: crate::x86_64::avx512vnni::add::add,
                 add16_i8: crate::x86_64::avx512vnni::add16::add16,
+                add16_i8_padded: crate::x86_64::avx512vnni::add16::add16_padded,
                 max_pool_i8: crate::x86_64::avx512vnni::pool::max_pool_i8,
                 pad_i8: crate::x86_64::avx512vnni::pad::pad_i8,
             },
@@ -174,6 +180,19 @@ impl KernelTable {
     /// Int8 element-wise add (same shapes) with 16-bit multipliers ([`Add16Quant`]).
     pub fn add16_i8(&self, q: &Add16Quant, a: &[i8], b: &[i8], output: &mut [i8]) {
         (self.add16_i8)(q, a, b, output)
+    }
+
+    /// Int8 add with 16-bit multipliers of `a` and `b` channel-padded as `pad` says:
+    /// `a ⊕ pad(b)`, the pad never written out.
+    pub fn add16_i8_padded(
+        &self,
+        q: &Add16Quant,
+        pad: &ChannelPadded,
+        a: &[i8],
+        b: &[i8],
+        output: &mut [i8],
+    ) {
+        (self.add16_i8_padded)(q, pad, a, b, output)
     }
 
     // ---- int8, generic on every tier ----

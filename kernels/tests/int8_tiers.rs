@@ -5,8 +5,8 @@
 //! span 2^-24 … 2^4 (including > 1).
 
 use outpost_kernels::{
-    Add16Quant, AddQuant, Conv2dParams, DepthwiseParams, FcParams, KernelTable, PackedConv,
-    PackedDepthwise, PackedFc, PoolParams, Tier, conv_output_size,
+    Add16Quant, AddQuant, ChannelPadded, Conv2dParams, DepthwiseParams, FcParams, KernelTable,
+    PackedConv, PackedDepthwise, PackedFc, PoolParams, Tier, conv_output_size,
 };
 use proptest::prelude::*;
 
@@ -428,6 +428,41 @@ proptest! {
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// Add with a channel-padded second operand (either operand order through `swapped`):
+    /// every tier equals generic, and generic equals the add of the explicitly padded tensor.
+    #[test]
+    fn padded_add_tiers_match_generic_and_the_unfused_add(
+        (pixels, b_channels, extra) in (1usize..=40, 1usize..=70, 0usize..=40),
+        (s1, z1, s2, z2, so, zo) in (0.01f32..0.2, -128i32..=127, 0.01f32..0.2, -128i32..=127, 0.01f32..0.2, -128i32..=127),
+        act in act_range(0),
+        swap in any::<bool>(),
+        seed in any::<u64>(),
+    ) {
+        let q = Add16Quant::new(s1, z1, s2, z2, so, zo, act.0, act.1).expect("scales fit");
+        let q = if swap { q.swapped() } else { q };
+        let channels = b_channels + extra;
+        let pad = ChannelPadded { channels, b_channels, fill: z2 as i8 };
+        let mut s = seed | 1;
+        let mut next = move || { s ^= s << 13; s ^= s >> 7; s ^= s << 17; s as i8 };
+        let a: Vec<i8> = (0..pixels * channels).map(|_| next()).collect();
+        let b: Vec<i8> = (0..pixels * b_channels).map(|_| next()).collect();
+        let mut want = vec![0i8; a.len()];
+        generic().add16_i8_padded(&q, &pad, &a, &b, &mut want);
+        let mut padded = vec![pad.fill; a.len()];
+        generic().pad_i8(&b, [1, 1, pixels, b_channels], [(0, 0), (0, 0), (0, 0), (0, extra)], pad.fill, &mut padded);
+        let mut unfused = vec![0i8; a.len()];
+        generic().add16_i8(&q, &a, &padded, &mut unfused);
+        prop_assert_eq!(&want, &unfused);
+        for (&x, &y) in a.iter().zip(&padded) {
+            prop_assert_eq!(q.swapped().apply(y, x), q.apply(x, y));
+        }
+        for t in simd_tiers() {
+            let mut got = vec![0i8; a.len()];
+            t.add16_i8_padded(&q, &pad, &a, &b, &mut got);
+            prop_assert_eq!(&got, &want, "tier {}", t.tier());
+        }
+    }
 
     /// Pad: any padding on every axis (channel padding as residual blocks use it, and
     /// spatial padding), channel counts across the 64-byte vector and its tail.

@@ -1,6 +1,6 @@
 //! Element-wise add and mul, int8 (TFLite reference arithmetic) and f32.
 
-use crate::elementwise::{Add16Quant, AddQuant, MulQuant};
+use crate::elementwise::{Add16Quant, AddQuant, ChannelPadded, MulQuant};
 
 fn check(a: usize, b: usize, out: usize) {
     assert!(
@@ -22,6 +22,26 @@ pub(crate) fn add16_i8(q: &Add16Quant, a: &[i8], b: &[i8], out: &mut [i8]) {
     check(a.len(), b.len(), out.len());
     for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
         *o = q.apply(x, y);
+    }
+}
+
+/// Int8 add (16-bit multipliers) of `a` and a channel-padded `b`.
+pub(crate) fn add16_i8_padded(
+    q: &Add16Quant,
+    pad: &ChannelPadded,
+    a: &[i8],
+    b: &[i8],
+    out: &mut [i8],
+) {
+    pad.check(a.len(), b.len(), out.len());
+    let pixels = out
+        .chunks_exact_mut(pad.channels)
+        .zip(a.chunks_exact(pad.channels));
+    for ((o, x), y) in pixels.zip(b.chunks_exact(pad.b_channels)) {
+        for (ch, (o, &x)) in o.iter_mut().zip(x).enumerate() {
+            let y = if ch < pad.b_channels { y[ch] } else { pad.fill };
+            *o = q.apply(x, y);
+        }
     }
 }
 

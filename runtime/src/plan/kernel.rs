@@ -1,7 +1,7 @@
 //! What one step of a plan runs: a kernel with everything it needs prepared at plan time.
 
 use outpost_kernels::{
-    Add16Quant, AddQuant, Lut, MulQuant, PackedConv, PackedConvF32, PackedDepthwise,
+    Add16Quant, AddQuant, ChannelPadded, Lut, MulQuant, PackedConv, PackedConvF32, PackedDepthwise,
     PackedDepthwiseF32, PackedFc, PackedFcF32, PoolParams, Requant, ResizeOptions,
 };
 
@@ -31,6 +31,8 @@ pub enum Kernel {
     AddI8(AddQuant),
     /// int8 add, 16-bit multipliers (`"arithmetic": "int16"`).
     Add16I8(Add16Quant),
+    /// int8 add, 16-bit multipliers, its second operand channel-padded (a pad fused in).
+    Add16I8Padded(Add16Quant, ChannelPadded),
     /// int8 multiply.
     MulI8(MulQuant),
     /// int8 mean over the spatial axes.

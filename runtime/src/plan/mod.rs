@@ -2,6 +2,7 @@
 //! activation — computed once, before the first frame.
 
 pub mod arena;
+mod fuse;
 pub mod kernel;
 mod lower;
 
@@ -138,6 +139,12 @@ impl Plan {
         }
         let inputs: Vec<usize> = g.inputs.iter().map(|t| buffer_of[t.as_str()]).collect();
         let outputs: Vec<usize> = g.outputs.iter().map(|t| buffer_of[t.as_str()]).collect();
+        let keep: Vec<usize> = outputs
+            .iter()
+            .copied()
+            .chain(g.states.iter().map(|st| buffer_of[st.next.as_str()]))
+            .collect();
+        fuse::pads_into_adds(&mut steps, &buffers, &keep);
         let states = g
             .states
             .iter()
@@ -188,7 +195,8 @@ impl Plan {
             .iter()
             .enumerate()
             .map(|(i, b)| arena::Interval {
-                size: b.bytes,
+                // A buffer no step writes (a fused pad's output) takes no room.
+                size: if first[i] == usize::MAX { 0 } else { b.bytes },
                 first: first[i].min(last[i]),
                 last: last[i],
             })
