@@ -106,18 +106,7 @@ impl Measurement for ThreadCpu {
     }
 }
 
-/// Deterministic pseudo-random bytes.
-fn bytes(n: usize, seed: u32) -> Vec<i8> {
-    let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            (s >> 24) as u8 as i8
-        })
-        .collect()
-}
+use outpost_kernels::pseudo_random_i8 as bytes;
 
 fn tables() -> Vec<KernelTable> {
     Tier::supported()

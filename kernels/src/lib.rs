@@ -111,3 +111,17 @@ pub fn probe_int8_peak(iters: usize) -> Option<u64> {
     None
 }
 pub use tier::{TIER_ENV_VAR, Tier, TierError, cpu_features};
+
+/// `n` deterministic pseudo-random int8 values (xorshift; each seed its own sequence): the
+/// operands of the kernel benches and of fixed-shape tests, the same on every machine.
+pub fn pseudo_random_i8(n: usize, seed: u32) -> Vec<i8> {
+    let mut s = seed.wrapping_mul(2_654_435_761) | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            (s >> 24) as u8 as i8
+        })
+        .collect()
+}

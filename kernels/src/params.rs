@@ -392,6 +392,19 @@ pub struct PoolParams {
     pub act_max: i32,
 }
 
+impl PoolParams {
+    /// Panics unless `input` and `output` hold this pool's input and output elements.
+    pub(crate) fn check_lengths(&self, input: usize, output: usize) {
+        let (b, c) = (self.batch, self.channels);
+        assert_eq!(input, b * self.in_h * self.in_w * c, "pool: input length");
+        assert_eq!(
+            output,
+            b * self.out_h * self.out_w * c,
+            "pool: output length"
+        );
+    }
+}
+
 /// Resize options.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ResizeOptions {

@@ -6,7 +6,7 @@
 
 use outpost_kernels::{
     Add16Quant, AddQuant, ChannelPadded, Conv2dParams, DepthwiseParams, FcParams, KernelTable,
-    PackedConv, PackedDepthwise, PackedFc, PoolParams, Tier, conv_output_size,
+    PackedConv, PackedDepthwise, PackedFc, PoolParams, Tier, conv_output_size, pseudo_random_i8,
 };
 use proptest::prelude::*;
 
@@ -529,13 +529,6 @@ proptest! {
 /// 3×3; both stride 2 with TFLite "same" padding): every tier equals generic.
 #[test]
 fn first_layers_at_full_size_match_generic() {
-    let mut seed = 0x9E37_79B9u32;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 17;
-        seed ^= seed << 5;
-        (seed >> 24) as u8 as i8
-    };
     for (size, oc, k) in [(128, 24, 5), (224, 32, 3)] {
         let mut p = Conv2dParams::simple(size, size, 3, oc, k, k);
         (p.stride_h, p.stride_w, p.out_h, p.out_w) = (2, 2, size / 2, size / 2);
@@ -543,10 +536,10 @@ fn first_layers_at_full_size_match_generic() {
         (p.pad_top, p.pad_left, p.input_zp, p.output_zp) = (pad, pad, -7, 3);
         let c = ConvCase {
             p,
-            weights: (0..p.weight_len()).map(|_| next()).collect(),
+            weights: pseudo_random_i8(p.weight_len(), 11),
             bias: (0..oc as i32).map(|i| i * 131 - 1500).collect(),
             scales: (0..oc).map(|i| 0.004 + 0.0003 * i as f32).collect(),
-            input: (0..p.input_len()).map(|_| next()).collect(),
+            input: pseudo_random_i8(p.input_len(), 12),
         };
         let want = run_conv(&generic(), &c);
         for t in simd_tiers() {
@@ -564,23 +557,16 @@ fn first_layers_at_full_size_match_generic() {
 /// generic with either rounding of ties.
 #[test]
 fn depthwise_ties_on_narrow_chunks_match_generic() {
-    let mut seed = 0x2545_F491u32;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 17;
-        seed ^= seed << 5;
-        (seed >> 24) as u8 as i8
-    };
     for (ch, stride, e) in [(24, 1, 3), (28, 2, 5), (88, 1, 2)] {
         let mut p = DepthwiseParams::same(12, 12, ch, 3, stride);
         (p.input_zp, p.output_zp) = (-5, 7);
         for upward in [false, true] {
             let c = DwCase {
                 p,
-                weights: (0..p.weight_len()).map(|_| next()).collect(),
+                weights: pseudo_random_i8(p.weight_len(), 13 + ch as u32),
                 bias: (0..ch as i32).map(|i| i * 7 - 90).collect(),
                 scales: vec![2f32.powi(-e); ch],
-                input: (0..p.input_len()).map(|_| next()).collect(),
+                input: pseudo_random_i8(p.input_len(), 14 + ch as u32),
                 upward,
             };
             let want = run_dw(&generic(), &c);

@@ -34,6 +34,8 @@ pub fn model_file(rel: &str) -> PathBuf {
     p
 }
 
+pub use outpost_kernels::pseudo_random_i8;
+
 /// Activation quantization used by the test models.
 pub const Q: QuantParams = QuantParams {
     scale: 0.05,

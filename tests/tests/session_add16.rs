@@ -8,6 +8,7 @@ use outpost_models::graph::QuantParams;
 use outpost_models::graph::op::{Activation, AddArithmetic, AddAttrs, Op};
 use outpost_models::{Model, ModelBuilder};
 use outpost_runtime::{Session, SessionOptions};
+use outpost_tests::pseudo_random_i8 as bytes;
 
 const X: QuantParams = QuantParams {
     scale: 0.07,
@@ -31,18 +32,6 @@ fn model(out: QuantParams, arithmetic: AddArithmetic) -> Model {
         .unwrap();
     b.output("out");
     Model::from_bytes(b.build().unwrap()).unwrap()
-}
-
-fn bytes(n: usize, seed: u32) -> Vec<i8> {
-    let mut s = seed.wrapping_mul(2_654_435_761) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            (s >> 24) as u8 as i8
-        })
-        .collect()
 }
 
 #[test]

@@ -8,6 +8,7 @@ use outpost_models::graph::QuantParams;
 use outpost_models::graph::op::{Activation, AddArithmetic, AddAttrs, Op, PadAttrs};
 use outpost_models::{Model, ModelBuilder};
 use outpost_runtime::{Session, SessionOptions};
+use outpost_tests::pseudo_random_i8 as bytes;
 
 const X: QuantParams = QuantParams {
     scale: 0.07,
@@ -55,18 +56,6 @@ fn model(pad_first: bool, return_pad: bool) -> Model {
         b.output("yp");
     }
     Model::from_bytes(b.build().unwrap()).unwrap()
-}
-
-fn bytes(n: usize, seed: u32) -> Vec<i8> {
-    let mut s = seed.wrapping_mul(2_654_435_761) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            (s >> 24) as u8 as i8
-        })
-        .collect()
 }
 
 /// Pad then add, element by element, with the scalar reference arithmetic.

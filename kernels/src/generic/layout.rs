@@ -23,6 +23,20 @@ pub(crate) fn concat<T: Copy>(inputs: &[&[T]], outer: usize, out: &mut [T]) {
     }
 }
 
+/// The shape of `shape` padded by `pads`; panics unless `input` and `output` elements match
+/// the two shapes.
+pub(crate) fn padded_shape(
+    input: usize,
+    shape: [usize; 4],
+    pads: [(usize, usize); 4],
+    output: usize,
+) -> [usize; 4] {
+    let os: [usize; 4] = core::array::from_fn(|i| shape[i] + pads[i].0 + pads[i].1);
+    assert_eq!(input, shape.iter().product::<usize>(), "pad: input length");
+    assert_eq!(output, os.iter().product::<usize>(), "pad: output length");
+    os
+}
+
 /// Pads a 4-D tensor `shape` by `pads[axis] = (before, after)` with `value`.
 pub(crate) fn pad<T: Copy>(
     input: &[T],
@@ -31,17 +45,7 @@ pub(crate) fn pad<T: Copy>(
     value: T,
     out: &mut [T],
 ) {
-    let os: [usize; 4] = core::array::from_fn(|i| shape[i] + pads[i].0 + pads[i].1);
-    assert_eq!(
-        input.len(),
-        shape.iter().product::<usize>(),
-        "pad: input length"
-    );
-    assert_eq!(
-        out.len(),
-        os.iter().product::<usize>(),
-        "pad: output length"
-    );
+    let os = padded_shape(input.len(), shape, pads, out.len());
     out.fill(value);
     let row = shape[3];
     for n in 0..shape[0] {

@@ -21,16 +21,7 @@ fn for_each_cell(d: &PoolParams, b: usize, oy: usize, ox: usize, mut f: impl FnM
 }
 
 fn check<T>(d: &PoolParams, input: &[T], output: &[T]) {
-    assert_eq!(
-        input.len(),
-        d.batch * d.in_h * d.in_w * d.channels,
-        "pool: input length"
-    );
-    assert_eq!(
-        output.len(),
-        d.batch * d.out_h * d.out_w * d.channels,
-        "pool: output length"
-    );
+    d.check_lengths(input.len(), output.len());
 }
 
 /// Runs `reduce(cells, channel) -> value` for every output element.

@@ -12,16 +12,7 @@ use crate::params::PoolParams;
 pub(crate) fn max_pool_i8(d: &PoolParams, input: &[i8], output: &mut [i8]) {
     super::assert_supported();
     let c = d.channels;
-    assert_eq!(
-        input.len(),
-        d.batch * d.in_h * d.in_w * c,
-        "pool: input length"
-    );
-    assert_eq!(
-        output.len(),
-        d.batch * d.out_h * d.out_w * c,
-        "pool: output length"
-    );
+    d.check_lengths(input.len(), output.len());
     let (lo, hi) = (
         d.act_min.clamp(-128, 127) as i8,
         d.act_max.clamp(-128, 127) as i8,

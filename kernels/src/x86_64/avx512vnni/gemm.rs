@@ -124,24 +124,7 @@ pub(crate) fn gemm(
 /// (`x ^ 0x80`; im2col writes this form directly). The padding bytes `k..k4` of a row may hold
 /// anything: their packed weights are zero.
 pub(crate) fn gemm_flipped(p: &PackedGemm, a: &[u8], m: usize, c: &mut [i8], ldc: usize) {
-    super::assert_supported();
-    if m == 0 || p.n == 0 {
-        return;
-    }
-    let k4 = p.k.div_ceil(4) * 4;
-    assert!(a.len() >= m * k4, "gemm: A too short");
-    assert!(
-        ldc >= p.n && c.len() >= (m - 1) * ldc + p.n,
-        "gemm: C too short"
-    );
-    assert_eq!(
-        p.w8.len(),
-        p.n.div_ceil(16) * 16 * k4,
-        "gemm: not packed for AVX-512 VNNI"
-    );
-    // SAFETY: the CPU supports the tier (asserted above); `a` holds m flipped rows of k4
-    // bytes and `c` m rows (lengths asserted).
-    unsafe { blocks_of_rows(p, a.as_ptr(), ALayout::dense(k4), m, c.as_mut_ptr(), ldc) };
+    gemm_strided(p, a, ALayout::dense(p.k.div_ceil(4) * 4), m, c, ldc);
 }
 
 /// As [`gemm_flipped`], with A's `m` rows laid out as `layout` says inside `a`

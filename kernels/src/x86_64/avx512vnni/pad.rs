@@ -14,17 +14,7 @@ pub(crate) fn pad_i8(
     out: &mut [i8],
 ) {
     super::assert_supported();
-    let os: [usize; 4] = core::array::from_fn(|i| shape[i] + pads[i].0 + pads[i].1);
-    assert_eq!(
-        input.len(),
-        shape.iter().product::<usize>(),
-        "pad: input length"
-    );
-    assert_eq!(
-        out.len(),
-        os.iter().product::<usize>(),
-        "pad: output length"
-    );
+    let os = crate::generic::layout::padded_shape(input.len(), shape, pads, out.len());
     // SAFETY: the CPU supports AVX-512 F/BW (asserted above); lengths asserted.
     unsafe { fill(input, shape, pads, os, value, out) }
 }

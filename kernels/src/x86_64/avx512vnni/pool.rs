@@ -10,17 +10,7 @@ use crate::params::PoolParams;
 /// valid (unpadded) cells, then the activation clamp; no valid cell gives `act_min`.
 pub(crate) fn max_pool_i8(d: &PoolParams, input: &[i8], output: &mut [i8]) {
     super::assert_supported();
-    let c = d.channels;
-    assert_eq!(
-        input.len(),
-        d.batch * d.in_h * d.in_w * c,
-        "pool: input length"
-    );
-    assert_eq!(
-        output.len(),
-        d.batch * d.out_h * d.out_w * c,
-        "pool: output length"
-    );
+    d.check_lengths(input.len(), output.len());
     // SAFETY: the CPU supports AVX-512 F/BW (asserted above); lengths asserted.
     unsafe { pool(d, input, output) }
 }
