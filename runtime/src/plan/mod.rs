@@ -202,8 +202,13 @@ impl Plan {
             })
             .collect();
         let arena = arena::plan(&intervals, ARENA_ALIGN);
-        for (b, &off) in buffers.iter_mut().zip(&arena.offsets) {
+        for ((b, &off), &born) in buffers.iter_mut().zip(&arena.offsets).zip(&first) {
             b.offset = off;
+            if born == usize::MAX {
+                // Never written (a fused pad's output): no bytes, so no view can reach past
+                // the arena.
+                b.bytes = 0;
+            }
         }
         let scratch_bytes = steps
             .iter()
