@@ -1,9 +1,12 @@
-//! Int8 GEMM micro-kernels with `vpdpbusd`: tiles of up to 6 rows × 64 output channels
-//! (24 zmm accumulators), weights streamed from the packed `[n/16][k/4][16][4]` layout.
+//! Int8 GEMM micro-kernels with `vpdpbusd`: tiles of up to 6 rows × 64 output channels, or
+//! 12 rows × 32 when at most 32 channels are left (24 zmm accumulators either way), weights
+//! streamed from the packed `[n/16][k/4][16][4]` layout.
 //!
 //! Blocks of [`ROWS`] rows of A are first copied into scratch flipped to u8 (`x ^ 0x80`) in
-//! rows of k rounded up to 4 bytes (the padding's packed weights are zero), so the inner loop is only broadcast loads, weight
-//! loads and `vpdpbusd`.
+//! rows of k rounded up to 4 bytes (the padding's packed weights are zero), so the inner loop
+//! is only broadcast loads, weight loads and `vpdpbusd`. [`gemm_flipped`] and
+//! [`gemm_strided`] take A already flipped: im2col rows, or rows read in place from a padded
+//! input ([`ALayout`]).
 
 use core::arch::x86_64::*;
 
