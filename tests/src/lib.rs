@@ -36,6 +36,19 @@ pub fn model_file(rel: &str) -> PathBuf {
 
 pub use outpost_kernels::pseudo_random_i8;
 
+/// First operand quantization of the int16-add session tests (scales whose ratios to the
+/// output's fit 16-bit multipliers).
+pub const ADD_X: QuantParams = QuantParams {
+    scale: 0.07,
+    zero_point: -9,
+};
+
+/// Second operand quantization of the int16-add session tests.
+pub const ADD_Y: QuantParams = QuantParams {
+    scale: 0.045,
+    zero_point: 4,
+};
+
 /// Activation quantization used by the test models.
 pub const Q: QuantParams = QuantParams {
     scale: 0.05,

@@ -9,15 +9,7 @@ use outpost_models::graph::op::{Activation, AddArithmetic, AddAttrs, Op};
 use outpost_models::{Model, ModelBuilder};
 use outpost_runtime::{Session, SessionOptions};
 use outpost_tests::pseudo_random_i8 as bytes;
-
-const X: QuantParams = QuantParams {
-    scale: 0.07,
-    zero_point: -9,
-};
-const Y: QuantParams = QuantParams {
-    scale: 0.045,
-    zero_point: 4,
-};
+use outpost_tests::{ADD_X as X, ADD_Y as Y};
 
 /// `out = x + y` on two int8 inputs of 1×4×4×37, output quantized as `out`.
 fn model(out: QuantParams, arithmetic: AddArithmetic) -> Model {

@@ -9,15 +9,8 @@ use outpost_models::graph::op::{Activation, AddArithmetic, AddAttrs, Op, PadAttr
 use outpost_models::{Model, ModelBuilder};
 use outpost_runtime::{Session, SessionOptions};
 use outpost_tests::pseudo_random_i8 as bytes;
+use outpost_tests::{ADD_X as X, ADD_Y as Y};
 
-const X: QuantParams = QuantParams {
-    scale: 0.07,
-    zero_point: -9,
-};
-const Y: QuantParams = QuantParams {
-    scale: 0.045,
-    zero_point: 4,
-};
 const OUT: QuantParams = QuantParams {
     scale: 0.09,
     zero_point: -128,
