@@ -68,6 +68,7 @@
 //! ```
 
 mod conv;
+mod conv_add;
 mod depthwise;
 mod elementwise;
 mod fc;

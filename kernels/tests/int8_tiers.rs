@@ -464,6 +464,35 @@ proptest! {
         }
     }
 
+    /// Convolution then int16 add of a (possibly channel-padded) skip operand in one call:
+    /// every tier equals the generic convolution followed by the generic padded add, whether
+    /// the tier fuses the add (VNNI, pointwise: in the GEMM epilogue) or not.
+    #[test]
+    fn conv_add_tiers_match_conv_then_add(
+        c in prop_oneof![conv_case(ConvKind::Pointwise), conv_case(ConvKind::General)],
+        (raw_b, full) in (any::<usize>(), any::<bool>()),
+        (s1, z1, s2, z2, so, zo) in (0.01f32..0.2, -128i32..=127, 0.01f32..0.2, -128i32..=127, 0.01f32..0.2, -128i32..=127),
+        act in act_range(0),
+        seed in any::<u32>(),
+    ) {
+        let q = Add16Quant::new(s1, z1, s2, z2, so, zo, act.0, act.1).expect("scales fit");
+        let out_c = c.p.out_c;
+        let b_channels = if full { out_c } else { 1 + raw_b % out_c };
+        let pad = ChannelPadded { channels: out_c, b_channels, fill: z2 as i8 };
+        let skip = pseudo_random_i8(c.p.output_len() / out_c * b_channels, seed);
+        let conv = run_conv(&generic(), &c);
+        let mut want = vec![0i8; conv.len()];
+        generic().add16_i8_padded(&q, &pad, &conv, &skip, &mut want);
+        for t in std::iter::once(generic()).chain(simd_tiers()) {
+            let packed = PackedConv::new(t.tier(), &c.p, &c.weights, Some(&c.bias), 1.0, &c.scales, 1.0);
+            prop_assert_eq!(packed.fuses_add(), t.tier() == Tier::Avx512Vnni && c.p.is_pointwise());
+            let mut got = vec![0i8; conv.len()];
+            let mut scratch = vec![0u8; packed.scratch_bytes()];
+            t.conv2d_add16_i8(&packed, &c.input, &q, &pad, &skip, &mut got, &mut scratch);
+            prop_assert_eq!(&got, &want, "tier {}", t.tier());
+        }
+    }
+
     /// Pad: any padding on every axis (channel padding as residual blocks use it, and
     /// spatial padding), channel counts across the 64-byte vector and its tail.
     #[test]

@@ -45,6 +45,25 @@ pub(crate) fn add16_i8_padded(
     }
 }
 
+/// `out = out ⊕ pad(b)` in place: the second half of a convolution with its residual add.
+pub(crate) fn add16_i8_padded_in_place(
+    q: &Add16Quant,
+    pad: &ChannelPadded,
+    out: &mut [i8],
+    b: &[i8],
+) {
+    pad.check(out.len(), b.len(), out.len());
+    for (o, y) in out
+        .chunks_exact_mut(pad.channels)
+        .zip(b.chunks_exact(pad.b_channels))
+    {
+        for (ch, o) in o.iter_mut().enumerate() {
+            let y = if ch < pad.b_channels { y[ch] } else { pad.fill };
+            *o = q.apply(*o, y);
+        }
+    }
+}
+
 /// Int8 mul.
 pub(crate) fn mul_i8(q: &MulQuant, a: &[i8], b: &[i8], out: &mut [i8]) {
     check(a.len(), b.len(), out.len());

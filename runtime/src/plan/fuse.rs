@@ -6,22 +6,34 @@
 //!   multipliers, becomes that add's channel-padded operand ([`ChannelPadded`]): the add reads
 //!   the pad's input and takes the pad's value for the missing channels. Bit-exact with the
 //!   two steps (the kernel tests compare it with the explicit pad and add).
+//! - **Convolution into an int16 add.** A convolution read by nothing but an int16 add (a
+//!   residual block's projection and its skip connection), where the kernels add in the
+//!   convolution's own pass ([`PackedConv::fuses_add`]: AVX-512 VNNI, pointwise), becomes one
+//!   step that reads the convolution's input and the add's other operand: the convolution's
+//!   output is never written out and read back. Runs after the pad fusion, so the add's other
+//!   operand may be channel-padded. Bit-exact with the two steps.
 
-use outpost_kernels::ChannelPadded;
+use outpost_kernels::{ChannelPadded, PackedConv};
 
 use super::{Buffer, Elem, Kernel, Step};
 
-/// Folds every eligible pad into the add that reads it; `keep` lists buffers that must be
-/// written anyway (graph outputs, next states). Returns how many pads were folded.
-pub(super) fn pads_into_adds(steps: &mut Vec<Step>, buffers: &[Buffer], keep: &[usize]) -> usize {
-    let mut readers = vec![0usize; buffers.len()];
-    let mut producer = vec![None; buffers.len()];
+/// Which step writes each buffer, and how many step inputs read it.
+fn producers_and_readers(steps: &[Step], buffers: usize) -> (Vec<Option<usize>>, Vec<usize>) {
+    let mut readers = vec![0usize; buffers];
+    let mut producer = vec![None; buffers];
     for (i, s) in steps.iter().enumerate() {
         producer[s.output] = Some(i);
         for &b in &s.inputs {
             readers[b] += 1;
         }
     }
+    (producer, readers)
+}
+
+/// Folds every eligible pad into the add that reads it; `keep` lists buffers that must be
+/// written anyway (graph outputs, next states). Returns how many pads were folded.
+pub(super) fn pads_into_adds(steps: &mut Vec<Step>, buffers: &[Buffer], keep: &[usize]) -> usize {
+    let (producer, readers) = producers_and_readers(steps, buffers.len());
     let mut folded = vec![false; steps.len()];
     for i in 0..steps.len() {
         let Kernel::Add16I8(q) = steps[i].kernel else {
@@ -70,8 +82,71 @@ pub(super) fn pads_into_adds(steps: &mut Vec<Step>, buffers: &[Buffer], keep: &[
             break;
         }
     }
+    remove(steps, folded)
+}
+
+/// Removes the steps marked `folded`; returns how many.
+fn remove(steps: &mut Vec<Step>, folded: Vec<bool>) -> usize {
     let count = folded.iter().filter(|&&f| f).count();
     let mut f = folded.into_iter();
     steps.retain(|_| !f.next().unwrap_or(false));
     count
+}
+
+/// Folds every convolution that [`PackedConv::fuses_add`] into the int16 add (plain or with a
+/// channel-padded second operand) that alone reads it; `keep` as in [`pads_into_adds`].
+/// Returns how many convolutions were folded.
+pub(super) fn convs_into_adds(steps: &mut Vec<Step>, buffers: &[Buffer], keep: &[usize]) -> usize {
+    let (producer, readers) = producers_and_readers(steps, buffers.len());
+    let mut folded = vec![false; steps.len()];
+    for i in 0..steps.len() {
+        // The operands the convolution may be: the plain add's either one (the add is
+        // re-oriented so the convolution comes first), the padded add's first only.
+        let (q, pad, operands) = match steps[i].kernel {
+            Kernel::Add16I8(q) => (q, None, 0..2),
+            Kernel::Add16I8Padded(q, pad) => (q, Some(pad), 0..1),
+            _ => continue,
+        };
+        if steps[i].inputs.len() != 2 {
+            continue;
+        }
+        for k in operands {
+            let conv_out = steps[i].inputs[k];
+            let other = steps[i].inputs[1 - k];
+            let Some(j) = producer[conv_out] else {
+                continue;
+            };
+            let Kernel::ConvI8(ref conv) = steps[j].kernel else {
+                continue;
+            };
+            let alone = readers[conv_out] == 1 && !keep.contains(&conv_out) && !folded[j];
+            if !(alone && conv.fuses_add() && conv_out != other) {
+                continue;
+            }
+            let channels = conv.params().out_c;
+            let pad = pad.unwrap_or(ChannelPadded {
+                channels,
+                b_channels: channels,
+                fill: 0,
+            });
+            if pad.channels != channels {
+                continue;
+            }
+            let q = if k == 1 { q.swapped() } else { q };
+            log::debug!(
+                "plan: convolution {} folded into add {}",
+                steps[j].node,
+                steps[i].node
+            );
+            let conv: PackedConv = conv.clone();
+            steps[i].kernel = Kernel::ConvAdd16I8(conv, q, pad);
+            steps[i].inputs = vec![steps[j].inputs[0], other];
+            steps[i].macs += steps[j].macs;
+            steps[i].op = "conv2d+add";
+            steps[i].node = format!("{}+{}", steps[j].node, steps[i].node);
+            folded[j] = true;
+            break;
+        }
+    }
+    remove(steps, folded)
 }

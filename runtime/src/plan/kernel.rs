@@ -33,6 +33,9 @@ pub enum Kernel {
     Add16I8(Add16Quant),
     /// int8 add, 16-bit multipliers, its second operand channel-padded (a pad fused in).
     Add16I8Padded(Add16Quant, ChannelPadded),
+    /// int8 convolution whose output goes straight into an int16 add (fused): inputs are the
+    /// convolution's input and the add's other operand (channel-padded as the pad says).
+    ConvAdd16I8(PackedConv, Add16Quant, ChannelPadded),
     /// int8 multiply.
     MulI8(MulQuant),
     /// int8 mean over the spatial axes.
@@ -186,7 +189,7 @@ impl Kernel {
     /// Scratch bytes the kernel needs.
     pub fn scratch_bytes(&self) -> usize {
         match self {
-            Kernel::ConvI8(p) => p.scratch_bytes(),
+            Kernel::ConvI8(p) | Kernel::ConvAdd16I8(p, ..) => p.scratch_bytes(),
             Kernel::DepthwiseI8(p) => p.scratch_bytes(),
             Kernel::FcI8(p) => p.scratch_bytes(),
             _ => 0,

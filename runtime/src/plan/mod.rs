@@ -145,6 +145,7 @@ impl Plan {
             .chain(g.states.iter().map(|st| buffer_of[st.next.as_str()]))
             .collect();
         fuse::pads_into_adds(&mut steps, &buffers, &keep);
+        fuse::convs_into_adds(&mut steps, &buffers, &keep);
         let states = g
             .states
             .iter()

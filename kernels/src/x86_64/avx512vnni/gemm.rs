@@ -10,7 +10,9 @@
 
 use core::arch::x86_64::*;
 
+use super::add16::{self, add32};
 use super::requant::{Out16, Rq16, Rq16Fast, finish16, finish16_fast, mbqm16_fast};
+use crate::elementwise::{Add16Quant, ChannelPadded};
 use crate::gemm::PackedGemm;
 
 /// Rows per micro-tile.
@@ -52,6 +54,86 @@ impl ALayout {
     }
 }
 
+/// A residual added in the epilogue: `c = requant(acc) ⊕ skip` ([`Add16Quant`], the GEMM's
+/// result as first operand), the skip operand's channels `ldb..n` read as `fill`.
+#[derive(Clone, Copy)]
+struct Skip {
+    /// The skip operand's row for C's row 0.
+    b: *const i8,
+    /// Channels (bytes) of a skip row.
+    ldb: usize,
+    k: add16::Consts,
+    fill: __m512i,
+}
+
+/// Where a tile's results go: C's rows, and the residual they take, if any.
+#[derive(Clone, Copy)]
+struct Dst {
+    c: *mut i8,
+    ldc: usize,
+    skip: Option<Skip>,
+}
+
+impl Dst {
+    /// The same destination from row `i` on.
+    ///
+    /// # Safety
+    /// Row `i` exists in C (and in the skip operand).
+    unsafe fn rows(self, i: usize) -> Dst {
+        // SAFETY: forwarded from this function's contract.
+        unsafe {
+            Dst {
+                c: self.c.add(i * self.ldc),
+                skip: self.skip.map(|s| Skip {
+                    b: s.b.add(i * s.ldb),
+                    ..s
+                }),
+                ..self
+            }
+        }
+    }
+}
+
+impl Skip {
+    /// Lanes of a 64-channel group starting at channel `16·jb` that the skip row holds.
+    fn mask(&self, jb: usize) -> u64 {
+        let have = self.ldb.saturating_sub(jb * 16);
+        if have >= 64 { !0 } else { (1u64 << have) - 1 }
+    }
+
+    /// `bytes` (channels `16·jb..`, the first `16·B` lanes) ⊕ skip row `r`.
+    ///
+    /// # Safety
+    /// Skip row `r` exists; `mask` is [`Skip::mask`] of `jb`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+    unsafe fn add<const B: usize>(
+        &self,
+        bytes: __m512i,
+        r: usize,
+        jb: usize,
+        mask: u64,
+    ) -> __m512i {
+        // SAFETY: the mask keeps the load inside the row's `ldb` channels (contract).
+        let y =
+            unsafe { _mm512_mask_loadu_epi8(self.fill, mask, self.b.add(r * self.ldb + jb * 16)) };
+        let lo = add32(
+            _mm512_castsi512_si256(bytes),
+            _mm512_castsi512_si256(y),
+            self.k,
+        );
+        if B <= 2 {
+            return _mm512_castsi256_si512(lo);
+        }
+        let hi = add32(
+            _mm512_extracti64x4_epi64::<1>(bytes),
+            _mm512_extracti64x4_epi64::<1>(y),
+            self.k,
+        );
+        _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi)
+    }
+}
+
 /// Scratch bytes for reduction length `k`.
 pub(crate) fn scratch_bytes(k: usize) -> usize {
     ROWS * k.div_ceil(4) * 4
@@ -67,10 +149,35 @@ pub(crate) fn gemm(
     ldc: usize,
     scratch: &mut [u8],
 ) {
+    gemm_add(p, a, lda, m, c, ldc, None, scratch);
+}
+
+/// A residual for [`gemm_add`]: the add (GEMM result first), the skip operand's channel
+/// layout (`channels` = the GEMM's n) and its `m` rows.
+pub(crate) type Residual<'a> = (&'a Add16Quant, &'a ChannelPadded, &'a [i8]);
+
+/// As [`gemm`], each result then added to the residual's row in the same pass:
+/// `c[i·ldc + j] = q.apply(requant(…), skip_ij)`, bit-exact with the GEMM then the add.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_add(
+    p: &PackedGemm,
+    a: &[i8],
+    lda: usize,
+    m: usize,
+    c: &mut [i8],
+    ldc: usize,
+    residual: Option<Residual<'_>>,
+    scratch: &mut [u8],
+) {
     super::assert_supported();
     if m == 0 || p.n == 0 {
         return;
     }
+    let skip = residual.map(|(q, pad, b)| {
+        assert_eq!(pad.channels, p.n, "gemm: residual channels");
+        pad.check(m * pad.channels, b.len(), m * pad.channels);
+        skip_of(q, pad, b)
+    });
     let k4 = p.k.div_ceil(4) * 4;
     assert!(
         lda >= p.k && a.len() >= (m - 1) * lda + p.k,
@@ -107,19 +214,34 @@ pub(crate) fn gemm(
                 }
             }
         }
-        // SAFETY: the CPU supports the tier (asserted above); scratch holds `rows` flipped
-        // rows of k4 bytes; rows i0..i0+rows of C lie inside `c` (length asserted).
-        unsafe {
-            blocks_of_rows(
-                p,
-                scratch.as_ptr(),
-                ALayout::dense(k4),
-                rows,
-                c.as_mut_ptr().add(i0 * ldc),
-                ldc,
-            )
+        let dst = Dst {
+            c: c.as_mut_ptr(),
+            ldc,
+            skip,
         };
+        // SAFETY: the CPU supports the tier (asserted above); scratch holds `rows` flipped
+        // rows of k4 bytes; rows i0..i0+rows of C (and of the skip operand) exist (lengths
+        // asserted).
+        unsafe { blocks_of_rows(p, scratch.as_ptr(), ALayout::dense(k4), rows, dst.rows(i0)) };
         i0 += rows;
+    }
+}
+
+/// The broadcast form of a residual (the caller has checked the CPU's support).
+fn skip_of(q: &Add16Quant, pad: &ChannelPadded, b: &[i8]) -> Skip {
+    // SAFETY: only called after `assert_supported` (AVX-512 F/BW/VL/VNNI present).
+    unsafe { skip_consts(q, pad, b) }
+}
+
+/// # Safety
+/// The CPU supports AVX-512 F/BW.
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn skip_consts(q: &Add16Quant, pad: &ChannelPadded, b: &[i8]) -> Skip {
+    Skip {
+        b: b.as_ptr(),
+        ldb: pad.b_channels,
+        k: add16::Consts::new(q),
+        fill: _mm512_set1_epi8(pad.fill),
     }
 }
 
@@ -156,9 +278,14 @@ pub(crate) fn gemm_strided(
         p.n.div_ceil(16) * 16 * k4,
         "gemm: not packed for AVX-512 VNNI"
     );
+    let dst = Dst {
+        c: c.as_mut_ptr(),
+        ldc,
+        skip: None,
+    };
     // SAFETY: the CPU supports the tier (asserted above); every quad of the m rows lies inside
     // `a` (span asserted) and `c` holds m rows (length asserted).
-    unsafe { blocks_of_rows(p, a.as_ptr(), layout, m, c.as_mut_ptr(), ldc) };
+    unsafe { blocks_of_rows(p, a.as_ptr(), layout, m, dst) };
 }
 
 /// All tiles of `rows` flipped rows of A against every channel block.
@@ -166,17 +293,11 @@ pub(crate) fn gemm_strided(
 /// # Safety
 /// The CPU supports AVX-512 F/BW/VL/VNNI; `a` points at `rows` flipped rows laid out as
 /// `la` says, `la.span(rows)` bytes readable (quads past k carry zero weights, so their
-/// bytes may be anything); `c` at `rows` rows (stride `ldc`) with room for channels
-/// `0..p.n`; the weights are packed for AVX-512 VNNI with `la.segs · la.seg_quads` quads.
+/// bytes may be anything); `dst.c` at `rows` rows (stride `ldc`) with room for channels
+/// `0..p.n`, and the skip operand (if any) at `rows` rows; the weights are packed for
+/// AVX-512 VNNI with `la.segs · la.seg_quads` quads.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-unsafe fn blocks_of_rows(
-    p: &PackedGemm,
-    a: *const u8,
-    la: ALayout,
-    rows: usize,
-    c: *mut i8,
-    ldc: usize,
-) {
+unsafe fn blocks_of_rows(p: &PackedGemm, a: *const u8, la: ALayout, rows: usize, dst: Dst) {
     let blocks = p.n.div_ceil(16);
     let mut jb = 0;
     while jb < blocks {
@@ -189,7 +310,7 @@ unsafe fn blocks_of_rows(
             let mr = (rows - i).min(mr_max);
             // SAFETY: forwarded from this function's contract: rows i..i+mr exist in `a` and
             // `c`; blocks jb..jb+nb are packed.
-            unsafe { tile_dispatch(p, a.add(i * la.row), la, c.add(i * ldc), ldc, jb, nb, mr) };
+            unsafe { tile_dispatch(p, a.add(i * la.row), la, dst.rows(i), jb, nb, mr) };
             i += mr;
         }
         jb += nb;
@@ -197,13 +318,13 @@ unsafe fn blocks_of_rows(
 }
 
 macro_rules! dispatch {
-    ($p:ident, $a:ident, $lda:ident, $c:ident, $ldc:ident, $jb:ident, $nb:ident, $mr:ident; $($r:literal)*) => {
+    ($p:ident, $a:ident, $lda:ident, $dst:ident, $jb:ident, $nb:ident, $mr:ident; $($r:literal)*) => {
         match ($mr, $nb) {
             $(
-                ($r, 1) => tile::<$r, 1>($p, $a, $lda, $c, $ldc, $jb),
-                ($r, 2) => tile::<$r, 2>($p, $a, $lda, $c, $ldc, $jb),
-                ($r, 3) => tile::<$r, 3>($p, $a, $lda, $c, $ldc, $jb),
-                ($r, 4) => tile::<$r, 4>($p, $a, $lda, $c, $ldc, $jb),
+                ($r, 1) => tile::<$r, 1>($p, $a, $lda, $dst, $jb),
+                ($r, 2) => tile::<$r, 2>($p, $a, $lda, $dst, $jb),
+                ($r, 3) => tile::<$r, 3>($p, $a, $lda, $dst, $jb),
+                ($r, 4) => tile::<$r, 4>($p, $a, $lda, $dst, $jb),
             )*
             _ => unreachable!(),
         }
@@ -212,16 +333,14 @@ macro_rules! dispatch {
 
 /// # Safety
 /// The CPU supports AVX-512 F/BW/VL/VNNI; `a` points at `mr` flipped rows laid out as `lda`
-/// says (`lda.span(mr)` bytes readable); `c` at `mr` rows (stride `ldc`) with room for
-/// channels `16·jb..p.n`.
-#[allow(clippy::too_many_arguments)]
+/// says (`lda.span(mr)` bytes readable); `dst.c` at `mr` rows (stride `ldc`) with room for
+/// channels `16·jb..p.n`, the skip operand (if any) at `mr` rows.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 unsafe fn tile_dispatch(
     p: &PackedGemm,
     a: *const u8,
     lda: ALayout,
-    c: *mut i8,
-    ldc: usize,
+    dst: Dst,
     jb: usize,
     nb: usize,
     mr: usize,
@@ -229,15 +348,15 @@ unsafe fn tile_dispatch(
     // SAFETY: forwarded from this function's contract.
     unsafe {
         if mr == MR && nb == NB {
-            tile_6x4(p, a, lda, c, ldc, jb)
+            tile_6x4(p, a, lda, dst, jb)
         } else if mr == 2 * MR && nb == 2 {
-            tile::<12, 2>(p, a, lda, c, ldc, jb)
+            tile::<12, 2>(p, a, lda, dst, jb)
         } else if mr == 2 * MR && nb == 1 {
-            tile::<12, 1>(p, a, lda, c, ldc, jb)
+            tile::<12, 1>(p, a, lda, dst, jb)
         } else if mr > MR {
-            dispatch!(p, a, lda, c, ldc, jb, nb, mr; 7 8 9 10 11)
+            dispatch!(p, a, lda, dst, jb, nb, mr; 7 8 9 10 11)
         } else {
-            dispatch!(p, a, lda, c, ldc, jb, nb, mr; 1 2 3 4 5 6)
+            dispatch!(p, a, lda, dst, jb, nb, mr; 1 2 3 4 5 6)
         }
     }
 }
@@ -252,8 +371,7 @@ unsafe fn tile<const R: usize, const B: usize>(
     p: &PackedGemm,
     a: *const u8,
     lda: ALayout,
-    c: *mut i8,
-    ldc: usize,
+    dst: Dst,
     jb: usize,
 ) {
     let bs = lda.segs * lda.seg_quads * 64;
@@ -286,7 +404,7 @@ unsafe fn tile<const R: usize, const B: usize>(
         }
     }
     // SAFETY: forwarded from this function's contract.
-    unsafe { epilogue::<R, B>(p, &acc, c, ldc, jb) }
+    unsafe { epilogue::<R, B>(p, &acc, dst, jb) }
 }
 
 /// The full 6 × 64 tile with its 24 accumulators in named locals (arrays indexed in loops
@@ -295,7 +413,7 @@ unsafe fn tile<const R: usize, const B: usize>(
 /// # Safety
 /// As [`tile_dispatch`] with `mr = 6`, `nb = 4`.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-unsafe fn tile_6x4(p: &PackedGemm, a: *const u8, lda: ALayout, c: *mut i8, ldc: usize, jb: usize) {
+unsafe fn tile_6x4(p: &PackedGemm, a: *const u8, lda: ALayout, dst: Dst, jb: usize) {
     let bs = lda.segs * lda.seg_quads * 64;
     // Accumulators start at the (zero-point folded) bias.
     // SAFETY: the bias is padded to a multiple of 16 channels; blocks jb..jb+4 exist.
@@ -359,27 +477,29 @@ unsafe fn tile_6x4(p: &PackedGemm, a: *const u8, lda: ALayout, c: *mut i8, ldc: 
         [c50, c51, c52, c53],
     ];
     // SAFETY: forwarded from this function's contract.
-    unsafe { epilogue::<6, 4>(p, &acc, c, ldc, jb) }
+    unsafe { epilogue::<6, 4>(p, &acc, dst, jb) }
 }
 
-/// Requantizes and stores an `R × 16B` block of accumulators (bias included).
+/// Requantizes and stores an `R × 16B` block of accumulators (bias included), adding the
+/// residual if `dst` has one.
 ///
 /// # Safety
-/// `c` has `R` rows (stride `ldc`) with room for channels `16·jb..p.n`.
+/// `dst.c` has `R` rows (stride `ldc`) with room for channels `16·jb..p.n`; the skip
+/// operand (if any) has `R` rows.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 unsafe fn epilogue<const R: usize, const B: usize>(
     p: &PackedGemm,
     acc: &[[__m512i; B]; R],
-    c: *mut i8,
-    ldc: usize,
+    dst: Dst,
     jb: usize,
 ) {
     if p.quant.fast {
         // SAFETY: forwarded from this function's contract.
-        unsafe { epilogue_packed::<R, B>(p, acc, c, ldc, jb) };
+        unsafe { epilogue_packed::<R, B>(p, acc, dst, jb) };
         return;
     }
+    let (c, ldc) = (dst.c, dst.ldc);
     let o = Out16::new(p.out);
     for b in 0..B {
         let ch = (jb + b) * 16;
@@ -397,20 +517,28 @@ unsafe fn epilogue<const R: usize, const B: usize>(
         } else {
             (1u16 << left) - 1
         };
+        let skip_mask = dst.skip.map_or(0, |s| s.mask(jb + b));
         for (r, acc_r) in acc.iter().enumerate() {
             let v = match (q, qf) {
                 (_, Some(qf)) => finish16_fast(acc_r[b], qf, o),
                 (Some(q), None) => finish16(acc_r[b], q, o),
                 (None, None) => unreachable!(),
             };
+            let mut bytes = _mm512_cvtsepi32_epi8(v);
+            if let Some(s) = dst.skip {
+                // SAFETY: skip row r exists (contract); the mask is that of block jb + b.
+                let sum =
+                    unsafe { s.add::<1>(_mm512_castsi128_si512(bytes), r, jb + b, skip_mask) };
+                bytes = _mm512_castsi512_si128(sum);
+            }
             // SAFETY: the mask limits the store to channels < p.n of row r.
             unsafe {
                 let dst = c.add(r * ldc + ch);
                 if left >= 16 {
                     // Unmasked when full: masked byte stores are slow on AMD cores.
-                    _mm_storeu_si128(dst.cast(), _mm512_cvtsepi32_epi8(v));
+                    _mm_storeu_si128(dst.cast(), bytes);
                 } else {
-                    _mm_mask_storeu_epi8(dst, mask, _mm512_cvtsepi32_epi8(v));
+                    _mm_mask_storeu_epi8(dst, mask, bytes);
                 }
             }
         }
@@ -430,11 +558,12 @@ unsafe fn epilogue<const R: usize, const B: usize>(
 unsafe fn epilogue_packed<const R: usize, const B: usize>(
     p: &PackedGemm,
     acc: &[[__m512i; B]; R],
-    c: *mut i8,
-    ldc: usize,
+    dst: Dst,
     jb: usize,
 ) {
     debug_assert!(p.quant.fast && (1..=4).contains(&B) && p.n > jb * 16);
+    let (c, ldc) = (dst.c, dst.ldc);
+    let skip_mask = dst.skip.map_or(0, |s| s.mask(jb));
     let valid = (p.n - jb * 16).min(B * 16);
     // SAFETY: the per-channel arrays are padded to a multiple of 16 channels, in fast form.
     let q: [Rq16Fast; B] =
@@ -457,7 +586,11 @@ unsafe fn epilogue_packed<const R: usize, const B: usize>(
         };
         let bytes = _mm512_packs_epi16(lo, hi);
         let bytes = _mm512_min_epi8(_mm512_max_epi8(bytes, min), max);
-        let bytes = _mm512_permutexvar_epi32(order, bytes);
+        let mut bytes = _mm512_permutexvar_epi32(order, bytes);
+        if let Some(s) = dst.skip {
+            // SAFETY: skip row r exists (contract); the mask is that of block jb.
+            bytes = unsafe { s.add::<B>(bytes, r, jb, skip_mask) };
+        }
         // SAFETY: row r of C has room for channels 16·jb..p.n (contract); a partial last
         // block is stored through a mask that ends at p.n.
         unsafe {
