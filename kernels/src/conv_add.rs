@@ -1,16 +1,28 @@
 //! A convolution followed by an int16 add that reads it (a residual block's 1×1 projection
-//! plus its skip connection): `out = conv(x) ⊕ skip`, with [`Add16Quant`] and the skip
-//! operand possibly channel-padded ([`ChannelPadded`]; `b_channels = channels` when not).
+//! plus its skip connection): `out = conv(x) ⊕ skip` ([`Residual`]).
 //!
 //! On the AVX-512 VNNI tier a pointwise convolution adds the skip in its GEMM epilogue, so the
-//! convolution's output is never written out and read back; everywhere else the tier's
-//! convolution runs, then the add in place (the scalar reference). Both are bit-exact with the
-//! convolution followed by [`crate::KernelTable::add16_i8_padded`].
+//! convolution's output is never written out and read back; everywhere else
+//! [`crate::KernelTable::conv2d_add16_i8`] runs the tier's convolution, then the add in place
+//! (the scalar reference). Both are bit-exact with the convolution followed by
+//! [`crate::KernelTable::add16_i8_padded`].
 
 use crate::conv::PackedConv;
 use crate::elementwise::{Add16Quant, ChannelPadded};
-use crate::generic;
 use crate::tier::Tier;
+
+/// The add a convolution's output goes through: `out = add.apply(conv, skip)` with the skip
+/// operand channel-padded as `pad` says (`pad.channels` = the convolution's output channels;
+/// `pad.b_channels = pad.channels` when it is not padded).
+#[derive(Debug, Clone, Copy)]
+pub struct Residual<'a> {
+    /// The add, the convolution's output as its first operand.
+    pub add: Add16Quant,
+    /// The skip operand's channels.
+    pub pad: ChannelPadded,
+    /// The skip operand: as many pixels as the convolution's output, `pad.b_channels` each.
+    pub skip: &'a [i8],
+}
 
 impl PackedConv {
     /// Whether [`crate::KernelTable::conv2d_add16_i8`] adds in the convolution's own pass
@@ -19,81 +31,44 @@ impl PackedConv {
         self.tier == Tier::Avx512Vnni && self.params.is_pointwise()
     }
 
-    /// Panics unless `pad` describes this convolution's output and `skip` and `output` hold
+    /// Panics unless `r` describes this convolution's output and `r.skip` and `output` hold
     /// its pixels.
-    pub(crate) fn check_residual(&self, pad: &ChannelPadded, skip: &[i8], output: &[i8]) {
-        assert_eq!(pad.channels, self.params.out_c, "conv+add: channels");
+    pub(crate) fn check_residual(&self, r: &Residual<'_>, output: &[i8]) {
+        assert_eq!(r.pad.channels, self.params.out_c, "conv+add: channels");
         assert_eq!(
             output.len(),
             self.params.output_len(),
             "conv2d: output length"
         );
-        pad.check(output.len(), skip.len(), output.len());
+        r.pad.check(output.len(), r.skip.len(), output.len());
     }
 }
 
-/// The generic tier: reference convolution, then the add in place.
-pub(crate) fn generic(
-    p: &PackedConv,
-    input: &[i8],
-    q: &Add16Quant,
-    pad: &ChannelPadded,
-    skip: &[i8],
-    output: &mut [i8],
-    scratch: &mut [u8],
-) {
-    p.check_residual(pad, skip, output);
-    generic::conv::conv2d_i8(p, input, output, scratch);
-    generic::elementwise::add16_i8_padded_in_place(q, pad, output, skip);
-}
-
-/// The AVX2 tier: its GEMM convolution, then the add in place.
+/// The fused form ([`PackedConv::fuses_add`]): one GEMM whose epilogue adds the skip.
 #[cfg(target_arch = "x86_64")]
-pub(crate) fn avx2(
+pub(crate) fn fused(
     p: &PackedConv,
     input: &[i8],
-    q: &Add16Quant,
-    pad: &ChannelPadded,
-    skip: &[i8],
+    r: &Residual<'_>,
     output: &mut [i8],
     scratch: &mut [u8],
 ) {
-    p.check_residual(pad, skip, output);
-    p.run_gemm(input, output, scratch);
-    generic::elementwise::add16_i8_padded_in_place(q, pad, output, skip);
-}
-
-/// The AVX-512 VNNI tier: pointwise convolutions add in the GEMM epilogue.
-#[cfg(target_arch = "x86_64")]
-pub(crate) fn avx512vnni(
-    p: &PackedConv,
-    input: &[i8],
-    q: &Add16Quant,
-    pad: &ChannelPadded,
-    skip: &[i8],
-    output: &mut [i8],
-    scratch: &mut [u8],
-) {
-    p.check_residual(pad, skip, output);
-    if !p.fuses_add() {
-        p.run_gemm(input, output, scratch);
-        generic::elementwise::add16_i8_padded_in_place(q, pad, output, skip);
-        return;
-    }
+    assert!(p.fuses_add(), "conv+add: not a fused convolution");
     let d = &p.params;
     assert_eq!(input.len(), d.input_len(), "conv2d: input length");
     assert!(
         scratch.len() >= p.scratch_bytes(),
         "conv2d: scratch too short"
     );
-    crate::x86_64::avx512vnni::gemm::gemm_add(
+    let m = d.batch * d.in_h * d.in_w;
+    crate::x86_64::avx512vnni::gemm::gemm(
         &p.groups[0],
         input,
         d.in_c,
-        d.batch * d.in_h * d.in_w,
+        m,
         output,
         d.out_c,
-        Some((q, pad, skip)),
+        Some(r),
         scratch,
     );
 }

@@ -253,9 +253,16 @@ impl PackedGemm {
     ) {
         match self.tier {
             #[cfg(target_arch = "x86_64")]
-            Tier::Avx512Vnni => {
-                crate::x86_64::avx512vnni::gemm::gemm(self, A::as_i8(a), lda, m, c, ldc, scratch)
-            }
+            Tier::Avx512Vnni => crate::x86_64::avx512vnni::gemm::gemm(
+                self,
+                A::as_i8(a),
+                lda,
+                m,
+                c,
+                ldc,
+                None,
+                scratch,
+            ),
             #[cfg(target_arch = "x86_64")]
             Tier::Avx2 => {
                 crate::x86_64::avx2::gemm::gemm(self, A::as_i8(a), lda, m, c, ldc, scratch)

@@ -3,7 +3,7 @@
 //! | op | generic | avx2 | avx512vnni |
 //! |---|---|---|---|
 //! | conv2d int8 (incl. pointwise, groups) | reference loop | im2col + `vpmaddwd` GEMM | im2col + `vpdpbusd` GEMM; few input channels (kernel rows ≤ 64 bytes): GEMM straight from a padded input copy |
-//! | conv2d int8 then int16 add (residual) | conv, then add in place | conv, then add in place | pointwise: the add in the GEMM epilogue; else conv, then add in place |
+//! | conv2d int8 then int16 add (residual; a method, not an entry) | conv, then add in place | conv, then add in place | pointwise: the add in the GEMM epilogue; else conv, then add in place |
 //! | fully connected int8 | reference loop | GEMM | GEMM |
 //! | depthwise int8 | reference loop | `vpmaddwd` (multiplier 1, ≤ 64 taps; else generic) | `vpdpbusd` (same limits; 3×3 with dilation 1 and horizontal stride ≤ 2 slides interleaved input columns along the row) |
 //! | add int8 (TFLite arithmetic) | reference | 8 lanes | 16 lanes |
@@ -18,6 +18,7 @@
 //! the method into a table entry. Every SIMD int8 entry is tested bit-exact against generic.
 
 use crate::conv::PackedConv;
+use crate::conv_add::Residual;
 use crate::depthwise::PackedDepthwise;
 use crate::elementwise::{Add16Quant, AddQuant, ChannelPadded, MulQuant};
 use crate::fc::PackedFc;
@@ -29,7 +30,6 @@ use crate::quant::Requant;
 use crate::tier::{Tier, TierError};
 
 type ConvFn = fn(&PackedConv, &[i8], &mut [i8], &mut [u8]);
-type ConvAddFn = fn(&PackedConv, &[i8], &Add16Quant, &ChannelPadded, &[i8], &mut [i8], &mut [u8]);
 type DepthwiseFn = fn(&PackedDepthwise, &[i8], &mut [i8], &mut [u8]);
 type AddFn = fn(&AddQuant, &[i8], &[i8], &mut [i8]);
 type Add16Fn = fn(&Add16Quant, &[i8], &[i8], &mut [i8]);
@@ -45,7 +45,6 @@ type PadFn = fn(&[i8], [usize; 4], [(usize, usize); 4], i8, &mut [i8]);
 pub struct KernelTable {
     tier: Tier,
     conv2d_i8: ConvFn,
-    conv2d_add16_i8: ConvAddFn,
     depthwise_i8: DepthwiseFn,
     add_i8: AddFn,
     add16_i8: Add16Fn,
@@ -87,7 +86,6 @@ impl KernelTable {
             Tier::Generic => KernelTable {
                 tier,
                 conv2d_i8: generic::conv::conv2d_i8,
-                conv2d_add16_i8: crate::conv_add::generic,
                 depthwise_i8: generic::depthwise::depthwise_i8,
                 add_i8: generic::elementwise::add_i8,
                 add16_i8: generic::elementwise::add16_i8,
@@ -99,7 +97,6 @@ impl KernelTable {
             Tier::Avx2 => KernelTable {
                 tier,
                 conv2d_i8: conv_gemm,
-                conv2d_add16_i8: crate::conv_add::avx2,
                 depthwise_i8: depthwise_avx2,
                 add_i8: crate::x86_64::avx2::add::add,
                 add16_i8: crate::x86_64::avx2::add16::add16,
@@ -111,7 +108,6 @@ impl KernelTable {
             Tier::Avx512Vnni => KernelTable {
                 tier,
                 conv2d_i8: conv_gemm,
-                conv2d_add16_i8: crate::conv_add::avx512vnni,
                 depthwise_i8: depthwise_vnni,
                 add_i8: crate::x86_64::avx512vnni::add::add,
                 add16_i8: crate::x86_64::avx512vnni::add16::add16,
@@ -153,23 +149,28 @@ impl KernelTable {
         (self.conv2d_i8)(p, input, output, scratch)
     }
 
-    /// Int8 convolution then an int16 add of its output and `skip` (channel-padded as `pad`
-    /// says; `pad.channels` = the convolution's output channels):
-    /// `output = conv(input) ⊕ pad(skip)`, bit-exact with [`KernelTable::conv2d_i8`] then
-    /// [`KernelTable::add16_i8_padded`]. In one pass where [`PackedConv::fuses_add`].
-    #[allow(clippy::too_many_arguments)]
+    /// Int8 convolution, its output then added to a skip operand ([`Residual`]):
+    /// `output = conv(input) ⊕ skip`, bit-exact with [`KernelTable::conv2d_i8`] then
+    /// [`KernelTable::add16_i8_padded`]. In one pass where [`PackedConv::fuses_add`];
+    /// otherwise the convolution, then the add in place (scalar).
     pub fn conv2d_add16_i8(
         &self,
         p: &PackedConv,
         input: &[i8],
-        q: &Add16Quant,
-        pad: &ChannelPadded,
-        skip: &[i8],
+        residual: &Residual<'_>,
         output: &mut [i8],
         scratch: &mut [u8],
     ) {
         self.check_tier(p.tier, "conv2d");
-        (self.conv2d_add16_i8)(p, input, q, pad, skip, output, scratch)
+        p.check_residual(residual, output);
+        #[cfg(target_arch = "x86_64")]
+        if p.fuses_add() {
+            crate::conv_add::fused(p, input, residual, output, scratch);
+            return;
+        }
+        (self.conv2d_i8)(p, input, output, scratch);
+        let r = residual;
+        generic::elementwise::add16_i8_padded_in_place(&r.add, &r.pad, output, r.skip);
     }
 
     /// Int8 depthwise convolution; `scratch` holds [`PackedDepthwise::scratch_bytes`].

@@ -6,7 +6,8 @@
 
 use outpost_kernels::{
     Add16Quant, AddQuant, ChannelPadded, Conv2dParams, DepthwiseParams, FcParams, KernelTable,
-    PackedConv, PackedDepthwise, PackedFc, PoolParams, Tier, conv_output_size, pseudo_random_i8,
+    PackedConv, PackedDepthwise, PackedFc, PoolParams, Residual, Tier, conv_output_size,
+    pseudo_random_i8,
 };
 use proptest::prelude::*;
 
@@ -488,7 +489,8 @@ proptest! {
             prop_assert_eq!(packed.fuses_add(), t.tier() == Tier::Avx512Vnni && c.p.is_pointwise());
             let mut got = vec![0i8; conv.len()];
             let mut scratch = vec![0u8; packed.scratch_bytes()];
-            t.conv2d_add16_i8(&packed, &c.input, &q, &pad, &skip, &mut got, &mut scratch);
+            let r = Residual { add: q, pad, skip: &skip };
+            t.conv2d_add16_i8(&packed, &c.input, &r, &mut got, &mut scratch);
             prop_assert_eq!(&got, &want, "tier {}", t.tier());
         }
     }

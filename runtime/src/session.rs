@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use outpost_kernels::{KernelTable, Tier};
+use outpost_kernels::{KernelTable, Residual, Tier};
 use outpost_models::Model;
 
 use crate::error::{Result, RuntimeError};
@@ -262,15 +262,14 @@ impl Session {
             Kernel::FcI8(p) => table.fully_connected_i8(p, i8s(input(0)), i8s_mut(out), scratch),
             Kernel::AddI8(q) => table.add_i8(q, i8s(input(0)), i8s(input(1)), i8s_mut(out)),
             Kernel::Add16I8(q) => table.add16_i8(q, i8s(input(0)), i8s(input(1)), i8s_mut(out)),
-            Kernel::ConvAdd16I8(p, q, pad) => table.conv2d_add16_i8(
-                p,
-                i8s(input(0)),
-                q,
-                pad,
-                i8s(input(1)),
-                i8s_mut(out),
-                scratch,
-            ),
+            Kernel::ConvAdd16I8(p, add, pad) => {
+                let r = Residual {
+                    add: *add,
+                    pad: *pad,
+                    skip: i8s(input(1)),
+                };
+                table.conv2d_add16_i8(p, i8s(input(0)), &r, i8s_mut(out), scratch)
+            }
             Kernel::Add16I8Padded(q, pad) => {
                 table.add16_i8_padded(q, pad, i8s(input(0)), i8s(input(1)), i8s_mut(out))
             }

@@ -49,6 +49,12 @@ pub const ADD_Y: QuantParams = QuantParams {
     zero_point: 4,
 };
 
+/// Output quantization of the int16-add session tests (ReLU'd: zero point −128).
+pub const ADD_OUT: QuantParams = QuantParams {
+    scale: 0.09,
+    zero_point: -128,
+};
+
 /// Activation quantization used by the test models.
 pub const Q: QuantParams = QuantParams {
     scale: 0.05,

@@ -6,19 +6,14 @@
 
 use outpost_hal::DType;
 use outpost_kernels::Tier;
-use outpost_models::graph::QuantParams;
 use outpost_models::graph::op::{
     Activation, AddArithmetic, AddAttrs, ConvAttrs, Op, PadAttrs, Padding,
 };
 use outpost_models::{Model, ModelBuilder};
 use outpost_runtime::{Session, SessionOptions};
 use outpost_tests::pseudo_random_i8 as bytes;
-use outpost_tests::{ADD_X as X, ADD_Y as Y};
+use outpost_tests::{ADD_OUT as OUT, ADD_X as X, ADD_Y as Y};
 
-const OUT: QuantParams = QuantParams {
-    scale: 0.09,
-    zero_point: -128,
-};
 /// Channels of the convolution's input.
 const CIN: usize = 21;
 /// Channels of the convolution's output and of the sum.

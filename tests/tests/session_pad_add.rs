@@ -4,17 +4,12 @@
 
 use outpost_hal::DType;
 use outpost_kernels::{Add16Quant, Tier};
-use outpost_models::graph::QuantParams;
 use outpost_models::graph::op::{Activation, AddArithmetic, AddAttrs, Op, PadAttrs};
 use outpost_models::{Model, ModelBuilder};
 use outpost_runtime::{Session, SessionOptions};
 use outpost_tests::pseudo_random_i8 as bytes;
-use outpost_tests::{ADD_X as X, ADD_Y as Y};
+use outpost_tests::{ADD_OUT as OUT, ADD_X as X, ADD_Y as Y};
 
-const OUT: QuantParams = QuantParams {
-    scale: 0.09,
-    zero_point: -128,
-};
 /// Channels of x and of the output.
 const C: usize = 37;
 /// Channels of y, padded up to `C`.

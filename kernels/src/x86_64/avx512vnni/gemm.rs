@@ -12,7 +12,7 @@ use core::arch::x86_64::*;
 
 use super::add16::{self, add32};
 use super::requant::{Out16, Rq16, Rq16Fast, finish16, finish16_fast, mbqm16_fast};
-use crate::elementwise::{Add16Quant, ChannelPadded};
+use crate::conv_add::Residual;
 use crate::gemm::PackedGemm;
 
 /// Rows per micro-tile.
@@ -139,7 +139,11 @@ pub(crate) fn scratch_bytes(k: usize) -> usize {
     ROWS * k.div_ceil(4) * 4
 }
 
-/// `c[i·ldc + j] = requant(Σ a[i·lda + k]·w[j][k])` for `i < m`, `j < p.n`.
+/// `c[i·ldc + j] = requant(Σ a[i·lda + k]·w[j][k])` for `i < m`, `j < p.n`; with a
+/// residual (`pad.channels = p.n`, `m` skip rows) each result then goes through its add in the
+/// same pass, `c[i·ldc + j] = add.apply(requant(…), skip_ij)`, bit-exact with the GEMM then
+/// the add.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn gemm(
     p: &PackedGemm,
     a: &[i8],
@@ -147,36 +151,17 @@ pub(crate) fn gemm(
     m: usize,
     c: &mut [i8],
     ldc: usize,
-    scratch: &mut [u8],
-) {
-    gemm_add(p, a, lda, m, c, ldc, None, scratch);
-}
-
-/// A residual for [`gemm_add`]: the add (GEMM result first), the skip operand's channel
-/// layout (`channels` = the GEMM's n) and its `m` rows.
-pub(crate) type Residual<'a> = (&'a Add16Quant, &'a ChannelPadded, &'a [i8]);
-
-/// As [`gemm`], each result then added to the residual's row in the same pass:
-/// `c[i·ldc + j] = q.apply(requant(…), skip_ij)`, bit-exact with the GEMM then the add.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn gemm_add(
-    p: &PackedGemm,
-    a: &[i8],
-    lda: usize,
-    m: usize,
-    c: &mut [i8],
-    ldc: usize,
-    residual: Option<Residual<'_>>,
+    residual: Option<&Residual<'_>>,
     scratch: &mut [u8],
 ) {
     super::assert_supported();
     if m == 0 || p.n == 0 {
         return;
     }
-    let skip = residual.map(|(q, pad, b)| {
-        assert_eq!(pad.channels, p.n, "gemm: residual channels");
-        pad.check(m * pad.channels, b.len(), m * pad.channels);
-        skip_of(q, pad, b)
+    let skip = residual.map(|r| {
+        assert_eq!(r.pad.channels, p.n, "gemm: residual channels");
+        r.pad.check(m * p.n, r.skip.len(), m * p.n);
+        skip_of(r)
     });
     let k4 = p.k.div_ceil(4) * 4;
     assert!(
@@ -228,20 +213,20 @@ pub(crate) fn gemm_add(
 }
 
 /// The broadcast form of a residual (the caller has checked the CPU's support).
-fn skip_of(q: &Add16Quant, pad: &ChannelPadded, b: &[i8]) -> Skip {
+fn skip_of(r: &Residual<'_>) -> Skip {
     // SAFETY: only called after `assert_supported` (AVX-512 F/BW/VL/VNNI present).
-    unsafe { skip_consts(q, pad, b) }
+    unsafe { skip_consts(r) }
 }
 
 /// # Safety
 /// The CPU supports AVX-512 F/BW.
 #[target_feature(enable = "avx512f,avx512bw")]
-unsafe fn skip_consts(q: &Add16Quant, pad: &ChannelPadded, b: &[i8]) -> Skip {
+unsafe fn skip_consts(r: &Residual<'_>) -> Skip {
     Skip {
-        b: b.as_ptr(),
-        ldb: pad.b_channels,
-        k: add16::Consts::new(q),
-        fill: _mm512_set1_epi8(pad.fill),
+        b: r.skip.as_ptr(),
+        ldb: r.pad.b_channels,
+        k: add16::Consts::new(&r.add),
+        fill: _mm512_set1_epi8(r.pad.fill),
     }
 }
 
