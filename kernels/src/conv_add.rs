@@ -11,6 +11,12 @@ use crate::conv::PackedConv;
 use crate::elementwise::{Add16Quant, ChannelPadded};
 use crate::tier::Tier;
 
+/// Up to this many output channels the VNNI GEMM runs 12-row tiles whose epilogue is already
+/// its bottleneck: adding there costs as much as the separate add (BlazeFace's 24- and
+/// 28-channel layers at 64×64 measured 2–4 µs slower fused, the 36–88-channel ones 1–3 µs
+/// faster), so those convolutions are not fused.
+pub const FUSED_ADD_MIN_CHANNELS: usize = 32;
+
 /// The add a convolution's output goes through: `out = add.apply(conv, skip)` with the skip
 /// operand channel-padded as `pad` says (`pad.channels` = the convolution's output channels;
 /// `pad.b_channels = pad.channels` when it is not padded).
@@ -26,9 +32,12 @@ pub struct Residual<'a> {
 
 impl PackedConv {
     /// Whether [`crate::KernelTable::conv2d_add16_i8`] adds in the convolution's own pass
-    /// (AVX-512 VNNI, pointwise); otherwise it runs the convolution, then the add.
+    /// (AVX-512 VNNI, pointwise, more than [`FUSED_ADD_MIN_CHANNELS`] output channels);
+    /// otherwise it runs the convolution, then the add.
     pub fn fuses_add(&self) -> bool {
-        self.tier == Tier::Avx512Vnni && self.params.is_pointwise()
+        self.tier == Tier::Avx512Vnni
+            && self.params.is_pointwise()
+            && self.params.out_c > FUSED_ADD_MIN_CHANNELS
     }
 
     /// Panics unless `r` describes this convolution's output and `r.skip` and `output` hold

@@ -84,7 +84,7 @@ mod tier;
 mod x86_64;
 
 pub use conv::{IM2COL_ROWS, PackedConv};
-pub use conv_add::Residual;
+pub use conv_add::{FUSED_ADD_MIN_CHANNELS, Residual};
 pub use depthwise::{MAX_SIMD_TAPS, PackedDepthwise};
 pub use elementwise::{ADD_LEFT_SHIFT, Add16Quant, AddQuant, ChannelPadded, MulQuant};
 pub use fc::PackedFc;

@@ -5,9 +5,9 @@
 //! span 2^-24 … 2^4 (including > 1).
 
 use outpost_kernels::{
-    Add16Quant, AddQuant, ChannelPadded, Conv2dParams, DepthwiseParams, FcParams, KernelTable,
-    PackedConv, PackedDepthwise, PackedFc, PoolParams, Residual, Tier, conv_output_size,
-    pseudo_random_i8,
+    Add16Quant, AddQuant, ChannelPadded, Conv2dParams, DepthwiseParams, FUSED_ADD_MIN_CHANNELS,
+    FcParams, KernelTable, PackedConv, PackedDepthwise, PackedFc, PoolParams, Residual, Tier,
+    conv_output_size, pseudo_random_i8,
 };
 use proptest::prelude::*;
 
@@ -486,7 +486,8 @@ proptest! {
         generic().add16_i8_padded(&q, &pad, &conv, &skip, &mut want);
         for t in std::iter::once(generic()).chain(simd_tiers()) {
             let packed = PackedConv::new(t.tier(), &c.p, &c.weights, Some(&c.bias), 1.0, &c.scales, 1.0);
-            prop_assert_eq!(packed.fuses_add(), t.tier() == Tier::Avx512Vnni && c.p.is_pointwise());
+            let fuses = t.tier() == Tier::Avx512Vnni && c.p.is_pointwise() && c.p.out_c > FUSED_ADD_MIN_CHANNELS;
+            prop_assert_eq!(packed.fuses_add(), fuses);
             let mut got = vec![0i8; conv.len()];
             let mut scratch = vec![0u8; packed.scratch_bytes()];
             let r = Residual { add: q, pad, skip: &skip };

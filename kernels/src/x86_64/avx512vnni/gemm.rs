@@ -10,7 +10,6 @@
 
 use core::arch::x86_64::*;
 
-use super::add16::{self, add32};
 use super::requant::{Out16, Rq16, Rq16Fast, finish16, finish16_fast, mbqm16_fast};
 use crate::conv_add::Residual;
 use crate::gemm::PackedGemm;
@@ -54,16 +53,55 @@ impl ALayout {
     }
 }
 
-/// A residual added in the epilogue: `c = requant(acc) ⊕ skip` ([`Add16Quant`], the GEMM's
-/// result as first operand), the skip operand's channels `ldb..n` read as `fill`.
+/// A residual added in the epilogue: `c = add.apply(requant(acc), skip)` (the add of a
+/// [`Residual`], the GEMM's result as first operand), the skip operand's channels `ldb..n`
+/// read as the fill value. Small (three words): it travels by value with every tile.
 #[derive(Clone, Copy)]
 struct Skip {
     /// The skip operand's row for C's row 0.
     b: *const i8,
     /// Channels (bytes) of a skip row.
     ldb: usize,
-    k: add16::Consts,
-    fill: __m512i,
+    /// The add's broadcast constants, alive for the whole GEMM call.
+    consts: *const SkipConsts,
+}
+
+/// The broadcast constants of a [`Skip`].
+struct SkipConsts {
+    /// Each i32 lane holds the pair (m1, m2) that `vpdpwssd` applies to (conv, skip).
+    mults: __m512i,
+    bias: __m512i,
+    shift: __m128i,
+    fill: __m128i,
+    /// The add's output zero point and activation range, as [`Out16`] (i32 lanes).
+    out: Out16,
+}
+
+impl Skip {
+    /// Lanes of the 16-channel block `blk` that the skip row holds.
+    fn mask(&self, blk: usize) -> u16 {
+        let have = self.ldb.saturating_sub(blk * 16);
+        if have >= 16 { !0 } else { (1u16 << have) - 1 }
+    }
+
+    /// The add before its zero point, `(x·m1 + skip·m2 + bias) >> shift`, for the 16
+    /// channels of block `blk` of row `r`; `x` is the convolution's output (int8 values in
+    /// i32 lanes).
+    ///
+    /// # Safety
+    /// Skip row `r` exists; `mask` is [`Skip::mask`] of `blk`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+    unsafe fn sum(&self, x: __m512i, r: usize, blk: usize, mask: u16) -> __m512i {
+        // SAFETY: the constants outlive the GEMM call that made this Skip (see `gemm`).
+        let k = unsafe { &*self.consts };
+        // SAFETY: the mask keeps the load inside the row's `ldb` channels (contract).
+        let y = unsafe { _mm_mask_loadu_epi8(k.fill, mask, self.b.add(r * self.ldb + blk * 16)) };
+        // Each dword: x in its low half, the skip value in its high half.
+        let y = _mm512_slli_epi32::<16>(_mm512_cvtepi8_epi32(y));
+        let pairs = _mm512_mask_blend_epi16(0xAAAA_AAAA, x, y);
+        _mm512_sra_epi32(_mm512_dpwssd_epi32(k.bias, pairs, k.mults), k.shift)
+    }
 }
 
 /// Where a tile's results go: C's rows, and the residual they take, if any.
@@ -94,46 +132,6 @@ impl Dst {
     }
 }
 
-impl Skip {
-    /// Lanes of a 64-channel group starting at channel `16·jb` that the skip row holds.
-    fn mask(&self, jb: usize) -> u64 {
-        let have = self.ldb.saturating_sub(jb * 16);
-        if have >= 64 { !0 } else { (1u64 << have) - 1 }
-    }
-
-    /// `bytes` (channels `16·jb..`, the first `16·B` lanes) ⊕ skip row `r`.
-    ///
-    /// # Safety
-    /// Skip row `r` exists; `mask` is [`Skip::mask`] of `jb`.
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-    unsafe fn add<const B: usize>(
-        &self,
-        bytes: __m512i,
-        r: usize,
-        jb: usize,
-        mask: u64,
-    ) -> __m512i {
-        // SAFETY: the mask keeps the load inside the row's `ldb` channels (contract).
-        let y =
-            unsafe { _mm512_mask_loadu_epi8(self.fill, mask, self.b.add(r * self.ldb + jb * 16)) };
-        let lo = add32(
-            _mm512_castsi512_si256(bytes),
-            _mm512_castsi512_si256(y),
-            self.k,
-        );
-        if B <= 2 {
-            return _mm512_castsi256_si512(lo);
-        }
-        let hi = add32(
-            _mm512_extracti64x4_epi64::<1>(bytes),
-            _mm512_extracti64x4_epi64::<1>(y),
-            self.k,
-        );
-        _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi)
-    }
-}
-
 /// Scratch bytes for reduction length `k`.
 pub(crate) fn scratch_bytes(k: usize) -> usize {
     ROWS * k.div_ceil(4) * 4
@@ -158,10 +156,16 @@ pub(crate) fn gemm(
     if m == 0 || p.n == 0 {
         return;
     }
-    let skip = residual.map(|r| {
+    let consts = residual.map(|r| {
         assert_eq!(r.pad.channels, p.n, "gemm: residual channels");
         r.pad.check(m * p.n, r.skip.len(), m * p.n);
-        skip_of(r)
+        skip_consts(r)
+    });
+    // `consts` lives until the end of this call, past every tile that reads it.
+    let skip = residual.zip(consts.as_ref()).map(|(r, c)| Skip {
+        b: r.skip.as_ptr(),
+        ldb: r.pad.b_channels,
+        consts: c,
     });
     let k4 = p.k.div_ceil(4) * 4;
     assert!(
@@ -212,21 +216,27 @@ pub(crate) fn gemm(
     }
 }
 
-/// The broadcast form of a residual (the caller has checked the CPU's support).
-fn skip_of(r: &Residual<'_>) -> Skip {
+/// The broadcast constants of a residual (the caller has checked the CPU's support).
+fn skip_consts(r: &Residual<'_>) -> SkipConsts {
     // SAFETY: only called after `assert_supported` (AVX-512 F/BW/VL/VNNI present).
-    unsafe { skip_consts(r) }
+    unsafe { broadcast(r) }
 }
 
 /// # Safety
 /// The CPU supports AVX-512 F/BW.
 #[target_feature(enable = "avx512f,avx512bw")]
-unsafe fn skip_consts(r: &Residual<'_>) -> Skip {
-    Skip {
-        b: r.skip.as_ptr(),
-        ldb: r.pad.b_channels,
-        k: add16::Consts::new(&r.add),
-        fill: _mm512_set1_epi8(r.pad.fill),
+unsafe fn broadcast(r: &Residual<'_>) -> SkipConsts {
+    let q = &r.add;
+    SkipConsts {
+        mults: _mm512_set1_epi32((q.m1 as u16 as i32) | ((q.m2 as i32) << 16)),
+        bias: _mm512_set1_epi32(q.bias),
+        shift: _mm_cvtsi32_si128(q.shift as i32),
+        fill: _mm_set1_epi8(r.pad.fill),
+        out: Out16::new(crate::gemm::OutputQuant {
+            zp: q.out_zp,
+            min: q.act_min,
+            max: q.act_max,
+        }),
     }
 }
 
@@ -504,18 +514,21 @@ unsafe fn epilogue<const R: usize, const B: usize>(
         };
         let skip_mask = dst.skip.map_or(0, |s| s.mask(jb + b));
         for (r, acc_r) in acc.iter().enumerate() {
-            let v = match (q, qf) {
+            let mut v = match (q, qf) {
                 (_, Some(qf)) => finish16_fast(acc_r[b], qf, o),
                 (Some(q), None) => finish16(acc_r[b], q, o),
                 (None, None) => unreachable!(),
             };
-            let mut bytes = _mm512_cvtsepi32_epi8(v);
             if let Some(s) = dst.skip {
-                // SAFETY: skip row r exists (contract); the mask is that of block jb + b.
-                let sum =
-                    unsafe { s.add::<1>(_mm512_castsi128_si512(bytes), r, jb + b, skip_mask) };
-                bytes = _mm512_castsi512_si128(sum);
+                // SAFETY: skip row r exists (contract); the mask is that of block jb + b; the
+                // constants outlive the GEMM call.
+                let (sum, out) = unsafe { (s.sum(v, r, jb + b, skip_mask), (*s.consts).out) };
+                v = _mm512_min_epi32(
+                    _mm512_max_epi32(_mm512_add_epi32(sum, out.zp), out.min),
+                    out.max,
+                );
             }
+            let bytes = _mm512_cvtsepi32_epi8(v);
             // SAFETY: the mask limits the store to channels < p.n of row r.
             unsafe {
                 let dst = c.add(r * ldc + ch);
@@ -548,20 +561,34 @@ unsafe fn epilogue_packed<const R: usize, const B: usize>(
 ) {
     debug_assert!(p.quant.fast && (1..=4).contains(&B) && p.n > jb * 16);
     let (c, ldc) = (dst.c, dst.ldc);
-    let skip_mask = dst.skip.map_or(0, |s| s.mask(jb));
+    let skip_masks: [u16; B] = core::array::from_fn(|b| dst.skip.map_or(0, |s| s.mask(jb + b)));
     let valid = (p.n - jb * 16).min(B * 16);
     // SAFETY: the per-channel arrays are padded to a multiple of 16 channels, in fast form.
     let q: [Rq16Fast; B] =
         core::array::from_fn(|b| unsafe { Rq16Fast::load(&p.quant, (jb + b) * 16) });
-    let zp = _mm512_set1_epi16(p.out.zp as i16);
-    let (min, max) = (
-        _mm512_set1_epi8(p.out.min as i8),
-        _mm512_set1_epi8(p.out.max as i8),
-    );
+    // With a residual, the convolution's output is clamped in i32 lanes (TFLite's
+    // `clamp(v + zp)`) and goes through the add; the narrowing below is then the add's.
+    let conv = Out16::new(p.out);
+    let out = match dst.skip {
+        // SAFETY: the constants outlive the GEMM call.
+        Some(s) => unsafe { (*s.consts).out.narrow() },
+        None => conv.narrow(),
+    };
+    let (zp, min, max) = out;
     // Dword 4L + j of the packed bytes holds channels 16j + 4L .. +4 (L: 128-bit lane).
     let order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     for (r, acc_r) in acc.iter().enumerate() {
-        let v: [__m512i; B] = core::array::from_fn(|b| mbqm16_fast::<false>(acc_r[b], q[b]));
+        let mut v: [__m512i; B] = core::array::from_fn(|b| mbqm16_fast::<false>(acc_r[b], q[b]));
+        if let Some(s) = dst.skip {
+            for (b, vb) in v.iter_mut().enumerate() {
+                let x = _mm512_min_epi32(
+                    _mm512_max_epi32(_mm512_add_epi32(*vb, conv.zp), conv.min),
+                    conv.max,
+                );
+                // SAFETY: skip row r exists (contract); the mask is that of block jb + b.
+                *vb = unsafe { s.sum(x, r, jb + b, skip_masks[b]) };
+            }
+        }
         // Missing blocks repeat the last one; their bytes are not stored.
         let lo = _mm512_adds_epi16(_mm512_packs_epi32(v[0], v[1.min(B - 1)]), zp);
         let hi = if B > 2 {
@@ -571,11 +598,7 @@ unsafe fn epilogue_packed<const R: usize, const B: usize>(
         };
         let bytes = _mm512_packs_epi16(lo, hi);
         let bytes = _mm512_min_epi8(_mm512_max_epi8(bytes, min), max);
-        let mut bytes = _mm512_permutexvar_epi32(order, bytes);
-        if let Some(s) = dst.skip {
-            // SAFETY: skip row r exists (contract); the mask is that of block jb.
-            bytes = unsafe { s.add::<B>(bytes, r, jb, skip_mask) };
-        }
+        let bytes = _mm512_permutexvar_epi32(order, bytes);
         // SAFETY: row r of C has room for channels 16·jb..p.n (contract); a partial last
         // block is stored through a mask that ends at p.n.
         unsafe {
