@@ -199,7 +199,8 @@ fn ipc_one_way(iters: usize, template: &ResultMsg) -> Stats {
         let mut ns = Vec::with_capacity(total);
         for _ in 0..total {
             let n = sock.recv(&mut buf).unwrap();
-            *msg = ServerMsg::decode(&buf[..n]).unwrap();
+            let rest = ServerMsg::decode_prefix_into(&buf[..n], &mut msg).unwrap();
+            assert!(rest.is_empty(), "one message per packet");
             let now = base.elapsed().as_nanos() as u64;
             let ServerMsg::Result(r) = &*msg else {
                 panic!("unexpected {msg:?}")
@@ -246,13 +247,17 @@ fn ipc_throughput(clients: usize, results: u64, template: &ResultMsg) -> (f64, u
             let progress = Arc::clone(&progress);
             std::thread::spawn(move || {
                 let mut buf = vec![0u8; proto::MAX_PACKET];
+                let mut msg = Box::new(ServerMsg::Subscribed);
                 start.wait();
                 let mut got = 0u64;
                 while got < results {
                     let n = sock.recv(&mut buf).unwrap();
-                    // Decode every message, as a real client would.
-                    for msg in ServerMsg::packet(&buf[..n]) {
-                        match msg.unwrap() {
+                    // Decode every message, as a real client would: into one reused message
+                    // (`next_into`, what `Client::recv_into` does).
+                    let mut packet = ServerMsg::packet(&buf[..n]);
+                    while let Some(decoded) = packet.next_into(&mut msg) {
+                        decoded.unwrap();
+                        match &*msg {
                             ServerMsg::Result(_) => got += 1,
                             ServerMsg::Missed(m) => {
                                 missed.fetch_add(u64::from(m.count), Ordering::Relaxed);

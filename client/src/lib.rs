@@ -282,6 +282,15 @@ impl Client {
     ///
     /// A server packet may hold several messages; they are returned one by one.
     pub fn recv(&mut self) -> Result<ServerMsg, ClientError> {
+        let mut msg = ServerMsg::Subscribed;
+        self.recv_into(&mut msg)?;
+        Ok(msg)
+    }
+
+    /// As [`Client::recv`], decoding into `msg`: a result is filled in place
+    /// ([`ServerMsg::decode_prefix_into`]), so a subscriber that keeps one `ServerMsg` does not
+    /// build and move an 8 KB value per message (the form for high result rates).
+    pub fn recv_into(&mut self, msg: &mut ServerMsg) -> Result<(), ClientError> {
         if self.pos >= self.len {
             let mut reset_seen = false;
             let n = loop {
@@ -313,15 +322,15 @@ impl Client {
             self.len = n;
         }
         let packet = &self.buf[self.pos..self.len];
-        match proto::decode_prefix::<ServerMsg>(packet) {
-            Ok((msg, rest)) => {
+        match ServerMsg::decode_prefix_into(packet, msg) {
+            Ok(rest) => {
                 self.pos = self.len - rest.len();
                 match msg {
                     ServerMsg::Error(e) => Err(ClientError::Server {
                         code: e.code,
                         detail: e.detail.as_str().to_owned(),
                     }),
-                    msg => Ok(msg),
+                    _ => Ok(()),
                 }
             }
             Err(e) => {

@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use outpost_client::{Client, ClientConfig, ClientError, ErrorCode, Event, Subscribe};
-use outpost_proto::{BBox, BoundedVec, Detection, ModelInfo, Name, Point, ResultMsg};
+use outpost_proto::{
+    BBox, BoundedVec, ClientMsg, Detection, ModelInfo, Name, Point, ResultMsg, ServerMsg,
+};
 use outpost_runtime::ipc::{ResultServer, ServerConfig};
 
 fn result(stream: u16, seq: u64, scores: &[(u16, f32)]) -> ResultMsg {
@@ -146,6 +148,51 @@ fn refused_peer_gets_not_permitted() {
             ..
         } => {}
         other => panic!("unexpected {other}"),
+    }
+}
+
+#[test]
+fn recv_into_reuses_one_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.sock");
+    let server = ResultServer::bind(&path, ServerConfig::default()).unwrap();
+    let mut client = Client::connect_with(config(&path)).unwrap();
+    client
+        .send(&ClientMsg::Subscribe(Subscribe::all()))
+        .unwrap();
+    let mut msg = ServerMsg::Missed(outpost_proto::Missed { count: 1 });
+    loop {
+        client.recv_into(&mut msg).unwrap();
+        if msg == ServerMsg::Subscribed {
+            break;
+        }
+    }
+    let publisher = server.publisher();
+    for seq in 0..50 {
+        let scores: &[(u16, f32)] = if seq % 2 == 0 {
+            &[(1, 0.9), (2, 0.4)]
+        } else {
+            &[]
+        };
+        publisher.publish(&result(3, seq, scores)).unwrap();
+    }
+    for seq in 0..50 {
+        client.recv_into(&mut msg).unwrap();
+        let ServerMsg::Result(r) = &msg else {
+            panic!("expected a result, got {msg:?}")
+        };
+        assert_eq!(
+            r,
+            &result(
+                3,
+                seq,
+                if seq % 2 == 0 {
+                    &[(1, 0.9), (2, 0.4)]
+                } else {
+                    &[]
+                }
+            )
+        );
     }
 }
 

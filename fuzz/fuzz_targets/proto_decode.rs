@@ -3,7 +3,9 @@
 //! Invariants: decoding never panics; anything that decodes re-encodes within the protocol's
 //! `MaxSize` bound, and that encoding is a fixed point (decode → encode → decode → encode gives
 //! the same bytes); the hot-path `encode_result` agrees with postcard; a subscription filter
-//! applied to any decoded result keeps it encodable.
+//! applied to any decoded result keeps it encodable; the in-place decoder
+//! (`ServerMsg::decode_prefix_into`) accepts exactly what postcard accepts, with the same
+//! message and the same rest.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -24,9 +26,28 @@ where
     assert_eq!(&a[..n], &b[..m], "encoding is not a fixed point");
 }
 
+/// The in-place decoder against postcard's on the front of `data`.
+fn check_in_place(data: &[u8]) {
+    let mut into = ServerMsg::Subscribed;
+    let got = ServerMsg::decode_prefix_into(data, &mut into).map(<[u8]>::len);
+    match (outpost_proto::decode_prefix::<ServerMsg>(data), got) {
+        (Ok((want, rest)), Ok(rest_len)) => {
+            assert_eq!(rest.len(), rest_len, "in-place decoder consumed other bytes");
+            let mut a = [0u8; 16 * 1024];
+            let mut b = [0u8; 16 * 1024];
+            let n = encode(&want, &mut a[..MAX_SERVER_MSG]).expect("fits");
+            let m = encode(&into, &mut b[..MAX_SERVER_MSG]).expect("fits");
+            assert_eq!(&a[..n], &b[..m], "in-place decoder decoded another message");
+        }
+        (Err(_), Err(_)) => {}
+        (want, got) => panic!("postcard {:?} vs in place {got:?}", want.map(|(_, r)| r.len())),
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     check::<ClientMsg>(data, MAX_CLIENT_MSG);
     check::<ServerMsg>(data, MAX_SERVER_MSG);
+    check_in_place(data);
     if let Ok(mut r) = decode::<ResultMsg>(data) {
         // The hand-written hot-path encoder agrees with postcard on anything decodable.
         let mut fast = [0u8; 16 * 1024];

@@ -18,6 +18,8 @@ use core::ops::{Deref, DerefMut};
 pub use postcard::experimental::max_size::MaxSize;
 use serde::{Deserialize, Serialize};
 
+mod decode_into;
+
 /// The protocol version this crate speaks. A server refuses any other version with
 /// [`ErrorCode::UnsupportedVersion`].
 pub const PROTOCOL_VERSION: u16 = 1;
