@@ -4,75 +4,12 @@
 //! into may start as anything (another kind, a larger stale result).
 
 use outpost_proto::{
-    BBox, ClassScore, Detection, MAX_CLASS_SCORES, MAX_DETECTIONS, MAX_KEYPOINTS,
-    MAX_SENSOR_EVENTS, MAX_SERVER_MSG, Missed, ModelRef, Name, Point, ResultMsg, SensorEvent,
-    ServerMsg, decode_prefix, encode, encode_result,
+    ClassScore, Detection, MAX_DETECTIONS, MAX_SERVER_MSG, Missed, Point, ResultMsg, ServerMsg,
+    decode_prefix, encode, encode_result,
 };
 use proptest::prelude::*;
 
-fn result_strategy() -> impl Strategy<Value = ResultMsg> {
-    (
-        any::<(u16, u64, u64, u64, u64)>(),
-        "[a-z0-9-]{0,32}",
-        any::<u32>(),
-        proptest::collection::vec(
-            (
-                any::<u16>(),
-                any::<f32>(),
-                any::<[f32; 4]>(),
-                proptest::collection::vec(any::<(f32, f32)>(), 0..=MAX_KEYPOINTS),
-            ),
-            0..=12,
-        ),
-        proptest::collection::vec((any::<u16>(), any::<f32>()), 0..=MAX_CLASS_SCORES),
-        proptest::collection::vec(any::<(u16, u16, f32, u64)>(), 0..=MAX_SENSOR_EVENTS),
-    )
-        .prop_map(|(h, id, version, dets, scores, events)| {
-            let mut r = ResultMsg {
-                stream: h.0,
-                seq: h.1,
-                capture_ns: h.2,
-                inference_ns: h.3,
-                publish_ns: h.4,
-                model: ModelRef {
-                    id: Name::truncating(&id),
-                    version,
-                },
-                ..Default::default()
-            };
-            for (class, score, b, kps) in dets {
-                let mut d = Detection {
-                    class,
-                    score,
-                    bbox: BBox {
-                        x_min: b[0],
-                        y_min: b[1],
-                        x_max: b[2],
-                        y_max: b[3],
-                    },
-                    ..Default::default()
-                };
-                for (x, y) in kps {
-                    d.keypoints.push(Point { x, y }).unwrap();
-                }
-                r.detections.push(d).unwrap();
-            }
-            for (class, score) in scores {
-                r.class_scores.push(ClassScore { class, score }).unwrap();
-            }
-            for (sensor, kind, value, timestamp_ns) in events {
-                r.events
-                    .push(SensorEvent {
-                        sensor,
-                        kind,
-                        value,
-                        timestamp_ns,
-                    })
-                    .unwrap();
-            }
-            r
-        })
-}
+mod support;
 
 /// Postcard bytes of `m` (NaN-proof equality: scores may be any f32).
 fn wire(m: &ServerMsg) -> Vec<u8> {
@@ -123,7 +60,7 @@ fn agree(bytes: &[u8], kind: u8) -> Result<(), TestCaseError> {
 
 proptest! {
     #[test]
-    fn results_decode_in_place_like_postcard(r in result_strategy(), kind in any::<u8>()) {
+    fn results_decode_in_place_like_postcard(r in support::result_strategy(12), kind in any::<u8>()) {
         let mut buf = vec![0u8; MAX_SERVER_MSG];
         let n = encode_result(&r, &mut buf).unwrap();
         // Followed by another message, as in a batched packet.
@@ -141,7 +78,7 @@ proptest! {
 
     #[test]
     fn corrupted_results_fail_or_decode_like_postcard(
-        r in result_strategy(),
+        r in support::result_strategy(12),
         edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
         cut in any::<prop::sample::Index>(),
         truncate in any::<bool>(),

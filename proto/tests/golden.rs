@@ -4,6 +4,8 @@
 use outpost_proto::*;
 use proptest::prelude::*;
 
+mod support;
+
 fn enc<T: serde::Serialize>(v: &T) -> Vec<u8> {
     let mut buf = vec![0u8; MAX_SERVER_MSG];
     let n = encode(v, &mut buf).unwrap();
@@ -317,46 +319,7 @@ fn server_packets_hold_messages_back_to_back() {
 proptest! {
     /// The hand-written hot-path encoder is byte-identical to postcard's.
     #[test]
-    fn fast_result_encoder_matches_postcard(
-        stream in any::<u16>(),
-        seq in any::<u64>(),
-        times in any::<(u64, u64, u64)>(),
-        id in "[a-z0-9-]{0,32}",
-        version in any::<u32>(),
-        dets in proptest::collection::vec(
-            (any::<u16>(), any::<f32>(), any::<[f32; 4]>(), proptest::collection::vec(any::<(f32, f32)>(), 0..=MAX_KEYPOINTS)),
-            0..=MAX_DETECTIONS,
-        ),
-        scores in proptest::collection::vec((any::<u16>(), any::<f32>()), 0..=MAX_CLASS_SCORES),
-        events in proptest::collection::vec(any::<(u16, u16, f32, u64)>(), 0..=MAX_SENSOR_EVENTS),
-    ) {
-        let mut r = ResultMsg {
-            stream,
-            seq,
-            capture_ns: times.0,
-            inference_ns: times.1,
-            publish_ns: times.2,
-            model: ModelRef { id: Name::truncating(&id), version },
-            ..Default::default()
-        };
-        for (class, score, b, kps) in dets {
-            let mut d = Detection {
-                class,
-                score,
-                bbox: BBox { x_min: b[0], y_min: b[1], x_max: b[2], y_max: b[3] },
-                ..Default::default()
-            };
-            for (x, y) in kps {
-                d.keypoints.push(Point { x, y }).unwrap();
-            }
-            r.detections.push(d).unwrap();
-        }
-        for (class, score) in scores {
-            r.class_scores.push(ClassScore { class, score }).unwrap();
-        }
-        for (sensor, kind, value, timestamp_ns) in events {
-            r.events.push(SensorEvent { sensor, kind, value, timestamp_ns }).unwrap();
-        }
+    fn fast_result_encoder_matches_postcard(r in support::result_strategy(MAX_DETECTIONS)) {
         let mut fast = [0u8; MAX_SERVER_MSG];
         let n = encode_result(&r, &mut fast).unwrap();
         let reference = enc(&ServerMsg::Result(r.clone()));

@@ -11,7 +11,7 @@ use outpost_hal::DType;
 use outpost_models::ModelBuilder;
 use outpost_models::graph::QuantParams;
 use outpost_models::graph::op::{
-    ActAttrs, Activation, AddAttrs, ConvAttrs, MeanAttrs, Op, Padding,
+    ActAttrs, Activation, AddArithmetic, AddAttrs, ConvAttrs, MeanAttrs, Op, PadAttrs, Padding,
 };
 use outpost_models::spec::{ColorOrder, Decoder, InputSpec, Layout, OutputSpec, ResizeKind};
 
@@ -54,6 +54,32 @@ pub const ADD_OUT: QuantParams = QuantParams {
     scale: 0.09,
     zero_point: -128,
 };
+
+/// Adds to `b` the int16-add session tests' channel pad: `input` ([`ADD_Y`]-quantized) padded
+/// with `extra` channels of its zero point, as `output`.
+pub fn add_channel_pad(b: &mut ModelBuilder, input: &str, output: &str, extra: usize) {
+    let pads = vec![[0, 0], [0, 0], [0, 0], [0, extra as u32]];
+    b.node_inferred(
+        "pad",
+        Op::Pad(PadAttrs { pads }),
+        &[input],
+        output,
+        DType::I8,
+        Some(ADD_Y),
+    )
+    .expect("pad shape");
+}
+
+/// Adds to `b` the int16-add session tests' add (`"arithmetic": "int16"`, ReLU, output
+/// [`ADD_OUT`]) of `operands`, as `output`.
+pub fn add_int16_relu(b: &mut ModelBuilder, operands: [&str; 2], output: &str) {
+    let add = Op::Add(AddAttrs {
+        activation: Activation::Relu,
+        arithmetic: AddArithmetic::Int16,
+    });
+    b.node_inferred("add", add, &operands, output, DType::I8, Some(ADD_OUT))
+        .expect("add shape");
+}
 
 /// Activation quantization used by the test models.
 pub const Q: QuantParams = QuantParams {

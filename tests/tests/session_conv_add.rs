@@ -6,13 +6,11 @@
 
 use outpost_hal::DType;
 use outpost_kernels::Tier;
-use outpost_models::graph::op::{
-    Activation, AddArithmetic, AddAttrs, ConvAttrs, Op, PadAttrs, Padding,
-};
+use outpost_models::graph::op::{Activation, ConvAttrs, Op, Padding};
 use outpost_models::{Model, ModelBuilder};
 use outpost_runtime::{Session, SessionOptions};
 use outpost_tests::pseudo_random_i8 as bytes;
-use outpost_tests::{ADD_OUT as OUT, ADD_X as X, ADD_Y as Y};
+use outpost_tests::{ADD_OUT as OUT, ADD_X as X, ADD_Y as Y, add_channel_pad, add_int16_relu};
 
 /// Channels of the convolution's input.
 const CIN: usize = 21;
@@ -44,31 +42,17 @@ fn model(padded: bool, conv_second: bool, return_conv: bool) -> Model {
     b.node_inferred("conv", conv, &["x", "w", "bias"], "p", DType::I8, Some(X))
         .unwrap();
     let skip = if padded {
-        let pads = vec![[0, 0], [0, 0], [0, 0], [0, (C - CY) as u32]];
-        b.node_inferred(
-            "pad",
-            Op::Pad(PadAttrs { pads }),
-            &["y"],
-            "yp",
-            DType::I8,
-            Some(Y),
-        )
-        .unwrap();
+        add_channel_pad(&mut b, "y", "yp", C - CY);
         "yp"
     } else {
         "y"
     };
-    let add = Op::Add(AddAttrs {
-        activation: Activation::Relu,
-        arithmetic: AddArithmetic::Int16,
-    });
     let operands = if conv_second {
         [skip, "p"]
     } else {
         ["p", skip]
     };
-    b.node_inferred("add", add, &operands, "out", DType::I8, Some(OUT))
-        .unwrap();
+    add_int16_relu(&mut b, operands, "out");
     b.output("out");
     if return_conv {
         b.output("p");

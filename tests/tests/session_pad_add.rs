@@ -4,11 +4,10 @@
 
 use outpost_hal::DType;
 use outpost_kernels::{Add16Quant, Tier};
-use outpost_models::graph::op::{Activation, AddArithmetic, AddAttrs, Op, PadAttrs};
 use outpost_models::{Model, ModelBuilder};
 use outpost_runtime::{Session, SessionOptions};
 use outpost_tests::pseudo_random_i8 as bytes;
-use outpost_tests::{ADD_OUT as OUT, ADD_X as X, ADD_Y as Y};
+use outpost_tests::{ADD_OUT as OUT, ADD_X as X, ADD_Y as Y, add_channel_pad, add_int16_relu};
 
 /// Channels of x and of the output.
 const C: usize = 37;
@@ -22,23 +21,9 @@ fn model(pad_first: bool, return_pad: bool) -> Model {
     let mut b = ModelBuilder::new();
     b.input("x", &[1, 4, 4, C], DType::I8, Some(X));
     b.input("y", &[1, 4, 4, CY], DType::I8, Some(Y));
-    let pads = vec![[0, 0], [0, 0], [0, 0], [0, (C - CY) as u32]];
-    b.node_inferred(
-        "pad",
-        Op::Pad(PadAttrs { pads }),
-        &["y"],
-        "yp",
-        DType::I8,
-        Some(Y),
-    )
-    .unwrap();
-    let add = Op::Add(AddAttrs {
-        activation: Activation::Relu,
-        arithmetic: AddArithmetic::Int16,
-    });
+    add_channel_pad(&mut b, "y", "yp", C - CY);
     let operands = if pad_first { ["yp", "x"] } else { ["x", "yp"] };
-    b.node_inferred("add", add, &operands, "out", DType::I8, Some(OUT))
-        .unwrap();
+    add_int16_relu(&mut b, operands, "out");
     b.output("out");
     if return_pad {
         b.output("yp");
