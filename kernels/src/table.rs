@@ -3,7 +3,7 @@
 //! | op | generic | avx2 | avx512vnni |
 //! |---|---|---|---|
 //! | conv2d int8 (incl. pointwise, groups) | reference loop | im2col + `vpmaddwd` GEMM | im2col + `vpdpbusd` GEMM; few input channels (kernel rows ≤ 64 bytes): GEMM straight from a padded input copy |
-//! | conv2d int8 then int16 add (residual; a method, not an entry) | conv, then add in place | conv, then add in place | pointwise: the add in the GEMM epilogue; else conv, then add in place |
+//! | conv2d int8 then int16 add (residual; a method, not an entry) | conv, then add in place | conv, then add in place | pointwise with > 32 output channels: the add in the GEMM epilogue; else conv, then add in place |
 //! | fully connected int8 | reference loop | GEMM | GEMM |
 //! | depthwise int8 | reference loop | `vpmaddwd` (multiplier 1, ≤ 64 taps; else generic) | `vpdpbusd` (same limits; 3×3 with dilation 1 and horizontal stride ≤ 2 slides interleaved input columns along the row) |
 //! | add int8 (TFLite arithmetic) | reference | 8 lanes | 16 lanes |

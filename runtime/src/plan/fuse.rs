@@ -8,7 +8,8 @@
 //!   two steps (the kernel tests compare it with the explicit pad and add).
 //! - **Convolution into an int16 add.** A convolution read by nothing but an int16 add (a
 //!   residual block's projection and its skip connection), where the kernels add in the
-//!   convolution's own pass ([`PackedConv::fuses_add`]: AVX-512 VNNI, pointwise), becomes one
+//!   convolution's own pass ([`PackedConv::fuses_add`]: AVX-512 VNNI, pointwise, more than 32
+//!   output channels), becomes one
 //!   step that reads the convolution's input and the add's other operand: the convolution's
 //!   output is never written out and read back. Runs after the pad fusion, so the add's other
 //!   operand may be channel-padded. Bit-exact with the two steps.

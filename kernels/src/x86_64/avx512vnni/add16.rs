@@ -35,7 +35,7 @@ pub(crate) fn add16_padded(
 
 /// The add's constants, broadcast.
 #[derive(Clone, Copy)]
-pub(crate) struct Consts {
+struct Consts {
     /// Each i32 lane holds the pair (m1, m2) that `vpdpwssd` applies to (a, b).
     mults: __m512i,
     bias: __m512i,
@@ -47,7 +47,7 @@ pub(crate) struct Consts {
 
 impl Consts {
     #[target_feature(enable = "avx512f,avx512bw")]
-    pub(crate) fn new(q: &Add16Quant) -> Self {
+    fn new(q: &Add16Quant) -> Self {
         Consts {
             mults: _mm512_set1_epi32((q.m1 as u16 as i32) | ((q.m2 as i32) << 16)),
             bias: _mm512_set1_epi32(q.bias),
@@ -62,7 +62,7 @@ impl Consts {
 /// 32 sums of `a` and `b` bytes.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-pub(crate) fn add32(a: __m256i, b: __m256i, k: Consts) -> __m256i {
+fn add32(a: __m256i, b: __m256i, k: Consts) -> __m256i {
     let (x, y) = (_mm512_cvtepi8_epi16(a), _mm512_cvtepi8_epi16(b));
     // The unpacks pair a and b within each 128-bit lane (elements 0–3 of the lane, then
     // 4–7); `vpackssdw` undoes exactly that interleave, so the results come out in order.
