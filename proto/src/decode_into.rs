@@ -1,6 +1,6 @@
 //! Decoding server messages into a caller's [`ServerMsg`], reusing its storage.
 //!
-//! A [`ServerMsg`] is about 8 KB (room for [`MAX_DETECTIONS`] detections with keypoints), and
+//! A [`ServerMsg`] is about 8 KB (room for [`crate::MAX_DETECTIONS`] detections with keypoints), and
 //! serde builds each decoded value on the stack and moves it out, several times over, even for
 //! a 48-byte result. [`ServerMsg::decode_prefix_into`] fills a [`ResultMsg`] in place instead
 //! (the mirror of the hand-written [`crate::encode_result`]); every other message goes through
@@ -8,8 +8,8 @@
 //! compares the two on valid and corrupted packets).
 
 use crate::{
-    Detection, MAX_CLASS_SCORES, MAX_DETECTIONS, MAX_SENSOR_EVENTS, Name, Packet, Point, ResultMsg,
-    SERVER_TAG_RESULT, ServerMsg, WireError, decode_prefix,
+    ClassScore, Detection, Name, Packet, Point, ResultMsg, SERVER_TAG_RESULT, SensorEvent,
+    ServerMsg, WireError, decode_prefix,
 };
 
 /// A postcard reader over one packet.
@@ -91,14 +91,31 @@ impl<'a> Reader<'a> {
         d.bbox.y_min = self.f32()?;
         d.bbox.x_max = self.f32()?;
         d.bbox.y_max = self.f32()?;
-        for _ in 0..self.len()? {
-            let p = Point {
-                x: self.f32()?,
-                y: self.f32()?,
-            };
-            d.keypoints.push(p).map_err(|_| WireError::Invalid)?;
-        }
+        self.list(&mut d.keypoints.0, |r| {
+            Ok(Point {
+                x: r.f32()?,
+                y: r.f32()?,
+            })
+        })?;
         Ok(d)
+    }
+
+    /// A bounded list into `out`: a length (at most `N`, else `Invalid`), then its items.
+    fn list<T, const N: usize>(
+        &mut self,
+        out: &mut heapless::Vec<T, N>,
+        mut item: impl FnMut(&mut Self) -> Result<T, WireError>,
+    ) -> Result<(), WireError> {
+        out.clear();
+        let n = self.len()?;
+        if n > N {
+            return Err(WireError::Invalid);
+        }
+        for _ in 0..n {
+            let v = item(self)?;
+            out.push(v).map_err(|_| WireError::Invalid)?;
+        }
+        Ok(())
     }
 
     /// The fields of a [`ResultMsg`] (after its tag) into `out`.
@@ -110,41 +127,21 @@ impl<'a> Reader<'a> {
         out.publish_ns = self.u64()?;
         out.model.id = self.name()?;
         out.model.version = self.u32()?;
-        out.detections.clear();
-        out.class_scores.clear();
-        out.events.clear();
-        let n = self.len()?;
-        if n > MAX_DETECTIONS {
-            return Err(WireError::Invalid);
-        }
-        for _ in 0..n {
-            let d = self.detection()?;
-            out.detections.push(d).map_err(|_| WireError::Invalid)?;
-        }
-        let n = self.len()?;
-        if n > MAX_CLASS_SCORES {
-            return Err(WireError::Invalid);
-        }
-        for _ in 0..n {
-            let c = crate::ClassScore {
-                class: self.u16()?,
-                score: self.f32()?,
-            };
-            out.class_scores.push(c).map_err(|_| WireError::Invalid)?;
-        }
-        let n = self.len()?;
-        if n > MAX_SENSOR_EVENTS {
-            return Err(WireError::Invalid);
-        }
-        for _ in 0..n {
-            let e = crate::SensorEvent {
-                sensor: self.u16()?,
-                kind: self.u16()?,
-                value: self.f32()?,
-                timestamp_ns: self.u64()?,
-            };
-            out.events.push(e).map_err(|_| WireError::Invalid)?;
-        }
+        self.list(&mut out.detections.0, Reader::detection)?;
+        self.list(&mut out.class_scores.0, |r| {
+            Ok(ClassScore {
+                class: r.u16()?,
+                score: r.f32()?,
+            })
+        })?;
+        self.list(&mut out.events.0, |r| {
+            Ok(SensorEvent {
+                sensor: r.u16()?,
+                kind: r.u16()?,
+                value: r.f32()?,
+                timestamp_ns: r.u64()?,
+            })
+        })?;
         Ok(())
     }
 }

@@ -12,7 +12,7 @@ use core::arch::x86_64::*;
 
 use super::requant::{Out16, Rq16, Rq16Fast, finish16, finish16_fast, mbqm16_fast};
 use crate::conv_add::Residual;
-use crate::gemm::PackedGemm;
+use crate::gemm::{OutputQuant, PackedGemm};
 
 /// Rows per micro-tile.
 pub(crate) const MR: usize = 6;
@@ -75,6 +75,29 @@ struct SkipConsts {
     fill: __m128i,
     /// The add's output zero point and activation range, as [`Out16`] (i32 lanes).
     out: Out16,
+    /// The same, as the packed epilogue narrows with them ([`Narrow16`]).
+    narrow: Narrow16,
+}
+
+/// An output zero point as i16 lanes and clamp range as i8 lanes: what the packed epilogue
+/// narrows with (`vpackssdw`, + zero point saturating, `vpacksswb`, clamp).
+#[derive(Clone, Copy)]
+struct Narrow16 {
+    zp: __m512i,
+    min: __m512i,
+    max: __m512i,
+}
+
+impl Narrow16 {
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw")]
+    fn new(o: OutputQuant) -> Self {
+        Narrow16 {
+            zp: _mm512_set1_epi16(o.zp as i16),
+            min: _mm512_set1_epi8(o.min as i8),
+            max: _mm512_set1_epi8(o.max as i8),
+        }
+    }
 }
 
 impl Skip {
@@ -227,16 +250,18 @@ fn skip_consts(r: &Residual<'_>) -> SkipConsts {
 #[target_feature(enable = "avx512f,avx512bw")]
 unsafe fn broadcast(r: &Residual<'_>) -> SkipConsts {
     let q = &r.add;
+    let out = OutputQuant {
+        zp: q.out_zp,
+        min: q.act_min,
+        max: q.act_max,
+    };
     SkipConsts {
         mults: _mm512_set1_epi32((q.m1 as u16 as i32) | ((q.m2 as i32) << 16)),
         bias: _mm512_set1_epi32(q.bias),
         shift: _mm_cvtsi32_si128(q.shift as i32),
         fill: _mm_set1_epi8(r.pad.fill),
-        out: Out16::new(crate::gemm::OutputQuant {
-            zp: q.out_zp,
-            min: q.act_min,
-            max: q.act_max,
-        }),
+        out: Out16::new(out),
+        narrow: Narrow16::new(out),
     }
 }
 
@@ -569,12 +594,11 @@ unsafe fn epilogue_packed<const R: usize, const B: usize>(
     // With a residual, the convolution's output is clamped in i32 lanes (TFLite's
     // `clamp(v + zp)`) and goes through the add; the narrowing below is then the add's.
     let conv = Out16::new(p.out);
-    let out = match dst.skip {
+    let Narrow16 { zp, min, max } = match dst.skip {
         // SAFETY: the constants outlive the GEMM call.
-        Some(s) => unsafe { (*s.consts).out.narrow() },
-        None => conv.narrow(),
+        Some(s) => unsafe { (*s.consts).narrow },
+        None => Narrow16::new(p.out),
     };
-    let (zp, min, max) = out;
     // Dword 4L + j of the packed bytes holds channels 16j + 4L .. +4 (L: 128-bit lane).
     let order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     for (r, acc_r) in acc.iter().enumerate() {

@@ -65,19 +65,6 @@ pub(crate) struct Out16 {
 }
 
 impl Out16 {
-    /// The zero point as i16 lanes and the clamp range as i8 lanes: the form the packed
-    /// epilogues narrow with (`vpackssdw`, + zero point saturating, `vpacksswb`, clamp).
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512bw")]
-    pub fn narrow(&self) -> (__m512i, __m512i, __m512i) {
-        let lane = |v: __m512i| _mm_cvtsi128_si32(_mm512_castsi512_si128(v));
-        (
-            _mm512_set1_epi16(lane(self.zp) as i16),
-            _mm512_set1_epi8(lane(self.min) as i8),
-            _mm512_set1_epi8(lane(self.max) as i8),
-        )
-    }
-
     #[target_feature(enable = "avx512f")]
     pub fn new(o: crate::gemm::OutputQuant) -> Self {
         Out16 {
