@@ -273,9 +273,9 @@ unsafe fn row3x3<const S: usize, const UP: bool>(
             // SAFETY: forwarded; chunk k is the last one and holds `left` channels.
             unsafe {
                 if p.quant.fast {
-                    row3x3_tail::<S, UP, true>(p, &row_ptr, zp_row, out, k)
+                    row3x3_pair::<S, UP, true>(p, &row_ptr, zp_row, out, k)
                 } else {
-                    row3x3_tail::<S, UP, false>(p, &row_ptr, zp_row, out, k)
+                    row3x3_pair::<S, UP, false>(p, &row_ptr, zp_row, out, k)
                 }
             };
             continue;
@@ -348,26 +348,43 @@ unsafe fn row3x3<const S: usize, const UP: bool>(
     }
 }
 
-/// [`quads3`] on 256 bits (the first 32 channels of a chunk, same lane order).
+/// Loads the 32 channels of chunk `k` at input column `ix` of each row into 256 bits (the
+/// raw zero-point bytes where the column or the row lies in the padding).
+///
+/// # Safety
+/// Every `Some` row pointer addresses `in_w·c` readable bytes; `zp_row` holds `c` bytes;
+/// `mask` stops at channel `c`.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-fn quads3_256(x0: __m256i, x1: __m256i, x2: __m256i) -> [__m256i; 4] {
-    let z = _mm256_setzero_si256();
-    let lo01 = _mm256_unpacklo_epi8(x0, x1);
-    let hi01 = _mm256_unpackhi_epi8(x0, x1);
-    let lo2 = _mm256_unpacklo_epi8(x2, z);
-    let hi2 = _mm256_unpackhi_epi8(x2, z);
-    [
-        _mm256_unpacklo_epi16(lo01, lo2),
-        _mm256_unpackhi_epi16(lo01, lo2),
-        _mm256_unpacklo_epi16(hi01, hi2),
-        _mm256_unpackhi_epi16(hi01, hi2),
-    ]
+unsafe fn column32(
+    row_ptr: &[Option<*const i8>; 3],
+    zp_row: *const i8,
+    in_w: usize,
+    c: usize,
+    k: usize,
+    mask: __mmask32,
+    ix: isize,
+) -> [__m256i; 3] {
+    let inside = ix >= 0 && (ix as usize) < in_w;
+    core::array::from_fn(|ky| {
+        let src = match row_ptr[ky] {
+            // SAFETY: column ix < in_w of a valid row.
+            Some(r) if inside => unsafe { r.add(ix as usize * c + 64 * k) },
+            _ => zp_row.wrapping_add(64 * k),
+        };
+        // SAFETY: `src` addresses the chunk's channels of a pixel (or of the zero-point
+        // row); the mask stops at channel c.
+        unsafe { _mm256_maskz_loadu_epi8(mask, src) }
+    })
 }
 
-/// The last chunk of [`row3x3`] when it holds at most 32 channels: the same computation on
-/// 256-bit vectors (lanes 0–7 of each accumulator are channels 0–31 of the chunk), so a
-/// 96- or 144-channel layer does not pay for a full 64-channel chunk.
+/// The last chunk of [`row3x3`] when it holds at most 32 channels, two output pixels per
+/// vector: the low 256 bits of every vector compute pixel `ox`, the high 256 bits pixel
+/// `ox + 1` (lanes 0–7 of a 64-channel accumulator are the chunk's channels 0–31, so each
+/// half is the 32-channel computation). A 24-channel layer thus runs at the instruction
+/// count of a full 64-channel chunk per two pixels, not per pixel. Each vector of column
+/// quads holds column `a` in its low half and `b` in its high half; the middle window of a
+/// pair is recombined from its neighbours' halves (`vshufi64x2`) instead of being reloaded.
 ///
 /// `FAST`: the channels take the fast requantization ([`ChannelQuant::fast`], chosen once per
 /// call so that the pixel loop carries no branch); `UP` as in [`row3x3`].
@@ -376,105 +393,135 @@ fn quads3_256(x0: __m256i, x1: __m256i, x2: __m256i) -> [__m256i; 4] {
 /// As [`row3x3`]; chunk `k` is the last one and holds at most 32 channels; `FAST` only when
 /// `p.quant.fast`.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-unsafe fn row3x3_tail<const S: usize, const UP: bool, const FAST: bool>(
+unsafe fn row3x3_pair<const S: usize, const UP: bool, const FAST: bool>(
     p: &PackedDepthwise,
     row_ptr: &[Option<*const i8>; 3],
     zp_row: *const i8,
     out: *mut i8,
     k: usize,
 ) {
-    use super::requant::{Rq8Fast, mbqm8_fast};
-    use crate::x86_64::avx2::requant::{Rq8, mbqm8};
     let d = &p.params;
     let c = d.in_c;
     let left = c - 64 * k;
     debug_assert!(left <= 32);
     let mask: __mmask32 = if left >= 32 { !0 } else { (1u32 << left) - 1 };
-    let flip = _mm256_set1_epi8(-128);
-    let (zp16, lo8, hi8) = (
-        _mm256_set1_epi16(p.out.zp as i16),
-        _mm256_set1_epi8(p.out.min as i8),
-        _mm256_set1_epi8(p.out.max as i8),
-    );
-    // SAFETY: the zero-point row holds c bytes; the mask stops at channel c.
-    let zpv = _mm256_xor_si256(
-        unsafe { _mm256_maskz_loadu_epi8(mask, zp_row.add(64 * k)) },
-        flip,
-    );
-    let zq = quads3_256(zpv, zpv, zpv);
-    let col = |ix: isize| -> [__m256i; 4] {
-        if ix < 0 || ix as usize >= d.in_w {
-            return zq;
-        }
-        let ld = |ky: usize| match row_ptr[ky] {
-            // SAFETY: column ix < in_w of a valid row: c readable bytes, masked to c.
-            Some(r) => _mm256_xor_si256(
-                unsafe { _mm256_maskz_loadu_epi8(mask, r.add(ix as usize * c + 64 * k)) },
-                flip,
-            ),
-            None => zpv,
+    let flip = _mm512_set1_epi8(-128);
+    let o = Out64::new(p.out);
+    let pair = |a: isize, b: isize| -> [__m512i; 4] {
+        // SAFETY: forwarded from this function's contract.
+        let (lo, hi) = unsafe {
+            (
+                column32(row_ptr, zp_row, d.in_w, c, k, mask, a),
+                column32(row_ptr, zp_row, d.in_w, c, k, mask, b),
+            )
         };
-        quads3_256(ld(0), ld(1), ld(2))
+        let x: [__m512i; 3] = core::array::from_fn(|ky| {
+            _mm512_xor_si512(
+                _mm512_inserti64x4(_mm512_castsi256_si512(lo[ky]), hi[ky], 1),
+                flip,
+            )
+        });
+        quads3(x[0], x[1], x[2])
+    };
+    // The high half of `a` and the low half of `b`.
+    let mid = |a: [__m512i; 4], b: [__m512i; 4]| -> [__m512i; 4] {
+        core::array::from_fn(|j| _mm512_shuffle_i64x2(a[j], b[j], 0b01_00_11_10))
     };
     // SAFETY: chunk k of the column-quad weights, bias and requant arrays exist; the first
     // half of each 64-byte (16-lane) block holds lanes 0–7.
-    let (w, bias, rq) = unsafe {
-        let w: [[__m256i; 4]; 3] = core::array::from_fn(|kx| {
+    let (w, bias) = unsafe {
+        let w: [[__m512i; 4]; 3] = core::array::from_fn(|kx| {
             core::array::from_fn(|j| {
-                _mm256_loadu_si256(p.w8_col.as_ptr().add(((k * 3 + kx) * 4 + j) * 64).cast())
+                _mm512_broadcast_i64x4(_mm256_loadu_si256(
+                    p.w8_col.as_ptr().add(((k * 3 + kx) * 4 + j) * 64).cast(),
+                ))
             })
         });
-        let bias: [__m256i; 4] = core::array::from_fn(|j| {
-            _mm256_loadu_si256(p.quant.bias.as_ptr().add((k * 4 + j) * 16).cast())
+        let bias: [__m512i; 4] = core::array::from_fn(|j| {
+            _mm512_broadcast_i64x4(_mm256_loadu_si256(
+                p.quant.bias.as_ptr().add((k * 4 + j) * 16).cast(),
+            ))
         });
-        let rq: [Rq8; 4] = core::array::from_fn(|j| Rq8::load(&p.quant, (k * 4 + j) * 16));
-        (w, bias, rq)
+        (w, bias)
     };
-    let rq_fast: [Rq8Fast; 4] = if FAST {
-        core::array::from_fn(|j| {
-            // SAFETY: as above; the fast arrays exist when FAST (contract).
-            unsafe { Rq8Fast::load(&p.quant, (k * 4 + j) * 16) }
-        })
-    } else {
-        let z = _mm256_setzero_si256();
-        [Rq8Fast {
-            mult: z,
-            mult_odd: z,
-            add_even: z,
-            add_odd: z,
-            shift_even: z,
-            shift_odd: z,
-        }; 4]
-    };
-    let x0 = -(d.pad_left as isize);
-    let (mut q0, mut q1, mut q2) = (col(x0), col(x0 + 1), col(x0 + 2));
-    for ox in 0..d.out_w {
-        if ox > 0 {
-            let base = x0 + (ox * S) as isize;
-            if S == 1 {
-                q0 = q1;
-                q1 = q2;
-            } else {
-                q0 = q2;
-                q1 = col(base + 1);
+    // SAFETY: as above (8 entries from each block start); the fast arrays exist when FAST.
+    let rq: [Rq16; 4] = core::array::from_fn(|j| unsafe {
+        if FAST {
+            let z = _mm512_setzero_si512();
+            Rq16 {
+                mult: z,
+                mult_odd: z,
+                lshift: z,
+                rshift: z,
+                rmask: z,
+                rhalf: z,
             }
-            q2 = col(base + 2);
+        } else {
+            Rq16::load_twice(&p.quant, (k * 4 + j) * 16)
         }
+    });
+    // SAFETY: as above.
+    let rq_fast: [Rq16Fast; 4] = core::array::from_fn(|j| unsafe {
+        if FAST {
+            Rq16Fast::load_twice(&p.quant, (k * 4 + j) * 16)
+        } else {
+            let z = _mm512_setzero_si512();
+            Rq16Fast {
+                mult: z,
+                mult_odd: z,
+                add_even: z,
+                add_odd: z,
+                shift_even: z,
+                shift_odd: z,
+            }
+        }
+    });
+    let x0 = -(d.pad_left as isize);
+    // Stride 1: the window of pixels (ox, ox + 1) is [c0|c1], [c1|c2], [c2|c3] (columns from
+    // x0 + ox) and the next one starts at [c2|c3]. Stride 2: [c0|c2], [c1|c3], [c2|c4], and
+    // the next one starts at [c4|c6], whose halves are this [c2|c4]'s and the next [c6|c8]'s.
+    let mut prev = if S == 1 {
+        pair(x0, x0 + 1)
+    } else {
+        pair(x0 - 2, x0)
+    };
+    let mut ox = 0;
+    while ox < d.out_w {
+        let base = x0 + (ox * S) as isize;
+        let (q0, q1, q2);
+        if S == 1 {
+            q0 = prev;
+            q2 = pair(base + 2, base + 3);
+            q1 = mid(q0, q2);
+        } else {
+            q1 = pair(base + 1, base + 3);
+            q2 = pair(base + 2, base + 4);
+            q0 = mid(prev, q2);
+        }
+        prev = q2;
         let mut acc = bias;
         for j in 0..4 {
-            acc[j] = _mm256_dpbusd_epi32(acc[j], q0[j], w[0][j]);
-            acc[j] = _mm256_dpbusd_epi32(acc[j], q1[j], w[1][j]);
-            acc[j] = _mm256_dpbusd_epi32(acc[j], q2[j], w[2][j]);
+            acc[j] = _mm512_dpbusd_epi32(acc[j], q0[j], w[0][j]);
+            acc[j] = _mm512_dpbusd_epi32(acc[j], q1[j], w[1][j]);
+            acc[j] = _mm512_dpbusd_epi32(acc[j], q2[j], w[2][j]);
         }
-        let v: [__m256i; 4] = if FAST {
-            core::array::from_fn(|j| mbqm8_fast::<UP>(acc[j], rq_fast[j]))
+        let v: [__m512i; 4] = if FAST {
+            core::array::from_fn(|j| mbqm16_fast::<UP>(acc[j], rq_fast[j]))
         } else {
-            core::array::from_fn(|j| mbqm8(acc[j], rq[j]))
+            core::array::from_fn(|j| mbqm16::<UP>(acc[j], rq[j]))
         };
-        let lo = _mm256_adds_epi16(_mm256_packs_epi32(v[0], v[1]), zp16);
-        let hi = _mm256_adds_epi16(_mm256_packs_epi32(v[2], v[3]), zp16);
-        let bytes = _mm256_min_epi8(_mm256_max_epi8(_mm256_packs_epi16(lo, hi), lo8), hi8);
-        // SAFETY: pixel ox of the output row holds c bytes; the mask stops at channel c.
-        unsafe { _mm256_mask_storeu_epi8(out.add(ox * c + 64 * k), mask, bytes) };
+        let lo = _mm512_adds_epi16(_mm512_packs_epi32(v[0], v[1]), o.zp);
+        let hi = _mm512_adds_epi16(_mm512_packs_epi32(v[2], v[3]), o.zp);
+        let bytes = _mm512_min_epi8(_mm512_max_epi8(_mm512_packs_epi16(lo, hi), o.min), o.max);
+        // SAFETY: pixels ox (and ox + 1 when it exists) of the output row hold c bytes each;
+        // the mask stops at channel c.
+        unsafe {
+            let at = out.add(ox * c + 64 * k);
+            _mm256_mask_storeu_epi8(at, mask, _mm512_castsi512_si256(bytes));
+            if ox + 1 < d.out_w {
+                _mm256_mask_storeu_epi8(at.add(c), mask, _mm512_extracti64x4_epi64(bytes, 1));
+            }
+        }
+        ox += 2;
     }
 }

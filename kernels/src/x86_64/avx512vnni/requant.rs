@@ -41,6 +41,29 @@ impl Rq16 {
         }
     }
 
+    /// Loads channels `at..at + 8` of `q` into both 256-bit halves (lane `i` and `i + 8` hold
+    /// channel `at + i`): the depthwise rows that put two pixels in one vector.
+    ///
+    /// # Safety
+    /// `at + 8 <= q.mult.len()`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn load_twice(q: &ChannelQuant, at: usize) -> Self {
+        debug_assert!(at + 8 <= q.mult.len());
+        let ld = |v: &[i32]| {
+            // SAFETY: the caller guarantees 8 entries from `at`.
+            unsafe { _mm512_broadcast_i64x4(_mm256_loadu_si256(v.as_ptr().add(at).cast())) }
+        };
+        Rq16 {
+            mult: ld(&q.mult),
+            mult_odd: ld(&q.mult_odd),
+            lshift: ld(&q.lshift),
+            rshift: ld(&q.rshift),
+            rmask: ld(&q.rmask),
+            rhalf: ld(&q.rhalf),
+        }
+    }
+
     /// One multiplier for all lanes.
     #[target_feature(enable = "avx512f")]
     pub fn splat(r: Requant) -> Self {
@@ -149,6 +172,32 @@ impl Rq16Fast {
             }
         }
     }
+
+    /// Loads channels `at..at + 8` of `q` (which must be `fast`) into both 256-bit halves, as
+    /// [`Rq16::load_twice`].
+    ///
+    /// # Safety
+    /// `at + 8 <= q.mult.len()`, `at` even, and `q.fast`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn load_twice(q: &ChannelQuant, at: usize) -> Self {
+        debug_assert!(q.fast && at + 8 <= q.mult.len() && at.is_multiple_of(2));
+        let ld = |p: *const i64| {
+            // SAFETY: the caller guarantees 8 entries from `at` (4 pairs from `at / 2`).
+            unsafe { _mm512_broadcast_i64x4(_mm256_loadu_si256(p.cast())) }
+        };
+        // SAFETY: as above; the offsets stay inside the arrays.
+        unsafe {
+            Rq16Fast {
+                mult: ld(q.mult.as_ptr().add(at).cast()),
+                mult_odd: ld(q.mult_odd.as_ptr().add(at).cast()),
+                add_even: ld(q.add_even.as_ptr().add(at / 2)),
+                add_odd: ld(q.add_odd.as_ptr().add(at / 2)),
+                shift_even: ld(q.shift_even.as_ptr().add(at / 2)),
+                shift_odd: ld(q.shift_odd.as_ptr().add(at / 2)),
+            }
+        }
+    }
 }
 
 /// The fast form of [`mbqm16`] (see [`Rq16Fast`]). `UP`: ties of the final shift round upward
@@ -177,57 +226,4 @@ pub(crate) fn mbqm16_fast<const UP: bool>(x: __m512i, q: Rq16Fast) -> __m512i {
 pub(crate) fn finish16_fast(acc: __m512i, q: Rq16Fast, o: Out16) -> __m512i {
     let v = _mm512_add_epi32(mbqm16_fast::<false>(acc, q), o.zp);
     _mm512_min_epi32(_mm512_max_epi32(v, o.min), o.max)
-}
-
-/// [`Rq16Fast`] on 8 lanes (the 256-bit tails of the depthwise rows).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Rq8Fast {
-    pub mult: __m256i,
-    pub mult_odd: __m256i,
-    pub add_even: __m256i,
-    pub add_odd: __m256i,
-    pub shift_even: __m256i,
-    pub shift_odd: __m256i,
-}
-
-impl Rq8Fast {
-    /// Loads channels `at..at + 8` of `q` (which must be `fast`).
-    ///
-    /// # Safety
-    /// `at + 8 <= q.mult.len()`, `at` even, and `q.fast`.
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512vl")]
-    pub unsafe fn load(q: &ChannelQuant, at: usize) -> Self {
-        debug_assert!(q.fast && at + 8 <= q.mult.len() && at.is_multiple_of(2));
-        // SAFETY: the caller guarantees 8 entries from `at` (4 pairs from `at / 2`).
-        unsafe {
-            Rq8Fast {
-                mult: _mm256_loadu_si256(q.mult.as_ptr().add(at).cast()),
-                mult_odd: _mm256_loadu_si256(q.mult_odd.as_ptr().add(at).cast()),
-                add_even: _mm256_loadu_si256(q.add_even.as_ptr().add(at / 2).cast()),
-                add_odd: _mm256_loadu_si256(q.add_odd.as_ptr().add(at / 2).cast()),
-                shift_even: _mm256_loadu_si256(q.shift_even.as_ptr().add(at / 2).cast()),
-                shift_odd: _mm256_loadu_si256(q.shift_odd.as_ptr().add(at / 2).cast()),
-            }
-        }
-    }
-}
-
-/// [`mbqm16_fast`] on 8 lanes.
-#[inline]
-#[target_feature(enable = "avx512f,avx512vl")]
-pub(crate) fn mbqm8_fast<const UP: bool>(x: __m256i, q: Rq8Fast) -> __m256i {
-    let even = _mm256_mul_epi32(x, q.mult);
-    let odd = _mm256_mul_epi32(_mm256_srli_epi64(x, 32), q.mult_odd);
-    let mut ue = _mm256_add_epi64(even, q.add_even);
-    let mut uo = _mm256_add_epi64(odd, q.add_odd);
-    if !UP {
-        let lim = _mm256_set1_epi64x(-(1 << 30));
-        let two31 = _mm256_set1_epi64x(1 << 31);
-        ue = _mm256_mask_sub_epi64(ue, _mm256_cmplt_epi64_mask(even, lim), ue, two31);
-        uo = _mm256_mask_sub_epi64(uo, _mm256_cmplt_epi64_mask(odd, lim), uo, two31);
-    }
-    let re = _mm256_srav_epi64(ue, q.shift_even);
-    let ro = _mm256_srav_epi64(uo, q.shift_odd);
-    _mm256_blend_epi32(re, ro, 0b1010_1010)
 }
