@@ -584,13 +584,24 @@ fn first_layers_at_full_size_match_generic() {
     }
 }
 
-/// Depthwise 3×3 at BlazeFace's channel counts (one chunk of at most 32 channels, stride 1
-/// and 2) with power-of-two multipliers, where exact ties are frequent: every tier equals
-/// generic with either rounding of ties.
+/// Depthwise 3×3 at BlazeFace's channel counts, whose last chunks run two or four pixels per
+/// vector (at most 32 channels: pairs; 16: quads; 33–48: both), stride 1 and 2, widths that
+/// leave a partial group, with power-of-two multipliers, where exact ties are frequent: every
+/// tier equals generic with either rounding of ties.
 #[test]
 fn depthwise_ties_on_narrow_chunks_match_generic() {
-    for (ch, stride, e) in [(24, 1, 3), (28, 2, 5), (88, 1, 2)] {
-        let mut p = DepthwiseParams::same(12, 12, ch, 3, stride);
+    let cases = [
+        (24, 1, 3),
+        (28, 2, 5),
+        (88, 1, 2),
+        (36, 1, 4),
+        (42, 2, 3),
+        (12, 1, 2),
+        (72, 2, 4),
+        (80, 1, 3),
+    ];
+    for (ch, stride, e) in cases {
+        let mut p = DepthwiseParams::same(11, 13, ch, 3, stride);
         (p.input_zp, p.output_zp) = (-5, 7);
         for upward in [false, true] {
             let c = DwCase {

@@ -4,6 +4,7 @@
 
 use core::arch::x86_64::*;
 
+use super::depthwise_group::{Group, row3x3_group};
 use super::requant::{Rq16, Rq16Fast, mbqm16, mbqm16_fast};
 use crate::depthwise::{MAX_SIMD_TAPS, PackedDepthwise};
 
@@ -160,15 +161,15 @@ unsafe fn row<const T: usize, const UP: bool>(
 
 /// Output zero point (i16) and clamp range (i8), broadcast.
 #[derive(Clone, Copy, Debug)]
-struct Out64 {
-    zp: __m512i,
-    min: __m512i,
-    max: __m512i,
+pub(crate) struct Out64 {
+    pub zp: __m512i,
+    pub min: __m512i,
+    pub max: __m512i,
 }
 
 impl Out64 {
     #[target_feature(enable = "avx512f,avx512bw")]
-    fn new(o: crate::gemm::OutputQuant) -> Self {
+    pub(crate) fn new(o: crate::gemm::OutputQuant) -> Self {
         Out64 {
             zp: _mm512_set1_epi16(o.zp as i16),
             min: _mm512_set1_epi8(o.min as i8),
@@ -229,10 +230,33 @@ unsafe fn requant64<const UP: bool>(
     _mm512_min_epi8(_mm512_max_epi8(bytes, o.min), o.max)
 }
 
+/// [`row3x3_group`] with the requantization form chosen once per call.
+///
+/// # Safety
+/// As [`row3x3_group`].
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn group<const S: usize, const P: usize, const UP: bool>(
+    p: &PackedDepthwise,
+    rows: &[Option<*const i8>; 3],
+    zp_row: *const i8,
+    out: *mut i8,
+    g: Group,
+) {
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        if p.quant.fast {
+            row3x3_group::<S, P, UP, true>(p, rows, zp_row, out, g)
+        } else {
+            row3x3_group::<S, P, UP, false>(p, rows, zp_row, out, g)
+        }
+    }
+}
+
 /// Interleaves three taps (rows) of 64 channels into the four channel-quad vectors.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw")]
-fn quads3(x0: __m512i, x1: __m512i, x2: __m512i) -> [__m512i; 4] {
+pub(crate) fn quads3(x0: __m512i, x1: __m512i, x2: __m512i) -> [__m512i; 4] {
     let z = _mm512_setzero_si512();
     let lo01 = _mm512_unpacklo_epi8(x0, x1);
     let hi01 = _mm512_unpackhi_epi8(x0, x1);
@@ -269,15 +293,40 @@ unsafe fn row3x3<const S: usize, const UP: bool>(
         core::array::from_fn(|ky| rows[ky].map(|off| unsafe { input.add(off) }));
     for k in 0..c.div_ceil(64) {
         let left = c - 64 * k;
-        if left <= 32 {
-            // SAFETY: forwarded; chunk k is the last one and holds `left` channels.
-            unsafe {
-                if p.quant.fast {
-                    row3x3_pair::<S, UP, true>(p, &row_ptr, zp_row, out, k)
-                } else {
-                    row3x3_pair::<S, UP, false>(p, &row_ptr, zp_row, out, k)
-                }
+        if left <= 48 {
+            // Narrow last chunk: up to 32 channels two pixels per vector, up to 16 four;
+            // 33–48 as 32 + the rest (¾ of a full chunk per pixel).
+            let (pairs, quads) = match left {
+                0..=16 => (0, left),
+                17..=32 => (left, 0),
+                _ => (32, left - 32),
             };
+            let quad_lane = pairs / 16;
+            // SAFETY: forwarded; chunk k is the last one and holds `left` channels, which
+            // the groups cover (pairs: lanes 0–1; quads: the lane after them).
+            unsafe {
+                if pairs > 0 {
+                    group::<S, 2, UP>(
+                        p,
+                        &row_ptr,
+                        zp_row,
+                        out,
+                        Group {
+                            k,
+                            l0: 0,
+                            chans: pairs,
+                        },
+                    );
+                }
+                if quads > 0 {
+                    let g = Group {
+                        k,
+                        l0: quad_lane,
+                        chans: quads,
+                    };
+                    group::<S, 4, UP>(p, &row_ptr, zp_row, out, g);
+                }
+            }
             continue;
         }
         let mask: __mmask64 = if left >= 64 { !0 } else { (1u64 << left) - 1 };
@@ -345,183 +394,5 @@ unsafe fn row3x3<const S: usize, const UP: bool>(
                 }
             }
         }
-    }
-}
-
-/// Loads the 32 channels of chunk `k` at input column `ix` of each row into 256 bits (the
-/// raw zero-point bytes where the column or the row lies in the padding).
-///
-/// # Safety
-/// Every `Some` row pointer addresses `in_w·c` readable bytes; `zp_row` holds `c` bytes;
-/// `mask` stops at channel `c`.
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-unsafe fn column32(
-    row_ptr: &[Option<*const i8>; 3],
-    zp_row: *const i8,
-    in_w: usize,
-    c: usize,
-    k: usize,
-    mask: __mmask32,
-    ix: isize,
-) -> [__m256i; 3] {
-    let inside = ix >= 0 && (ix as usize) < in_w;
-    core::array::from_fn(|ky| {
-        let src = match row_ptr[ky] {
-            // SAFETY: column ix < in_w of a valid row.
-            Some(r) if inside => unsafe { r.add(ix as usize * c + 64 * k) },
-            _ => zp_row.wrapping_add(64 * k),
-        };
-        // SAFETY: `src` addresses the chunk's channels of a pixel (or of the zero-point
-        // row); the mask stops at channel c.
-        unsafe { _mm256_maskz_loadu_epi8(mask, src) }
-    })
-}
-
-/// The last chunk of [`row3x3`] when it holds at most 32 channels, two output pixels per
-/// vector: the low 256 bits of every vector compute pixel `ox`, the high 256 bits pixel
-/// `ox + 1` (lanes 0–7 of a 64-channel accumulator are the chunk's channels 0–31, so each
-/// half is the 32-channel computation). A 24-channel layer thus runs at the instruction
-/// count of a full 64-channel chunk per two pixels, not per pixel. Each vector of column
-/// quads holds column `a` in its low half and `b` in its high half; the middle window of a
-/// pair is recombined from its neighbours' halves (`vshufi64x2`) instead of being reloaded.
-///
-/// `FAST`: the channels take the fast requantization ([`ChannelQuant::fast`], chosen once per
-/// call so that the pixel loop carries no branch); `UP` as in [`row3x3`].
-///
-/// # Safety
-/// As [`row3x3`]; chunk `k` is the last one and holds at most 32 channels; `FAST` only when
-/// `p.quant.fast`.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-unsafe fn row3x3_pair<const S: usize, const UP: bool, const FAST: bool>(
-    p: &PackedDepthwise,
-    row_ptr: &[Option<*const i8>; 3],
-    zp_row: *const i8,
-    out: *mut i8,
-    k: usize,
-) {
-    let d = &p.params;
-    let c = d.in_c;
-    let left = c - 64 * k;
-    debug_assert!(left <= 32);
-    let mask: __mmask32 = if left >= 32 { !0 } else { (1u32 << left) - 1 };
-    let flip = _mm512_set1_epi8(-128);
-    let o = Out64::new(p.out);
-    let pair = |a: isize, b: isize| -> [__m512i; 4] {
-        // SAFETY: forwarded from this function's contract.
-        let (lo, hi) = unsafe {
-            (
-                column32(row_ptr, zp_row, d.in_w, c, k, mask, a),
-                column32(row_ptr, zp_row, d.in_w, c, k, mask, b),
-            )
-        };
-        let x: [__m512i; 3] = core::array::from_fn(|ky| {
-            _mm512_xor_si512(
-                _mm512_inserti64x4(_mm512_castsi256_si512(lo[ky]), hi[ky], 1),
-                flip,
-            )
-        });
-        quads3(x[0], x[1], x[2])
-    };
-    // The high half of `a` and the low half of `b`.
-    let mid = |a: [__m512i; 4], b: [__m512i; 4]| -> [__m512i; 4] {
-        core::array::from_fn(|j| _mm512_shuffle_i64x2(a[j], b[j], 0b01_00_11_10))
-    };
-    // SAFETY: chunk k of the column-quad weights, bias and requant arrays exist; the first
-    // half of each 64-byte (16-lane) block holds lanes 0–7.
-    let (w, bias) = unsafe {
-        let w: [[__m512i; 4]; 3] = core::array::from_fn(|kx| {
-            core::array::from_fn(|j| {
-                _mm512_broadcast_i64x4(_mm256_loadu_si256(
-                    p.w8_col.as_ptr().add(((k * 3 + kx) * 4 + j) * 64).cast(),
-                ))
-            })
-        });
-        let bias: [__m512i; 4] = core::array::from_fn(|j| {
-            _mm512_broadcast_i64x4(_mm256_loadu_si256(
-                p.quant.bias.as_ptr().add((k * 4 + j) * 16).cast(),
-            ))
-        });
-        (w, bias)
-    };
-    // SAFETY: as above (8 entries from each block start); the fast arrays exist when FAST.
-    let rq: [Rq16; 4] = core::array::from_fn(|j| unsafe {
-        if FAST {
-            let z = _mm512_setzero_si512();
-            Rq16 {
-                mult: z,
-                mult_odd: z,
-                lshift: z,
-                rshift: z,
-                rmask: z,
-                rhalf: z,
-            }
-        } else {
-            Rq16::load_twice(&p.quant, (k * 4 + j) * 16)
-        }
-    });
-    // SAFETY: as above.
-    let rq_fast: [Rq16Fast; 4] = core::array::from_fn(|j| unsafe {
-        if FAST {
-            Rq16Fast::load_twice(&p.quant, (k * 4 + j) * 16)
-        } else {
-            let z = _mm512_setzero_si512();
-            Rq16Fast {
-                mult: z,
-                mult_odd: z,
-                add_even: z,
-                add_odd: z,
-                shift_even: z,
-                shift_odd: z,
-            }
-        }
-    });
-    let x0 = -(d.pad_left as isize);
-    // Stride 1: the window of pixels (ox, ox + 1) is [c0|c1], [c1|c2], [c2|c3] (columns from
-    // x0 + ox) and the next one starts at [c2|c3]. Stride 2: [c0|c2], [c1|c3], [c2|c4], and
-    // the next one starts at [c4|c6], whose halves are this [c2|c4]'s and the next [c6|c8]'s.
-    let mut prev = if S == 1 {
-        pair(x0, x0 + 1)
-    } else {
-        pair(x0 - 2, x0)
-    };
-    let mut ox = 0;
-    while ox < d.out_w {
-        let base = x0 + (ox * S) as isize;
-        let (q0, q1, q2);
-        if S == 1 {
-            q0 = prev;
-            q2 = pair(base + 2, base + 3);
-            q1 = mid(q0, q2);
-        } else {
-            q1 = pair(base + 1, base + 3);
-            q2 = pair(base + 2, base + 4);
-            q0 = mid(prev, q2);
-        }
-        prev = q2;
-        let mut acc = bias;
-        for j in 0..4 {
-            acc[j] = _mm512_dpbusd_epi32(acc[j], q0[j], w[0][j]);
-            acc[j] = _mm512_dpbusd_epi32(acc[j], q1[j], w[1][j]);
-            acc[j] = _mm512_dpbusd_epi32(acc[j], q2[j], w[2][j]);
-        }
-        let v: [__m512i; 4] = if FAST {
-            core::array::from_fn(|j| mbqm16_fast::<UP>(acc[j], rq_fast[j]))
-        } else {
-            core::array::from_fn(|j| mbqm16::<UP>(acc[j], rq[j]))
-        };
-        let lo = _mm512_adds_epi16(_mm512_packs_epi32(v[0], v[1]), o.zp);
-        let hi = _mm512_adds_epi16(_mm512_packs_epi32(v[2], v[3]), o.zp);
-        let bytes = _mm512_min_epi8(_mm512_max_epi8(_mm512_packs_epi16(lo, hi), o.min), o.max);
-        // SAFETY: pixels ox (and ox + 1 when it exists) of the output row hold c bytes each;
-        // the mask stops at channel c.
-        unsafe {
-            let at = out.add(ox * c + 64 * k);
-            _mm256_mask_storeu_epi8(at, mask, _mm512_castsi512_si256(bytes));
-            if ox + 1 < d.out_w {
-                _mm256_mask_storeu_epi8(at.add(c), mask, _mm512_extracti64x4_epi64(bytes, 1));
-            }
-        }
-        ox += 2;
     }
 }

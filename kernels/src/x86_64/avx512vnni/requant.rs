@@ -41,19 +41,17 @@ impl Rq16 {
         }
     }
 
-    /// Loads channels `at..at + 8` of `q` into both 256-bit halves (lane `i` and `i + 8` hold
-    /// channel `at + i`): the depthwise rows that put two pixels in one vector.
+    /// Loads lanes `at..at + 16 / P` of `q` repeated `P` times ([`bcast_lanes`]): the
+    /// depthwise rows that put `P` pixels in one vector.
     ///
     /// # Safety
-    /// `at + 8 <= q.mult.len()`.
+    /// `at + 16 / P <= q.mult.len()`; `P` is 2 or 4.
     #[inline]
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn load_twice(q: &ChannelQuant, at: usize) -> Self {
-        debug_assert!(at + 8 <= q.mult.len());
-        let ld = |v: &[i32]| {
-            // SAFETY: the caller guarantees 8 entries from `at`.
-            unsafe { _mm512_broadcast_i64x4(_mm256_loadu_si256(v.as_ptr().add(at).cast())) }
-        };
+    pub unsafe fn load_repeated<const P: usize>(q: &ChannelQuant, at: usize) -> Self {
+        debug_assert!(at + 16 / P <= q.mult.len());
+        // SAFETY: the caller guarantees 16 / P entries from `at`.
+        let ld = |v: &[i32]| unsafe { bcast_lanes::<P>(v.as_ptr().add(at).cast()) };
         Rq16 {
             mult: ld(&q.mult),
             mult_odd: ld(&q.mult_odd),
@@ -61,6 +59,20 @@ impl Rq16 {
             rshift: ld(&q.rshift),
             rmask: ld(&q.rmask),
             rhalf: ld(&q.rhalf),
+        }
+    }
+
+    /// All lanes zero (a placeholder where the other form is used).
+    #[target_feature(enable = "avx512f")]
+    pub fn splat_zero() -> Self {
+        let z = _mm512_setzero_si512();
+        Rq16 {
+            mult: z,
+            mult_odd: z,
+            lshift: z,
+            rshift: z,
+            rmask: z,
+            rhalf: z,
         }
     }
 
@@ -173,29 +185,57 @@ impl Rq16Fast {
         }
     }
 
-    /// Loads channels `at..at + 8` of `q` (which must be `fast`) into both 256-bit halves, as
-    /// [`Rq16::load_twice`].
+    /// Loads lanes `at..at + 16 / P` of `q` (which must be `fast`) repeated `P` times, as
+    /// [`Rq16::load_repeated`].
     ///
     /// # Safety
-    /// `at + 8 <= q.mult.len()`, `at` even, and `q.fast`.
+    /// `at + 16 / P <= q.mult.len()`, `at` even, `P` is 2 or 4, and `q.fast`.
     #[inline]
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn load_twice(q: &ChannelQuant, at: usize) -> Self {
-        debug_assert!(q.fast && at + 8 <= q.mult.len() && at.is_multiple_of(2));
-        let ld = |p: *const i64| {
-            // SAFETY: the caller guarantees 8 entries from `at` (4 pairs from `at / 2`).
-            unsafe { _mm512_broadcast_i64x4(_mm256_loadu_si256(p.cast())) }
-        };
-        // SAFETY: as above; the offsets stay inside the arrays.
+    pub unsafe fn load_repeated<const P: usize>(q: &ChannelQuant, at: usize) -> Self {
+        debug_assert!(q.fast && at + 16 / P <= q.mult.len() && at.is_multiple_of(2));
+        // SAFETY: the caller guarantees 16 / P entries from `at` (8 / P pairs from `at / 2`).
         unsafe {
             Rq16Fast {
-                mult: ld(q.mult.as_ptr().add(at).cast()),
-                mult_odd: ld(q.mult_odd.as_ptr().add(at).cast()),
-                add_even: ld(q.add_even.as_ptr().add(at / 2)),
-                add_odd: ld(q.add_odd.as_ptr().add(at / 2)),
-                shift_even: ld(q.shift_even.as_ptr().add(at / 2)),
-                shift_odd: ld(q.shift_odd.as_ptr().add(at / 2)),
+                mult: bcast_lanes::<P>(q.mult.as_ptr().add(at).cast()),
+                mult_odd: bcast_lanes::<P>(q.mult_odd.as_ptr().add(at).cast()),
+                add_even: bcast_lanes::<P>(q.add_even.as_ptr().add(at / 2).cast()),
+                add_odd: bcast_lanes::<P>(q.add_odd.as_ptr().add(at / 2).cast()),
+                shift_even: bcast_lanes::<P>(q.shift_even.as_ptr().add(at / 2).cast()),
+                shift_odd: bcast_lanes::<P>(q.shift_odd.as_ptr().add(at / 2).cast()),
             }
+        }
+    }
+
+    /// All lanes zero (a placeholder where the other form is used).
+    #[target_feature(enable = "avx512f")]
+    pub fn splat_zero() -> Self {
+        let z = _mm512_setzero_si512();
+        Rq16Fast {
+            mult: z,
+            mult_odd: z,
+            add_even: z,
+            add_odd: z,
+            shift_even: z,
+            shift_odd: z,
+        }
+    }
+}
+
+/// The first `64 / P` bytes at `src` repeated `P` times (`P` = 2: 256 bits twice; 4: 128 bits
+/// four times).
+///
+/// # Safety
+/// `64 / P` bytes are readable at `src`; `P` is 2 or 4.
+#[inline]
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn bcast_lanes<const P: usize>(src: *const u8) -> __m512i {
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        match P {
+            2 => _mm512_broadcast_i64x4(_mm256_loadu_si256(src.cast())),
+            4 => _mm512_broadcast_i32x4(_mm_loadu_si128(src.cast())),
+            _ => unreachable!("{P} pixels per vector"),
         }
     }
 }
