@@ -238,7 +238,7 @@ pub(crate) unsafe fn row3x3_group<
     });
     let rows = GroupRows::new(rows, zp_row, d.in_w, c, at);
     let x0 = -(d.pad_left as isize);
-    // SAFETY (all `columns` calls): forwarded from this function's contract.
+    // SAFETY: forwarded from this function's contract (as every `columns` call below).
     let mut cur = unsafe { columns::<P>(&rows, mask, x0, S as isize) };
     let mut ox = 0;
     while ox < d.out_w {
