@@ -10,6 +10,7 @@
 
 use core::arch::x86_64::*;
 
+use super::gemm_pairs;
 use super::requant::{Out16, Rq16, Rq16Fast, finish16, finish16_fast, mbqm16_fast};
 use crate::conv_add::Residual;
 use crate::gemm::{OutputQuant, PackedGemm};
@@ -325,7 +326,15 @@ unsafe fn blocks_of_rows(p: &PackedGemm, a: *const u8, la: ALayout, rows: usize,
         // Narrow column blocks (up to 32 channels) take twice the rows: 24 accumulators
         // either way, and each weight load serves more rows.
         let mr_max = if nb <= 2 { 2 * MR } else { MR };
+        // 17–24 channels left, no residual: 16-row tiles pairing rows in the last block.
+        let pairs = nb == 2 && dst.skip.is_none() && gemm_pairs::applies(p, jb);
         let mut i = 0;
+        while pairs && rows - i >= gemm_pairs::ROWS {
+            // SAFETY: forwarded from this function's contract: rows i..i+16 exist in `a` and
+            // `c`; blocks jb, jb + 1 are packed; `applies` checked.
+            unsafe { gemm_pairs::tile(p, a.add(i * la.row), la, dst.rows(i).c, dst.ldc, jb) };
+            i += gemm_pairs::ROWS;
+        }
         while i < rows {
             let mr = (rows - i).min(mr_max);
             // SAFETY: forwarded from this function's contract: rows i..i+mr exist in `a` and
