@@ -89,8 +89,8 @@ pub(crate) unsafe fn tile(
     };
     let tail = p.n - (jb + 1) * 16;
     let tail_mask: __mmask16 = (1 << tail) - 1;
-    for i in 0..ROWS / 2 {
-        let h = _mm512_cvtepi32_epi8(finish16_fast(half[i], q_half, o));
+    for (i, &hv) in half.iter().enumerate() {
+        let h = _mm512_cvtepi32_epi8(finish16_fast(hv, q_half, o));
         for (r, hr) in [(2 * i, h), (2 * i + 1, _mm_srli_si128::<8>(h))] {
             let v = _mm512_cvtepi32_epi8(finish16_fast(full[r], q_full, o));
             // SAFETY: row r of C has room for channels 16·jb..p.n (contract); the mask ends
