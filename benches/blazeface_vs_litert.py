@@ -5,7 +5,11 @@ Runs `outpost bench --json` on the zoo models and LiteRT's Interpreter on the or
 .tflite (the same letterboxed astronaut as input for LiteRT; Outpost's bench feeds a fixed
 input, which does not change the work of a dense network), alternating 1 and 2 threads where
 the engine supports them, and prints one JSON object with every p50 and the ratios
-outpost/litert (below 1 = Outpost faster).
+outpost/litert (below 1 = Outpost faster). When the ONNX conversion of the same .tflite exists
+($OUTPOST_MODELS/src/face_detection_short_range.onnx, made once by
+tools/reference/blazeface_to_onnx.py), onnxruntime is measured in the same run too (float, and
+int8 through its own `quantize_static`; tools/reference/bench_ort.py) with the ratios
+outpost/ort; otherwise that part is skipped with a note.
 
 Usage (after `cargo build --release -p outpost` and `outpost fetch-models`):
     python3 benches/blazeface_vs_litert.py [--runs 1000] [--warmup 100]
@@ -52,9 +56,24 @@ def main():
     lite = json.loads(out.strip().splitlines()[-1])
     res.update(lite)
     base = lite["litert_blazeface_short_f32_1t_p50_ms"]
-    for k in ["outpost_blazeface-short-int8_p50_ms", "outpost_blazeface-short-f32_p50_ms",
-              "outpost_blazeface-short-int8_avx2_p50_ms"]:
+    ours = ["outpost_blazeface-short-int8_p50_ms", "outpost_blazeface-short-f32_p50_ms",
+            "outpost_blazeface-short-int8_avx2_p50_ms"]
+    for k in ours:
         res[k.replace("_p50_ms", "_vs_litert_1t")] = round(res[k] / base, 3)
+    onnx = models / "src/face_detection_short_range.onnx"
+    if onnx.exists():
+        out = subprocess.run([sys.executable, str(ROOT / "tools/reference/bench_ort.py"),
+                              "--warmup", str(a.warmup), "--runs", str(a.runs), "--onnx", str(onnx)],
+                             check=True, capture_output=True, text=True).stdout
+        ort = json.loads(out.strip().splitlines()[-1])
+        res.update(ort)
+        for kind in ("f32", "int8"):
+            peer = ort[f"ort_blazeface_short_{kind}_1t_p50_ms"]
+            for k in ours:
+                res[k.replace("_p50_ms", f"_vs_ort_{kind}_1t")] = round(res[k] / peer, 3)
+    else:
+        res["ort"] = f"skipped: {onnx} missing (tools/reference/blazeface_to_onnx.py makes it)"
+        print(f"note: onnxruntime skipped, {onnx} missing", file=sys.stderr)
     print(json.dumps(res, indent=1))
 
 
