@@ -216,7 +216,8 @@ impl PackedDepthwise {
 
     /// Scratch bytes a call needs (a row of input zero points for the SIMD tiers).
     pub fn scratch_bytes(&self) -> usize {
-        if self.simd { self.params.in_c } else { 0 }
+        // The channels' zero-point row, padded for the AVX2 tier's 16-byte loads.
+        if self.simd { self.params.in_c + 16 } else { 0 }
     }
 
     /// For each kernel row `ky`, the input row offset of output row `oy` of image `b`, or

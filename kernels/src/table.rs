@@ -8,7 +8,7 @@
 //! | depthwise int8 | reference loop | `vpmaddwd` (multiplier 1, ≤ 64 taps; else generic) | `vpdpbusd` (same limits; 3×3 with dilation 1 and horizontal stride ≤ 2 slides interleaved input columns along the row) |
 //! | add int8 (TFLite arithmetic) | reference | 8 lanes | 16 lanes |
 //! | add int8 (16-bit multipliers) | reference | `vpmaddwd`, 32 lanes | `vpdpwssd`, 32 lanes |
-//! | the same, second operand channel-padded (a pad fused into the add) | reference | → generic | `vpdpwssd`, per pixel, missing channels through the load mask |
+//! | the same, second operand channel-padded (a pad fused into the add) | reference | runs of pixels padded on the stack, then the flat add | `vpdpwssd`, per pixel, missing channels through the load mask |
 //! | max pool int8 | reference | `vpmaxsb`, 32 channels | `vpmaxsb`, 64 channels, masked |
 //! | pad int8 | reference | → generic | masked 64-byte stores per pixel |
 //! | everything else (mul, average pool, mean, LUT ops, softmax, concat, pad (f32), transpose, slice, resize, quantize, requantize, all f32) | reference | → generic | → generic |
@@ -100,7 +100,7 @@ impl KernelTable {
                 depthwise_i8: depthwise_avx2,
                 add_i8: crate::x86_64::avx2::add::add,
                 add16_i8: crate::x86_64::avx2::add16::add16,
-                add16_i8_padded: generic::elementwise::add16_i8_padded,
+                add16_i8_padded: crate::x86_64::avx2::add16::add16_padded,
                 max_pool_i8: crate::x86_64::avx2::pool::max_pool_i8,
                 pad_i8: generic::layout::pad::<i8>,
             },

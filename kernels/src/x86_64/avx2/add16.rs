@@ -1,10 +1,45 @@
 //! Int8 add with 16-bit multipliers ([`Add16Quant`]), 32 lanes at a time: inputs widened to
 //! i16 and interleaved in pairs, one `vpmaddwd` per 8 outputs, one arithmetic shift, packed
-//! back with saturation.
+//! back with saturation. The channel-padded form ([`ChannelPadded`]) pads a run of the second
+//! operand's pixels into a stack buffer, then adds the run as flat vectors.
 
 use core::arch::x86_64::*;
 
-use crate::elementwise::Add16Quant;
+use crate::elementwise::{Add16Quant, ChannelPadded};
+
+/// Bytes of second operand padded at a time by [`add16_padded`] (on the stack).
+const PAD_RUN: usize = 4096;
+
+/// `out = a ⊕ pad(b)`, bit-exact with the generic `add16_i8_padded`.
+pub(crate) fn add16_padded(
+    q: &Add16Quant,
+    pad: &ChannelPadded,
+    a: &[i8],
+    b: &[i8],
+    out: &mut [i8],
+) {
+    super::assert_supported();
+    pad.check(a.len(), b.len(), out.len());
+    let (c, cb) = (pad.channels, pad.b_channels);
+    if c > PAD_RUN {
+        return crate::generic::elementwise::add16_i8_padded(q, pad, a, b, out);
+    }
+    let mut buf = [0i8; PAD_RUN];
+    let run = PAD_RUN / c * c;
+    let runs = out
+        .chunks_mut(run)
+        .zip(a.chunks(run))
+        .zip(b.chunks(run / c * cb));
+    for ((o, x), y) in runs {
+        let padded = &mut buf[..o.len()];
+        for (dst, src) in padded.chunks_exact_mut(c).zip(y.chunks_exact(cb)) {
+            let (have, missing) = dst.split_at_mut(cb);
+            have.copy_from_slice(src);
+            missing.fill(pad.fill);
+        }
+        add16(q, x, padded, o);
+    }
+}
 
 /// `out[i] = a[i] ⊕ b[i]`, bit-exact with [`Add16Quant::apply`].
 pub(crate) fn add16(q: &Add16Quant, a: &[i8], b: &[i8], out: &mut [i8]) {

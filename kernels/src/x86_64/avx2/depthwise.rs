@@ -15,15 +15,20 @@ pub(crate) fn run(p: &PackedDepthwise, input: &[i8], output: &mut [i8], scratch:
     assert!(p.simd && d.multiplier == 1 && d.k_h * d.k_w <= MAX_SIMD_TAPS);
     assert_eq!(input.len(), d.input_len(), "depthwise: input length");
     assert_eq!(output.len(), d.output_len(), "depthwise: output length");
-    assert!(scratch.len() >= c, "depthwise: scratch too short");
+    assert!(scratch.len() >= c + 16, "depthwise: scratch too short");
     assert_eq!(
         p.w16.len(),
         c.div_ceil(16) * (d.k_h * d.k_w).div_ceil(2) * 32,
         "depthwise: not packed for AVX2"
     );
-    let zp_row = &mut scratch[..c];
+    // Padded by 16 bytes, so that a chunk's 16-byte load never leaves it.
+    let zp_row = &mut scratch[..c + 16];
     zp_row.fill(d.input_zp as i8 as u8);
     let zp_row = zp_row.as_ptr().cast::<i8>();
+    let src = Src {
+        zp_row,
+        input_end: input.as_ptr_range().end,
+    };
     let mut rows = [None; MAX_SIMD_TAPS];
     let row_len = d.out_w * c;
     for b in 0..d.batch {
@@ -31,27 +36,45 @@ pub(crate) fn run(p: &PackedDepthwise, input: &[i8], output: &mut [i8], scratch:
             p.row_offsets(b, oy, &mut rows);
             let out = &mut output[((b * d.out_h + oy) * d.out_w) * c..][..row_len];
             // SAFETY: AVX2 is available (asserted); row offsets are inside `input`; `out` holds
-            // out_w·c bytes; `zp_row` holds c bytes; the packing matches (asserted above).
+            // out_w·c bytes; `zp_row` holds c + 16 bytes; the packing matches (asserted above).
             unsafe {
                 match d.k_h * d.k_w {
-                    9 => row::<9>(p, input.as_ptr(), &rows, zp_row, out.as_mut_ptr()),
-                    25 => row::<25>(p, input.as_ptr(), &rows, zp_row, out.as_mut_ptr()),
-                    _ => row::<0>(p, input.as_ptr(), &rows, zp_row, out.as_mut_ptr()),
+                    9 => row::<9>(p, input.as_ptr(), &rows, src, out.as_mut_ptr()),
+                    25 => row::<25>(p, input.as_ptr(), &rows, src, out.as_mut_ptr()),
+                    _ => row::<0>(p, input.as_ptr(), &rows, src, out.as_mut_ptr()),
                 }
             }
         }
     }
 }
 
+/// Where tap pointers point: into the input, or into the zero-point row (`c + 16` bytes).
+#[derive(Clone, Copy)]
+struct Src {
+    zp_row: *const i8,
+    input_end: *const i8,
+}
+
+impl Src {
+    /// Whether 16 bytes from `ptr` (a chunk of a tap) are readable: always in the padded
+    /// zero-point row, and in the input unless the chunk is the input's last.
+    fn readable16(&self, ptr: *const i8, c: usize) -> bool {
+        let (p, zp) = (ptr as usize, self.zp_row as usize);
+        (zp..zp + c).contains(&p) || p + 16 <= self.input_end as usize
+    }
+}
+
 /// Loads 16 channels of one tap (fewer at the channel tail) and subtracts the zero point.
+/// At the tail the bytes past the channels (the next pixel's, or the padding's) are read too
+/// where they are readable: their weights are zero and their results are not stored.
 ///
 /// # Safety
-/// `ptr` addresses at least `left` readable bytes.
+/// `ptr` addresses at least `left` readable bytes, all 16 when `whole`.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn load16(ptr: *const i8, left: usize, zp: __m256i) -> __m256i {
-    let raw = if left >= 16 {
-        // SAFETY: 16 readable bytes.
+unsafe fn load16(ptr: *const i8, left: usize, whole: bool, zp: __m256i) -> __m256i {
+    let raw = if left >= 16 || whole {
+        // SAFETY: 16 readable bytes (contract).
         unsafe { _mm_loadu_si128(ptr.cast()) }
     } else {
         let mut tmp = [0i8; 16];
@@ -73,9 +96,10 @@ unsafe fn row<const T: usize>(
     p: &PackedDepthwise,
     input: *const i8,
     rows: &[Option<usize>; MAX_SIMD_TAPS],
-    zp_row: *const i8,
+    src: Src,
     out: *mut i8,
 ) {
+    let zp_row = src.zp_row;
     let d = &p.params;
     let c = d.in_c;
     let taps = if T == 0 { d.k_h * d.k_w } else { T };
@@ -101,11 +125,18 @@ unsafe fn row<const T: usize>(
             let left = c - 16 * k;
             let mut acc = [_mm256_setzero_si256(); 2];
             for q in 0..pairs {
-                // SAFETY: tap pointers address c readable bytes, so `left` from 16k.
-                let x0 = unsafe { load16(tap_ptr[2 * q].add(16 * k), left, zp) };
+                // SAFETY: tap pointers address c readable bytes, so `left` from 16k, and
+                // all 16 where `readable16` says so.
+                let x0 = unsafe {
+                    let t = tap_ptr[2 * q].add(16 * k);
+                    load16(t, left, src.readable16(t, c), zp)
+                };
                 let x1 = if 2 * q + 1 < taps {
                     // SAFETY: as above.
-                    unsafe { load16(tap_ptr[2 * q + 1].add(16 * k), left, zp) }
+                    unsafe {
+                        let t = tap_ptr[2 * q + 1].add(16 * k);
+                        load16(t, left, src.readable16(t, c), zp)
+                    }
                 } else {
                     _mm256_setzero_si256()
                 };
@@ -135,10 +166,12 @@ unsafe fn row<const T: usize>(
             let words = _mm256_packs_epi32(v[0], v[1]);
             let bytes = _mm256_permute4x64_epi64(_mm256_packs_epi16(words, words), 0b00_00_10_00);
             let bytes = _mm256_castsi256_si128(bytes);
-            // SAFETY: pixel ox of the output row holds c bytes; at most `left` are written.
+            // SAFETY: pixel ox of the output row holds c bytes; at most `left` are written, or
+            // 16 when they stay inside the row (the bytes past the pixel belong to the row's
+            // next pixels, written after this one).
             unsafe {
                 let dst = out.add(ox * c + 16 * k);
-                if left >= 16 {
+                if left >= 16 || 16 * k + 16 <= (d.out_w - ox) * c {
                     _mm_storeu_si128(dst.cast(), bytes);
                 } else {
                     let mut tmp = [0i8; 16];
