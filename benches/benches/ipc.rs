@@ -18,6 +18,7 @@ use outpost_runtime::ipc::proto::{
     self, BBox, ClientMsg, Detection, Hello, MAX_CLIENT_MSG, MAX_SERVER_MSG, Name,
     PROTOCOL_VERSION, Point, ResultMsg, ServerMsg, Subscribe,
 };
+use outpost_runtime::affinity::pin_current_thread;
 use outpost_runtime::ipc::{ResultServer, SeqPacket, ServerConfig};
 
 /// A fresh socket path under the temporary directory (removed by the server on drop).
@@ -155,13 +156,36 @@ fn raw_round_trip(iters: usize) -> Stats {
     stats(ns)
 }
 
-/// One-way latency of a raw packet of `size` bytes, one in flight.
-fn raw_one_way(iters: usize, size: usize) -> Stats {
+/// Runs `f` on a new thread pinned to `cpu` (if any), so that the caller's thread keeps its
+/// affinity.
+fn on_cpu<T: Send>(cpu: Option<usize>, f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            if let Some(cpu) = cpu {
+                pin_current_thread(cpu).expect("pin the bench thread");
+            }
+            f()
+        })
+        .join()
+        .unwrap()
+    })
+}
+
+/// One-way latency of a raw packet of `size` bytes, one in flight. `cpu`: every thread on
+/// that CPU.
+fn raw_one_way(iters: usize, size: usize, cpu: Option<usize>) -> Stats {
+    on_cpu(cpu, || raw_one_way_here(iters, size, cpu))
+}
+
+fn raw_one_way_here(iters: usize, size: usize, cpu: Option<usize>) -> Stats {
     let (tx, rx) = SeqPacket::pair().unwrap();
     let (ack_tx, ack_rx) = SeqPacket::pair().unwrap();
     let base = Instant::now();
     let total = iters + iters / 10;
     let receiver = std::thread::spawn(move || {
+        if let Some(cpu) = cpu {
+            pin_current_thread(cpu).expect("pin the receiver");
+        }
         let mut buf = vec![0u8; size.max(8)];
         let mut ns = Vec::with_capacity(total);
         for _ in 0..total {
@@ -186,14 +210,27 @@ fn raw_one_way(iters: usize, size: usize) -> Stats {
 }
 
 /// One-way publish → decoded-at-client latency through the server, one result in flight.
-fn ipc_one_way(iters: usize, template: &ResultMsg) -> Stats {
+/// `cpu`: the publisher, the server's I/O thread (`ServerConfig::io_cpu`) and the client all
+/// on that CPU.
+fn ipc_one_way(iters: usize, template: &ResultMsg, cpu: Option<usize>) -> Stats {
+    on_cpu(cpu, || ipc_one_way_here(iters, template, cpu))
+}
+
+fn ipc_one_way_here(iters: usize, template: &ResultMsg, cpu: Option<usize>) -> Stats {
     let path = socket_path();
-    let server = ResultServer::bind(&path, ServerConfig::default()).unwrap();
+    let config = ServerConfig {
+        io_cpu: cpu,
+        ..Default::default()
+    };
+    let server = ResultServer::bind(&path, config).unwrap();
     let sock = subscriber(&path);
     let (ack_tx, ack_rx) = SeqPacket::pair().unwrap();
     let base = Instant::now();
     let total = iters + iters / 10;
     let receiver = std::thread::spawn(move || {
+        if let Some(cpu) = cpu {
+            pin_current_thread(cpu).expect("pin the client");
+        }
         let mut buf = vec![0u8; proto::MAX_PACKET];
         let mut msg = Box::new(ServerMsg::Subscribed);
         let mut ns = Vec::with_capacity(total);
@@ -358,10 +395,15 @@ fn main() {
         encoded_len(&full)
     );
     let rtt = raw_round_trip(lat_iters);
-    let raw64 = raw_one_way(lat_iters, 64);
-    let raw_full = raw_one_way(lat_iters, encoded_len(&full));
-    let ipc_small = ipc_one_way(lat_iters, &small);
-    let ipc_full = ipc_one_way(lat_iters, &full);
+    let raw64 = raw_one_way(lat_iters, 64, None);
+    let raw_full = raw_one_way(lat_iters, encoded_len(&full), None);
+    let ipc_small = ipc_one_way(lat_iters, &small, None);
+    let ipc_full = ipc_one_way(lat_iters, &full, None);
+    // Co-located: every thread of the path on one CPU (no cross-core wake-up).
+    let pin = Some(0);
+    let raw64_pinned = raw_one_way(lat_iters, 64, pin);
+    let ipc_small_pinned = ipc_one_way(lat_iters, &small, pin);
+    let ipc_full_pinned = ipc_one_way(lat_iters, &full, pin);
     println!("\nlatency (µs)                                 p50      p99     mean");
     let row = |name: &str, s: &Stats| {
         println!("{name:<42} {:>7.2}  {:>7.2}  {:>7.2}", s.p50, s.p99, s.mean)
@@ -385,6 +427,15 @@ fn main() {
         "ratio IPC full / raw one-way same size:  p50 {:.2}x, p99 {:.2}x",
         ipc_full.p50 / raw_full.p50,
         ipc_full.p99 / raw_full.p99
+    );
+    println!("\nsame, every thread on CPU 0 (ServerConfig::io_cpu = 0, publisher and client pinned)");
+    row("raw seqpacket one-way, 64 B, CPU 0", &raw64_pinned);
+    row("IPC publish→client, small result, CPU 0", &ipc_small_pinned);
+    row("IPC publish→client, full result, CPU 0", &ipc_full_pinned);
+    println!(
+        "ratio IPC small / raw one-way 64 B on CPU 0: p50 {:.2}x, p99 {:.2}x",
+        ipc_small_pinned.p50 / raw64_pinned.p50,
+        ipc_small_pinned.p99 / raw64_pinned.p99
     );
 
     println!(

@@ -14,6 +14,7 @@
 pub use outpost_kernels as kernels;
 pub use outpost_models as models;
 
+pub mod affinity;
 pub mod audio;
 pub mod error;
 pub mod infer;

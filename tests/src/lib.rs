@@ -2,6 +2,7 @@
 //! safetensors files for writing deliberately broken ones.
 
 pub mod alloc_count;
+pub mod ipc_raw;
 pub mod rtsp;
 pub mod speech;
 

@@ -260,3 +260,24 @@ fn run_socket_bad_path_is_an_input_error() {
     assert_eq!(stderr.trim().lines().count(), 1, "one-line error: {stderr}");
     assert!(stderr.contains("--socket"), "{stderr}");
 }
+
+#[test]
+fn run_ipc_cpu_that_does_not_exist_is_an_input_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sock = tmp.path().join("r.sock");
+    let o = outpost()
+        .args(["run", "--frames", "1", "--ipc-cpu", "100000", "--socket"])
+        .arg(&sock)
+        .arg("--out")
+        .arg(tmp.path().join("out"))
+        .output()
+        .expect("run outpost");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "stderr: {stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one-line error: {stderr}");
+    assert!(
+        stderr.contains("--socket") && stderr.contains("cannot pin the I/O thread"),
+        "{stderr}"
+    );
+    assert!(!sock.exists(), "no socket file left");
+}

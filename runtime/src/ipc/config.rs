@@ -29,6 +29,11 @@ pub struct ServerConfig {
     /// `SO_SNDBUF` for client sockets (None = kernel default). Smaller values make the
     /// preallocated queue, not the kernel buffer, absorb a slow client.
     pub client_send_buffer: Option<usize>,
+    /// Pin the I/O thread to this CPU (None = let the scheduler place it). Pinning it to the
+    /// core of the publishing thread and of the clients removes the cross-core wake-ups from
+    /// the publish → client path (see [`crate::affinity`] and BENCHMARKS.md, "IPC"); it also
+    /// makes those threads share that core.
+    pub io_cpu: Option<usize>,
 }
 
 impl Default for ServerConfig {
@@ -43,6 +48,7 @@ impl Default for ServerConfig {
             allow_uids: Vec::new(),
             allow_gids: Vec::new(),
             client_send_buffer: None,
+            io_cpu: None,
         }
     }
 }

@@ -52,6 +52,7 @@ impl ResultServer {
             let path = path.to_path_buf();
             move |source| IpcError::Io { what, path, source }
         };
+        let io_cpu = config.io_cpu;
         remove_stale_socket(&path)?;
         let listener = SeqPacketListener::bind(&path).map_err(io_err("cannot bind", &path))?;
         {
@@ -105,10 +106,29 @@ impl ResultServer {
             batch_bytes,
             tokens: Vec::with_capacity(256),
         };
+        // The I/O thread pins itself before serving; bind waits for the outcome.
+        let (pinned_tx, pinned_rx) = std::sync::mpsc::sync_channel(1);
         let thread = std::thread::Builder::new()
             .name("outpost-ipc".into())
-            .spawn(move || io.run())
+            .spawn(move || {
+                let pinned = io_cpu.map_or(Ok(()), crate::affinity::pin_current_thread);
+                let ok = pinned.is_ok();
+                let _ = pinned_tx.send(pinned);
+                if ok {
+                    io.run()
+                }
+            })
             .map_err(io_err("cannot start the I/O thread for", &path))?;
+        let pinned = pinned_rx.recv().unwrap_or(Ok(()));
+        if let Err(source) = pinned {
+            let _ = thread.join();
+            let _ = std::fs::remove_file(&path);
+            return Err(IpcError::Io {
+                what: "cannot pin the I/O thread (ServerConfig::io_cpu) of",
+                path,
+                source,
+            });
+        }
         log::info!("IPC result server listening on {}", path.display());
         Ok(ResultServer {
             shared,

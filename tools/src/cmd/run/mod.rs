@@ -89,7 +89,8 @@ removed at exit; see docs/ipc.md) and every frame's results are published to its
 stream index, frame number, capture/inference/publish times, model, detections (class, score, \
 box and keypoints normalised to the frame, at most 100 per frame: extra ones are left out and \
 counted) and class scores. Read them with `outpost client subscribe --socket PATH`. A path that \
-cannot be bound (missing directory, another server listening) is an error (exit status 2).
+cannot be bound (missing directory, another server listening) is an error (exit status 2), as \
+is an --ipc-cpu the server cannot pin its I/O thread to.
 
 Examples:
   outpost run
@@ -121,6 +122,11 @@ pub struct Args {
     /// Publish every frame's results on this Unix socket (see `outpost client subscribe`).
     #[arg(long, value_name = "PATH")]
     pub socket: Option<PathBuf>,
+    /// Pin the result server's I/O thread to this CPU (needs --socket). With the clients on
+    /// the same CPU (`taskset -c CPU outpost client subscribe ...`) results reach them without
+    /// a cross-core wake-up: the lowest latency, at the cost of sharing that core.
+    #[arg(long, value_name = "CPU", requires = "socket")]
+    pub ipc_cpu: Option<usize>,
     /// Keep results (and retraining samples, redacted) in the crash-safe outbox at PATH (a redb
     /// file, created if missing), with default settings; a config file's [outbox] table gives
     /// all of them (see `outpost outbox`).
@@ -198,8 +204,14 @@ pub fn run(args: Args) -> CmdResult {
     // still before the pipeline starts, so that no frame is missed.
     let server = match &args.socket {
         Some(path) => Some(
-            ResultServer::bind(path, ServerConfig::default())
-                .map_err(|e| Failure::input(format!("--socket {}: {e}", path.display())))?,
+            ResultServer::bind(
+                path,
+                ServerConfig {
+                    io_cpu: args.ipc_cpu,
+                    ..Default::default()
+                },
+            )
+            .map_err(|e| Failure::input(format!("--socket {}: {e}", path.display())))?,
         ),
         None => None,
     };
