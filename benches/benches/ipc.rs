@@ -14,11 +14,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::Instant;
 
+use outpost_runtime::affinity::pin_current_thread;
 use outpost_runtime::ipc::proto::{
     self, BBox, ClientMsg, Detection, Hello, MAX_CLIENT_MSG, MAX_SERVER_MSG, Name,
     PROTOCOL_VERSION, Point, ResultMsg, ServerMsg, Subscribe,
 };
-use outpost_runtime::affinity::pin_current_thread;
 use outpost_runtime::ipc::{ResultServer, SeqPacket, ServerConfig};
 
 /// A fresh socket path under the temporary directory (removed by the server on drop).
@@ -428,7 +428,9 @@ fn main() {
         ipc_full.p50 / raw_full.p50,
         ipc_full.p99 / raw_full.p99
     );
-    println!("\nsame, every thread on CPU 0 (ServerConfig::io_cpu = 0, publisher and client pinned)");
+    println!(
+        "\nsame, every thread on CPU 0 (ServerConfig::io_cpu = 0, publisher and client pinned)"
+    );
     row("raw seqpacket one-way, 64 B, CPU 0", &raw64_pinned);
     row("IPC publish→client, small result, CPU 0", &ipc_small_pinned);
     row("IPC publish→client, full result, CPU 0", &ipc_full_pinned);
