@@ -163,7 +163,6 @@ fn shift<const P: usize>(a: [__m512i; 4], b: [__m512i; 4], n: usize) -> [__m512i
     core::array::from_fn(|j| match (P, n) {
         (2, 1) | (4, 2) => _mm512_alignr_epi64::<4>(b[j], a[j]),
         (4, 1) => _mm512_alignr_epi64::<2>(b[j], a[j]),
-        (4, 3) => _mm512_alignr_epi64::<6>(b[j], a[j]),
         _ => unreachable!("shift by {n} of {P} pixels"),
     })
 }
