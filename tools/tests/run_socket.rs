@@ -244,20 +244,27 @@ fn run_publishes_results_on_the_socket() {
     assert!(!sock.exists(), "the socket file was not removed");
 }
 
+/// Runs `outpost run --frames 1 ARGS… --out TMP/out`, expects exit status 2 and a one-line
+/// error, and returns it.
+fn run_input_error(tmp: &Path, args: &[&std::ffi::OsStr]) -> String {
+    let o = outpost()
+        .args(["run", "--frames", "1"])
+        .args(args)
+        .arg("--out")
+        .arg(tmp.join("out"))
+        .output()
+        .expect("run outpost");
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(2), "stderr: {stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one-line error: {stderr}");
+    stderr
+}
+
 #[test]
 fn run_socket_bad_path_is_an_input_error() {
     let tmp = tempfile::tempdir().unwrap();
     let sock = tmp.path().join("missing-dir").join("r.sock");
-    let o = outpost()
-        .args(["run", "--frames", "1", "--socket"])
-        .arg(&sock)
-        .arg("--out")
-        .arg(tmp.path().join("out"))
-        .output()
-        .expect("run outpost");
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "stderr: {stderr}");
-    assert_eq!(stderr.trim().lines().count(), 1, "one-line error: {stderr}");
+    let stderr = run_input_error(tmp.path(), &["--socket".as_ref(), sock.as_os_str()]);
     assert!(stderr.contains("--socket"), "{stderr}");
 }
 
@@ -265,16 +272,13 @@ fn run_socket_bad_path_is_an_input_error() {
 fn run_ipc_cpu_that_does_not_exist_is_an_input_error() {
     let tmp = tempfile::tempdir().unwrap();
     let sock = tmp.path().join("r.sock");
-    let o = outpost()
-        .args(["run", "--frames", "1", "--ipc-cpu", "100000", "--socket"])
-        .arg(&sock)
-        .arg("--out")
-        .arg(tmp.path().join("out"))
-        .output()
-        .expect("run outpost");
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "stderr: {stderr}");
-    assert_eq!(stderr.trim().lines().count(), 1, "one-line error: {stderr}");
+    let args = [
+        "--ipc-cpu".as_ref(),
+        "100000".as_ref(),
+        "--socket".as_ref(),
+        sock.as_os_str(),
+    ];
+    let stderr = run_input_error(tmp.path(), &args);
     assert!(
         stderr.contains("--socket") && stderr.contains("cannot pin the I/O thread"),
         "{stderr}"

@@ -27,10 +27,15 @@ impl Rq16 {
     #[target_feature(enable = "avx512f")]
     pub unsafe fn load(q: &ChannelQuant, at: usize) -> Self {
         debug_assert!(at + 16 <= q.mult.len());
-        let ld = |v: &[i32]| {
-            // SAFETY: the caller guarantees 16 entries from `at`.
-            unsafe { _mm512_loadu_si512(v.as_ptr().add(at).cast()) }
-        };
+        // SAFETY: the caller guarantees 16 entries from `at`.
+        Self::from_arrays(q, |v| unsafe {
+            _mm512_loadu_si512(v.as_ptr().add(at).cast())
+        })
+    }
+
+    /// Each field from its per-channel array of `q` through `ld`.
+    #[inline]
+    fn from_arrays(q: &ChannelQuant, ld: impl Fn(&[i32]) -> __m512i) -> Self {
         Rq16 {
             mult: ld(&q.mult),
             mult_odd: ld(&q.mult_odd),
@@ -51,15 +56,9 @@ impl Rq16 {
     pub unsafe fn load_repeated<const P: usize>(q: &ChannelQuant, at: usize) -> Self {
         debug_assert!(at + 16 / P <= q.mult.len());
         // SAFETY: the caller guarantees 16 / P entries from `at`.
-        let ld = |v: &[i32]| unsafe { bcast_lanes::<P>(v.as_ptr().add(at).cast()) };
-        Rq16 {
-            mult: ld(&q.mult),
-            mult_odd: ld(&q.mult_odd),
-            lshift: ld(&q.lshift),
-            rshift: ld(&q.rshift),
-            rmask: ld(&q.rmask),
-            rhalf: ld(&q.rhalf),
-        }
+        Self::from_arrays(q, |v| unsafe {
+            bcast_lanes::<P>(v.as_ptr().add(at).cast())
+        })
     }
 
     /// All lanes zero (a placeholder where the other form is used).
