@@ -246,9 +246,9 @@ unsafe fn group<const S: usize, const P: usize, const UP: bool>(
     // SAFETY: forwarded from this function's contract.
     unsafe {
         if p.quant.fast {
-            row3x3_group::<S, P, UP, true>(p, rows, zp_row, out, g)
+            row3x3_group::<S, P, UP, Rq16Fast>(p, rows, zp_row, out, g)
         } else {
-            row3x3_group::<S, P, UP, false>(p, rows, zp_row, out, g)
+            row3x3_group::<S, P, UP, Rq16>(p, rows, zp_row, out, g)
         }
     }
 }

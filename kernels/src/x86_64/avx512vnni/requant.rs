@@ -61,20 +61,6 @@ impl Rq16 {
         })
     }
 
-    /// All lanes zero (a placeholder where the other form is used).
-    #[target_feature(enable = "avx512f")]
-    pub fn splat_zero() -> Self {
-        let z = _mm512_setzero_si512();
-        Rq16 {
-            mult: z,
-            mult_odd: z,
-            lshift: z,
-            rshift: z,
-            rmask: z,
-            rhalf: z,
-        }
-    }
-
     /// One multiplier for all lanes.
     #[target_feature(enable = "avx512f")]
     pub fn splat(r: Requant) -> Self {
@@ -203,20 +189,6 @@ impl Rq16Fast {
                 shift_even: bcast_lanes::<P>(q.shift_even.as_ptr().add(at / 2).cast()),
                 shift_odd: bcast_lanes::<P>(q.shift_odd.as_ptr().add(at / 2).cast()),
             }
-        }
-    }
-
-    /// All lanes zero (a placeholder where the other form is used).
-    #[target_feature(enable = "avx512f")]
-    pub fn splat_zero() -> Self {
-        let z = _mm512_setzero_si512();
-        Rq16Fast {
-            mult: z,
-            mult_odd: z,
-            add_even: z,
-            add_odd: z,
-            shift_even: z,
-            shift_odd: z,
         }
     }
 }
