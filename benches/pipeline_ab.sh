@@ -7,13 +7,17 @@
 #       [outbox] keys from $OUTBOX_EXTRA (e.g. OUTBOX_EXTRA='sched_idle = false')
 #   benches/pipeline_ab.sh spin [FPS] [FRAMES] [ROUNDS]
 #       [pipeline] spin_us = 0 (park at once) against the default spin budget (200 µs)
+#   benches/pipeline_ab.sh busy [FPS] [FRAMES] [ROUNDS]
+#       the default (sleeping threads, 200 µs spin) against [pipeline] busy = true with the
+#       inference thread on CPU $INFER_CPU (default: the last) and the capture thread and the
+#       publisher on CPU $IO_CPU (default 0)
 #
 # Needs a release build (`cargo build --release -p outpost`) and the models
 # (`cargo run --release -p outpost -- fetch-models`). Prints one line per run and leaves the JSON
 # in $OUT (default: a new temporary directory). BENCHMARKS.md, "Outbox" and "Pipeline overhead".
 set -euo pipefail
 cd "$(dirname "$0")/.."
-what=${1:?usage: benches/pipeline_ab.sh outbox|spin [FPS] [FRAMES] [ROUNDS]}
+what=${1:?usage: benches/pipeline_ab.sh outbox|spin|busy [FPS] [FRAMES] [ROUNDS]}
 fps=${2:-30}
 frames=${3:-600}
 rounds=${4:-3}
@@ -55,7 +59,16 @@ T
     for us in 0 200; do
       { printf '[pipeline]\nspin_us = %s\n\n' "$us"; stream chelsea.png coffee.png rocket.jpg; } > "$out/spin$us.toml"
     done ;;
-  *) echo "error: unknown comparison '$what': use outbox or spin" >&2; exit 2 ;;
+  busy)
+    policy="latest"
+    a=sleep; b=busy
+    io=${IO_CPU:-0}
+    infer=${INFER_CPU:-$(( $(nproc) - 1 ))}
+    stream chelsea.png coffee.png rocket.jpg > "$out/sleep.toml"
+    { printf '[pipeline]\nbusy = true\ninfer_cpus = [%s]\ncapture_cpus = [%s]\npublish_cpu = %s\n\n' \
+        "$infer" "$io" "$io"
+      stream chelsea.png coffee.png rocket.jpg; } > "$out/busy.toml" ;;
+  *) echo "error: unknown comparison '$what': use outbox, spin or busy" >&2; exit 2 ;;
 esac
 
 echo "# $what: $a vs $b, $fps fps, $frames frames, $rounds rounds; JSON in $out"

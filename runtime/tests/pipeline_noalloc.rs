@@ -1,6 +1,7 @@
 //! The pipeline's steady state allocates nothing: a counting global allocator over 1,200
 //! frames flowing capture (copy into a slot) → preprocess → inference → decode → mapping to
-//! source pixels → the publish callback, across the pipeline's threads.
+//! source pixels → the publish callback, across the pipeline's threads, with sleeping and with
+//! busy-polling threads.
 //!
 //! Start-up (threads, slots, queues) allocates; the window measured starts once frames flow.
 
@@ -8,7 +9,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use outpost_runtime::SessionOptions;
-use outpost_runtime::pipeline::{ImageSource, Pipeline, Policy, StreamConfig, name};
+use outpost_runtime::pipeline::{ImageSource, Pipeline, Placement, Policy, StreamConfig, name};
 // The support module names `super::RgbImage`.
 use outpost_runtime::preprocess::RgbImage;
 
@@ -62,15 +63,22 @@ fn pipeline_steady_state_allocates_nothing() {
         .enumerate()
         .map(|(i, &(w, h))| (name(&format!("frame{i}")), tiny_ssd::frame(w, h, i as u32)))
         .collect();
-    for policy in [
-        Policy::Latest,
-        Policy::DropOldest,
-        Policy::Block(std::time::Duration::from_secs(5)),
+    // Each policy with sleeping threads, and `latest` with busy-polling ones (Placement::busy).
+    for (policy, busy) in [
+        (Policy::Latest, false),
+        (Policy::DropOldest, false),
+        (Policy::Block(std::time::Duration::from_secs(5)), false),
+        (Policy::Latest, true),
     ] {
         let source = ImageSource::from_images(images.clone())
             .unwrap()
             .looping(true);
         let mut p = Pipeline::new();
+        p.set_placement(Placement {
+            busy,
+            ..Placement::default()
+        })
+        .unwrap();
         let m = p
             .add_model("tiny", &model, SessionOptions::default())
             .unwrap();
@@ -92,14 +100,14 @@ fn pipeline_steady_state_allocates_nothing() {
         let c = report.streams[0].counters;
         assert!(
             n >= WARMUP + MEASURED,
-            "{policy:?}: only {n} frames published"
+            "{policy:?} (busy: {busy}): only {n} frames published"
         );
         let allocs = end - start;
         assert!(detections > 0);
         assert_eq!(c.captured, c.inferred + c.dropped_total());
         assert_eq!(
             allocs, 0,
-            "{policy:?}: {allocs} heap allocations in {MEASURED} frames ({c:?})"
+            "{policy:?} (busy: {busy}): {allocs} heap allocations in {MEASURED} frames ({c:?})"
         );
     }
 }

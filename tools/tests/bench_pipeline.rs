@@ -150,6 +150,42 @@ fn bench_pipeline_json_adds_up() {
     );
 }
 
+/// The first CPU this process may run on (`Cpus_allowed_list` starts with it).
+fn first_cpu() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let list = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .unwrap();
+    let first = list.trim().split([',', '-']).next().unwrap();
+    first.parse().unwrap()
+}
+
+/// `[pipeline] busy` with every thread placed: frames add up as without it, under `block`.
+#[test]
+fn bench_pipeline_busy_and_pinned() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = need(models_dir().join("blazeface-short-int8.safetensors"));
+    let coffee = need(models_dir().join("data/coffee.png"));
+    let cpu = first_cpu();
+    let text = format!(
+        "[pipeline]\nbusy = true\ninfer_cpus = [{cpu}]\ncapture_cpus = [{cpu}]\n\
+         publish_cpu = {cpu}\n\n[[stream]]\nname = \"cam\"\nimages = [{c:?}]\nmodel = {m:?}\n\
+         fps = 100\npolicy = \"block:5000\"\n",
+        c = coffee.display().to_string(),
+        m = model.display().to_string(),
+    );
+    let cfg = dir.path().join("busy.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let v = bench_json(&cfg, "30", "5");
+    assert_eq!(num(&v, "frames"), 30.0, "{v}");
+    let s = &v["streams"][0];
+    assert_eq!(num(s, "captured"), 30.0, "{s}");
+    assert_eq!(num(s, "dropped_total"), 0.0, "{s}");
+    assert_eq!(num(s, "published"), 30.0, "{s}");
+    assert!(v["handoff_p50_us"].is_number(), "{v}");
+}
+
 #[test]
 fn bench_needs_model_or_pipeline_not_both() {
     let o = outpost(&["bench"]);

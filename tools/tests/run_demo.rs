@@ -422,6 +422,20 @@ fn config_errors_name_the_key() {
             ),
             "stream `a`: model: ",
         ),
+        (
+            &format!(
+                "[[stream]]\nname = \"a\"\nimages = [{img:?}]\nmodel = \"{m}\"\n[pipeline]\n\
+                 infer_cpus = [0, 4095]\n"
+            ),
+            "6:14: pipeline.infer_cpus: inference CPU 4095 is not available to this process",
+        ),
+        (
+            &format!(
+                "[[stream]]\nname = \"a\"\nimages = [{img:?}]\nmodel = \"{m}\"\n[pipeline]\n\
+                 busy = \"yes\"\n"
+            ),
+            "6:8: invalid type: string \"yes\", expected a boolean",
+        ),
         ("# nothing\n", "no [[stream]] table"),
     ] {
         let cfg = dir.path().join("p.toml");

@@ -158,14 +158,20 @@ pub(super) fn capture_loop(
         }
         let t1 = Instant::now();
         count += 1;
-        st.stats.captured();
-        st.stats.record(Stage::Capture, t1 - t0);
         slot.t_start = t0;
         slot.t_queued = t1;
         slot.timings.capture = t1 - t0;
+        // Counted once the frame is on its way (the consumer may be polling the ring): a reader
+        // of the counters may see it inferred a moment before it is counted captured.
+        let counted = || {
+            st.stats.captured();
+            st.stats.record(Stage::Capture, t1 - t0);
+        };
         match st.policy {
             Policy::Latest | Policy::DropOldest => {
-                if let Some(old) = st.ring.force_push(slot) {
+                let old = st.ring.force_push(slot);
+                counted();
+                if let Some(old) = old {
                     st.stats.dropped(superseded(st.policy));
                     held = Some(old);
                 }
@@ -173,7 +179,9 @@ pub(super) fn capture_loop(
             Policy::Block(deadline) => {
                 let limit = t1 + deadline;
                 let mut s = slot;
-                while let Err(back) = st.ring.push(s) {
+                let mut pushed = st.ring.push(s);
+                counted();
+                while let Err(back) = pushed {
                     s = back;
                     let now = Instant::now();
                     if now >= limit {
@@ -183,6 +191,7 @@ pub(super) fn capture_loop(
                     }
                     wake(infer_thread);
                     thread::park_timeout((limit - now).min(IDLE));
+                    pushed = st.ring.push(s);
                 }
             }
         }

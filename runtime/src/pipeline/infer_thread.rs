@@ -39,6 +39,7 @@ pub(super) fn infer_loop(sh: &Shared, mi: usize, mut worker: Worker, mine: &[usi
             }
             idle_wait(
                 sh.spin,
+                sh.busy,
                 || {
                     mine.iter()
                         .any(|&si| sh.streams[si].capturing.load(Ordering::Acquire))
@@ -47,10 +48,10 @@ pub(super) fn infer_loop(sh: &Shared, mi: usize, mut worker: Worker, mine: &[usi
             );
             continue;
         };
+        let t0 = Instant::now();
         let st = &sh.streams[slot.stream];
         // Room in the ring: a blocked capture thread may go on.
         wake(&st.capture_thread);
-        let t0 = Instant::now();
         slot.timings.queue = t0 - slot.t_queued;
         st.stats.record(Stage::Queue, slot.timings.queue);
         let finishing = &sh.models[mi].finishing;

@@ -44,6 +44,7 @@
 mod backoff;
 mod capture;
 mod infer_thread;
+mod placement;
 mod policy;
 mod publish_thread;
 mod shared;
@@ -65,6 +66,7 @@ use outpost_models::decode::{Detection, Detections, TopK};
 use outpost_models::spec::{Decoder, Layout};
 use thiserror::Error;
 
+use crate::affinity;
 use crate::audio::keyword::KeywordSpotter;
 use crate::error::RuntimeError;
 use crate::infer::Inference;
@@ -78,6 +80,7 @@ use shared::{ModelShared, Shared, StreamShared};
 use worker::{Accepts, ModelEntry, ModelInput, Worker, sample_input};
 
 pub use backoff::Backoff;
+pub use placement::{Placement, PlacementError};
 pub use policy::Policy;
 pub use source::{
     FrameBuf, FrameKind, FrameMeta, ImageSource, NAME_CAPACITY, Name, Source, SourceError, name,
@@ -274,6 +277,7 @@ pub struct Pipeline {
     models: Vec<ModelEntry>,
     streams: Vec<StreamConfig>,
     spin: Duration,
+    placement: Placement,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -305,6 +309,7 @@ impl Pipeline {
             models: Vec::new(),
             streams: Vec::new(),
             spin: Self::DEFAULT_SPIN,
+            placement: Placement::default(),
         }
     }
 
@@ -318,6 +323,18 @@ impl Pipeline {
     /// per frame and hand-off, and nothing while no frame is in flight. Zero: always park.
     pub fn set_spin(&mut self, spin: Duration) {
         self.spin = spin;
+    }
+
+    /// Where the pipeline's threads run, and whether the inference threads and the publisher
+    /// poll instead of sleeping (see [`Placement`]; default: anywhere, sleeping when idle).
+    ///
+    /// # Errors
+    /// A CPU named is not available to the calling thread ([`Placement::validate`]); the
+    /// placement is then unchanged.
+    pub fn set_placement(&mut self, placement: Placement) -> Result<(), PlacementError> {
+        placement.validate()?;
+        self.placement = placement;
+        Ok(())
     }
 
     /// Plan `model` and return its index for [`StreamConfig::model`]. Each model gets one
@@ -453,6 +470,7 @@ impl Pipeline {
             models,
             streams,
             spin,
+            placement,
         } = self;
         let mut total_slots = 0;
         let mut shared_streams = Vec::with_capacity(streams.len());
@@ -517,6 +535,7 @@ impl Pipeline {
             publisher_gone: AtomicBool::new(false),
             streams: shared_streams,
             spin,
+            busy: placement.busy,
         };
         let sh = &shared;
         thread::scope(|scope| {
@@ -524,20 +543,34 @@ impl Pipeline {
                 let mine: Vec<usize> = (0..sh.streams.len())
                     .filter(|&s| sh.streams[s].model == mi)
                     .collect();
+                let cpu = placement.infer_cpu(mi);
                 thread::Builder::new()
                     .name(format!("outpost-infer-{}", model_names[mi]))
-                    .spawn_scoped(scope, move || infer_loop(sh, mi, worker, &mine))
+                    .spawn_scoped(scope, move || {
+                        placement::pin("inference thread", cpu);
+                        infer_loop(sh, mi, worker, &mine)
+                    })
                     .expect("spawn an inference thread");
             }
             for (si, (source, max_frames, backoff)) in sources.into_iter().enumerate() {
+                let cpu = placement.capture_cpu(si);
                 thread::Builder::new()
                     .name(format!("outpost-capture-{}", sh.streams[si].name))
                     .spawn_scoped(scope, move || {
+                        placement::pin("capture thread", cpu);
                         let backoff = BackoffState::new(backoff, si as u64);
                         capture_loop(sh, si, source, max_frames, backoff, stop)
                     })
                     .expect("spawn a capture thread");
             }
+            // The caller's thread is lent: its own CPU set comes back when the scope ends.
+            let _pinned = placement.publish.and_then(|cpu| {
+                affinity::PinnedScope::new(cpu)
+                    .map_err(|e| {
+                        log::warn!("publisher: cannot pin to CPU {cpu}: {e}; running unpinned")
+                    })
+                    .ok()
+            });
             publish_loop(sh, &labels, &mut publish);
         });
         Report {

@@ -24,6 +24,7 @@ where
             }
             idle_wait(
                 sh.spin,
+                sh.busy,
                 || {
                     sh.models
                         .iter()

@@ -55,6 +55,8 @@ pub(super) struct Shared {
     pub(super) publisher_gone: AtomicBool,
     /// The longest an idle thread busy-waits for an imminent hand-off before parking.
     pub(super) spin: Duration,
+    /// Inference threads and the publisher poll instead of parking ([`super::Placement::busy`]).
+    pub(super) busy: bool,
 }
 
 /// Runs its closure when dropped: a thread that ends, even by a panic, sets its "done" flag so
@@ -73,9 +75,28 @@ pub(super) fn wake(t: &OnceLock<Thread>) {
     }
 }
 
+/// Polls of `ready()` in one busy [`idle_wait`] before the caller looks at its other conditions
+/// (a few µs).
+const BUSY_POLLS: u32 = 4096;
+
 /// Wait for work: while `imminent()` holds, busy-wait until `ready()` (at most `spin` in all),
-/// otherwise park for up to [`IDLE`] (an `unpark` ends it early).
-pub(super) fn idle_wait(spin: Duration, imminent: impl Fn() -> bool, ready: impl Fn() -> bool) {
+/// otherwise park for up to [`IDLE`] (an `unpark` ends it early). A `busy` thread
+/// ([`Shared::busy`]) never parks: it polls `ready()` a few thousand times and returns.
+pub(super) fn idle_wait(
+    spin: Duration,
+    busy: bool,
+    imminent: impl Fn() -> bool,
+    ready: impl Fn() -> bool,
+) {
+    if busy {
+        for _ in 0..BUSY_POLLS {
+            if ready() {
+                return;
+            }
+            std::hint::spin_loop();
+        }
+        return;
+    }
     if !spin.is_zero() && imminent() {
         let start = Instant::now();
         loop {

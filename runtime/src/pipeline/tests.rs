@@ -661,6 +661,7 @@ fn idle_wait_while_set(
         });
         super::shared::idle_wait(
             Duration::from_secs(30),
+            false,
             || imminent.load(Ordering::Acquire),
             || ready.load(Ordering::Acquire),
         );
@@ -686,8 +687,12 @@ fn idle_wait_spins_for_imminent_hand_offs() {
     assert!(!never.load(Ordering::Acquire));
     // Nothing imminent: parks (about 1 ms) and returns.
     let t = Instant::now();
-    idle_wait(Duration::from_secs(30), || false, || false);
+    idle_wait(Duration::from_secs(30), false, || false, || false);
     assert!(t.elapsed() < Duration::from_secs(10));
     // A zero budget never spins.
-    idle_wait(Duration::ZERO, || true, || false);
+    idle_wait(Duration::ZERO, false, || true, || false);
+    // Busy: returns after its polls although nothing is ready and nothing is imminent.
+    let t = Instant::now();
+    idle_wait(Duration::ZERO, true, || false, || false);
+    assert!(t.elapsed() < Duration::from_secs(10));
 }

@@ -98,7 +98,7 @@ use outpost_models::Model;
 use outpost_outbox::{OutboxSettings, RedactionPolicy};
 use outpost_runtime::SessionOptions;
 use outpost_runtime::pipeline::{
-    ImageSource, Pipeline, PipelineError, Policy, Source, StreamConfig,
+    ImageSource, Pipeline, PipelineError, Placement, Policy, Source, StreamConfig,
 };
 use outpost_runtime::sources::rtsp::{self, RtspConfig, RtspError, RtspSource};
 use serde::Deserialize;
@@ -125,6 +125,14 @@ struct File {
 struct PipelineTable {
     /// The longest an idle thread busy-waits for an imminent hand-off, in µs (0: always park).
     spin_us: Option<u64>,
+    /// Inference threads and the publisher poll instead of sleeping (a core each).
+    busy: Option<bool>,
+    /// CPUs of the inference threads (model `i` on `infer_cpus[i % len]`).
+    infer_cpus: Option<toml::Spanned<Vec<usize>>>,
+    /// CPUs of the capture threads (stream `i` on `capture_cpus[i % len]`).
+    capture_cpus: Option<toml::Spanned<Vec<usize>>>,
+    /// The publisher's CPU.
+    publish_cpu: Option<toml::Spanned<usize>>,
 }
 
 /// The sinks' settings a configuration file gives besides its streams.
@@ -260,6 +268,75 @@ fn position(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
+/// `[pipeline]`: the spin budget and the threads' placement; a CPU this process may not use is
+/// an error naming the key and its line.
+fn pipeline_table(
+    table: PipelineTable,
+    text: &str,
+    file: &str,
+    pipeline: &mut Pipeline,
+) -> Result<(), Failure> {
+    if let Some(us) = table.spin_us {
+        if us > 1_000_000 {
+            return Err(Failure::input(format!(
+                "{file}: pipeline.spin_us = {us}: at most 1000000 (1 s); a few hundred µs is \
+                 plenty"
+            )));
+        }
+        pipeline.set_spin(std::time::Duration::from_micros(us));
+    }
+    let mut placement = Placement {
+        busy: table.busy.unwrap_or(false),
+        ..Placement::default()
+    };
+    // Each key checked on its own, so that the error points at it.
+    let check = |key: &str, span: std::ops::Range<usize>, p: Placement| {
+        p.validate().map_err(|e| {
+            let (l, c) = position(text, span.start);
+            Failure::input(format!("{file}:{l}:{c}: pipeline.{key}: {e}"))
+        })
+    };
+    if let Some(v) = table.infer_cpus {
+        let (span, cpus) = (v.span(), v.into_inner());
+        check(
+            "infer_cpus",
+            span,
+            Placement {
+                infer: cpus.clone(),
+                ..Placement::default()
+            },
+        )?;
+        placement.infer = cpus;
+    }
+    if let Some(v) = table.capture_cpus {
+        let (span, cpus) = (v.span(), v.into_inner());
+        check(
+            "capture_cpus",
+            span,
+            Placement {
+                capture: cpus.clone(),
+                ..Placement::default()
+            },
+        )?;
+        placement.capture = cpus;
+    }
+    if let Some(v) = table.publish_cpu {
+        let (span, cpu) = (v.span(), v.into_inner());
+        check(
+            "publish_cpu",
+            span,
+            Placement {
+                publish: Some(cpu),
+                ..Placement::default()
+            },
+        )?;
+        placement.publish = Some(cpu);
+    }
+    pipeline
+        .set_placement(placement)
+        .map_err(|e| Failure::input(format!("{file}: pipeline: {e}")))
+}
+
 /// Parse `path` and add its models and streams to `pipeline`; returns the stream names.
 pub(crate) fn build(
     path: &Path,
@@ -301,14 +378,8 @@ pub(crate) fn build(
         sinks.outbox = Some(o);
     }
     sinks.redaction = parsed.redaction;
-    if let Some(us) = parsed.pipeline.and_then(|p| p.spin_us) {
-        if us > 1_000_000 {
-            return Err(Failure::input(format!(
-                "{file}: pipeline.spin_us = {us}: at most 1000000 (1 s); a few hundred µs is \
-                 plenty"
-            )));
-        }
-        pipeline.set_spin(std::time::Duration::from_micros(us));
+    if let Some(table) = parsed.pipeline {
+        pipeline_table(table, &text, &file.to_string(), pipeline)?;
     }
     let resolve = |p: &Path| -> PathBuf {
         if p.is_absolute() {

@@ -74,7 +74,9 @@ naming the same model share it):
 With several streams, lines are prefixed with the stream's name and copies are written to \
 DIR/<stream>/.
 Optional tables: [pipeline] spin_us = 200 (how long an idle thread busy-waits for a frame on \
-its way, 0: park at once), [redaction] (one policy for every sink) and [outbox] (store and \
+its way, 0: park at once), busy = true (inference threads and the publisher poll instead of \
+sleeping: a core each, always; hand-offs under a µs), infer_cpus = [1], capture_cpus = [0], \
+publish_cpu = 0 (pin those threads; model/stream i takes entry i modulo the list), [redaction] (one policy for every sink) and [outbox] (store and \
 forward, see docs/outbox.md). Other sources (rtsp, video, v4l2, mqtt, wav, csv): docs/runtime.md.
 
 Policies (when inference falls behind the camera): latest keeps only the newest waiting frame, \
