@@ -75,13 +75,14 @@ pub(super) fn wake(t: &OnceLock<Thread>) {
     }
 }
 
-/// Polls of `ready()` in one busy [`idle_wait`] before the caller looks at its other conditions
-/// (a few µs).
-const BUSY_POLLS: u32 = 4096;
+/// Polls of `ready()` in one busy [`idle_wait`] before it yields and the caller looks at its
+/// other conditions (tens of µs).
+const BUSY_POLLS: u32 = 1024;
 
 /// Wait for work: while `imminent()` holds, busy-wait until `ready()` (at most `spin` in all),
 /// otherwise park for up to [`IDLE`] (an `unpark` ends it early). A `busy` thread
-/// ([`Shared::busy`]) never parks: it polls `ready()` a few thousand times and returns.
+/// ([`Shared::busy`]) never parks: it polls `ready()` a thousand times, yields (a thread
+/// waiting for its core runs first) and returns.
 pub(super) fn idle_wait(
     spin: Duration,
     busy: bool,
@@ -95,6 +96,9 @@ pub(super) fn idle_wait(
             }
             std::hint::spin_loop();
         }
+        // Give the core to a thread that has just woken there (a capture thread beside the
+        // publisher), which the scheduler might otherwise leave waiting for a time slice.
+        thread::yield_now();
         return;
     }
     if !spin.is_zero() && imminent() {
