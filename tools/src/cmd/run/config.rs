@@ -98,7 +98,7 @@ use outpost_models::Model;
 use outpost_outbox::{OutboxSettings, RedactionPolicy};
 use outpost_runtime::SessionOptions;
 use outpost_runtime::pipeline::{
-    ImageSource, Pipeline, PipelineError, Placement, Policy, Source, StreamConfig,
+    ImageSource, Pipeline, PipelineError, Placement, PlacementError, Policy, Source, StreamConfig,
 };
 use outpost_runtime::sources::rtsp::{self, RtspConfig, RtspError, RtspSource};
 use serde::Deserialize;
@@ -285,52 +285,29 @@ fn pipeline_table(
         }
         pipeline.set_spin(std::time::Duration::from_micros(us));
     }
-    let mut placement = Placement {
+    let infer_at = table.infer_cpus.as_ref().map(toml::Spanned::span);
+    let capture_at = table.capture_cpus.as_ref().map(toml::Spanned::span);
+    let publish_at = table.publish_cpu.as_ref().map(toml::Spanned::span);
+    let placement = Placement {
         busy: table.busy.unwrap_or(false),
-        ..Placement::default()
+        infer: table.infer_cpus.map(|v| v.into_inner()).unwrap_or_default(),
+        capture: table
+            .capture_cpus
+            .map(|v| v.into_inner())
+            .unwrap_or_default(),
+        publish: table.publish_cpu.map(|v| v.into_inner()),
     };
-    // Each key checked on its own, so that the error points at it.
-    let check = |key: &str, span: std::ops::Range<usize>, p: Placement| {
-        p.validate().map_err(|e| {
-            let (l, c) = position(text, span.start);
-            Failure::input(format!("{file}:{l}:{c}: pipeline.{key}: {e}"))
-        })
-    };
-    if let Some(v) = table.infer_cpus {
-        let (span, cpus) = (v.span(), v.into_inner());
-        check(
-            "infer_cpus",
-            span,
-            Placement {
-                infer: cpus.clone(),
-                ..Placement::default()
-            },
-        )?;
-        placement.infer = cpus;
-    }
-    if let Some(v) = table.capture_cpus {
-        let (span, cpus) = (v.span(), v.into_inner());
-        check(
-            "capture_cpus",
-            span,
-            Placement {
-                capture: cpus.clone(),
-                ..Placement::default()
-            },
-        )?;
-        placement.capture = cpus;
-    }
-    if let Some(v) = table.publish_cpu {
-        let (span, cpu) = (v.span(), v.into_inner());
-        check(
-            "publish_cpu",
-            span,
-            Placement {
-                publish: Some(cpu),
-                ..Placement::default()
-            },
-        )?;
-        placement.publish = Some(cpu);
+    // The error points at the key that names the CPU.
+    if let Err(e @ PlacementError::Unavailable { role, .. }) = placement.validate() {
+        let (key, at) = match role {
+            "inference" => ("infer_cpus", infer_at),
+            "capture" => ("capture_cpus", capture_at),
+            _ => ("publish_cpu", publish_at),
+        };
+        let (l, c) = position(text, at.map_or(0, |s| s.start));
+        return Err(Failure::input(format!(
+            "{file}:{l}:{c}: pipeline.{key}: {e}"
+        )));
     }
     pipeline
         .set_placement(placement)
