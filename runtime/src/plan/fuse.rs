@@ -8,13 +8,13 @@
 //!   two steps (the kernel tests compare it with the explicit pad and add).
 //! - **Convolution into an int16 add.** A convolution read by nothing but an int16 add (a
 //!   residual block's projection and its skip connection), where the kernels add in the
-//!   convolution's own pass ([`PackedConv::fuses_add`]: AVX-512 VNNI, pointwise, more than 32
+//!   convolution's own pass ([`outpost_kernels::PackedConv::fuses_add`]: AVX-512 VNNI, pointwise, more than 32
 //!   output channels), becomes one
 //!   step that reads the convolution's input and the add's other operand: the convolution's
 //!   output is never written out and read back. Runs after the pad fusion, so the add's other
 //!   operand may be channel-padded. Bit-exact with the two steps.
 
-use outpost_kernels::{ChannelPadded, PackedConv};
+use outpost_kernels::ChannelPadded;
 
 use super::{Buffer, Elem, Kernel, Step};
 
@@ -94,7 +94,7 @@ fn remove(steps: &mut Vec<Step>, folded: Vec<bool>) -> usize {
     count
 }
 
-/// Folds every convolution that [`PackedConv::fuses_add`] into the int16 add (plain or with a
+/// Folds every convolution that [`outpost_kernels::PackedConv::fuses_add`] into the int16 add (plain or with a
 /// channel-padded second operand) that alone reads it; `keep` as in [`pads_into_adds`].
 /// Returns how many convolutions were folded.
 pub(super) fn convs_into_adds(steps: &mut Vec<Step>, buffers: &[Buffer], keep: &[usize]) -> usize {
@@ -139,8 +139,15 @@ pub(super) fn convs_into_adds(steps: &mut Vec<Step>, buffers: &[Buffer], keep: &
                 steps[j].node,
                 steps[i].node
             );
-            let conv: PackedConv = conv.clone();
-            steps[i].kernel = Kernel::ConvAdd16I8(conv, q, pad);
+            // The convolution's step is removed below: its packed weights move into the add
+            // (a placeholder that costs nothing takes their place until then).
+            match std::mem::replace(&mut steps[j].kernel, Kernel::AddF32((0.0, 0.0))) {
+                Kernel::ConvI8(conv) => steps[i].kernel = Kernel::ConvAdd16I8(conv, q, pad),
+                other => {
+                    steps[j].kernel = other;
+                    continue;
+                }
+            }
             steps[i].inputs = vec![steps[j].inputs[0], other];
             steps[i].macs += steps[j].macs;
             steps[i].op = "conv2d+add";
