@@ -6,7 +6,8 @@
 //! costs an inter-processor interrupt (on a virtual machine a VM exit too): several µs at the
 //! median and tens in the tail, most of the pipeline's per-frame overhead. With
 //! [`Placement::busy`] the inference threads and the publisher never sleep while the pipeline
-//! runs: they poll their rings, so a hand-off costs a cache-line transfer (under a µs). Each
+//! runs: they poll their rings (yielding after each thousand polls, so that a thread woken on
+//! their core runs at once), so a hand-off costs a cache-line transfer (under a µs). Each
 //! busy thread keeps one core fully occupied, with or without frames; pinning them
 //! ([`Placement::infer`], [`Placement::publish`]) keeps them on cores of their own and away
 //! from each other.
