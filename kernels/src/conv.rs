@@ -208,12 +208,15 @@ impl PackedConv {
         if let Some(im) = self.implicit {
             return im.scratch_bytes(&self.params);
         }
-        let col = if self.params.is_pointwise() {
-            0
-        } else {
-            IM2COL_ROWS * g.k
-        };
-        col + g.scratch_bytes()
+        if self.params.is_pointwise() {
+            return g.scratch_bytes();
+        }
+        #[cfg(target_arch = "x86_64")]
+        if self.tier == Tier::Avx2 {
+            // Widened im2col rows only: the GEMM reads them as they are.
+            return IM2COL_ROWS * crate::x86_64::avx2::gemm::row_bytes(g.k);
+        }
+        IM2COL_ROWS * g.k + g.scratch_bytes()
     }
 
     /// The SIMD tiers' driver: GEMM directly, or im2col blocks then GEMM.
@@ -282,6 +285,26 @@ impl PackedConv {
                             out,
                             d.out_c,
                         );
+                        start += rows;
+                    }
+                }
+            }
+            return;
+        }
+        #[cfg(target_arch = "x86_64")]
+        if self.tier == Tier::Avx2 {
+            // im2col writes the GEMM's widened rows (x − zp as i16) directly.
+            use crate::x86_64::avx2::{gemm, im2col};
+            let row_bytes = gemm::row_bytes(k);
+            let col = &mut scratch[..IM2COL_ROWS * row_bytes];
+            for b in 0..d.batch {
+                for (g, packed) in self.groups.iter().enumerate() {
+                    let mut start = 0;
+                    while start < pixels {
+                        let rows = (pixels - start).min(IM2COL_ROWS);
+                        im2col::im2col_widened(d, input, b, g, start, rows, row_bytes, col);
+                        let out = &mut output[(b * pixels + start) * d.out_c + g * ocg..];
+                        gemm::gemm_widened(packed, &col[..rows * row_bytes], rows, out, d.out_c);
                         start += rows;
                     }
                 }

@@ -234,7 +234,9 @@ impl PackedGemm {
     pub fn scratch_bytes(&self) -> usize {
         match self.tier {
             #[cfg(target_arch = "x86_64")]
-            Tier::Avx2 => crate::x86_64::avx2::gemm::MR * self.k.div_ceil(2) * 2 * 2,
+            Tier::Avx2 => {
+                crate::x86_64::avx2::gemm::MR * crate::x86_64::avx2::gemm::row_bytes(self.k)
+            }
             #[cfg(target_arch = "x86_64")]
             Tier::Avx512Vnni => crate::x86_64::avx512vnni::gemm::scratch_bytes(self.k),
             _ => 0,

@@ -11,6 +11,11 @@ pub(crate) const MR: usize = 4;
 /// 8-channel blocks per micro-tile.
 pub(crate) const NB: usize = 2;
 
+/// Bytes of one widened A row of `k` values: `k` i16 padded to an even count.
+pub(crate) fn row_bytes(k: usize) -> usize {
+    k.div_ceil(2) * 4
+}
+
 /// `c[i·ldc + j] = requant(Σ a[i·lda + k]·w[j][k])`; `scratch` holds
 /// [`PackedGemm::scratch_bytes`] bytes.
 pub(crate) fn gemm(
@@ -26,8 +31,7 @@ pub(crate) fn gemm(
     if m == 0 || p.n == 0 {
         return;
     }
-    let kp = p.k.div_ceil(2);
-    let row_bytes = kp * 4;
+    let row_bytes = row_bytes(p.k);
     assert!(
         lda >= p.k && a.len() >= (m - 1) * lda + p.k,
         "gemm: A too short"
@@ -37,12 +41,6 @@ pub(crate) fn gemm(
         "gemm: C too short"
     );
     assert!(scratch.len() >= MR * row_bytes, "gemm: scratch too short");
-    assert_eq!(
-        p.w16.len(),
-        p.n.div_ceil(16) * 16 * kp * 2,
-        "gemm: not packed for AVX2"
-    );
-    let blocks = p.n.div_ceil(8);
     let mut i = 0;
     while i < m {
         let mr = (m - i).min(MR);
@@ -55,26 +53,51 @@ pub(crate) fn gemm(
                 d.copy_from_slice(&((x as i32 - p.input_zp) as i16).to_ne_bytes());
             }
         }
-        let mut jb = 0;
-        while jb < blocks {
-            let nb = (blocks - jb).min(NB);
-            // SAFETY: the CPU supports AVX2 (asserted); scratch holds mr widened rows of
-            // 2·kp i16; rows i..i+mr of C lie inside `c`; stores stop at channel p.n.
-            unsafe {
-                tile_dispatch(
-                    p,
-                    scratch.as_ptr(),
-                    row_bytes,
-                    c.as_mut_ptr().add(i * ldc),
-                    ldc,
-                    jb,
-                    nb,
-                    mr,
-                )
-            };
-            jb += nb;
-        }
+        tiles(p, &scratch[..mr * row_bytes], mr, &mut c[i * ldc..], ldc);
         i += mr;
+    }
+}
+
+/// As [`gemm`] on `m` rows already widened ([`row_bytes`] each, e.g. by
+/// [`super::im2col::im2col_widened`]).
+pub(crate) fn gemm_widened(p: &PackedGemm, a: &[u8], m: usize, c: &mut [i8], ldc: usize) {
+    super::assert_supported();
+    if m == 0 || p.n == 0 {
+        return;
+    }
+    let rb = row_bytes(p.k);
+    assert!(a.len() >= m * rb, "gemm: A too short");
+    assert!(
+        ldc >= p.n && c.len() >= (m - 1) * ldc + p.n,
+        "gemm: C too short"
+    );
+    let mut i = 0;
+    while i < m {
+        let mr = (m - i).min(MR);
+        tiles(p, &a[i * rb..(i + mr) * rb], mr, &mut c[i * ldc..], ldc);
+        i += mr;
+    }
+}
+
+/// One block of `mr <= MR` widened rows (`a`) into rows of `c`, every channel block.
+fn tiles(p: &PackedGemm, a: &[u8], mr: usize, c: &mut [i8], ldc: usize) {
+    let rb = row_bytes(p.k);
+    assert!(mr <= MR && a.len() >= mr * rb, "gemm: A block too short");
+    assert!(c.len() >= (mr - 1) * ldc + p.n, "gemm: C block too short");
+    assert_eq!(
+        p.w16.len(),
+        p.n.div_ceil(16) * 16 * p.k.div_ceil(2) * 2,
+        "gemm: not packed for AVX2"
+    );
+    let blocks = p.n.div_ceil(8);
+    let mut jb = 0;
+    while jb < blocks {
+        let nb = (blocks - jb).min(NB);
+        // SAFETY: the CPU supports AVX2 (callers assert it); `a` holds mr widened rows of
+        // 2·kp i16; `c` holds mr rows (stride ldc) of at least p.n channels (asserted); stores
+        // stop at channel p.n.
+        unsafe { tile_dispatch(p, a.as_ptr(), rb, c.as_mut_ptr(), ldc, jb, nb, mr) };
+        jb += nb;
     }
 }
 
