@@ -5,25 +5,29 @@
 //! [`IM2COL_ROWS`] output pixels into scratch, padding filled with the input zero point) then
 //! GEMM, per group.
 
+use std::ops::Range;
+use std::sync::Arc;
+
 use crate::gemm::{OutputQuant, PackedGemm};
-use crate::params::Conv2dParams;
+use crate::params::{Conv2dParams, RowGeometry, slice_rows};
 use crate::quant::{Requant, conv_multiplier};
 use crate::tier::Tier;
 
 /// Output pixels per im2col block.
 pub const IM2COL_ROWS: usize = 96;
 
-/// Convolution weights, bias and requantization prepared for one tier.
+/// Convolution weights, bias and requantization prepared for one tier. Clones (and
+/// [`PackedConv::rows`]) share the weights.
 #[derive(Debug, Clone)]
 pub struct PackedConv {
     pub(crate) params: Conv2dParams,
     pub(crate) tier: Tier,
     /// Raw OHWI weights (scalar tier).
-    pub(crate) weights: Vec<i8>,
-    pub(crate) bias: Vec<i32>,
-    pub(crate) requant: Vec<Requant>,
+    pub(crate) weights: Arc<[i8]>,
+    pub(crate) bias: Arc<[i32]>,
+    pub(crate) requant: Arc<[Requant]>,
     /// One packed GEMM per group (SIMD tiers).
-    pub(crate) groups: Vec<PackedGemm>,
+    pub(crate) groups: Arc<[PackedGemm]>,
     /// The VNNI tier reads this convolution straight from its padded input (no im2col).
     pub(crate) implicit: Option<Implicit>,
 }
@@ -182,12 +186,47 @@ impl PackedConv {
         PackedConv {
             params: *params,
             tier,
-            weights: weights.to_vec(),
-            bias,
-            requant: requant.to_vec(),
-            groups,
+            weights: weights.into(),
+            bias: bias.into(),
+            requant: requant.into(),
+            groups: groups.into(),
             implicit,
         }
+    }
+
+    /// The same convolution restricted to output rows `rows` of its one image: a convolution
+    /// of its own over the input rows those read (returned too), sharing the packed weights.
+    /// Its results are those rows of the whole convolution's, bit for bit. `None` for a batch
+    /// of more than one image or rows that read no input row (all padding).
+    pub fn rows(&self, rows: Range<usize>) -> Option<(PackedConv, Range<usize>)> {
+        let d = &self.params;
+        let (params, input_rows) = slice_rows(
+            d.batch,
+            d.in_h,
+            d.out_h,
+            RowGeometry {
+                k: d.k_h,
+                stride: d.stride_h,
+                dilation: d.dilation_h,
+                pad: d.pad_top,
+            },
+            rows,
+        )?;
+        let params = Conv2dParams {
+            in_h: params.in_h,
+            out_h: params.out_h,
+            pad_top: params.pad,
+            ..*d
+        };
+        let mut sliced = self.clone();
+        sliced.implicit = Implicit::plan(self.tier, &params);
+        debug_assert_eq!(
+            sliced.implicit.map(|i| i.run4),
+            self.implicit.map(|i| i.run4),
+            "the packing does not depend on the rows"
+        );
+        sliced.params = params;
+        Some((sliced, input_rows))
     }
 
     /// The parameters this was packed for.

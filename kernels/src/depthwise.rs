@@ -6,7 +6,7 @@
 //! point, so every tap contributes `(x − zp)·w` exactly like the reference skips them.
 
 use crate::gemm::{ChannelQuant, OutputQuant};
-use crate::params::DepthwiseParams;
+use crate::params::{DepthwiseParams, RowGeometry, slice_rows};
 use crate::quant::{Requant, conv_multiplier};
 use crate::tier::Tier;
 
@@ -190,6 +190,35 @@ impl PackedDepthwise {
             quant,
             out,
         }
+    }
+
+    /// The same depthwise convolution restricted to output rows `rows` of its one image, as
+    /// [`crate::PackedConv::rows`] (a copy: depthwise weights are small).
+    pub fn rows(
+        &self,
+        rows: std::ops::Range<usize>,
+    ) -> Option<(PackedDepthwise, std::ops::Range<usize>)> {
+        let d = &self.params;
+        let (s, input_rows) = slice_rows(
+            d.batch,
+            d.in_h,
+            d.out_h,
+            RowGeometry {
+                k: d.k_h,
+                stride: d.stride_h,
+                dilation: d.dilation_h,
+                pad: d.pad_top,
+            },
+            rows,
+        )?;
+        let mut sliced = self.clone();
+        sliced.params = DepthwiseParams {
+            in_h: s.in_h,
+            out_h: s.out_h,
+            pad_top: s.pad,
+            ..*d
+        };
+        Some((sliced, input_rows))
     }
 
     /// The parameters this was packed for.

@@ -416,3 +416,53 @@ pub struct ResizeOptions {
 
 /// Largest pooling window (cells) the pool kernels take; use the global mean beyond.
 pub const MAX_POOL_WINDOW: usize = 256;
+
+/// The vertical geometry of a convolution window (see [`slice_rows`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RowGeometry {
+    pub k: usize,
+    pub stride: usize,
+    pub dilation: usize,
+    pub pad: usize,
+}
+
+/// Input height, output height and top padding of a row slice ([`slice_rows`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SlicedRows {
+    pub in_h: usize,
+    pub out_h: usize,
+    pub pad: usize,
+}
+
+/// Output rows `rows` of a one-image convolution as a convolution of its own: its input rows
+/// (the range of the whole input they read), input height, output height and top padding
+/// (the bottom padding follows from the output height, as for every convolution here).
+/// `None` for a batch, empty or out-of-range rows, or rows that read only padding.
+pub(crate) fn slice_rows(
+    batch: usize,
+    in_h: usize,
+    out_h: usize,
+    g: RowGeometry,
+    rows: std::ops::Range<usize>,
+) -> Option<(SlicedRows, std::ops::Range<usize>)> {
+    if batch != 1 || rows.is_empty() || rows.end > out_h {
+        return None;
+    }
+    let span = (g.k - 1) * g.dilation + 1;
+    // First and one-past-last input rows read, before clamping to the input.
+    let first = (rows.start * g.stride) as isize - g.pad as isize;
+    let last = ((rows.end - 1) * g.stride + span) as isize - g.pad as isize;
+    let start = first.max(0) as usize;
+    let end = (last.min(in_h as isize)).max(0) as usize;
+    if end <= start {
+        return None;
+    }
+    Some((
+        SlicedRows {
+            in_h: end - start,
+            out_h: rows.len(),
+            pad: (-first).max(0) as usize,
+        },
+        start..end,
+    ))
+}

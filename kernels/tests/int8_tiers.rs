@@ -307,8 +307,95 @@ fn run_dw(table: &KernelTable, c: &DwCase) -> Vec<i8> {
     out
 }
 
+/// Boundaries of `n` rows cut into `parts` nearly equal runs (some empty when rows are few).
+fn cuts(n: usize, parts: usize) -> Vec<std::ops::Range<usize>> {
+    (0..parts)
+        .map(|i| i * n / parts..(i + 1) * n / parts)
+        .collect()
+}
+
+/// A convolution run as row slices ([`PackedConv::rows`]), each on its input rows, into one
+/// output; `None` where a slice reads no input row (the caller skips the case).
+fn run_conv_in_rows(table: &KernelTable, c: &ConvCase, parts: usize) -> Option<Vec<i8>> {
+    let packed = PackedConv::new(
+        table.tier(),
+        &c.p,
+        &c.weights,
+        Some(&c.bias),
+        1.0,
+        &c.scales,
+        1.0,
+    );
+    let row_in = c.p.in_w * c.p.in_c;
+    let row_out = c.p.out_w * c.p.out_c;
+    let mut out = vec![0i8; c.p.output_len()];
+    for rows in cuts(c.p.out_h, parts).into_iter().filter(|r| !r.is_empty()) {
+        let (slice, input_rows) = packed.rows(rows.clone())?;
+        let mut scratch = vec![0u8; slice.scratch_bytes()];
+        table.conv2d_i8(
+            &slice,
+            &c.input[input_rows.start * row_in..input_rows.end * row_in],
+            &mut out[rows.start * row_out..rows.end * row_out],
+            &mut scratch,
+        );
+    }
+    Some(out)
+}
+
+/// As [`run_conv_in_rows`] for a depthwise convolution.
+fn run_dw_in_rows(table: &KernelTable, c: &DwCase, parts: usize) -> Option<Vec<i8>> {
+    let packed = PackedDepthwise::new(
+        table.tier(),
+        &c.p,
+        &c.weights,
+        Some(&c.bias),
+        1.0,
+        &c.scales,
+        1.0,
+    )
+    .ties_upward(c.upward);
+    let row_in = c.p.in_w * c.p.in_c;
+    let row_out = c.p.out_w * c.p.out_c();
+    let mut out = vec![0i8; c.p.output_len()];
+    for rows in cuts(c.p.out_h, parts).into_iter().filter(|r| !r.is_empty()) {
+        let (slice, input_rows) = packed.rows(rows.clone())?;
+        let mut scratch = vec![0u8; slice.scratch_bytes()];
+        table.depthwise_i8(
+            &slice,
+            &c.input[input_rows.start * row_in..input_rows.end * row_in],
+            &mut out[rows.start * row_out..rows.end * row_out],
+            &mut scratch,
+        );
+    }
+    Some(out)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// Row slices (what a session with several threads runs in parallel) put together are the
+    /// whole convolution, bit for bit, on every tier.
+    #[test]
+    fn conv2d_row_slices_match_whole(c in conv_case(ConvKind::General), parts in 2usize..=4) {
+        prop_assume!(c.p.batch == 1);
+        for t in Tier::supported().map(|t| KernelTable::for_tier(t).unwrap()) {
+            let want = run_conv(&t, &c);
+            if let Some(got) = run_conv_in_rows(&t, &c, parts) {
+                prop_assert_eq!(&got, &want, "tier {}", t.tier());
+            }
+        }
+    }
+
+    #[test]
+    fn depthwise_row_slices_match_whole(c in dw_case(), parts in 2usize..=4) {
+        prop_assume!(c.p.batch == 1);
+        for t in Tier::supported().map(|t| KernelTable::for_tier(t).unwrap()) {
+            let want = run_dw(&t, &c);
+            if let Some(got) = run_dw_in_rows(&t, &c, parts) {
+                prop_assert_eq!(&got, &want, "tier {}", t.tier());
+            }
+        }
+    }
 
     #[test]
     fn conv2d_tiers_match_generic(c in conv_case(ConvKind::General)) {
