@@ -18,7 +18,14 @@ fn mobilenet_v2(c: &mut Criterion) {
     let mut group = c.benchmark_group("mobilenet_v2_1.0_224_int8");
     group.sample_size(30);
     for tier in Tier::supported().filter(|t| *t != Tier::Generic) {
-        let mut session = Session::new(&model, SessionOptions { tier: Some(tier) }).expect("plan");
+        let mut session = Session::new(
+            &model,
+            SessionOptions {
+                tier: Some(tier),
+                ..SessionOptions::default()
+            },
+        )
+        .expect("plan");
         group.throughput(Throughput::Elements(session.plan().macs()));
         let input: Vec<i8> = (0..session.input_i8(0).expect("input").len())
             .map(|i| (i * 31 % 251) as i8)

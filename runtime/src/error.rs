@@ -28,6 +28,16 @@ pub enum RuntimeError {
         /// What is wrong.
         reason: String,
     },
+    /// The thread count cannot be served: too many, or a worker thread would not start.
+    #[error("{threads} threads: {reason}")]
+    Threads {
+        /// Threads asked for.
+        threads: usize,
+        /// Why not.
+        reason: String,
+        /// The class: [`ErrorKind::InvalidInput`] or [`ErrorKind::Capacity`].
+        kind: ErrorKind,
+    },
     /// A model error.
     #[error(transparent)]
     Model(#[from] outpost_models::ModelError),
@@ -40,6 +50,7 @@ impl RuntimeError {
             RuntimeError::Unsupported { .. } => ErrorKind::Unsupported,
             RuntimeError::Tier(_) => ErrorKind::DeviceUnavailable,
             RuntimeError::BadInput { .. } => ErrorKind::InvalidInput,
+            RuntimeError::Threads { kind, .. } => *kind,
             RuntimeError::Model(e) => e.kind(),
         }
     }

@@ -6,7 +6,9 @@ use outpost_kernels::{KernelTable, Residual, Tier};
 use outpost_models::Model;
 
 use crate::error::{Result, RuntimeError};
+use crate::parallel::{self, Part};
 use crate::plan::{Elem, Kernel, Plan, Step};
+use crate::pool::{MAX_THREADS, WorkerPool};
 
 /// Most inputs one concat may have (views are kept on the stack).
 pub const MAX_CONCAT_INPUTS: usize = 16;
@@ -16,6 +18,11 @@ pub const MAX_CONCAT_INPUTS: usize = 16;
 pub struct SessionOptions {
     /// Kernel tier; `None` takes `OUTPOST_KERNELS` or else the best this CPU supports.
     pub tier: Option<Tier>,
+    /// Threads a run uses (intra-op parallelism; 0 or 1: the caller's thread only). Large
+    /// convolutions are split by output rows across a persistent pool of `threads − 1`
+    /// workers that sleep between runs ([`crate::pool`]); results are bit-exact with one
+    /// thread.
+    pub threads: usize,
 }
 
 /// A model ready to run: packed weights, an arena holding every activation, and scratch.
@@ -27,6 +34,11 @@ pub struct Session {
     scratch: Vec<u8>,
     /// Model state between runs, one slice per `plan.states` entry back to back.
     state: Vec<u8>,
+    /// With more than one thread: the workers, and each step's row slices (empty: run whole).
+    pool: Option<WorkerPool>,
+    parts: Vec<Vec<Part>>,
+    /// Bytes of each thread's scratch region.
+    scratch_per: usize,
 }
 
 fn split(arena: &mut [u8], out: (usize, usize)) -> (&[u8], &mut [u8], &[u8], usize) {
@@ -81,8 +93,50 @@ impl Session {
                 });
             }
         }
+        let threads = options.threads.max(1);
+        if threads > MAX_THREADS {
+            return Err(RuntimeError::Threads {
+                threads,
+                reason: format!("at most {MAX_THREADS}"),
+                kind: outpost_hal::ErrorKind::InvalidInput,
+            });
+        }
+        let parts: Vec<Vec<Part>> = plan
+            .steps
+            .iter()
+            .map(|s| parallel::split(s, threads))
+            .collect();
+        let split = parts.iter().filter(|p| !p.is_empty()).count();
+        let scratch_per = parts
+            .iter()
+            .map(|p| parallel::scratch_bytes(p))
+            .max()
+            .unwrap_or(0)
+            .max(plan.scratch_bytes);
+        let pool = if threads > 1 {
+            Some(WorkerPool::new(threads).map_err(|e| RuntimeError::Threads {
+                threads,
+                reason: format!("cannot start a worker thread: {e}"),
+                kind: outpost_hal::ErrorKind::Capacity,
+            })?)
+        } else {
+            None
+        };
         let arena = vec![0u64; plan.arena.size.div_ceil(8)];
-        let scratch = vec![0u8; plan.scratch_bytes];
+        let scratch = vec![
+            0u8;
+            if split > 0 {
+                scratch_per * threads
+            } else {
+                plan.scratch_bytes
+            }
+        ];
+        if threads > 1 {
+            log::info!(
+                "session: {split} of {} steps split across {threads} threads",
+                plan.steps.len()
+            );
+        }
         let state = plan
             .states
             .iter()
@@ -102,7 +156,28 @@ impl Session {
             arena,
             scratch,
             state,
+            pool,
+            parts,
+            scratch_per,
         })
+    }
+
+    /// Threads a run uses ([`SessionOptions::threads`]).
+    pub fn threads(&self) -> usize {
+        self.pool.as_ref().map_or(1, WorkerPool::threads)
+    }
+
+    /// Steps a run splits across the threads (0 with one thread).
+    pub fn split_steps(&self) -> usize {
+        if self.pool.is_none() {
+            return 0;
+        }
+        self.parts.iter().filter(|p| !p.is_empty()).count()
+    }
+
+    /// Scratch bytes held, every thread's region together.
+    pub fn scratch_bytes(&self) -> usize {
+        self.scratch.len()
     }
 
     /// The plan this session runs.
@@ -245,6 +320,9 @@ impl Session {
             table,
             arena,
             scratch,
+            pool,
+            parts,
+            scratch_per,
             ..
         } = self;
         let s: &Step = &plan.steps[i];
@@ -256,6 +334,26 @@ impl Session {
             let b = &bufs[s.inputs[k]];
             view(left, right, right_start, b.offset, b.bytes)
         };
+        if let Some(pool) = pool
+            && !parts[i].is_empty()
+        {
+            let skip = if s.inputs.len() > 1 {
+                i8s(input(1))
+            } else {
+                &[]
+            };
+            parallel::run(
+                pool,
+                table,
+                &parts[i],
+                i8s(input(0)),
+                skip,
+                i8s_mut(out),
+                scratch,
+                *scratch_per,
+            );
+            return;
+        }
         match &s.kernel {
             Kernel::ConvI8(p) => table.conv2d_i8(p, i8s(input(0)), i8s_mut(out), scratch),
             Kernel::DepthwiseI8(p) => table.depthwise_i8(p, i8s(input(0)), i8s_mut(out), scratch),

@@ -47,7 +47,14 @@ fn int16_add_runs_bit_exact_on_every_tier() {
     .unwrap();
     let want: Vec<i8> = x.iter().zip(&y).map(|(&a, &b)| q.apply(a, b)).collect();
     for tier in Tier::supported() {
-        let mut s = Session::new(&m, SessionOptions { tier: Some(tier) }).unwrap();
+        let mut s = Session::new(
+            &m,
+            SessionOptions {
+                tier: Some(tier),
+                ..SessionOptions::default()
+            },
+        )
+        .unwrap();
         s.input_i8(0).unwrap().copy_from_slice(&x);
         s.input_i8(1).unwrap().copy_from_slice(&y);
         s.run();

@@ -61,7 +61,14 @@ fn model(padded: bool, conv_second: bool, return_conv: bool) -> Model {
 }
 
 fn run(m: &Model, tier: Tier, x: &[i8], y: &[i8]) -> (Vec<&'static str>, Vec<i8>) {
-    let mut s = Session::new(m, SessionOptions { tier: Some(tier) }).unwrap();
+    let mut s = Session::new(
+        m,
+        SessionOptions {
+            tier: Some(tier),
+            ..SessionOptions::default()
+        },
+    )
+    .unwrap();
     let ops = s.plan().steps.iter().map(|st| st.op).collect();
     s.input_i8(0).unwrap().copy_from_slice(x);
     s.input_i8(1).unwrap().copy_from_slice(y);

@@ -1,5 +1,6 @@
 //! `Session::run` performs zero heap allocations: a counting global allocator over 1,000 runs
-//! of a real multi-op graph (MobileNetV2: conv, depthwise, add, mean, fully connected).
+//! of a real multi-op graph (MobileNetV2: conv, depthwise, add, mean, fully connected), on one
+//! thread and split across two (the worker pool counts: it is in this process).
 
 use outpost_models::Model;
 use outpost_models::zoo::{MobileNetV2, synth_mobilenet_v2};
@@ -11,14 +12,31 @@ static GLOBAL: Counting = Counting;
 
 #[test]
 fn run_allocates_nothing_over_1000_frames() {
+    for threads in [1, 2] {
+        runs_allocate_nothing(threads);
+    }
+}
+
+fn runs_allocate_nothing(threads: usize) {
     let cfg = MobileNetV2 {
         width: 0.35,
         size: 64,
         ..Default::default()
     };
     let model = Model::from_bytes(synth_mobilenet_v2(&cfg).unwrap().build().unwrap()).unwrap();
-    let mut session = Session::new(&model, SessionOptions::default()).unwrap();
+    let mut session = Session::new(
+        &model,
+        SessionOptions {
+            threads,
+            ..SessionOptions::default()
+        },
+    )
+    .unwrap();
     assert!(session.plan().steps.len() > 50);
+    assert_eq!(session.threads(), threads);
+    if threads > 1 {
+        assert!(session.split_steps() > 0, "no step split");
+    }
     let mut checksum = 0i64;
     let before = alloc_count::calls();
     for frame in 0..1000 {
@@ -35,6 +53,9 @@ fn run_allocates_nothing_over_1000_frames() {
             .sum::<i64>();
     }
     let allocs = alloc_count::calls() - before;
-    assert_eq!(allocs, 0, "{allocs} heap allocations in 1000 runs");
+    assert_eq!(
+        allocs, 0,
+        "{threads} thread(s): {allocs} heap allocations in 1000 runs"
+    );
     assert_ne!(checksum, 0);
 }

@@ -69,7 +69,14 @@ fn channel_pad_is_folded_into_the_add_bit_exact_on_every_tier() {
         let m = model(pad_first, false);
         let want = expected(&x, &y, pad_first);
         for tier in Tier::supported() {
-            let mut s = Session::new(&m, SessionOptions { tier: Some(tier) }).unwrap();
+            let mut s = Session::new(
+                &m,
+                SessionOptions {
+                    tier: Some(tier),
+                    ..SessionOptions::default()
+                },
+            )
+            .unwrap();
             let ops: Vec<&str> = s.plan().steps.iter().map(|st| st.op).collect();
             assert_eq!(ops, ["add"], "tier {tier}: the pad is folded");
             s.input_i8(0).unwrap().copy_from_slice(&x);

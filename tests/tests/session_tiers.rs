@@ -17,7 +17,14 @@ fn model(int8: bool) -> Model {
 }
 
 fn run(model: &Model, tier: Tier, seed: usize) -> Vec<i8> {
-    let mut s = Session::new(model, SessionOptions { tier: Some(tier) }).unwrap();
+    let mut s = Session::new(
+        model,
+        SessionOptions {
+            tier: Some(tier),
+            ..SessionOptions::default()
+        },
+    )
+    .unwrap();
     for (i, v) in s.input_i8(0).unwrap().iter_mut().enumerate() {
         *v = ((i * 7 + seed * 13) % 256) as u8 as i8;
     }
@@ -51,6 +58,7 @@ fn plan_reports_arena_against_its_lower_bound() {
         &m,
         SessionOptions {
             tier: Some(Tier::Generic),
+            ..SessionOptions::default()
         },
     )
     .unwrap();

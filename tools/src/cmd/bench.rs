@@ -40,7 +40,8 @@ pub struct Args {
     /// With --pipeline: frames captured per stream (a stream's own `frames` key wins).
     #[arg(long, value_name = "N", default_value_t = 1000, requires = "pipeline")]
     pub frames: u64,
-    /// Worker threads per run (intra-op parallelism). Only 1 is implemented so far.
+    /// Threads per run (intra-op parallelism: large convolutions split by output rows, the
+    /// calling thread counted; results bit-exact with 1).
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
     /// Timed runs (with --pipeline: runs of each model alone, for the comparison).
@@ -99,10 +100,11 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 
 /// Run the command.
 pub fn run(args: Args) -> CmdResult {
-    if args.threads != 1 {
+    if !(1..=outpost_runtime::pool::MAX_THREADS).contains(&args.threads) {
         return Err(Failure::input(format!(
-            "--threads {}: intra-op parallelism is not implemented yet; run with --threads 1",
-            args.threads
+            "--threads {}: give 1 to {} (1: the calling thread only)",
+            args.threads,
+            outpost_runtime::pool::MAX_THREADS
         )));
     }
     if args.runs == 0 {
@@ -118,8 +120,14 @@ pub fn run(args: Args) -> CmdResult {
         }
     };
     let model = load(&model_path)?;
-    let mut session = Session::new(&model, SessionOptions::default())
-        .map_err(|e| Failure::input(format!("{}: {e}", model_path.display())))?;
+    let mut session = Session::new(
+        &model,
+        SessionOptions {
+            threads: args.threads,
+            ..SessionOptions::default()
+        },
+    )
+    .map_err(|e| Failure::input(format!("{}: {e}", model_path.display())))?;
     let mut seed = 0x2545_F491_4F6C_DD1Du64;
     let mut next = move || {
         seed ^= seed << 13;
@@ -233,7 +241,7 @@ pub fn run(args: Args) -> CmdResult {
         allocs_per_run: allocs as f64 / args.runs as f64,
         arena_bytes: plan.arena.size,
         arena_lower_bound_bytes: plan.arena.lower_bound,
-        scratch_bytes: plan.scratch_bytes,
+        scratch_bytes: session.scratch_bytes(),
         peak_rss_bytes: peak_rss_bytes().unwrap_or(0),
         profile,
     };
@@ -254,7 +262,12 @@ fn bytemuck_i8(v: &[i8]) -> Vec<u8> {
 
 fn print_text(r: &Report) {
     println!("model        {}", r.model);
-    println!("kernels      {} tier, {} thread", r.tier, r.threads);
+    println!(
+        "kernels      {} tier, {} thread{}",
+        r.tier,
+        r.threads,
+        if r.threads == 1 { "" } else { "s" }
+    );
     println!(
         "latency      min {:.3} ms  p50 {:.3} ms  p90 {:.3} ms  p99 {:.3} ms  max {:.3} ms  ({} runs)",
         r.min_ms, r.p50_ms, r.p90_ms, r.p99_ms, r.max_ms, r.runs

@@ -1,0 +1,179 @@
+//! Intra-op parallelism: convolutions split by output rows across a [`WorkerPool`].
+//!
+//! At session start every int8 convolution, depthwise convolution and convolution with its
+//! residual add that is large enough ([`MIN_MACS`], at least one output row per thread, one
+//! image) is cut into one row slice per thread ([`outpost_kernels::PackedConv::rows`]): a
+//! convolution of its own over the input rows it reads, sharing the packed weights. A run
+//! hands slice `t` to thread `t`; each writes its own rows of the output, with its own scratch
+//! region. The result is bit-exact with one thread (the slices compute the same sums; the
+//! kernel tests check it on every tier). Other steps run on the caller's thread.
+
+use std::ops::Range;
+use std::sync::Mutex;
+
+use outpost_kernels::{
+    Add16Quant, ChannelPadded, KernelTable, PackedConv, PackedDepthwise, Residual,
+};
+
+use crate::plan::{Kernel, Step};
+use crate::pool::{MAX_THREADS, WorkerPool};
+
+/// Steps with fewer multiply-accumulates run on one thread: handing out a job costs a few µs.
+pub const MIN_MACS: u64 = 200_000;
+
+/// One thread's slice of a step.
+#[derive(Debug)]
+pub(crate) struct Part {
+    kernel: PartKernel,
+    /// Bytes of the step's first input that the slice reads.
+    input: Range<usize>,
+    /// Bytes of the step's output that the slice writes.
+    output: Range<usize>,
+    /// Bytes of the residual operand (second input) it adds.
+    skip: Range<usize>,
+}
+
+#[derive(Debug)]
+enum PartKernel {
+    Conv(PackedConv),
+    Depthwise(Box<PackedDepthwise>),
+    ConvAdd(PackedConv, Add16Quant, ChannelPadded),
+}
+
+/// Rows `0..n` cut into `parts` runs of nearly equal length.
+fn cuts(n: usize, parts: usize) -> impl Iterator<Item = Range<usize>> {
+    (0..parts).map(move |i| i * n / parts..(i + 1) * n / parts)
+}
+
+/// The slices of `step` for `threads` threads, or none where it runs whole.
+pub(crate) fn split(step: &Step, threads: usize) -> Vec<Part> {
+    if threads < 2 || step.macs < MIN_MACS {
+        return Vec::new();
+    }
+    let mut parts = Vec::with_capacity(threads);
+    match &step.kernel {
+        Kernel::ConvI8(p) | Kernel::ConvAdd16I8(p, ..) => {
+            let d = *p.params();
+            if d.out_h < threads {
+                return Vec::new();
+            }
+            let (row_in, row_out) = (d.in_w * d.in_c, d.out_w * d.out_c);
+            for rows in cuts(d.out_h, threads) {
+                let Some((slice, input)) = p.rows(rows.clone()) else {
+                    return Vec::new();
+                };
+                let (kernel, skip) = match &step.kernel {
+                    Kernel::ConvAdd16I8(_, add, pad) => {
+                        let row_skip = d.out_w * pad.b_channels;
+                        (
+                            PartKernel::ConvAdd(slice, *add, *pad),
+                            rows.start * row_skip..rows.end * row_skip,
+                        )
+                    }
+                    _ => (PartKernel::Conv(slice), 0..0),
+                };
+                parts.push(Part {
+                    kernel,
+                    input: input.start * row_in..input.end * row_in,
+                    output: rows.start * row_out..rows.end * row_out,
+                    skip,
+                });
+            }
+        }
+        Kernel::DepthwiseI8(p) => {
+            let d = *p.params();
+            if d.out_h < threads {
+                return Vec::new();
+            }
+            let (row_in, row_out) = (d.in_w * d.in_c, d.out_w * d.out_c());
+            for rows in cuts(d.out_h, threads) {
+                let Some((slice, input)) = p.rows(rows.clone()) else {
+                    return Vec::new();
+                };
+                parts.push(Part {
+                    kernel: PartKernel::Depthwise(Box::new(slice)),
+                    input: input.start * row_in..input.end * row_in,
+                    output: rows.start * row_out..rows.end * row_out,
+                    skip: 0..0,
+                });
+            }
+        }
+        _ => {}
+    }
+    parts
+}
+
+/// Scratch bytes one thread's slice of `parts` needs at most.
+pub(crate) fn scratch_bytes(parts: &[Part]) -> usize {
+    parts
+        .iter()
+        .map(|p| match &p.kernel {
+            PartKernel::Conv(c) | PartKernel::ConvAdd(c, ..) => c.scratch_bytes(),
+            PartKernel::Depthwise(d) => d.scratch_bytes(),
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// Runs the slices of one step, slice `t` on thread `t` with scratch region `t` (`per` bytes
+/// each). `skip` is the residual operand (empty without one).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run(
+    pool: &WorkerPool,
+    table: &KernelTable,
+    parts: &[Part],
+    input: &[i8],
+    skip: &[i8],
+    output: &mut [i8],
+    scratch: &mut [u8],
+    per: usize,
+) {
+    debug_assert_eq!(parts.len(), pool.threads());
+    // Each thread takes its own output rows and scratch region (disjoint borrows handed over
+    // through uncontended locks: nothing allocated).
+    let outs: [Mutex<Option<&mut [i8]>>; MAX_THREADS] = [const { Mutex::new(None) }; MAX_THREADS];
+    let scratches: [Mutex<Option<&mut [u8]>>; MAX_THREADS] =
+        [const { Mutex::new(None) }; MAX_THREADS];
+    let mut rest = output;
+    let mut at = 0;
+    for (t, part) in parts.iter().enumerate() {
+        assert_eq!(
+            part.output.start, at,
+            "parallel: slices must tile the output"
+        );
+        let (mine, tail) = std::mem::take(&mut rest).split_at_mut(part.output.len());
+        *outs[t].lock().unwrap_or_else(|e| e.into_inner()) = Some(mine);
+        rest = tail;
+        at = part.output.end;
+    }
+    let mut rest = scratch;
+    for slot in scratches.iter().take(parts.len()) {
+        let (mine, tail) = std::mem::take(&mut rest).split_at_mut(per);
+        *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(mine);
+        rest = tail;
+    }
+    pool.run(&|t| {
+        let part = &parts[t];
+        let out = outs[t].lock().unwrap_or_else(|e| e.into_inner()).take();
+        let scratch = scratches[t]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let (Some(out), Some(scratch)) = (out, scratch) else {
+            unreachable!("every slice has its output and scratch region")
+        };
+        let input = &input[part.input.clone()];
+        match &part.kernel {
+            PartKernel::Conv(p) => table.conv2d_i8(p, input, out, scratch),
+            PartKernel::Depthwise(p) => table.depthwise_i8(p, input, out, scratch),
+            PartKernel::ConvAdd(p, add, pad) => {
+                let r = Residual {
+                    add: *add,
+                    pad: *pad,
+                    skip: &skip[part.skip.clone()],
+                };
+                table.conv2d_add16_i8(p, input, &r, out, scratch)
+            }
+        }
+    });
+}

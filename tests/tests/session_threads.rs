@@ -1,0 +1,73 @@
+//! `SessionOptions::threads`: a run split across threads gives the one-thread outputs bit for
+//! bit (real BlazeFace int8 and a synthetic MobileNetV2 int8, every tier this CPU has, 2 and 3
+//! threads). That the workers sleep between runs: `session_workers_idle.rs`.
+
+use outpost_kernels::Tier;
+use outpost_models::Model;
+use outpost_models::zoo::{MobileNetV2, synth_mobilenet_v2};
+use outpost_runtime::{Session, SessionOptions};
+use outpost_tests::model_file;
+
+fn session(model: &Model, tier: Tier, threads: usize) -> Session {
+    Session::new(
+        model,
+        SessionOptions {
+            tier: Some(tier),
+            threads,
+        },
+    )
+    .unwrap()
+}
+
+/// Every output's bytes (int8, or f32 bit patterns) after one run on a deterministic input.
+fn outputs(s: &mut Session, seed: usize) -> Vec<Vec<u32>> {
+    for (i, v) in s.input_i8(0).unwrap().iter_mut().enumerate() {
+        *v = ((i * 7 + seed * 13) % 256) as u8 as i8;
+    }
+    s.run();
+    (0..s.plan().outputs.len())
+        .map(|i| match s.output_i8(i) {
+            Some(v) => v.iter().map(|&x| x as u8 as u32).collect(),
+            None => s
+                .output_f32(i)
+                .expect("int8 or f32")
+                .iter()
+                .map(|x| x.to_bits())
+                .collect(),
+        })
+        .collect()
+}
+
+fn same_outputs_on_every_thread_count(model: &Model) {
+    for tier in Tier::supported() {
+        let mut one = session(model, tier, 1);
+        for threads in [2, 3] {
+            let mut many = session(model, tier, threads);
+            assert!(many.split_steps() > 0, "{tier}: nothing split");
+            for seed in 0..3 {
+                assert_eq!(
+                    outputs(&mut many, seed),
+                    outputs(&mut one, seed),
+                    "{tier}, {threads} threads, input {seed}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn blazeface_int8_is_bit_exact_across_threads() {
+    let model = Model::open(model_file("blazeface-short-int8.safetensors")).unwrap();
+    same_outputs_on_every_thread_count(&model);
+}
+
+#[test]
+fn mobilenet_v2_int8_is_bit_exact_across_threads() {
+    let cfg = MobileNetV2 {
+        width: 0.5,
+        size: 128,
+        ..Default::default()
+    };
+    let model = Model::from_bytes(synth_mobilenet_v2(&cfg).unwrap().build().unwrap()).unwrap();
+    same_outputs_on_every_thread_count(&model);
+}
