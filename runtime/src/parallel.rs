@@ -2,10 +2,11 @@
 //!
 //! At session start every int8 convolution, depthwise convolution and convolution with its
 //! residual add that is large enough ([`MIN_MACS`], at least one output row per thread, one
-//! image) is cut into one row slice per thread ([`outpost_kernels::PackedConv::rows`]): a
-//! convolution of its own over the input rows it reads, sharing the packed weights. A run
-//! hands slice `t` to thread `t`; each writes its own rows of the output, with its own scratch
-//! region. The result is bit-exact with one thread (the slices compute the same sums; the
+//! image) is cut into row slices, two per thread where the rows allow
+//! ([`outpost_kernels::PackedConv::rows`]): each a convolution of its own over the input rows
+//! it reads, sharing the packed weights. In a run the threads claim slices one at a time
+//! ([`WorkerPool::run`]), each writing its slice's rows of the output with its own scratch
+//! region, so a thread that starts late only does less. The result is bit-exact with one thread (the slices compute the same sums; the
 //! kernel tests check it on every tier). Other steps run on the caller's thread.
 
 use std::ops::Range;
@@ -20,6 +21,13 @@ use crate::pool::{MAX_THREADS, WorkerPool};
 
 /// Steps with fewer multiply-accumulates run on one thread: handing out a job costs a few µs.
 pub const MIN_MACS: u64 = 200_000;
+
+/// Slices per thread where the rows allow: a thread that starts late (descheduled, waking)
+/// leaves its share to the others instead of holding the step up.
+const SLICES_PER_THREAD: usize = 2;
+
+/// The most slices of one step.
+const MAX_SLICES: usize = MAX_THREADS * SLICES_PER_THREAD;
 
 /// One thread's slice of a step.
 #[derive(Debug)]
@@ -50,15 +58,25 @@ pub(crate) fn split(step: &Step, threads: usize) -> Vec<Part> {
     if threads < 2 || step.macs < MIN_MACS {
         return Vec::new();
     }
-    let mut parts = Vec::with_capacity(threads);
+    let out_h = match &step.kernel {
+        Kernel::ConvI8(p) | Kernel::ConvAdd16I8(p, ..) => p.params().out_h,
+        Kernel::DepthwiseI8(p) => p.params().out_h,
+        _ => return Vec::new(),
+    };
+    if out_h < threads {
+        return Vec::new();
+    }
+    let slices = if out_h >= threads * SLICES_PER_THREAD {
+        threads * SLICES_PER_THREAD
+    } else {
+        threads
+    };
+    let mut parts = Vec::with_capacity(slices);
     match &step.kernel {
         Kernel::ConvI8(p) | Kernel::ConvAdd16I8(p, ..) => {
             let d = *p.params();
-            if d.out_h < threads {
-                return Vec::new();
-            }
             let (row_in, row_out) = (d.in_w * d.in_c, d.out_w * d.out_c);
-            for rows in cuts(d.out_h, threads) {
+            for rows in cuts(d.out_h, slices) {
                 let Some((slice, input)) = p.rows(rows.clone()) else {
                     return Vec::new();
                 };
@@ -82,11 +100,8 @@ pub(crate) fn split(step: &Step, threads: usize) -> Vec<Part> {
         }
         Kernel::DepthwiseI8(p) => {
             let d = *p.params();
-            if d.out_h < threads {
-                return Vec::new();
-            }
             let (row_in, row_out) = (d.in_w * d.in_c, d.out_w * d.out_c());
-            for rows in cuts(d.out_h, threads) {
+            for rows in cuts(d.out_h, slices) {
                 let Some((slice, input)) = p.rows(rows.clone()) else {
                     return Vec::new();
                 };
@@ -115,8 +130,8 @@ pub(crate) fn scratch_bytes(parts: &[Part]) -> usize {
         .unwrap_or(0)
 }
 
-/// Runs the slices of one step, slice `t` on thread `t` with scratch region `t` (`per` bytes
-/// each). `skip` is the residual operand (empty without one).
+/// Runs the slices of one step across the pool's threads, each thread with its own scratch
+/// region (`per` bytes). `skip` is the residual operand (empty without one).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn run(
     pool: &WorkerPool,
@@ -128,12 +143,11 @@ pub(crate) fn run(
     scratch: &mut [u8],
     per: usize,
 ) {
-    debug_assert_eq!(parts.len(), pool.threads());
-    // Each thread takes its own output rows and scratch region (disjoint borrows handed over
-    // through uncontended locks: nothing allocated).
-    let outs: [Mutex<Option<&mut [i8]>>; MAX_THREADS] = [const { Mutex::new(None) }; MAX_THREADS];
-    let scratches: [Mutex<Option<&mut [u8]>>; MAX_THREADS] =
-        [const { Mutex::new(None) }; MAX_THREADS];
+    assert!(parts.len() <= MAX_SLICES, "parallel: too many slices");
+    // Each slice takes its own output rows, each thread its own scratch region: disjoint
+    // borrows handed over through uncontended locks (nothing allocated).
+    let outs: [Mutex<Option<&mut [i8]>>; MAX_SLICES] = [const { Mutex::new(None) }; MAX_SLICES];
+    let scratches: [Mutex<&mut [u8]>; MAX_THREADS] = [const { Mutex::new(&mut []) }; MAX_THREADS];
     let mut rest = output;
     let mut at = 0;
     for (t, part) in parts.iter().enumerate() {
@@ -147,21 +161,20 @@ pub(crate) fn run(
         at = part.output.end;
     }
     let mut rest = scratch;
-    for slot in scratches.iter().take(parts.len()) {
+    for slot in scratches.iter().take(pool.threads()) {
         let (mine, tail) = std::mem::take(&mut rest).split_at_mut(per);
-        *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(mine);
+        *slot.lock().unwrap_or_else(|e| e.into_inner()) = mine;
         rest = tail;
     }
-    pool.run(&|t| {
-        let part = &parts[t];
-        let out = outs[t].lock().unwrap_or_else(|e| e.into_inner()).take();
-        let scratch = scratches[t]
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        let (Some(out), Some(scratch)) = (out, scratch) else {
-            unreachable!("every slice has its output and scratch region")
+    pool.run(parts.len(), &|i, thread| {
+        let part = &parts[i];
+        let out = outs[i].lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Some(out) = out else {
+            unreachable!("every slice has its output rows")
         };
+        // Only this thread uses its region; the lock is held for the slice.
+        let mut scratch = scratches[thread].lock().unwrap_or_else(|e| e.into_inner());
+        let scratch: &mut [u8] = &mut scratch;
         let input = &input[part.input.clone()];
         match &part.kernel {
             PartKernel::Conv(p) => table.conv2d_i8(p, input, out, scratch),

@@ -1,15 +1,18 @@
 //! A persistent pool of worker threads for intra-op parallelism ([`crate::SessionOptions::threads`]).
 //!
-//! [`WorkerPool::run`] runs `f(0)` on the caller's thread and `f(1)` … `f(n − 1)` on the `n − 1`
-//! workers, one part each, and returns when all are done. Nothing is allocated per call: the
-//! job is a pointer to the caller's closure, published under a mutex with a generation count.
+//! [`WorkerPool::run`] runs `f(part, thread)` for every part of a job, the parts claimed one at
+//! a time by the caller's thread (thread 0) and the workers (threads 1 …), and returns when
+//! all are done. A thread that is late (descheduled, or still waking) simply claims fewer parts:
+//! the caller never waits for a part nobody has started. Nothing is allocated per call: the job
+//! is a pointer to the caller's closure, published under a mutex with a generation count, and
+//! parts are claimed with a compare-and-swap on `(generation, next part)`.
 //!
 //! Idle workers do not spin: after a job they busy-wait for the next one for at most
 //! [`SPIN`] (the steps of one inference follow each other within microseconds, and waking a
 //! sleeping thread costs more than that), then sleep on a condition variable until the next
 //! job. Between inferences (a camera's frame interval) they sleep.
 
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
@@ -24,7 +27,7 @@ pub const MAX_THREADS: usize = 64;
 /// The caller's closure with its lifetime erased. Only dereferenced between the job's
 /// publication and the worker's completion count, while [`WorkerPool::run`] waits.
 #[derive(Clone, Copy)]
-struct JobRef(*const (dyn Fn(usize) + Sync + 'static));
+struct JobRef(*const (dyn Fn(usize, usize) + Sync + 'static));
 
 // SAFETY: the pointee is `Sync` (callable from any thread through a shared reference), and
 // `run` keeps it alive until every worker has finished with it.
@@ -43,7 +46,11 @@ struct Shared {
     wake: Condvar,
     /// `state.generation`, for workers that spin.
     generation: AtomicU64,
-    /// Workers that have not finished the current job.
+    /// The current job's generation (high bits) and next unclaimed part (low [`PART_BITS`]).
+    claim: AtomicU64,
+    /// Parts of the current job.
+    parts: AtomicUsize,
+    /// Parts (or, at start-up, workers) not finished yet.
     remaining: AtomicUsize,
     done_lock: Mutex<()>,
     done: Condvar,
@@ -95,6 +102,8 @@ impl WorkerPool {
             }),
             wake: Condvar::new(),
             generation: AtomicU64::new(0),
+            claim: AtomicU64::new(0),
+            parts: AtomicUsize::new(0),
             remaining: AtomicUsize::new(0),
             done_lock: Mutex::new(()),
             done: Condvar::new(),
@@ -107,11 +116,11 @@ impl WorkerPool {
         // Each worker counts itself in once started, so that no thread start-up (which
         // allocates) overlaps the first runs.
         pool.shared.remaining.store(threads - 1, Ordering::Release);
-        for part in 1..threads {
+        for t in 1..threads {
             let sh = Arc::clone(&pool.shared);
             let handle = thread::Builder::new()
-                .name(format!("outpost-worker-{part}"))
-                .spawn(move || worker(&sh, part))?;
+                .name(format!("outpost-worker-{t}"))
+                .spawn(move || worker(&sh, t))?;
             pool.workers.push(handle);
         }
         wait_for_workers(&pool.shared);
@@ -123,43 +132,83 @@ impl WorkerPool {
         self.workers.len() + 1
     }
 
-    /// Runs `f(part)` for every part `0..threads()`, part 0 on the calling thread, and returns
-    /// when every part has returned. A part that panics makes this panic once all are done.
-    pub fn run(&self, f: &(dyn Fn(usize) + Sync)) {
-        if self.workers.is_empty() {
-            f(0);
+    /// Runs `f(part, thread)` for every part in `0..parts` (at most [`MAX_PARTS`]), on the
+    /// calling thread (thread 0) and the workers, and returns when every part has returned.
+    /// `thread` is below [`WorkerPool::threads`] and no two parts run on one thread at once
+    /// (per-thread scratch can be indexed by it). A part that panics makes this panic once the
+    /// others are done.
+    ///
+    /// # Panics
+    /// `parts` is above [`MAX_PARTS`], or a part panicked.
+    pub fn run(&self, parts: usize, f: &(dyn Fn(usize, usize) + Sync)) {
+        assert!(parts <= MAX_PARTS, "pool: at most {MAX_PARTS} parts");
+        if self.workers.is_empty() || parts <= 1 {
+            (0..parts).for_each(|p| f(p, 0));
             return;
         }
         let sh = &*self.shared;
-        // SAFETY: only the lifetime is erased; the pointer is dereferenced by workers between
-        // the publication below and their decrement of `remaining`, and this function does not
-        // return (or unwind) before `remaining` is 0, so `f` outlives every use.
+        // SAFETY: only the lifetime is erased. A worker dereferences the pointer only after
+        // claiming a part of this generation, and this function does not return (or unwind)
+        // before every part is finished, so `f` outlives every use.
         let job = JobRef(unsafe {
             std::mem::transmute::<
-                *const (dyn Fn(usize) + Sync + '_),
-                *const (dyn Fn(usize) + Sync + 'static),
+                *const (dyn Fn(usize, usize) + Sync + '_),
+                *const (dyn Fn(usize, usize) + Sync + 'static),
             >(f)
         });
         sh.panicked.store(false, Ordering::Relaxed);
-        sh.remaining.store(self.workers.len(), Ordering::Release);
-        {
+        sh.remaining.store(parts, Ordering::Release);
+        sh.parts.store(parts, Ordering::Release);
+        let generation = {
             let mut st = sh.lock();
             st.job = Some(job);
             st.generation += 1;
+            sh.claim
+                .store(st.generation << PART_BITS, Ordering::Release);
             sh.generation.store(st.generation, Ordering::Release);
             if st.sleepers > 0 {
                 sh.wake.notify_all();
             }
-        }
-        let mine = catch_unwind(AssertUnwindSafe(|| f(0)));
+            st.generation
+        };
+        work(sh, generation, f, 0);
         wait_for_workers(sh);
         sh.lock().job = None;
-        if let Err(p) = mine {
-            resume_unwind(p);
-        }
         if sh.panicked.load(Ordering::Acquire) {
-            panic!("pool: a worker's part panicked");
+            panic!("pool: a part panicked (its message is above)");
         }
+    }
+}
+
+/// Bits of `Shared::claim` that count parts.
+const PART_BITS: u32 = 24;
+
+/// The most parts one [`WorkerPool::run`] may have.
+pub const MAX_PARTS: usize = 1 << 16;
+
+/// Claims and runs parts of generation `generation` until none is left; each finished part
+/// counts down `remaining`, the last one wakes the caller.
+fn work(sh: &Shared, generation: u64, f: &(dyn Fn(usize, usize) + Sync), thread: usize) {
+    let parts = sh.parts.load(Ordering::Acquire);
+    loop {
+        let c = sh.claim.load(Ordering::Acquire);
+        let part = (c & ((1 << PART_BITS) - 1)) as usize;
+        if c >> PART_BITS != generation || part >= parts {
+            return;
+        }
+        if sh
+            .claim
+            .compare_exchange_weak(c, c + 1, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            continue;
+        }
+        // A panic is caught so that the part still counts as finished (the caller waits for
+        // every part) and reported by `run` once all are done.
+        if catch_unwind(AssertUnwindSafe(|| f(part, thread))).is_err() {
+            sh.panicked.store(true, Ordering::Release);
+        }
+        finished(sh);
     }
 }
 
@@ -178,7 +227,7 @@ fn wait_for_workers(sh: &Shared) {
     }
 }
 
-fn worker(sh: &Shared, part: usize) {
+fn worker(sh: &Shared, thread: usize) {
     let mut seen = 0u64;
     finished(sh);
     loop {
@@ -203,18 +252,15 @@ fn worker(sh: &Shared, part: usize) {
             st.job
         };
         if let Some(JobRef(f)) = job {
-            // SAFETY: the job of generation `seen`, published by `run`, which waits for this
-            // worker's decrement below before its closure goes away.
+            // SAFETY: the job of generation `seen`, published by `run`; `work` calls it only
+            // for parts of that generation it has claimed, which `run` waits for.
             let f = unsafe { &*f };
-            if catch_unwind(AssertUnwindSafe(|| f(part))).is_err() {
-                sh.panicked.store(true, Ordering::Release);
-            }
+            work(sh, seen, f, thread);
         }
-        finished(sh);
     }
 }
 
-/// Counts a worker out of the current job (or of start-up); the last wakes the caller.
+/// Counts a part (or, at start-up, a worker) finished; the last wakes the caller.
 fn finished(sh: &Shared) {
     if sh.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
         let _g = sh.done_lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -240,17 +286,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_part_runs_once_per_call() {
+    fn every_part_runs_once_per_call_on_a_valid_thread() {
         let pool = WorkerPool::new(3).unwrap();
-        let hits: [AtomicUsize; 3] = Default::default();
+        let hits: [AtomicUsize; 7] = Default::default();
+        let bad_thread = AtomicBool::new(false);
         for _ in 0..1000 {
-            pool.run(&|p| {
+            pool.run(7, &|p, t| {
                 hits[p].fetch_add(1, Ordering::Relaxed);
+                if t >= 3 {
+                    bad_thread.store(true, Ordering::Relaxed);
+                }
             });
         }
         for h in &hits {
             assert_eq!(h.load(Ordering::Relaxed), 1000);
         }
+        assert!(!bad_thread.load(Ordering::Relaxed));
     }
 
     #[test]
@@ -262,7 +313,7 @@ mod tests {
             thread::sleep(SPIN * 5);
             let (a, b) = data.split_at_mut(500);
             let halves = [Mutex::new(Some(a)), Mutex::new(Some(b))];
-            pool.run(&|p| {
+            pool.run(2, &|p, _| {
                 let half = halves[p].lock().unwrap().take().unwrap();
                 half.iter_mut().for_each(|x| *x += round);
             });
@@ -271,23 +322,41 @@ mod tests {
     }
 
     #[test]
+    fn a_late_worker_leaves_its_share_to_the_caller() {
+        let pool = WorkerPool::new(2).unwrap();
+        // The worker is asleep; the caller alone could do every part before it wakes. Either
+        // way every part runs once.
+        thread::sleep(SPIN * 5);
+        let n = AtomicUsize::new(0);
+        pool.run(64, &|_, _| {
+            n.fetch_add(1, Ordering::Relaxed);
+        });
+        assert_eq!(n.load(Ordering::Relaxed), 64);
+    }
+
+    #[test]
     fn a_panicking_part_panics_the_caller_after_all_parts() {
         let pool = WorkerPool::new(2).unwrap();
         let finished = AtomicUsize::new(0);
         let r = catch_unwind(AssertUnwindSafe(|| {
-            pool.run(&|p| {
-                if p == 1 {
-                    panic!("part 1");
+            pool.run(8, &|p, _| {
+                // Parts 0 and 3: whichever thread claims them (the caller too).
+                if p == 0 || p == 3 {
+                    panic!("part {p}");
                 }
-                thread::sleep(Duration::from_millis(20));
+                thread::sleep(Duration::from_millis(2));
                 finished.fetch_add(1, Ordering::Relaxed);
             })
         }));
         assert!(r.is_err());
-        assert_eq!(finished.load(Ordering::Relaxed), 1, "part 0 ran to its end");
+        assert_eq!(
+            finished.load(Ordering::Relaxed),
+            6,
+            "the other parts ran to their end"
+        );
         // The pool still works.
         let n = AtomicUsize::new(0);
-        pool.run(&|_| {
+        pool.run(2, &|_, _| {
             n.fetch_add(1, Ordering::Relaxed);
         });
         assert_eq!(n.load(Ordering::Relaxed), 2);
