@@ -58,11 +58,50 @@ pub(crate) fn split(step: &Step, threads: usize) -> Vec<Part> {
     if threads < 2 || step.macs < MIN_MACS {
         return Vec::new();
     }
-    let out_h = match &step.kernel {
-        Kernel::ConvI8(p) | Kernel::ConvAdd16I8(p, ..) => p.params().out_h,
-        Kernel::DepthwiseI8(p) => p.params().out_h,
-        _ => return Vec::new(),
-    };
+    // Per kind: output rows, input and output bytes per row, skip bytes per output row, and
+    // the slice of given rows with the input rows it reads.
+    type Slicer<'a> = Box<dyn Fn(Range<usize>) -> Option<(PartKernel, Range<usize>)> + 'a>;
+    let (out_h, row_in, row_out, row_skip, slice): (usize, usize, usize, usize, Slicer<'_>) =
+        match &step.kernel {
+            Kernel::ConvI8(p) => {
+                let d = p.params();
+                (
+                    d.out_h,
+                    d.in_w * d.in_c,
+                    d.out_w * d.out_c,
+                    0,
+                    Box::new(|r| p.rows(r).map(|(s, i)| (PartKernel::Conv(s), i))),
+                )
+            }
+            Kernel::ConvAdd16I8(p, add, pad) => {
+                let d = p.params();
+                let row_skip = d.out_w * pad.b_channels;
+                (
+                    d.out_h,
+                    d.in_w * d.in_c,
+                    d.out_w * d.out_c,
+                    row_skip,
+                    Box::new(|r| {
+                        p.rows(r)
+                            .map(|(s, i)| (PartKernel::ConvAdd(s, *add, *pad), i))
+                    }),
+                )
+            }
+            Kernel::DepthwiseI8(p) => {
+                let d = p.params();
+                (
+                    d.out_h,
+                    d.in_w * d.in_c,
+                    d.out_w * d.out_c(),
+                    0,
+                    Box::new(|r| {
+                        p.rows(r)
+                            .map(|(s, i)| (PartKernel::Depthwise(Box::new(s)), i))
+                    }),
+                )
+            }
+            _ => return Vec::new(),
+        };
     if out_h < threads {
         return Vec::new();
     }
@@ -72,48 +111,16 @@ pub(crate) fn split(step: &Step, threads: usize) -> Vec<Part> {
         threads
     };
     let mut parts = Vec::with_capacity(slices);
-    match &step.kernel {
-        Kernel::ConvI8(p) | Kernel::ConvAdd16I8(p, ..) => {
-            let d = *p.params();
-            let (row_in, row_out) = (d.in_w * d.in_c, d.out_w * d.out_c);
-            for rows in cuts(d.out_h, slices) {
-                let Some((slice, input)) = p.rows(rows.clone()) else {
-                    return Vec::new();
-                };
-                let (kernel, skip) = match &step.kernel {
-                    Kernel::ConvAdd16I8(_, add, pad) => {
-                        let row_skip = d.out_w * pad.b_channels;
-                        (
-                            PartKernel::ConvAdd(slice, *add, *pad),
-                            rows.start * row_skip..rows.end * row_skip,
-                        )
-                    }
-                    _ => (PartKernel::Conv(slice), 0..0),
-                };
-                parts.push(Part {
-                    kernel,
-                    input: input.start * row_in..input.end * row_in,
-                    output: rows.start * row_out..rows.end * row_out,
-                    skip,
-                });
-            }
-        }
-        Kernel::DepthwiseI8(p) => {
-            let d = *p.params();
-            let (row_in, row_out) = (d.in_w * d.in_c, d.out_w * d.out_c());
-            for rows in cuts(d.out_h, slices) {
-                let Some((slice, input)) = p.rows(rows.clone()) else {
-                    return Vec::new();
-                };
-                parts.push(Part {
-                    kernel: PartKernel::Depthwise(Box::new(slice)),
-                    input: input.start * row_in..input.end * row_in,
-                    output: rows.start * row_out..rows.end * row_out,
-                    skip: 0..0,
-                });
-            }
-        }
-        _ => {}
+    for rows in cuts(out_h, slices) {
+        let Some((kernel, input)) = slice(rows.clone()) else {
+            return Vec::new();
+        };
+        parts.push(Part {
+            kernel,
+            input: input.start * row_in..input.end * row_in,
+            output: rows.start * row_out..rows.end * row_out,
+            skip: rows.start * row_skip..rows.end * row_skip,
+        });
     }
     parts
 }
