@@ -47,14 +47,23 @@ fn workers_sleep_between_runs() {
         s.input_i8(0).unwrap().fill(3);
         s.run();
     }
-    // Past the workers' spin (200 µs), then a quarter second idle.
-    std::thread::sleep(std::time::Duration::from_millis(20));
-    let before = workers();
+    // Past the workers' spin (200 µs; on a loaded machine a worker may still wait for a CPU
+    // to get there), every worker asleep, then a quarter second idle.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut before = workers();
+    while before.iter().any(|(state, _)| *state != 'S') && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        before = workers();
+    }
     assert_eq!(before.len(), 2, "{before:?}");
+    assert!(
+        before.iter().all(|(state, _)| *state == 'S'),
+        "idle workers sleep: {before:?}"
+    );
     std::thread::sleep(std::time::Duration::from_millis(250));
     let after = workers();
-    for ((state, t0), (_, t1)) in before.iter().zip(&after) {
-        assert_eq!(*state, 'S', "an idle worker sleeps: {after:?}");
+    for ((_, t0), (state, t1)) in before.iter().zip(&after) {
+        assert_eq!(*state, 'S', "an idle worker stays asleep: {after:?}");
         // Clock ticks (usually 100/s): a spinning worker would gain ~25.
         assert!(t1 - t0 <= 2, "an idle worker used {} ticks of CPU", t1 - t0);
     }
