@@ -13,7 +13,8 @@ What it does, in order:
      intra_op 1 and 2 threads, float and int8.
   5. Builds Outpost (`cargo build --release -p outpost`, or $OUTPOST_BIN), writes the synthetic
      int8 model (`outpost synth mobilenet_v2 --int8`) and runs `outpost bench --json` twice: the
-     default (best) kernel tier and OUTPOST_KERNELS=avx2. Outpost runs 1 thread only.
+     default (best) kernel tier and OUTPOST_KERNELS=avx2, at the same thread counts as ORT
+     (`outpost bench --threads N`).
   6. Prints one table; --json prints a machine-readable summary instead.
 
 Every runtime gets the same --warmup and --runs; min/p50/p99 use the same percentile rule as
@@ -228,13 +229,14 @@ def outpost_bin(quiet: bool) -> Path:
     return target / "release" / "outpost"
 
 
-def bench_outpost(exe: Path, model: Path, warmup: int, runs: int, kernels: str | None) -> dict:
+def bench_outpost(exe: Path, model: Path, warmup: int, runs: int, kernels: str | None,
+                  threads: int) -> dict:
     env = dict(os.environ)
     env.pop("OUTPOST_KERNELS", None)
     if kernels:
         env["OUTPOST_KERNELS"] = kernels
     load0 = os.getloadavg()[0]
-    out = subprocess.run([str(exe), "bench", "--model", str(model), "--threads", "1", "--runs", str(runs),
+    out = subprocess.run([str(exe), "bench", "--model", str(model), "--threads", str(threads), "--runs", str(runs),
                           "--warmup", str(warmup), "--json"], env=env, check=True, capture_output=True, text=True)
     r = json.loads(out.stdout)
     r["loadavg_1m"] = [load0, os.getloadavg()[0]]
@@ -302,13 +304,14 @@ def main() -> int:
         subprocess.run([str(exe), "synth", "mobilenet_v2", "--int8", "-o", str(omodel)], check=True,
                        stdout=subprocess.DEVNULL)
         for kernels in (None, "avx2"):
-            say(f"outpost bench ({'OUTPOST_KERNELS=' + kernels if kernels else 'default tier'}): "
-                f"{args.warmup} warmup + {args.runs} runs")
-            r = bench_outpost(exe, omodel, args.warmup, args.runs, kernels)
-            r.update(runtime=f"Outpost int8 ({r['tier']})", key=f"outpost_{r['tier']}_1t")
-            results.append(r)
-            if abs(r["macs"] - macs) > 0.02 * macs:
-                say(f"warning: Outpost counts {r['macs']} MACs, the ONNX model {macs}")
+            for th in threads:
+                say(f"outpost bench ({'OUTPOST_KERNELS=' + kernels if kernels else 'default tier'}, "
+                    f"{th} thread(s)): {args.warmup} warmup + {args.runs} runs")
+                r = bench_outpost(exe, omodel, args.warmup, args.runs, kernels, th)
+                r.update(runtime=f"Outpost int8 ({r['tier']})", key=f"outpost_{r['tier']}_{th}t")
+                results.append(r)
+                if abs(r["macs"] - macs) > 0.02 * macs:
+                    say(f"warning: Outpost counts {r['macs']} MACs, the ONNX model {macs}")
 
         ref = next(r for r in results if r["key"] == "ort_int8_1t")["p50_ms"]
         ref_f = next((r for r in results if r["key"] == "ort_float_1t"), {}).get("p50_ms")
@@ -318,6 +321,9 @@ def main() -> int:
             r["p99_over_ort_int8_1t_p50"] = r["p99_ms"] / ref
             if ref_f:
                 r["p50_over_ort_float_1t_p50"] = r["p50_ms"] / ref_f
+            same = next((o for o in results if o["key"] == f"ort_int8_{r['threads']}t"), None)
+            if same:
+                r["p50_over_ort_int8_same_threads_p50"] = r["p50_ms"] / same["p50_ms"]
 
         summary = {
             "date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
@@ -354,13 +360,15 @@ def print_table(s: dict) -> None:
           f"calibration {s['calibration']}")
     print()
     print("| runtime | threads | min ms | p50 ms | p99 ms | min / ORT int8 1T p50 | p50 / ORT int8 1T p50 "
-          "| p99 / ORT int8 1T p50 | p50 / ORT float 1T p50 | load avg (1 min) |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+          "| p99 / ORT int8 1T p50 | p50 / ORT float 1T p50 | p50 / ORT int8 p50, same threads "
+          "| load avg (1 min) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in s["results"]:
         la = r.get("loadavg_1m", [0, 0])
         print(f"| {r['runtime']} | {r['threads']} | {r['min_ms']:.3f} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} "
               f"| {r['min_over_ort_int8_1t_p50']:.2f} | {r['p50_over_ort_int8_1t_p50']:.2f} "
               f"| {r['p99_over_ort_int8_1t_p50']:.2f} | {r.get('p50_over_ort_float_1t_p50', float('nan')):.2f} "
+              f"| {r.get('p50_over_ort_int8_same_threads_p50', float('nan')):.2f} "
               f"| {la[0]:.1f} → {la[1]:.1f} |")
 
 
