@@ -36,6 +36,9 @@ unsafe impl Send for JobRef {}
 struct State {
     generation: u64,
     job: Option<JobRef>,
+    /// Parts of the job (read with it, under the lock, so that a worker late from an earlier
+    /// job never pairs that job with this count).
+    parts: usize,
     shutdown: bool,
     /// Workers waiting on `wake`.
     sleepers: usize,
@@ -48,8 +51,6 @@ struct Shared {
     generation: AtomicU64,
     /// The current job's generation (high bits) and next unclaimed part (low [`PART_BITS`]).
     claim: AtomicU64,
-    /// Parts of the current job.
-    parts: AtomicUsize,
     /// Parts (or, at start-up, workers) not finished yet.
     remaining: AtomicUsize,
     done_lock: Mutex<()>,
@@ -97,13 +98,13 @@ impl WorkerPool {
             state: Mutex::new(State {
                 generation: 0,
                 job: None,
+                parts: 0,
                 shutdown: false,
                 sleepers: 0,
             }),
             wake: Condvar::new(),
             generation: AtomicU64::new(0),
             claim: AtomicU64::new(0),
-            parts: AtomicUsize::new(0),
             remaining: AtomicUsize::new(0),
             done_lock: Mutex::new(()),
             done: Condvar::new(),
@@ -158,10 +159,10 @@ impl WorkerPool {
         });
         sh.panicked.store(false, Ordering::Relaxed);
         sh.remaining.store(parts, Ordering::Release);
-        sh.parts.store(parts, Ordering::Release);
         let generation = {
             let mut st = sh.lock();
             st.job = Some(job);
+            st.parts = parts;
             st.generation += 1;
             sh.claim
                 .store(st.generation << PART_BITS, Ordering::Release);
@@ -171,7 +172,7 @@ impl WorkerPool {
             }
             st.generation
         };
-        work(sh, generation, f, 0);
+        work(sh, generation, parts, f, 0);
         wait_for_workers(sh);
         sh.lock().job = None;
         if sh.panicked.load(Ordering::Acquire) {
@@ -186,10 +187,17 @@ const PART_BITS: u32 = 24;
 /// The most parts one [`WorkerPool::run`] may have.
 pub const MAX_PARTS: usize = 1 << 16;
 
-/// Claims and runs parts of generation `generation` until none is left; each finished part
-/// counts down `remaining`, the last one wakes the caller.
-fn work(sh: &Shared, generation: u64, f: &(dyn Fn(usize, usize) + Sync), thread: usize) {
-    let parts = sh.parts.load(Ordering::Acquire);
+/// Claims and runs parts of job `generation` (of `parts` parts) until none is left; each
+/// finished part counts down `remaining`, the last one wakes the caller. A claim succeeds only
+/// while `claim` still holds this generation, so a thread late from an earlier job claims
+/// nothing of a later one.
+fn work(
+    sh: &Shared,
+    generation: u64,
+    parts: usize,
+    f: &(dyn Fn(usize, usize) + Sync),
+    thread: usize,
+) {
     loop {
         let c = sh.claim.load(Ordering::Acquire);
         let part = (c & ((1 << PART_BITS) - 1)) as usize;
@@ -249,13 +257,13 @@ fn worker(sh: &Shared, thread: usize) {
                 return;
             }
             seen = st.generation;
-            st.job
+            (st.job, st.parts)
         };
-        if let Some(JobRef(f)) = job {
+        if let (Some(JobRef(f)), parts) = job {
             // SAFETY: the job of generation `seen`, published by `run`; `work` calls it only
             // for parts of that generation it has claimed, which `run` waits for.
             let f = unsafe { &*f };
-            work(sh, seen, f, thread);
+            work(sh, seen, parts, f, thread);
         }
     }
 }
@@ -302,6 +310,34 @@ mod tests {
             assert_eq!(h.load(Ordering::Relaxed), 1000);
         }
         assert!(!bad_thread.load(Ordering::Relaxed));
+    }
+
+    /// Jobs of varying part counts back to back: a worker late from one job never runs a part
+    /// of it (or a part number past its count) once the next has started.
+    #[test]
+    fn varying_part_counts_never_mix_jobs() {
+        let pool = WorkerPool::new(3).unwrap();
+        for round in 0..3000usize {
+            let parts = 1 + round % 9;
+            let hits: [AtomicUsize; 9] = Default::default();
+            let out_of_range = AtomicBool::new(false);
+            pool.run(parts, &|p, _| {
+                if p >= parts {
+                    out_of_range.store(true, Ordering::Relaxed);
+                    return;
+                }
+                hits[p].fetch_add(1, Ordering::Relaxed);
+                if round % 7 == 0 {
+                    std::hint::spin_loop();
+                    thread::yield_now();
+                }
+            });
+            assert!(!out_of_range.load(Ordering::Relaxed), "round {round}");
+            for (p, h) in hits.iter().enumerate() {
+                let want = usize::from(p < parts);
+                assert_eq!(h.load(Ordering::Relaxed), want, "round {round}, part {p}");
+            }
+        }
     }
 
     #[test]
