@@ -181,3 +181,34 @@ fn bad_inputs_exit_2_with_one_line() {
         "corrupt.safetensors",
     );
 }
+
+/// `--threads 2` finds the same detections as one thread (the session is bit-exact across
+/// threads; only the timing keys differ); `--threads 0` is a one-line input error.
+#[test]
+fn infer_threads_same_detections() {
+    let m = models_dir();
+    let model = m.join("blazeface-short-int8.safetensors");
+    let img = m.join("data/astronaut.png");
+    let detections = |threads: &str| {
+        let o = outpost(&[
+            "infer",
+            "--model",
+            s(&model),
+            s(&img),
+            "--json",
+            "--threads",
+            threads,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v: serde_json::Value =
+            serde_json::from_str(String::from_utf8_lossy(&o.stdout).trim()).unwrap();
+        v["detections"].clone()
+    };
+    let one = detections("1");
+    assert!(one.as_array().is_some_and(|d| !d.is_empty()), "{one}");
+    assert_eq!(detections("2"), one);
+    one_line_exit_2(
+        &outpost(&["infer", "--model", s(&model), s(&img), "--threads", "0"]),
+        "--threads 0",
+    );
+}

@@ -38,7 +38,8 @@ pub struct Args {
     /// One JSON object per input on stdout.
     #[arg(long)]
     pub json: bool,
-    /// Worker threads for one inference (only 1 is implemented).
+    /// Threads for one inference (intra-op parallelism: large convolutions split by output
+    /// rows, the calling thread counted; results bit-exact with 1).
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
 }
@@ -173,17 +174,23 @@ fn feed_npy(inf: &mut Inference, path: &Path) -> Result<(), Failure> {
 
 /// Run the command.
 pub fn run(args: Args) -> CmdResult {
-    if args.threads != 1 {
-        return Err(Failure::input(
-            "--threads: only 1 is implemented (intra-op threads are not done yet)",
-        ));
+    if !(1..=outpost_runtime::pool::MAX_THREADS).contains(&args.threads) {
+        return Err(Failure::input(format!(
+            "--threads {}: give 1 to {} (1: the calling thread only)",
+            args.threads,
+            outpost_runtime::pool::MAX_THREADS
+        )));
     }
+    let options = SessionOptions {
+        threads: args.threads,
+        ..SessionOptions::default()
+    };
     let model = Model::open(&args.model)
         .map_err(|e| Failure::input(format!("{}: {e}", args.model.display())))?;
     if let Some(Decoder::Wakeword { .. }) = model.meta().outputs.first().map(|o| &o.decoder) {
         return run_keyword(&model, &args);
     }
-    let mut inf = Inference::new(&model, SessionOptions::default())
+    let mut inf = Inference::new(&model, options)
         .map_err(|e| Failure::input(format!("{}: {e}", args.model.display())))?;
     for path in &args.inputs {
         let t = Instant::now();
@@ -227,8 +234,14 @@ fn run_keyword(model: &Model, args: &Args) -> CmdResult {
             args.model.display()
         )));
     }
-    let mut spotter = KeywordSpotter::new(model, SessionOptions::default())
-        .map_err(|e| Failure::input(format!("{}: {e}", args.model.display())))?;
+    let mut spotter = KeywordSpotter::new(
+        model,
+        SessionOptions {
+            threads: args.threads,
+            ..SessionOptions::default()
+        },
+    )
+    .map_err(|e| Failure::input(format!("{}: {e}", args.model.display())))?;
     for path in &args.inputs {
         crate::cmd::infer_audio::run_wav(&mut spotter, path, args.json)?;
     }
