@@ -119,8 +119,26 @@ fn bench_json_has_the_contract_keys() {
     assert_eq!(v["threads"], 1);
     assert!(v["p50_ms"].as_f64().unwrap() > 0.0);
     assert!(v["profile"].as_array().unwrap().len() > 50);
-    let o = outpost(&["bench", "--model", &model, "--threads", "2"]);
+    // Two threads: the same contract, still no allocation per run.
+    let o = outpost(&[
+        "bench",
+        "--model",
+        &model,
+        "--threads",
+        "2",
+        "--runs",
+        "5",
+        "--warmup",
+        "2",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["threads"], 2);
+    assert_eq!(v["allocs_per_run"], 0.0);
+    let o = outpost(&["bench", "--model", &model, "--threads", "0"]);
     assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--threads 0"), "{}", stderr(&o));
     let o = Command::new(env!("CARGO_BIN_EXE_outpost"))
         .args(["bench", "--model", &model, "--runs", "3"])
         .env("OUTPOST_KERNELS", "sse9")
