@@ -81,6 +81,7 @@ fn num(v: &Value, key: &str) -> f64 {
 
 #[test]
 fn bench_pipeline_json_adds_up() {
+    let _shared = ALONE.read().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path());
     let v = bench_json(&cfg, "40", "10");
@@ -150,16 +151,22 @@ fn bench_pipeline_json_adds_up() {
     );
 }
 
-/// The first CPU this process may run on (`Cpus_allowed_list` starts with it).
-fn first_cpu() -> usize {
+/// The first and the last CPU this process may run on (`Cpus_allowed_list`, e.g. "0-3,6").
+fn first_and_last_cpu() -> (usize, usize) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     let list = status
         .lines()
         .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
-        .unwrap();
-    let first = list.trim().split([',', '-']).next().unwrap();
-    first.parse().unwrap()
+        .unwrap()
+        .trim();
+    let first = list.split([',', '-']).next().unwrap().parse().unwrap();
+    let last = list.rsplit([',', '-']).next().unwrap().parse().unwrap();
+    (first, last)
 }
+
+/// Busy threads take whole cores: the busy test runs alone, not beside this file's other
+/// pipelines (whose timing assertions it would disturb).
+static ALONE: std::sync::RwLock<()> = std::sync::RwLock::new(());
 
 /// `[pipeline] busy` with every thread placed: frames add up as without it, under `block`.
 #[test]
@@ -167,10 +174,13 @@ fn bench_pipeline_busy_and_pinned() {
     let dir = tempfile::tempdir().unwrap();
     let model = need(models_dir().join("blazeface-short-int8.safetensors"));
     let coffee = need(models_dir().join("data/coffee.png"));
-    let cpu = first_cpu();
+    let _alone = ALONE.write().unwrap_or_else(|e| e.into_inner());
+    // As docs/runtime.md advises: the busy inference thread on a core of its own where there
+    // is a second one, the capture thread beside the publisher.
+    let (io, infer) = first_and_last_cpu();
     let text = format!(
-        "[pipeline]\nbusy = true\ninfer_cpus = [{cpu}]\ncapture_cpus = [{cpu}]\n\
-         publish_cpu = {cpu}\n\n[[stream]]\nname = \"cam\"\nimages = [{c:?}]\nmodel = {m:?}\n\
+        "[pipeline]\nbusy = true\ninfer_cpus = [{infer}]\ncapture_cpus = [{io}]\n\
+         publish_cpu = {io}\n\n[[stream]]\nname = \"cam\"\nimages = [{c:?}]\nmodel = {m:?}\n\
          fps = 100\npolicy = \"block:5000\"\n",
         c = coffee.display().to_string(),
         m = model.display().to_string(),
@@ -183,7 +193,6 @@ fn bench_pipeline_busy_and_pinned() {
     assert_eq!(num(s, "captured"), 30.0, "{s}");
     assert_eq!(num(s, "dropped_total"), 0.0, "{s}");
     assert_eq!(num(s, "published"), 30.0, "{s}");
-    assert!(v["handoff_p50_us"].is_number(), "{v}");
 }
 
 #[test]
@@ -205,6 +214,7 @@ fn bench_needs_model_or_pipeline_not_both() {
 /// what the record policy keeps is committed, and a dead uplink only counts failures.
 #[test]
 fn bench_pipeline_runs_the_outbox() {
+    let _shared = ALONE.read().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let model = need(models_dir().join("blazeface-short-int8.safetensors"));
     let astronaut = need(models_dir().join("data/astronaut.png"));
