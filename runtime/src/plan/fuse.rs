@@ -140,7 +140,7 @@ pub(super) fn convs_into_adds(steps: &mut Vec<Step>, buffers: &[Buffer], keep: &
                 steps[i].node
             );
             // The convolution's step is removed below: its packed weights move into the add
-            // (a placeholder that costs nothing takes their place until then).
+            // (an empty f32 add kernel fills the removed step until then).
             match std::mem::replace(&mut steps[j].kernel, Kernel::AddF32((0.0, 0.0))) {
                 Kernel::ConvI8(conv) => steps[i].kernel = Kernel::ConvAdd16I8(conv, q, pad),
                 other => {
