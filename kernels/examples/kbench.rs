@@ -1,5 +1,6 @@
 //! Quick single-shape timing without criterion (for iterating on kernels):
-//! `cargo run --release -p outpost-kernels --example kbench [tier]`.
+//! `cargo run --release -p outpost-kernels --example kbench [tier]` (`KBENCH_F32=1`: with the
+//! `f32` requantization).
 
 use outpost_kernels::{
     Conv2dParams, DepthwiseParams, KernelTable, PackedConv, PackedDepthwise, Tier,
@@ -63,7 +64,10 @@ fn main() {
         .map_or(Tier::best(), |s| Tier::parse(&s).unwrap());
     let t = KernelTable::for_tier(tier).unwrap();
     let only = std::env::args().nth(2).unwrap_or_default();
+    // `KBENCH_F32=1`: the f32 requantization instead of TFLite's fixed point form.
+    let f32_requant = std::env::var_os("KBENCH_F32").is_some();
     for (h, w, ic, oc) in [
+        (112, 112, 16, 96),
         (56, 56, 24, 144),
         (28, 28, 32, 192),
         (14, 14, 96, 576),
@@ -76,7 +80,8 @@ fn main() {
         if !format!("pw{h}x{w}x{ic}").contains(&only) {
             continue;
         }
-        let p = Conv2dParams::simple(h, w, ic, oc, 1, 1);
+        let mut p = Conv2dParams::simple(h, w, ic, oc, 1, 1);
+        p.requant_f32 = f32_requant;
         let packed = PackedConv::new(
             tier,
             &p,
@@ -98,7 +103,8 @@ fn main() {
         if !format!("dw{h}x{w}x{c}").contains(&only) {
             continue;
         }
-        let p = DepthwiseParams::same(h, w, c, 3, s);
+        let mut p = DepthwiseParams::same(h, w, c, 3, s);
+        p.requant_f32 = f32_requant;
         let packed = PackedDepthwise::new(
             tier,
             &p,

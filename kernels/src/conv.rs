@@ -165,6 +165,7 @@ impl PackedConv {
                 requant,
                 params.input_zp,
                 out,
+                params.requant_f32,
             )]
         } else {
             (0..params.groups)
@@ -179,6 +180,7 @@ impl PackedConv {
                         &requant[ch],
                         params.input_zp,
                         out,
+                        params.requant_f32,
                     )
                 })
                 .collect()

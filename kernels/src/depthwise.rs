@@ -90,6 +90,7 @@ impl PackedDepthwise {
             min: params.act_min,
             max: params.act_max,
         };
+        let f32_out = params.requant_f32.then_some(out);
         let simd = tier != Tier::Generic && params.multiplier == 1 && taps <= MAX_SIMD_TAPS;
         let w = |tap: usize, ch: usize| {
             if tap < taps && ch < c {
@@ -101,7 +102,8 @@ impl PackedDepthwise {
         let mut w8 = Vec::new();
         let mut w16 = Vec::new();
         let mut w8_col = Vec::new();
-        let mut quant = ChannelQuant::new(bias.iter().copied(), &requant, c.div_ceil(16) * 16);
+        let mut quant =
+            ChannelQuant::new(bias.iter().copied(), &requant, c.div_ceil(16) * 16, f32_out);
         if simd && tier == Tier::Avx512Vnni {
             let chunks = c.div_ceil(64);
             let quads = taps.div_ceil(4);
@@ -146,7 +148,7 @@ impl PackedDepthwise {
                     bias[ch].wrapping_sub(zp.wrapping_mul((0..taps).map(|t| w(t, ch) as i32).sum()))
                 })
                 .collect();
-            quant = ChannelQuant::new(folded.into_iter(), &requant, chunks * 64);
+            quant = ChannelQuant::new(folded.into_iter(), &requant, chunks * 64, f32_out);
             quant = quant.permuted(chunks * 64, |i| {
                 let ch = chan(i / 64, (i % 64) / 16, i % 16);
                 (ch < c).then_some(ch)
@@ -169,13 +171,11 @@ impl PackedDepthwise {
                     }
                 }
             }
-            quant = ChannelQuant::new(bias.iter().copied(), &requant, chunks * 16).permuted(
-                chunks * 16,
-                |i| {
+            quant = ChannelQuant::new(bias.iter().copied(), &requant, chunks * 16, f32_out)
+                .permuted(chunks * 16, |i| {
                     let ch = chan(i / 16, (i % 16) / 8, i % 8);
                     (ch < c).then_some(ch)
-                },
-            );
+                });
         }
         PackedDepthwise {
             w8_col,

@@ -38,11 +38,22 @@ pub(crate) struct ChannelQuant {
     /// half) and `s − 1` (odd lane; result in the high half).
     pub shift_even: Vec<i64>,
     pub shift_odd: Vec<i64>,
+    /// Per-channel `f32` scales ([`Requant::scale_f32`]; 0 in padding lanes).
+    pub scale: Vec<f32>,
+    /// `Some([min − zp, max − zp])` when the channels requantize in `f32`
+    /// ([`crate::requantize_f32`]), which then replaces every form above.
+    pub f32_range: Option<[f32; 2]>,
 }
 
 impl ChannelQuant {
-    /// Builds padded per-channel arrays; `bias[c]` is already folded by the caller.
-    pub fn new(bias: impl Iterator<Item = i32>, requant: &[Requant], padded: usize) -> Self {
+    /// Builds padded per-channel arrays; `bias[c]` is already folded by the caller. With
+    /// `f32_out`, the channels requantize in `f32` into that output's range.
+    pub fn new(
+        bias: impl Iterator<Item = i32>,
+        requant: &[Requant],
+        padded: usize,
+        f32_out: Option<OutputQuant>,
+    ) -> Self {
         let z = vec![0; padded];
         let mut q = ChannelQuant {
             bias: z.clone(),
@@ -58,9 +69,12 @@ impl ChannelQuant {
             add_odd: Vec::new(),
             shift_even: Vec::new(),
             shift_odd: Vec::new(),
+            scale: vec![0.0; padded],
+            f32_range: f32_out.map(|o| [(o.min - o.zp) as f32, (o.max - o.zp) as f32]),
         };
         for (c, (b, r)) in bias.zip(requant).enumerate() {
             q.bias[c] = b;
+            q.scale[c] = r.scale_f32();
             q.mult[c] = r.multiplier();
             q.lshift[c] = r.left_shift();
             q.rshift[c] = r.right_shift();
@@ -128,6 +142,10 @@ impl ChannelQuant {
             add_odd: Vec::new(),
             shift_even: Vec::new(),
             shift_odd: Vec::new(),
+            scale: (0..len)
+                .map(|i| map(i).map_or(0.0, |c| self.scale[c]))
+                .collect(),
+            f32_range: self.f32_range,
         };
         q.derive();
         q
@@ -160,7 +178,8 @@ pub(crate) struct PackedGemm {
 }
 
 impl PackedGemm {
-    /// Packs `weights` (`n` rows of `k`) for `tier` (a SIMD tier).
+    /// Packs `weights` (`n` rows of `k`) for `tier` (a SIMD tier); `f32_out`: requantize in
+    /// `f32` ([`crate::requantize_f32`]).
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         tier: Tier,
@@ -171,6 +190,7 @@ impl PackedGemm {
         requant: &[Requant],
         input_zp: i32,
         out: OutputQuant,
+        f32_out: bool,
     ) -> Self {
         assert_eq!(weights.len(), n * k, "gemm: weight length");
         assert_eq!(requant.len(), n, "gemm: one multiplier per output channel");
@@ -217,7 +237,7 @@ impl PackedGemm {
             }
             Tier::Generic => panic!("the generic tier does not use packed GEMM weights"),
         };
-        let quant = ChannelQuant::new(folded.into_iter(), requant, padded);
+        let quant = ChannelQuant::new(folded.into_iter(), requant, padded, f32_out.then_some(out));
         PackedGemm {
             tier,
             n,

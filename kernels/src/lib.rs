@@ -96,7 +96,8 @@ pub use params::{
 };
 pub use quant::{
     Requant, conv_multiplier, dequantize_i8, multiply_by_quantized_multiplier, quantize_f32,
-    quantize_multiplier, rounding_divide_by_pot, saturating_rounding_doubling_high_mul,
+    quantize_multiplier, requantize_f32, rounding_divide_by_pot,
+    saturating_rounding_doubling_high_mul,
 };
 pub use table::KernelTable;
 

@@ -96,6 +96,9 @@ pub struct Conv2dParams {
     pub act_min: i32,
     /// Highest output value after the fused activation (int8 only).
     pub act_max: i32,
+    /// Int8 requantization in `f32` ([`crate::requantize_f32`]) instead of TFLite's fixed
+    /// point form.
+    pub requant_f32: bool,
 }
 
 impl Conv2dParams {
@@ -130,6 +133,7 @@ impl Conv2dParams {
             output_zp: 0,
             act_min: -128,
             act_max: 127,
+            requant_f32: false,
         }
     }
 
@@ -248,6 +252,9 @@ pub struct DepthwiseParams {
     pub act_min: i32,
     /// Highest output value (int8 only).
     pub act_max: i32,
+    /// Int8 requantization in `f32` ([`crate::requantize_f32`]) instead of TFLite's fixed
+    /// point form (which rounds as [`crate::PackedDepthwise::ties_upward`] says).
+    pub requant_f32: bool,
 }
 
 impl DepthwiseParams {
@@ -278,6 +285,7 @@ impl DepthwiseParams {
             output_zp: 0,
             act_min: -128,
             act_max: 127,
+            requant_f32: false,
         }
     }
 

@@ -50,6 +50,12 @@ impl Requant {
         multiply_by_quantized_multiplier(x, self)
     }
 
+    /// The multiplier as an `f32` (`multiplier · 2^(shift − 31)`, rounded once to nearest):
+    /// the per-channel scale of [`requantize_f32`].
+    pub fn scale_f32(self) -> f32 {
+        (self.multiplier as f64 * 2f64.powi(self.shift - 31)) as f32
+    }
+
     /// Applies the multiplier to `x` with the final shift's ties rounded upward
     /// ([`multiply_by_quantized_multiplier_upward`], TFLite's optimized depthwise kernels).
     #[inline]
@@ -170,6 +176,22 @@ pub fn multiply_by_quantized_multiplier_upward(x: i32, r: Requant) -> i32 {
     }
 }
 
+/// Outpost's `f32` requantization (the model format's `"requantization": "f32"`, what
+/// XNNPACK does): `clamp(round_even(clamp(f32(acc) · scale, min − zp, max − zp)) + zp)`.
+/// `acc` is rounded to `f32` once, the product once (IEEE single precision, no fused
+/// multiply-add), and the result rounds ties to even: the SIMD tiers' `cvtdq2ps`, `mulps`,
+/// `maxps`/`minps` and `cvtps2dq` give the same bits. The clamp to `[min − zp, max − zp]`
+/// (integers, so it commutes with the rounding) comes before the conversion so that no
+/// accumulator can overflow it. `scale` is [`Requant::scale_f32`]; it differs from TFLite's
+/// fixed-point form by at most one step, on results within about 2^−20 of a tie.
+#[inline]
+pub fn requantize_f32(acc: i32, scale: f32, zp: i32, min: i32, max: i32) -> i32 {
+    let x = (acc as f32 * scale)
+        .max((min - zp) as f32)
+        .min((max - zp) as f32);
+    x.round_ties_even() as i32 + zp
+}
+
 /// Quantizes one real value: `round(x / scale) + zero_point`, clamped to int8 (TFLite's
 /// `AffineQuantize`, with rounding half away from zero).
 #[inline]
@@ -188,6 +210,27 @@ pub fn dequantize_i8(q: i8, scale: f32, zero_point: i32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn f32_requantization_rounds_ties_to_even_and_clamps() {
+        let r = quantize_multiplier(0.25);
+        assert_eq!(r.scale_f32(), 0.25);
+        let f = |acc| requantize_f32(acc, r.scale_f32(), -3, -128, 20);
+        // 2/4 and 6/4 are ties: to even (0 and 2), then + zp.
+        assert_eq!([f(2), f(6), f(-2), f(-6), f(5)], [-3, -1, -3, -5, -2]);
+        // Far outside the range: clamped, no overflow.
+        assert_eq!([f(i32::MAX), f(i32::MIN)], [20, -128]);
+        // Within a step of TFLite's fixed point form on a scale that is not a power of two.
+        let r = quantize_multiplier(0.0123);
+        for acc in (-20_000..20_000).step_by(7) {
+            let exact = r.apply(acc) - 3;
+            let f = requantize_f32(acc, r.scale_f32(), -3, -128, 127);
+            assert!(
+                (f - exact.clamp(-128, 127)).abs() <= 1,
+                "{acc}: {f} vs {exact}"
+            );
+        }
+    }
 
     #[test]
     fn upward_rounding_differs_only_on_negative_ties() {

@@ -183,20 +183,24 @@ fn conv_case(kind: ConvKind) -> impl Strategy<Value = ConvCase> {
                     biases(p.out_c),
                     any_multipliers(p.out_c),
                     bytes(p.input_len()),
+                    any::<bool>(),
                 )
             },
         )
-        .prop_map(|(mut p, (lo, hi), weights, bias, scales, input)| {
-            p.act_min = lo;
-            p.act_max = hi;
-            ConvCase {
-                p,
-                weights,
-                bias,
-                scales,
-                input,
-            }
-        })
+        .prop_map(
+            |(mut p, (lo, hi), weights, bias, scales, input, f32_requant)| {
+                p.act_min = lo;
+                p.act_max = hi;
+                p.requant_f32 = f32_requant;
+                ConvCase {
+                    p,
+                    weights,
+                    bias,
+                    scales,
+                    input,
+                }
+            },
+        )
 }
 
 fn run_conv(table: &KernelTable, c: &ConvCase) -> Vec<i8> {
@@ -273,21 +277,25 @@ fn dw_case() -> impl Strategy<Value = DwCase> {
                     any_multipliers(p.out_c()),
                     bytes(p.input_len()),
                     any::<bool>(),
+                    any::<bool>(),
                 )
             },
         )
-        .prop_map(|(mut p, (lo, hi), weights, bias, scales, input, upward)| {
-            p.act_min = lo;
-            p.act_max = hi;
-            DwCase {
-                p,
-                weights,
-                bias,
-                scales,
-                input,
-                upward,
-            }
-        })
+        .prop_map(
+            |(mut p, (lo, hi), weights, bias, scales, input, upward, f32_requant)| {
+                p.act_min = lo;
+                p.act_max = hi;
+                p.requant_f32 = f32_requant;
+                DwCase {
+                    p,
+                    weights,
+                    bias,
+                    scales,
+                    input,
+                    upward,
+                }
+            },
+        )
 }
 
 fn run_dw(table: &KernelTable, c: &DwCase) -> Vec<i8> {
@@ -645,11 +653,18 @@ proptest! {
 
 /// A direct check of the reference against hand-computed TFLite values.
 /// First layers at full size (BlazeFace 128×128×3 → 24, 5×5; MobileNetV2 224×224×3 → 32,
-/// 3×3; both stride 2 with TFLite "same" padding): every tier equals generic.
+/// 3×3; both stride 2 with TFLite "same" padding), in either requantization: every tier
+/// equals generic.
 #[test]
 fn first_layers_at_full_size_match_generic() {
-    for (size, oc, k) in [(128, 24, 5), (224, 32, 3)] {
+    for (size, oc, k, f32_requant) in [
+        (128, 24, 5, false),
+        (224, 32, 3, false),
+        (128, 24, 5, true),
+        (224, 32, 3, true),
+    ] {
         let mut p = Conv2dParams::simple(size, size, 3, oc, k, k);
+        p.requant_f32 = f32_requant;
         (p.stride_h, p.stride_w, p.out_h, p.out_w) = (2, 2, size / 2, size / 2);
         let pad = ((size / 2 - 1) * 2 + k - size) / 2;
         (p.pad_top, p.pad_left, p.input_zp, p.output_zp) = (pad, pad, -7, 3);
@@ -664,7 +679,7 @@ fn first_layers_at_full_size_match_generic() {
         for t in simd_tiers() {
             assert!(
                 run_conv(&t, &c) == want,
-                "{size}×{size} k{k}: tier {}",
+                "{size}×{size} k{k} f32 {f32_requant}: tier {}",
                 t.tier()
             );
         }
@@ -674,7 +689,7 @@ fn first_layers_at_full_size_match_generic() {
 /// Depthwise 3×3 at BlazeFace's channel counts, whose last chunks run two or four pixels per
 /// vector (at most 32 channels: pairs; 16: quads; 33–48: both), stride 1 and 2, widths that
 /// leave a partial group, with power-of-two multipliers, where exact ties are frequent: every
-/// tier equals generic with either rounding of ties.
+/// tier equals generic with either rounding of ties, and with the `f32` requantization.
 #[test]
 fn depthwise_ties_on_narrow_chunks_match_generic() {
     let cases = [
@@ -690,7 +705,8 @@ fn depthwise_ties_on_narrow_chunks_match_generic() {
     for (ch, stride, e) in cases {
         let mut p = DepthwiseParams::same(11, 13, ch, 3, stride);
         (p.input_zp, p.output_zp) = (-5, 7);
-        for upward in [false, true] {
+        for (upward, f32_requant) in [(false, false), (true, false), (false, true)] {
+            p.requant_f32 = f32_requant;
             let c = DwCase {
                 p,
                 weights: pseudo_random_i8(p.weight_len(), 13 + ch as u32),
@@ -703,7 +719,7 @@ fn depthwise_ties_on_narrow_chunks_match_generic() {
             for t in simd_tiers() {
                 assert!(
                     run_dw(&t, &c) == want,
-                    "{ch} channels, upward {upward}: tier {}",
+                    "{ch} channels, upward {upward}, f32 {f32_requant}: tier {}",
                     t.tier()
                 );
             }
@@ -726,6 +742,24 @@ fn conv_reference_hand_value() {
         let mut scratch = vec![0u8; packed.scratch_bytes()];
         table.conv2d_i8(&packed, &input, &mut out, &mut scratch);
         assert_eq!(out, [105], "tier {t}");
+    }
+}
+
+#[test]
+fn conv_f32_requantization_hand_values() {
+    // As above with "requantization": "f32": 107.5 is a tie, to even → 108 − 3 = 105; with
+    // bias 98, 106.5 → 106 (TFLite: 107) − 3 = 103.
+    let mut p = Conv2dParams::simple(1, 1, 2, 1, 1, 1);
+    (p.input_zp, p.output_zp, p.requant_f32) = (5, -3, true);
+    for t in Tier::supported() {
+        let table = KernelTable::for_tier(t).unwrap();
+        for (bias, want) in [(100, 105), (98, 103)] {
+            let packed = PackedConv::new(t, &p, &[3, -4], Some(&[bias]), 1.0, &[0.5], 1.0);
+            let mut out = [0i8; 1];
+            let mut scratch = vec![0u8; packed.scratch_bytes()];
+            table.conv2d_i8(&packed, &[10, -20], &mut out, &mut scratch);
+            assert_eq!(out, [want], "tier {t}, bias {bias}");
+        }
     }
 }
 

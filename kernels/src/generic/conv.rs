@@ -3,6 +3,7 @@
 use crate::conv::PackedConv;
 use crate::float::PackedConvF32;
 use crate::params::Conv2dParams;
+use crate::quant::requantize_f32;
 
 /// Visits the valid taps of output pixel (`b`, `oy`, `ox`): `f(input_offset, weight_offset)`
 /// with offsets of the group's first channel.
@@ -47,7 +48,12 @@ pub(crate) fn conv2d_i8(p: &PackedConv, input: &[i8], output: &mut [i8], _scratc
                         }
                     });
                     acc = acc.wrapping_add(p.bias[oc]);
-                    let v = p.requant[oc].apply(acc).wrapping_add(d.output_zp);
+                    let r = p.requant[oc];
+                    let v = if d.requant_f32 {
+                        requantize_f32(acc, r.scale_f32(), d.output_zp, d.act_min, d.act_max)
+                    } else {
+                        r.apply(acc).wrapping_add(d.output_zp)
+                    };
                     *o = v.clamp(d.act_min, d.act_max) as i8;
                 }
             }

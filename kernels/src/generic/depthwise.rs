@@ -3,6 +3,7 @@
 use crate::depthwise::PackedDepthwise;
 use crate::float::PackedDepthwiseF32;
 use crate::params::DepthwiseParams;
+use crate::quant::requantize_f32;
 
 /// Visits the valid taps of output pixel (`b`, `oy`, `ox`): `f(input_pixel_offset, tap)`.
 #[inline]
@@ -55,12 +56,13 @@ pub(crate) fn depthwise_i8(
                     });
                     acc = acc.wrapping_add(p.bias[oc]);
                     let r = p.requant[oc];
-                    let v = if p.quant.ties_up {
-                        r.apply_upward(acc)
+                    let v = if d.requant_f32 {
+                        requantize_f32(acc, r.scale_f32(), d.output_zp, d.act_min, d.act_max)
+                    } else if p.quant.ties_up {
+                        r.apply_upward(acc).wrapping_add(d.output_zp)
                     } else {
-                        r.apply(acc)
+                        r.apply(acc).wrapping_add(d.output_zp)
                     };
-                    let v = v.wrapping_add(d.output_zp);
                     *o = v.clamp(d.act_min, d.act_max) as i8;
                 }
             }

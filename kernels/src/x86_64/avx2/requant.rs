@@ -1,6 +1,7 @@
 //! Lane-wise TFLite requantization on 8 × i32, bit-exact with
 //! [`crate::quant::multiply_by_quantized_multiplier`] (or its `_upward` form when the channels
-//! round ties upward, [`ChannelQuant::ties_up`]).
+//! round ties upward, [`ChannelQuant::ties_up`]), or the `f32` form
+//! ([`crate::quant::requantize_f32`]) when the channels take it.
 
 use core::arch::x86_64::*;
 
@@ -18,6 +19,8 @@ pub(crate) struct Rq8 {
     pub rhalf: __m256i,
     /// All ones: ties of negative values round away from zero; zero: ties round upward.
     pub tie: __m256i,
+    /// The `f32` form ([`ChannelQuant::f32_range`]): scales and the range `[lo, hi]`.
+    pub f32: Option<[__m256; 3]>,
 }
 
 impl Rq8 {
@@ -41,6 +44,11 @@ impl Rq8 {
             rmask: ld(&q.rmask),
             rhalf: ld(&q.rhalf),
             tie: _mm256_set1_epi32(if q.ties_up { 0 } else { -1 }),
+            f32: q.f32_range.map(|[lo, hi]| {
+                // SAFETY: the caller guarantees 8 entries from `at` (`scale` has `mult`'s length).
+                let scale = unsafe { _mm256_loadu_ps(q.scale.as_ptr().add(at)) };
+                [scale, _mm256_set1_ps(lo), _mm256_set1_ps(hi)]
+            }),
         }
     }
 
@@ -56,6 +64,7 @@ impl Rq8 {
             rmask: _mm256_set1_epi32(rmask),
             rhalf: _mm256_set1_epi32(rmask >> 1),
             tie: _mm256_set1_epi32(-1),
+            f32: None,
         }
     }
 }
@@ -102,7 +111,15 @@ pub(crate) fn mbqm8(acc: __m256i, q: Rq8) -> __m256i {
 #[inline]
 #[target_feature(enable = "avx2")]
 pub(crate) fn finish8(acc: __m256i, q: Rq8, o: Out8) -> __m256i {
-    let v = _mm256_add_epi32(mbqm8(acc, q), o.zp);
+    let y = match q.f32 {
+        // `cvtps2dq` rounds ties to even (MXCSR's default, which Rust never changes).
+        Some([scale, lo, hi]) => _mm256_cvtps_epi32(_mm256_min_ps(
+            _mm256_max_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(acc), scale), lo),
+            hi,
+        )),
+        None => mbqm8(acc, q),
+    };
+    let v = _mm256_add_epi32(y, o.zp);
     _mm256_min_epi32(_mm256_max_epi32(v, o.min), o.max)
 }
 

@@ -5,7 +5,7 @@
 use core::arch::x86_64::*;
 
 use super::depthwise_group::{Group, row3x3_group};
-use super::requant::{Rq16, Rq16Fast, mbqm16, mbqm16_fast};
+use super::requant::{LaneRequant, Rq16, Rq16F32, Rq16Fast};
 use crate::depthwise::{MAX_SIMD_TAPS, PackedDepthwise};
 
 /// Runs a packed depthwise convolution (multiplier 1, at most [`MAX_SIMD_TAPS`] taps).
@@ -35,24 +35,28 @@ pub(crate) fn run(p: &PackedDepthwise, input: &[i8], output: &mut [i8], scratch:
             // (row_offsets only yields rows < in_h of image b); `out` holds out_w·c bytes;
             // `zp_row` holds c bytes; the packing matches (asserted above).
             unsafe {
-                if p.quant.ties_up {
-                    row_any::<true>(p, input.as_ptr(), &rows, zp_row, out.as_mut_ptr())
-                } else {
-                    row_any::<false>(p, input.as_ptr(), &rows, zp_row, out.as_mut_ptr())
+                let (i, o) = (input.as_ptr(), out.as_mut_ptr());
+                match (p.quant.f32_range.is_some(), p.quant.fast, p.quant.ties_up) {
+                    (true, ..) => row_any::<false, Rq16F32>(p, i, &rows, zp_row, o),
+                    (false, true, false) => row_any::<false, Rq16Fast>(p, i, &rows, zp_row, o),
+                    (false, true, true) => row_any::<true, Rq16Fast>(p, i, &rows, zp_row, o),
+                    (false, false, false) => row_any::<false, Rq16>(p, i, &rows, zp_row, o),
+                    (false, false, true) => row_any::<true, Rq16>(p, i, &rows, zp_row, o),
                 }
             }
         }
     }
 }
 
-/// One output row by the kernel that fits the window; `UP`: the channels round ties upward
-/// (chosen once per call, so that the row loops carry no rounding branch).
+/// One output row by the kernel that fits the window; `UP`: the channels round ties upward;
+/// `R`: the requantization form (both chosen once per call, so that the row loops carry no
+/// rounding branch).
 ///
 /// # Safety
 /// See the call in [`run`].
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-unsafe fn row_any<const UP: bool>(
+unsafe fn row_any<const UP: bool, R: LaneRequant>(
     p: &PackedDepthwise,
     input: *const i8,
     rows: &[Option<usize>; MAX_SIMD_TAPS],
@@ -64,12 +68,12 @@ unsafe fn row_any<const UP: bool>(
     unsafe {
         match d.k_h * d.k_w {
             9 if !p.w8_col.is_empty() && d.stride_w == 1 => {
-                row3x3::<1, UP>(p, input, rows, zp_row, out)
+                row3x3::<1, UP, R>(p, input, rows, zp_row, out)
             }
-            9 if !p.w8_col.is_empty() => row3x3::<2, UP>(p, input, rows, zp_row, out),
-            9 => row::<9, UP>(p, input, rows, zp_row, out),
-            25 => row::<25, UP>(p, input, rows, zp_row, out),
-            _ => row::<0, UP>(p, input, rows, zp_row, out),
+            9 if !p.w8_col.is_empty() => row3x3::<2, UP, R>(p, input, rows, zp_row, out),
+            9 => row::<9, UP, R>(p, input, rows, zp_row, out),
+            25 => row::<25, UP, R>(p, input, rows, zp_row, out),
+            _ => row::<0, UP, R>(p, input, rows, zp_row, out),
         }
     }
 }
@@ -79,7 +83,7 @@ unsafe fn row_any<const UP: bool>(
 /// # Safety
 /// See the call in [`run`].
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-unsafe fn row<const T: usize, const UP: bool>(
+unsafe fn row<const T: usize, const UP: bool, R: LaneRequant>(
     p: &PackedDepthwise,
     input: *const i8,
     rows: &[Option<usize>; MAX_SIMD_TAPS],
@@ -145,7 +149,7 @@ unsafe fn row<const T: usize, const UP: bool>(
                 }
             }
             // SAFETY: chunk k's per-channel arrays exist.
-            let bytes = unsafe { requant64::<UP>(p, k, &acc, o) };
+            let bytes = unsafe { requant64::<UP, R>(p, k, &acc, o) };
             // SAFETY: pixel ox of the output row holds c bytes; the mask stops at channel c.
             unsafe {
                 if left >= 64 {
@@ -178,79 +182,30 @@ impl Out64 {
     }
 }
 
-/// The general (left shift or no right shift) requantization of [`requant64`], kept out of
-/// line so that the fast form stays small enough to inline into the row loop (inlining both
-/// cost 40–60 % on the depthwise benchmarks).
-///
-/// # Safety
-/// Chunk `k`'s 64 entries of the permuted per-channel arrays exist.
-#[inline(never)]
-#[target_feature(enable = "avx512f,avx512bw")]
-unsafe fn requant64_slow<const UP: bool>(
-    p: &PackedDepthwise,
-    k: usize,
-    acc: &[__m512i; 4],
-) -> [__m512i; 4] {
-    core::array::from_fn(|j| {
-        // SAFETY: forwarded from this function's contract.
-        let q = unsafe { Rq16::load(&p.quant, (k * 4 + j) * 16) };
-        mbqm16::<UP>(acc[j], q)
-    })
-}
-
 /// Requantizes the four accumulators of chunk `k` (bias already added) into 64 bytes in
 /// channel order. The zero point is added after narrowing to i16 (saturating) and the clamp
 /// applied on bytes: equal to TFLite's `clamp(v + zp)` because every saturation step lies
 /// outside the int8 clamp range.
 ///
 /// # Safety
-/// Chunk `k`'s 64 entries of the permuted per-channel arrays exist.
+/// Chunk `k`'s 64 entries of the permuted per-channel arrays exist, in the form `R` reads.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw")]
-unsafe fn requant64<const UP: bool>(
+unsafe fn requant64<const UP: bool, R: LaneRequant>(
     p: &PackedDepthwise,
     k: usize,
     acc: &[__m512i; 4],
     o: Out64,
 ) -> __m512i {
-    let fast = |j: usize| {
-        // SAFETY: forwarded from this function's contract; used only when `p.quant.fast`.
-        unsafe { Rq16Fast::load(&p.quant, (k * 4 + j) * 16) }
-    };
-    debug_assert_eq!(UP, p.quant.ties_up);
-    let v: [__m512i; 4] = if p.quant.fast {
-        core::array::from_fn(|j| mbqm16_fast::<UP>(acc[j], fast(j)))
-    } else {
-        // SAFETY: forwarded from this function's contract.
-        unsafe { requant64_slow::<UP>(p, k, acc) }
-    };
+    // SAFETY: forwarded from this function's contract (the CPU runs this tier: the callers
+    // enable it).
+    let v: [__m512i; 4] = core::array::from_fn(|j| unsafe {
+        R::load(&p.quant, (k * 4 + j) * 16).apply::<UP>(acc[j])
+    });
     let lo = _mm512_adds_epi16(_mm512_packs_epi32(v[0], v[1]), o.zp);
     let hi = _mm512_adds_epi16(_mm512_packs_epi32(v[2], v[3]), o.zp);
     let bytes = _mm512_packs_epi16(lo, hi);
     _mm512_min_epi8(_mm512_max_epi8(bytes, o.min), o.max)
-}
-
-/// [`row3x3_group`] with the requantization form chosen once per call.
-///
-/// # Safety
-/// As [`row3x3_group`].
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-unsafe fn group<const S: usize, const P: usize, const UP: bool>(
-    p: &PackedDepthwise,
-    rows: &[Option<*const i8>; 3],
-    zp_row: *const i8,
-    out: *mut i8,
-    g: Group,
-) {
-    // SAFETY: forwarded from this function's contract.
-    unsafe {
-        if p.quant.fast {
-            row3x3_group::<S, P, UP, Rq16Fast>(p, rows, zp_row, out, g)
-        } else {
-            row3x3_group::<S, P, UP, Rq16>(p, rows, zp_row, out, g)
-        }
-    }
 }
 
 /// Interleaves three taps (rows) of 64 channels into the four channel-quad vectors.
@@ -277,7 +232,7 @@ pub(crate) fn quads3(x0: __m512i, x1: __m512i, x2: __m512i) -> [__m512i; 4] {
 /// # Safety
 /// As [`row`]; `p.w8_col` is packed.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-unsafe fn row3x3<const S: usize, const UP: bool>(
+unsafe fn row3x3<const S: usize, const UP: bool, R: LaneRequant>(
     p: &PackedDepthwise,
     input: *const i8,
     rows: &[Option<usize>; MAX_SIMD_TAPS],
@@ -306,7 +261,7 @@ unsafe fn row3x3<const S: usize, const UP: bool>(
             // the groups cover (pairs: lanes 0–1; quads: the lane after them).
             unsafe {
                 if pairs > 0 {
-                    group::<S, 2, UP>(
+                    row3x3_group::<S, 2, UP, R>(
                         p,
                         &row_ptr,
                         zp_row,
@@ -324,7 +279,7 @@ unsafe fn row3x3<const S: usize, const UP: bool>(
                         l0: quad_lane,
                         chans: quads,
                     };
-                    group::<S, 4, UP>(p, &row_ptr, zp_row, out, g);
+                    row3x3_group::<S, 4, UP, R>(p, &row_ptr, zp_row, out, g);
                 }
             }
             continue;
@@ -383,7 +338,7 @@ unsafe fn row3x3<const S: usize, const UP: bool>(
                 acc[j] = _mm512_dpbusd_epi32(acc[j], q2[j], w[2][j]);
             }
             // SAFETY: chunk k's per-channel arrays exist.
-            let bytes = unsafe { requant64::<UP>(p, k, &acc, o) };
+            let bytes = unsafe { requant64::<UP, R>(p, k, &acc, o) };
             // SAFETY: pixel ox of the output row holds c bytes; the mask stops at channel c.
             unsafe {
                 if left >= 64 {

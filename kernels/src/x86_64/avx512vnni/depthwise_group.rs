@@ -18,9 +18,8 @@
 use core::arch::x86_64::*;
 
 use super::depthwise::{Out64, quads3};
-use super::requant::{Rq16, Rq16Fast, bcast_lanes, mbqm16, mbqm16_fast};
+use super::requant::{LaneRequant, bcast_lanes};
 use crate::depthwise::PackedDepthwise;
-use crate::gemm::ChannelQuant;
 
 /// Where a group lies: 128-bit lane `l0` of chunk `k`, `chans` channels (at most `64 / P`).
 #[derive(Clone, Copy, Debug)]
@@ -175,7 +174,8 @@ fn shift<const P: usize>(a: [__m512i; 4], b: [__m512i; 4], n: usize) -> [__m512i
 /// AVX-512 VNNI is available; the row pointers address full input rows (`in_w·c` bytes);
 /// `zp_row` holds `c` bytes; `out` holds one output row (`out_w·c` bytes); `p.w8_col` is
 /// packed; the group lies inside the chunks (`16·l0 + chans ≤ 64`, at most `64 / P`
-/// channels, ending at or before channel `c`); `R` is [`Rq16Fast`] only when `p.quant.fast`.
+/// channels, ending at or before channel `c`); `R` is the form `p.quant` is in
+/// ([`LaneRequant`]).
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 pub(crate) unsafe fn row3x3_group<
     const S: usize,
@@ -220,7 +220,7 @@ pub(crate) unsafe fn row3x3_group<
             core::array::from_fn(|j| bcast_lanes::<P>(p.quant.bias.as_ptr().add(lane(j)).cast()));
         (w, bias)
     };
-    // SAFETY: as above; the fast arrays exist when `R` is the fast form (contract).
+    // SAFETY: as above; the arrays `R` reads exist in `p.quant` (contract).
     let rq: [R; 4] = core::array::from_fn(|j| unsafe { R::load_repeated::<P>(&p.quant, lane(j)) });
     let rows = GroupRows::new(rows, zp_row, d.in_w, c, at);
     let x0 = -(d.pad_left as isize);
@@ -257,7 +257,8 @@ pub(crate) unsafe fn row3x3_group<
             acc[j] = _mm512_dpbusd_epi32(acc[j], q1[j], w[1][j]);
             acc[j] = _mm512_dpbusd_epi32(acc[j], q2[j], w[2][j]);
         }
-        let v: [__m512i; 4] = core::array::from_fn(|j| rq[j].apply::<UP>(acc[j]));
+        // SAFETY: the CPU runs this tier (contract).
+        let v: [__m512i; 4] = core::array::from_fn(|j| unsafe { rq[j].apply::<UP>(acc[j]) });
         let lo = _mm512_adds_epi16(_mm512_packs_epi32(v[0], v[1]), o.zp);
         let hi = _mm512_adds_epi16(_mm512_packs_epi32(v[2], v[3]), o.zp);
         let bytes = _mm512_min_epi8(_mm512_max_epi8(_mm512_packs_epi16(lo, hi), o.min), o.max);
@@ -266,63 +267,6 @@ pub(crate) unsafe fn row3x3_group<
         unsafe { store::<P>(out.add(ox * c + at), c, (d.out_w - ox).min(P), mask, bytes) };
         ox += P;
     }
-}
-
-/// A requantization form, [`Rq16`] (any channels) or [`Rq16Fast`] (`ChannelQuant::fast`),
-/// chosen once per call so that the pixel loop carries no branch.
-pub(crate) trait LaneRequant: Copy {
-    /// Lanes `at..at + 16 / P` of `q` repeated `P` times.
-    ///
-    /// # Safety
-    /// As the loaders' `load_repeated`.
-    unsafe fn load_repeated<const P: usize>(q: &ChannelQuant, at: usize) -> Self;
-
-    /// `MultiplyByQuantizedMultiplier` per lane (`UP`: ties upward).
-    fn apply<const UP: bool>(self, acc: __m512i) -> __m512i;
-}
-
-impl LaneRequant for Rq16 {
-    #[inline]
-    unsafe fn load_repeated<const P: usize>(q: &ChannelQuant, at: usize) -> Self {
-        // SAFETY: forwarded; the CPU runs this tier (the only caller is the VNNI row).
-        unsafe { Rq16::load_repeated::<P>(q, at) }
-    }
-
-    #[inline]
-    fn apply<const UP: bool>(self, acc: __m512i) -> __m512i {
-        // SAFETY: only reached from the VNNI depthwise rows, after the tier check.
-        unsafe { apply_rq16::<UP>(acc, self) }
-    }
-}
-
-impl LaneRequant for Rq16Fast {
-    #[inline]
-    unsafe fn load_repeated<const P: usize>(q: &ChannelQuant, at: usize) -> Self {
-        // SAFETY: forwarded; the CPU runs this tier (the only caller is the VNNI row).
-        unsafe { Rq16Fast::load_repeated::<P>(q, at) }
-    }
-
-    #[inline]
-    fn apply<const UP: bool>(self, acc: __m512i) -> __m512i {
-        // SAFETY: only reached from the VNNI depthwise rows, after the tier check.
-        unsafe { apply_rq16_fast::<UP>(acc, self) }
-    }
-}
-
-/// # Safety
-/// AVX-512 F is available.
-#[inline]
-#[target_feature(enable = "avx512f")]
-unsafe fn apply_rq16<const UP: bool>(acc: __m512i, q: Rq16) -> __m512i {
-    mbqm16::<UP>(acc, q)
-}
-
-/// # Safety
-/// AVX-512 F is available.
-#[inline]
-#[target_feature(enable = "avx512f")]
-unsafe fn apply_rq16_fast<const UP: bool>(acc: __m512i, q: Rq16Fast) -> __m512i {
-    mbqm16_fast::<UP>(acc, q)
 }
 
 /// Stores the first `n` of the `P` pixels of `bytes` (pixel `i` at `dst + i·c`).

@@ -11,7 +11,7 @@
 use core::arch::x86_64::*;
 
 use super::gemm_pairs;
-use super::requant::{Out16, Rq16, Rq16Fast, finish16, finish16_fast, mbqm16_fast};
+use super::requant::{LaneRequant, Out16, Rq16, Rq16F32, Rq16Fast, finish16, finish16_fast};
 use crate::conv_add::Residual;
 use crate::gemm::{OutputQuant, PackedGemm};
 
@@ -523,9 +523,14 @@ unsafe fn epilogue<const R: usize, const B: usize>(
     dst: Dst,
     jb: usize,
 ) {
+    if p.quant.f32_range.is_some() {
+        // SAFETY: forwarded from this function's contract; the channels are in f32 form.
+        unsafe { epilogue_packed::<R, B, Rq16F32>(p, acc, dst, jb) };
+        return;
+    }
     if p.quant.fast {
-        // SAFETY: forwarded from this function's contract.
-        unsafe { epilogue_packed::<R, B>(p, acc, dst, jb) };
+        // SAFETY: forwarded from this function's contract; the channels are in fast form.
+        unsafe { epilogue_packed::<R, B, Rq16Fast>(p, acc, dst, jb) };
         return;
     }
     let (c, ldc) = (dst.c, dst.ldc);
@@ -577,29 +582,29 @@ unsafe fn epilogue<const R: usize, const B: usize>(
     }
 }
 
-/// [`epilogue`] for 1 to 4 16-channel blocks in the fast form: the results are narrowed
+/// [`epilogue`] for 1 to 4 16-channel blocks in a single-step form (`Q`: [`Rq16Fast`] or
+/// [`Rq16F32`]): the results are narrowed
 /// together (`vpackssdw`, + zero point saturating in i16, `vpacksswb`), clamped on bytes and
 /// put back in channel order with one `vpermd` (the packs interleave 128-bit lanes). Equal to
 /// TFLite's `clamp(v + zp)` because every saturation step lies outside the int8 clamp range.
 /// Channels from `p.n` on (the last block's padding) are not stored.
 ///
 /// # Safety
-/// As [`epilogue`], with `p.quant.fast` and `B` in 1..=4.
+/// As [`epilogue`], with `p.quant` in `Q`'s form and `B` in 1..=4.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-unsafe fn epilogue_packed<const R: usize, const B: usize>(
+unsafe fn epilogue_packed<const R: usize, const B: usize, Q: LaneRequant>(
     p: &PackedGemm,
     acc: &[[__m512i; B]; R],
     dst: Dst,
     jb: usize,
 ) {
-    debug_assert!(p.quant.fast && (1..=4).contains(&B) && p.n > jb * 16);
+    debug_assert!((1..=4).contains(&B) && p.n > jb * 16);
     let (c, ldc) = (dst.c, dst.ldc);
     let skip_masks: [u16; B] = core::array::from_fn(|b| dst.skip.map_or(0, |s| s.mask(jb + b)));
     let valid = (p.n - jb * 16).min(B * 16);
-    // SAFETY: the per-channel arrays are padded to a multiple of 16 channels, in fast form.
-    let q: [Rq16Fast; B] =
-        core::array::from_fn(|b| unsafe { Rq16Fast::load(&p.quant, (jb + b) * 16) });
+    // SAFETY: the per-channel arrays are padded to a multiple of 16 channels, in Q's form.
+    let q: [Q; B] = core::array::from_fn(|b| unsafe { Q::load(&p.quant, (jb + b) * 16) });
     // With a residual, the convolution's output is clamped in i32 lanes (TFLite's
     // `clamp(v + zp)`) and goes through the add; the narrowing below is then the add's.
     let conv = Out16::new(p.out);
@@ -611,7 +616,9 @@ unsafe fn epilogue_packed<const R: usize, const B: usize>(
     // Dword 4L + j of the packed bytes holds channels 16j + 4L .. +4 (L: 128-bit lane).
     let order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     for (r, acc_r) in acc.iter().enumerate() {
-        let mut v: [__m512i; B] = core::array::from_fn(|b| mbqm16_fast::<false>(acc_r[b], q[b]));
+        // SAFETY: the CPU runs this tier (enabled on this function).
+        let mut v: [__m512i; B] =
+            core::array::from_fn(|b| unsafe { q[b].apply::<false>(acc_r[b]) });
         if let Some(s) = dst.skip {
             for (b, vb) in v.iter_mut().enumerate() {
                 let x = _mm512_min_epi32(

@@ -8,16 +8,17 @@
 use core::arch::x86_64::*;
 
 use super::gemm::ALayout;
-use super::requant::{Out16, Rq16Fast, bcast_lanes, finish16_fast};
+use super::requant::{LaneRequant, Out16, Rq16F32, Rq16Fast, bcast_lanes, finish16_with};
 use crate::gemm::PackedGemm;
 
 /// Rows per tile.
 pub(crate) const ROWS: usize = 16;
 
 /// Whether the channel blocks from `jb` on are one full block and a last one of at most 8
-/// channels, and the requantization takes the fast form (the only one this tile has).
+/// channels, and the requantization takes a single-step form (fast or `f32`, the ones this
+/// tile has).
 pub(crate) fn applies(p: &PackedGemm, jb: usize) -> bool {
-    p.quant.fast && p.n > (jb + 1) * 16 && p.n <= (jb + 1) * 16 + 8
+    (p.quant.fast || p.quant.f32_range.is_some()) && p.n > (jb + 1) * 16 && p.n <= (jb + 1) * 16 + 8
 }
 
 /// Channels `16·jb..p.n` of [`ROWS`] rows: `c[r·ldc + ch] = requant(Σ a·w)`.
@@ -29,6 +30,30 @@ pub(crate) fn applies(p: &PackedGemm, jb: usize) -> bool {
 /// VNNI with `la.segs · la.seg_quads` quads.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 pub(crate) unsafe fn tile(
+    p: &PackedGemm,
+    a: *const u8,
+    la: ALayout,
+    c: *mut i8,
+    ldc: usize,
+    jb: usize,
+) {
+    // SAFETY: forwarded from this function's contract; the form matches `p.quant`.
+    unsafe {
+        if p.quant.f32_range.is_some() {
+            tile_in::<Rq16F32>(p, a, la, c, ldc, jb)
+        } else {
+            tile_in::<Rq16Fast>(p, a, la, c, ldc, jb)
+        }
+    }
+}
+
+/// [`tile`] with the requantization form `Q`.
+///
+/// # Safety
+/// As [`tile`]; `p.quant` is in `Q`'s form.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn tile_in<Q: LaneRequant>(
     p: &PackedGemm,
     a: *const u8,
     la: ALayout,
@@ -80,19 +105,19 @@ pub(crate) unsafe fn tile(
         }
     }
     let o = Out16::new(p.out);
-    // SAFETY: the per-channel arrays are padded to a multiple of 16 channels, in fast form.
+    // SAFETY: the per-channel arrays are padded to a multiple of 16 channels, in Q's form.
     let (q_full, q_half) = unsafe {
         (
-            Rq16Fast::load(&p.quant, jb * 16),
-            Rq16Fast::load_repeated::<2>(&p.quant, (jb + 1) * 16),
+            Q::load(&p.quant, jb * 16),
+            Q::load_repeated::<2>(&p.quant, (jb + 1) * 16),
         )
     };
     let tail = p.n - (jb + 1) * 16;
     let tail_mask: __mmask16 = (1 << tail) - 1;
     for (i, &hv) in half.iter().enumerate() {
-        let h = _mm512_cvtepi32_epi8(finish16_fast(hv, q_half, o));
+        let h = _mm512_cvtepi32_epi8(finish16_with::<Q, false>(hv, q_half, o));
         for (r, hr) in [(2 * i, h), (2 * i + 1, _mm_srli_si128::<8>(h))] {
-            let v = _mm512_cvtepi32_epi8(finish16_fast(full[r], q_full, o));
+            let v = _mm512_cvtepi32_epi8(finish16_with::<Q, false>(full[r], q_full, o));
             // SAFETY: row r of C has room for channels 16·jb..p.n (contract); the mask ends
             // the last block at p.n.
             unsafe {

@@ -1,6 +1,8 @@
 //! Lane-wise TFLite requantization on 16 × i32 (`MultiplyByQuantizedMultiplier`, + zero point,
 //! clamp), bit-exact with [`crate::quant::multiply_by_quantized_multiplier`] (or its `_upward`
-//! form when the channels round ties upward, [`ChannelQuant::ties_up`]).
+//! form when the channels round ties upward, [`ChannelQuant::ties_up`]); and the `f32` form,
+//! bit-exact with [`crate::quant::requantize_f32`]. [`LaneRequant`] lets a kernel take the
+//! form once per call.
 
 use core::arch::x86_64::*;
 
@@ -236,5 +238,162 @@ pub(crate) fn mbqm16_fast<const UP: bool>(x: __m512i, q: Rq16Fast) -> __m512i {
 #[target_feature(enable = "avx512f")]
 pub(crate) fn finish16_fast(acc: __m512i, q: Rq16Fast, o: Out16) -> __m512i {
     let v = _mm512_add_epi32(mbqm16_fast::<false>(acc, q), o.zp);
+    _mm512_min_epi32(_mm512_max_epi32(v, o.min), o.max)
+}
+
+/// The `f32` requantization ([`ChannelQuant::f32_range`]): per-lane scales and the range
+/// `[min − zp, max − zp]`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Rq16F32 {
+    pub scale: __m512,
+    pub lo: __m512,
+    pub hi: __m512,
+}
+
+impl Rq16F32 {
+    /// Loads channels `at..at + 16` of `q` (which must be in `f32` form).
+    ///
+    /// # Safety
+    /// `at + 16 <= q.scale.len()` and `q.f32_range` is set.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn load(q: &ChannelQuant, at: usize) -> Self {
+        debug_assert!(at + 16 <= q.scale.len());
+        // SAFETY: the caller guarantees 16 entries from `at`.
+        let scale = unsafe { _mm512_loadu_ps(q.scale.as_ptr().add(at)) };
+        Self::with_scale(q, scale)
+    }
+
+    /// Loads lanes `at..at + 16 / P` of `q` repeated `P` times, as [`Rq16::load_repeated`].
+    ///
+    /// # Safety
+    /// `at + 16 / P <= q.scale.len()`, `P` is 2 or 4, and `q.f32_range` is set.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn load_repeated<const P: usize>(q: &ChannelQuant, at: usize) -> Self {
+        debug_assert!(at + 16 / P <= q.scale.len());
+        // SAFETY: the caller guarantees 16 / P entries from `at`.
+        let scale =
+            unsafe { _mm512_castsi512_ps(bcast_lanes::<P>(q.scale.as_ptr().add(at).cast())) };
+        Self::with_scale(q, scale)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn with_scale(q: &ChannelQuant, scale: __m512) -> Self {
+        let [lo, hi] = q.f32_range.unwrap_or([0.0; 2]);
+        debug_assert!(q.f32_range.is_some());
+        Rq16F32 {
+            scale,
+            lo: _mm512_set1_ps(lo),
+            hi: _mm512_set1_ps(hi),
+        }
+    }
+}
+
+/// [`crate::quant::requantize_f32`] per lane, before the zero point: `cvtdq2ps`, `mulps`,
+/// clamp, `cvtps2dq` rounding ties to even.
+#[inline]
+#[target_feature(enable = "avx512f")]
+pub(crate) fn requant16_f32(acc: __m512i, q: Rq16F32) -> __m512i {
+    let x = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), q.scale);
+    let x = _mm512_min_ps(_mm512_max_ps(x, q.lo), q.hi);
+    _mm512_cvt_roundps_epi32::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(x)
+}
+
+/// A requantization form, [`Rq16`] (any channels), [`Rq16Fast`] (`ChannelQuant::fast`) or
+/// [`Rq16F32`] (`ChannelQuant::f32_range`), chosen once per call so that the pixel loops
+/// carry no branch.
+pub(crate) trait LaneRequant: Copy {
+    /// Lanes `at..at + 16` of `q`.
+    ///
+    /// # Safety
+    /// As the loaders' `load`; the CPU supports AVX-512 F.
+    unsafe fn load(q: &ChannelQuant, at: usize) -> Self;
+
+    /// Lanes `at..at + 16 / P` of `q` repeated `P` times.
+    ///
+    /// # Safety
+    /// As the loaders' `load_repeated`; the CPU supports AVX-512 F.
+    unsafe fn load_repeated<const P: usize>(q: &ChannelQuant, at: usize) -> Self;
+
+    /// The requantized lanes before the zero point (`UP`: the fixed-point forms' ties round
+    /// upward; the `f32` form ignores it).
+    ///
+    /// # Safety
+    /// The CPU supports AVX-512 F.
+    unsafe fn apply<const UP: bool>(self, acc: __m512i) -> __m512i;
+}
+
+impl LaneRequant for Rq16 {
+    #[inline]
+    unsafe fn load(q: &ChannelQuant, at: usize) -> Self {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { Rq16::load(q, at) }
+    }
+
+    #[inline]
+    unsafe fn load_repeated<const P: usize>(q: &ChannelQuant, at: usize) -> Self {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { Rq16::load_repeated::<P>(q, at) }
+    }
+
+    #[inline]
+    unsafe fn apply<const UP: bool>(self, acc: __m512i) -> __m512i {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { mbqm16::<UP>(acc, self) }
+    }
+}
+
+impl LaneRequant for Rq16Fast {
+    #[inline]
+    unsafe fn load(q: &ChannelQuant, at: usize) -> Self {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { Rq16Fast::load(q, at) }
+    }
+
+    #[inline]
+    unsafe fn load_repeated<const P: usize>(q: &ChannelQuant, at: usize) -> Self {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { Rq16Fast::load_repeated::<P>(q, at) }
+    }
+
+    #[inline]
+    unsafe fn apply<const UP: bool>(self, acc: __m512i) -> __m512i {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { mbqm16_fast::<UP>(acc, self) }
+    }
+}
+
+impl LaneRequant for Rq16F32 {
+    #[inline]
+    unsafe fn load(q: &ChannelQuant, at: usize) -> Self {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { Rq16F32::load(q, at) }
+    }
+
+    #[inline]
+    unsafe fn load_repeated<const P: usize>(q: &ChannelQuant, at: usize) -> Self {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { Rq16F32::load_repeated::<P>(q, at) }
+    }
+
+    #[inline]
+    unsafe fn apply<const UP: bool>(self, acc: __m512i) -> __m512i {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { requant16_f32(acc, self) }
+    }
+}
+
+/// Requantizes with `R`, adds the output zero point and clamps ([`finish16`] for any form).
+#[inline]
+#[target_feature(enable = "avx512f")]
+pub(crate) fn finish16_with<R: LaneRequant, const UP: bool>(
+    acc: __m512i,
+    q: R,
+    o: Out16,
+) -> __m512i {
+    // SAFETY: AVX-512 F is enabled on this function.
+    let v = _mm512_add_epi32(unsafe { q.apply::<UP>(acc) }, o.zp);
     _mm512_min_epi32(_mm512_max_epi32(v, o.min), o.max)
 }
