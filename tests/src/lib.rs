@@ -104,6 +104,7 @@ pub fn tiny_model(out_channels: usize) -> ModelBuilder {
             padding: Padding::Same,
             groups: 1,
             activation: Activation::Relu,
+            requantization: Default::default(),
         })
     };
     b.node_inferred(

@@ -132,6 +132,7 @@ fn float_kernels_match_candle_on_mobilenet_v2() {
         size: 64,
         int8: false,
         classes: 50,
+        ..Default::default()
     };
     let model = Model::from_bytes(synth_mobilenet_v2(&cfg).unwrap().build().unwrap()).unwrap();
     let n = 64 * 64 * 3;

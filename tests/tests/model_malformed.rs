@@ -281,6 +281,7 @@ fn attribute_out_of_range() {
         padding: Padding::Valid,
         groups: 1,
         activation: Default::default(),
+        requantization: Default::default(),
     });
     assert!(bad.check_attrs().is_err());
 }

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use outpost_models::Model;
-use outpost_models::graph::op::AddArithmetic;
+use outpost_models::graph::op::{AddArithmetic, Requantization};
 use outpost_runtime::preprocess::load_rgb;
 use outpost_runtime::{Inference, SessionOptions};
 use serde_json::Value;
@@ -297,4 +297,16 @@ fn int8_model_is_int8_inside() {
         .collect();
     assert_eq!(adds.len(), 16);
     assert!(adds.iter().all(|a| *a == AddArithmetic::Int16), "{adds:?}");
+    // And every convolution the f32 requantization (the accuracy tests above run it).
+    let convs: Vec<_> = g
+        .nodes
+        .iter()
+        .filter_map(|n| match &n.op {
+            outpost_models::graph::Op::Conv2d(a) => Some(a.requantization),
+            outpost_models::graph::Op::DepthwiseConv2d(a) => Some(a.requantization),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(convs.len(), 37);
+    assert!(convs.iter().all(|r| *r == Requantization::F32), "{convs:?}");
 }

@@ -38,6 +38,7 @@ fn model(padded: bool, conv_second: bool, return_conv: bool) -> Model {
         padding: Padding::Same,
         groups: 1,
         activation: Activation::None,
+        requantization: Default::default(),
     });
     b.node_inferred("conv", conv, &["x", "w", "bias"], "p", DType::I8, Some(X))
         .unwrap();

@@ -3,15 +3,21 @@
 
 use outpost_kernels::Tier;
 use outpost_models::Model;
+use outpost_models::graph::op::Requantization;
 use outpost_models::zoo::{MobileNetV2, synth_mobilenet_v2};
 use outpost_runtime::{Session, SessionOptions};
 
 fn model(int8: bool) -> Model {
+    model_with(int8, Requantization::F32)
+}
+
+fn model_with(int8: bool, requantization: Requantization) -> Model {
     let cfg = MobileNetV2 {
         width: 0.5,
         size: 96,
         int8,
         classes: 100,
+        requantization,
     };
     Model::from_bytes(synth_mobilenet_v2(&cfg).unwrap().build().unwrap()).unwrap()
 }
@@ -34,16 +40,21 @@ fn run(model: &Model, tier: Tier, seed: usize) -> Vec<i8> {
 
 #[test]
 fn every_tier_is_bit_exact_on_mobilenet_v2() {
-    let m = model(true);
+    for requantization in [Requantization::F32, Requantization::Tflite] {
+        every_tier_is_bit_exact(&model_with(true, requantization));
+    }
+}
+
+fn every_tier_is_bit_exact(m: &Model) {
     for seed in 0..3 {
-        let reference = run(&m, Tier::Generic, seed);
+        let reference = run(m, Tier::Generic, seed);
         assert!(
             reference.iter().any(|&v| v != reference[0]),
             "degenerate output"
         );
         for tier in Tier::supported() {
             assert_eq!(
-                run(&m, tier, seed),
+                run(m, tier, seed),
                 reference,
                 "tier {tier} differs from generic (seed {seed})"
             );
@@ -87,4 +98,36 @@ fn float_model_runs() {
     assert_eq!(out.len(), 100);
     assert!(out.iter().all(|v| v.is_finite()));
     assert!(s.input_i8(0).is_err(), "a float input is refused as int8");
+}
+
+/// The two requantizations of the same network differ by at most a step per convolution; over
+/// the whole network the logits stay close and the top class is the same.
+#[test]
+fn f32_and_tflite_requantization_agree_on_mobilenet_v2() {
+    let (f, t) = (
+        model_with(true, Requantization::F32),
+        model_with(true, Requantization::Tflite),
+    );
+    for seed in 0..3 {
+        let (a, b) = (run(&f, Tier::best(), seed), run(&t, Tier::best(), seed));
+        assert_ne!(a, b, "the two forms should differ somewhere (seed {seed})");
+        let diff: Vec<i32> = a
+            .iter()
+            .zip(&b)
+            .map(|(&x, &y)| (x as i32 - y as i32).abs())
+            .collect();
+        let mean = diff.iter().sum::<i32>() as f64 / diff.len() as f64;
+        let max = *diff.iter().max().unwrap();
+        println!("seed {seed}: mean |diff| {mean:.3} steps, max {max}");
+        let top = |v: &[i8]| {
+            (0..v.len())
+                .max_by_key(|&i| (v[i], std::cmp::Reverse(i)))
+                .unwrap()
+        };
+        assert!(
+            mean < 1.5 && max <= 6,
+            "seed {seed}: mean {mean}, max {max}"
+        );
+        assert_eq!(top(&a), top(&b), "seed {seed}: top class");
+    }
 }

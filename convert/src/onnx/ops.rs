@@ -419,6 +419,7 @@ fn conv(cx: &mut Cx<'_>, bn: Option<Affine>, out: &str) -> Result<()> {
             depth_multiplier: (o / c) as u32,
             activation: Activation::None,
             rounding: Rounding::Away,
+            requantization: Default::default(),
         });
         (op, vec![1, kh, kw, o], t)
     } else {
@@ -437,6 +438,7 @@ fn conv(cx: &mut Cx<'_>, bn: Option<Affine>, out: &str) -> Result<()> {
             padding: padding(p),
             groups: group as u32,
             activation: Activation::None,
+            requantization: Default::default(),
         });
         (op, vec![o, kh, kw, ig], t)
     };
@@ -523,6 +525,7 @@ fn conv_transpose(cx: &mut Cx<'_>, bn: Option<Affine>, act: Activation, out: &st
         padding: Padding::Valid,
         groups: 1,
         activation: act,
+        requantization: Default::default(),
     });
     cx.emit(name.clone(), conv, vec![Some(x), Some(wt), Some(bt)], t1);
     let t2 = cx.push_act(&format!("{out}/rows"), vec![h, wi, kh, kw * o]);

@@ -7,7 +7,8 @@
 //! (union-find) and share the union of their ranges. Graph outputs stay `f32` behind a
 //! `dequantize` node so decoders see real values; the graph input becomes `i8` and the
 //! preprocessor quantizes straight into it. Adds get the 16-bit-multiplier arithmetic
-//! (`"arithmetic": "int16"`, one multiply-add per pair of inputs) where their scales allow it.
+//! (`"arithmetic": "int16"`, one multiply-add per pair of inputs) where their scales allow it;
+//! convolutions the `f32` requantization (`"requantization": "f32"`).
 
 mod calibrate;
 mod ranges;
@@ -17,7 +18,7 @@ pub use calibrate::{CalibrationMode, Calibrator, Ranges, SampleSource};
 
 use outpost_hal::DType;
 use outpost_kernels::Add16Quant;
-use outpost_models::graph::op::AddArithmetic;
+use outpost_models::graph::op::{AddArithmetic, Requantization, Rounding};
 use outpost_models::graph::{Op, QuantParams};
 use outpost_models::spec::{Decoder, OutputSpec};
 
@@ -112,6 +113,7 @@ pub fn quantize(g: &Graph, ranges: &Ranges, caps: &[RangeCap]) -> Result<Graph> 
             Op::DepthwiseConv2d(_) => 3,
             _ => continue,
         };
+        choose_requantization(&mut q.nodes[n].op);
         let x = node.inputs[0].ok_or_else(|| bad(&node, "missing input"))?;
         let in_scale = q.tensors[x]
             .quant
@@ -191,6 +193,19 @@ pub fn quantize(g: &Graph, ranges: &Ranges, caps: &[RangeCap]) -> Result<Graph> 
     }
     q.prune();
     Ok(q)
+}
+
+/// Give a convolution Outpost quantizes the `f32` requantization (a third of the vector
+/// instructions of TFLite's fixed point form, within one step of it); a depthwise convolution
+/// imported with TFLite's upward rounding keeps that form.
+fn choose_requantization(op: &mut Op) {
+    match op {
+        Op::Conv2d(a) => a.requantization = Requantization::F32,
+        Op::DepthwiseConv2d(a) if a.rounding == Rounding::Away => {
+            a.requantization = Requantization::F32
+        }
+        _ => {}
+    }
 }
 
 /// Give an int8 add the 16-bit-multiplier arithmetic where its scales allow it (ratios of the

@@ -175,6 +175,7 @@ pub fn map(
                 padding: c.padding(o.padding()),
                 groups,
                 activation: c.act(o.fused_activation_function())?,
+                requantization: Default::default(),
             };
             let b = c.inputs.get(2).copied().flatten();
             c.node(Op::Conv2d(a), vec![x(&c)?, Some(w), b]);
@@ -199,6 +200,7 @@ pub fn map(
                 } else {
                     Rounding::Away
                 },
+                requantization: Default::default(),
             };
             let (w, b) = (c.input(1)?, c.inputs.get(2).copied().flatten());
             c.node(Op::DepthwiseConv2d(a), vec![x(&c)?, Some(w), b]);

@@ -63,6 +63,30 @@ pub struct ConvAttrs {
     /// Fused activation.
     #[serde(default)]
     pub activation: Activation,
+    /// The int8 requantization (absent: `tflite`).
+    #[serde(default, skip_serializing_if = "Requantization::is_tflite")]
+    pub requantization: Requantization,
+}
+
+/// How an int8 convolution brings its int32 accumulators to the output scale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Requantization {
+    /// TFLite's fixed point form (a Q31 multiplier and a rounding shift per channel): what
+    /// models imported already quantized use, so they stay bit-exact with LiteRT.
+    #[default]
+    Tflite,
+    /// In `f32` (what XNNPACK does): `round_even(clamp(f32(acc) · scale, …))` with the
+    /// channel's multiplier as an `f32` — a third of the vector instructions, within one
+    /// step of the fixed point form. Set by Outpost's quantizer.
+    F32,
+}
+
+impl Requantization {
+    /// Whether this is the default, [`Requantization::Tflite`].
+    pub fn is_tflite(&self) -> bool {
+        *self == Requantization::Tflite
+    }
 }
 
 /// `depthwise_conv2d` attributes.
@@ -84,9 +108,13 @@ pub struct DepthwiseAttrs {
     /// Fused activation.
     #[serde(default)]
     pub activation: Activation,
-    /// How the int8 output shift rounds ties (absent: `away`).
+    /// How the int8 output shift rounds ties (absent: `away`; only with `tflite`
+    /// requantization).
     #[serde(default, skip_serializing_if = "Rounding::is_away")]
     pub rounding: Rounding,
+    /// The int8 requantization (absent: `tflite`).
+    #[serde(default, skip_serializing_if = "Requantization::is_tflite")]
+    pub requantization: Requantization,
 }
 
 /// How an int8 requantization's final right shift rounds exact ties.

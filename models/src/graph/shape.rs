@@ -442,6 +442,7 @@ mod tests {
             padding,
             groups: 1,
             activation: Activation::None,
+            requantization: Default::default(),
         })
     }
 

@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::graph::QuantParams;
 use crate::graph::op::{
     ActAttrs, Activation, AddArithmetic, AddAttrs, ConvAttrs, DepthwiseAttrs, MeanAttrs, Op,
-    Padding,
+    Padding, Requantization,
 };
 use crate::spec::{
     ColorOrder, Decoder, InputSpec, Layout, OutputSpec, Provenance, ResizeKind, ScoreActivation,
@@ -25,6 +25,9 @@ pub struct MobileNetV2 {
     pub int8: bool,
     /// Classes of the classifier.
     pub classes: usize,
+    /// The int8 convolutions' requantization (default: `f32`, as Outpost's quantizer
+    /// chooses; `tflite` for TFLite's fixed point form).
+    pub requantization: Requantization,
 }
 
 impl Default for MobileNetV2 {
@@ -34,6 +37,7 @@ impl Default for MobileNetV2 {
             size: 224,
             int8: true,
             classes: 1000,
+            requantization: Requantization::F32,
         }
     }
 }
@@ -74,6 +78,8 @@ struct Writer {
     b: ModelBuilder,
     rng: Rng,
     int8: bool,
+    /// The convolutions' requantization (`tflite` for float models: it is not used there).
+    requantization: Requantization,
 }
 
 impl Writer {
@@ -139,6 +145,7 @@ impl Writer {
             padding: Padding::Same,
             groups: 1,
             activation: act,
+            requantization: self.requantization,
         });
         let q = self.q(if act == Activation::Relu6 {
             RELU6_Q
@@ -160,6 +167,7 @@ impl Writer {
             depth_multiplier: 1,
             activation: Activation::Relu6,
             rounding: Default::default(),
+            requantization: self.requantization,
         });
         let (dt, q) = (self.dtype(), self.q(RELU6_Q));
         self.b.node_inferred(name, op, &[x, &w, &b], name, dt, q)?;
@@ -173,6 +181,11 @@ pub fn synth_mobilenet_v2(cfg: &MobileNetV2) -> Result<ModelBuilder> {
         b: ModelBuilder::new(),
         rng: Rng::new(0x5EED_0F0F),
         int8: cfg.int8,
+        requantization: if cfg.int8 {
+            cfg.requantization
+        } else {
+            Requantization::Tflite
+        },
     };
     let input_q = QuantParams {
         scale: 2.0 / 255.0,

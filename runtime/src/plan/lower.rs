@@ -7,7 +7,9 @@ use outpost_kernels::{
     PackedFcF32, PoolParams, ResizeOptions, Tier, quantize_multiplier,
 };
 use outpost_models::Model;
-use outpost_models::graph::op::{Activation, AddArithmetic, PoolAttrs, ResizeMode, Rounding};
+use outpost_models::graph::op::{
+    Activation, AddArithmetic, PoolAttrs, Requantization, ResizeMode, Rounding,
+};
 use outpost_models::graph::shape::{conv_out, macs as op_macs};
 use outpost_models::graph::{Node, Op, Padding, QuantParams, TensorDecl};
 
@@ -226,6 +228,7 @@ pub fn lower(model: &Model, node: &Node, tier: Tier) -> Result<Kernel> {
                 output_zp: oq.zero_point,
                 act_min,
                 act_max,
+                requant_f32: a.requantization == Requantization::F32,
             };
             if int8 {
                 let (wv, ws) = c.weight_i8(1)?;
@@ -288,7 +291,14 @@ pub fn lower(model: &Model, node: &Node, tier: Tier) -> Result<Kernel> {
                 output_zp: oq.zero_point,
                 act_min,
                 act_max,
+                requant_f32: a.requantization == Requantization::F32,
             };
+            if a.requantization == Requantization::F32 && a.rounding == Rounding::Upward {
+                return Err(c.unsupported(
+                    "\"rounding\": \"upward\" applies to TFLite's fixed point requantization, \
+                     not to \"requantization\": \"f32\" (which rounds ties to even); remove one",
+                ));
+            }
             if int8 {
                 let (wv, ws) = c.weight_i8(1)?;
                 Ok(Kernel::DepthwiseI8(

@@ -55,6 +55,7 @@ fn conv(
         padding: Padding::Same,
         groups: 1,
         activation: act,
+        requantization: Default::default(),
     });
     b.node_inferred(name, op, &[x, &wn, &bn], name, DType::I8, Some(q))
         .expect("conv shape");

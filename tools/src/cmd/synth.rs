@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use outpost_models::graph::op::Requantization;
 use outpost_models::zoo::{MobileNetV2, synth_mobilenet_v2};
 
 use crate::exit::{CmdResult, Failure};
@@ -13,6 +14,15 @@ pub enum Arch {
     /// MobileNetV2 (inverted residuals, depthwise 3×3, ReLU6), ImageNet classifier.
     #[value(name = "mobilenet_v2")]
     MobilenetV2,
+}
+
+/// `--requantization` values (the model format's `"requantization"`).
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Requant {
+    /// In f32, ties to even (XNNPACK's form).
+    F32,
+    /// TFLite's Q31 multiplier and rounding shift.
+    Tflite,
 }
 
 /// Arguments of `outpost synth`.
@@ -35,6 +45,10 @@ pub struct Args {
     /// Number of output classes.
     #[arg(long, default_value_t = 1000)]
     pub classes: usize,
+    /// How the int8 convolutions requantize: `f32` (what Outpost's quantizer writes) or
+    /// `tflite` (TFLite's fixed point form, as imported int8 models have).
+    #[arg(long, value_enum, default_value = "f32")]
+    pub requantization: Requant,
     /// Where to write the model.
     #[arg(short, long)]
     pub output: PathBuf,
@@ -62,6 +76,10 @@ pub fn run(args: Args) -> CmdResult {
         size: args.size,
         int8: args.int8,
         classes: args.classes,
+        requantization: match args.requantization {
+            Requant::F32 => Requantization::F32,
+            Requant::Tflite => Requantization::Tflite,
+        },
     };
     let builder = match args.arch {
         Arch::MobilenetV2 => synth_mobilenet_v2(&cfg),
