@@ -187,3 +187,36 @@ fn convert_refuses_bad_onnx_and_input_sizes() {
         assert!(stderr(&r).contains("--input-size"), "{bad}: {}", stderr(&r));
     }
 }
+
+/// `synth --requantization`: `f32` (the default) marks every int8 convolution, `tflite`
+/// none; a bad value is an input error.
+#[test]
+fn synth_requantization_choice() {
+    let dir = tempfile::tempdir().unwrap();
+    let count = |extra: &[&str]| {
+        let path = dir.path().join("m.safetensors");
+        let p = path.to_str().unwrap();
+        let mut args = vec!["synth", "mobilenet_v2", "--width", "0.35", "--size", "64"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["-o", p]);
+        let o = outpost(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let bytes = std::fs::read(&path).unwrap();
+        let header = String::from_utf8_lossy(&bytes[..bytes.len().min(1 << 20)]).into_owned();
+        header.matches(r#"\"requantization\":\"f32\""#).count()
+    };
+    // 35 convolutions and 17 depthwise convolutions.
+    assert_eq!(count(&["--int8"]), 52);
+    assert_eq!(count(&["--int8", "--requantization", "f32"]), 52);
+    assert_eq!(count(&["--int8", "--requantization", "tflite"]), 0);
+    assert_eq!(count(&[]), 0, "float models carry no int8 requantization");
+    let o = outpost(&[
+        "synth",
+        "mobilenet_v2",
+        "--requantization",
+        "q31",
+        "-o",
+        "x",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
