@@ -12,9 +12,10 @@ What it does, in order:
   4. Times ONNX Runtime (CPU EP, ORT_ENABLE_ALL, sequential execution, inter_op 1) at
      intra_op 1 and 2 threads, float and int8.
   5. Builds Outpost (`cargo build --release -p outpost`, or $OUTPOST_BIN), writes the synthetic
-     int8 model (`outpost synth mobilenet_v2 --int8`) and runs `outpost bench --json` twice: the
-     default (best) kernel tier and OUTPOST_KERNELS=avx2, at the same thread counts as ORT
-     (`outpost bench --threads N`).
+     int8 model (`outpost synth mobilenet_v2 --int8`, f32 requantization as Outpost's quantizer
+     writes; and `--requantization tflite`) and runs `outpost bench --json`: the default model on
+     the default (best) kernel tier and OUTPOST_KERNELS=avx2, the tflite one on the best tier, at
+     the same thread counts as ORT (`outpost bench --threads N`).
   6. Prints one table; --json prints a machine-readable summary instead.
 
 Every runtime gets the same --warmup and --runs; min/p50/p99 use the same percentile rule as
@@ -300,15 +301,22 @@ def main() -> int:
 
         # 5. Outpost, same run.
         exe = outpost_bin(args.json)
-        omodel = work / "mnv2_int8.safetensors"
-        subprocess.run([str(exe), "synth", "mobilenet_v2", "--int8", "-o", str(omodel)], check=True,
-                       stdout=subprocess.DEVNULL)
-        for kernels in (None, "avx2"):
+        models = {}
+        for requant in ("f32", "tflite"):
+            models[requant] = work / f"mnv2_int8_{requant}.safetensors"
+            subprocess.run([str(exe), "synth", "mobilenet_v2", "--int8", "--requantization", requant,
+                            "-o", str(models[requant])], check=True, stdout=subprocess.DEVNULL)
+        # The default model (f32 requantization, as Outpost's quantizer writes) on the best tier
+        # and on AVX2; TFLite's fixed point requantization on the best tier.
+        for requant, kernels in (("f32", None), ("f32", "avx2"), ("tflite", None)):
             for th in threads:
                 say(f"outpost bench ({'OUTPOST_KERNELS=' + kernels if kernels else 'default tier'}, "
-                    f"{th} thread(s)): {args.warmup} warmup + {args.runs} runs")
-                r = bench_outpost(exe, omodel, args.warmup, args.runs, kernels, th)
-                r.update(runtime=f"Outpost int8 ({r['tier']})", key=f"outpost_{r['tier']}_{th}t")
+                    f"{requant} requantization, {th} thread(s)): {args.warmup} warmup + {args.runs} runs")
+                r = bench_outpost(exe, models[requant], args.warmup, args.runs, kernels, th)
+                suffix = "" if requant == "f32" else f", {requant} requantization"
+                r.update(runtime=f"Outpost int8 ({r['tier']}{suffix})",
+                         key=f"outpost_{r['tier']}{'' if requant == 'f32' else '_' + requant}_{th}t",
+                         requantization=requant)
                 results.append(r)
                 if abs(r["macs"] - macs) > 0.02 * macs:
                     say(f"warning: Outpost counts {r['macs']} MACs, the ONNX model {macs}")

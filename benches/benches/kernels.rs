@@ -114,6 +114,25 @@ fn tables() -> Vec<KernelTable> {
         .collect()
 }
 
+/// Every table with TFLite's fixed point requantization, then the SIMD ones with the `f32`
+/// requantization (`"requantization": "f32"`).
+fn tables_and_requantizations() -> Vec<(KernelTable, bool)> {
+    let mut v: Vec<_> = tables().into_iter().map(|t| (t, false)).collect();
+    v.extend(
+        tables()
+            .into_iter()
+            .filter(|t| t.tier() != Tier::Generic)
+            .map(|t| (t, true)),
+    );
+    v
+}
+
+/// The benchmark id's tier part: `avx512vnni`, or `avx512vnni-f32` with the `f32`
+/// requantization.
+fn tier_id(t: &KernelTable, f32_requant: bool) -> String {
+    format!("{}{}", t.tier().name(), if f32_requant { "-f32" } else { "" })
+}
+
 fn peak(c: &mut Criterion<ThreadCpu>) {
     const ITERS: usize = 100_000;
     let Some(ops) = outpost_kernels::probe_int8_peak(ITERS) else {
@@ -148,10 +167,14 @@ fn pointwise(c: &mut Criterion<ThreadCpu>) {
         let input = bytes(p.input_len(), 2);
         let mut output = vec![0i8; p.output_len()];
         group.throughput(Throughput::Elements(p.macs()));
-        for t in tables() {
+        for (t, f32_requant) in tables_and_requantizations() {
+            p.requant_f32 = f32_requant;
             let packed = PackedConv::new(t.tier(), &p, &weights, Some(&bias), 0.05, &scales, 0.1);
             let mut scratch = vec![0u8; packed.scratch_bytes()];
-            let id = BenchmarkId::new(t.tier().name(), format!("{h}x{w}x{ic}->{oc}"));
+            let id = BenchmarkId::new(
+                tier_id(&t, f32_requant),
+                format!("{h}x{w}x{ic}->{oc}"),
+            );
             group.bench_function(id, |b| {
                 b.iter(|| t.conv2d_i8(&packed, black_box(&input), &mut output, &mut scratch))
             });
@@ -180,10 +203,14 @@ fn conv(c: &mut Criterion<ThreadCpu>) {
         let input = bytes(p.input_len(), 8);
         let mut output = vec![0i8; p.output_len()];
         group.throughput(Throughput::Elements(p.macs()));
-        for t in tables() {
+        for (t, f32_requant) in tables_and_requantizations() {
+            p.requant_f32 = f32_requant;
             let packed = PackedConv::new(t.tier(), &p, &weights, Some(&bias), 0.05, &scales, 0.1);
             let mut scratch = vec![0u8; packed.scratch_bytes()];
-            let id = BenchmarkId::new(t.tier().name(), format!("{size}x{size}x{ic}->{oc}k{k}s2"));
+            let id = BenchmarkId::new(
+                tier_id(&t, f32_requant),
+                format!("{size}x{size}x{ic}->{oc}k{k}s2"),
+            );
             group.bench_function(id, |b| {
                 b.iter(|| t.conv2d_i8(&packed, black_box(&input), &mut output, &mut scratch))
             });
@@ -233,11 +260,12 @@ fn depthwise(
         let input = bytes(p.input_len(), 4);
         let mut output = vec![0i8; p.output_len()];
         group.throughput(Throughput::Elements(p.macs()));
-        for t in tables() {
+        for (t, f32_requant) in tables_and_requantizations() {
+            p.requant_f32 = f32_requant;
             let packed =
                 PackedDepthwise::new(t.tier(), &p, &weights, Some(&bias), 0.05, &scales, 0.1);
             let mut scratch = vec![0u8; packed.scratch_bytes()];
-            let id = BenchmarkId::new(t.tier().name(), format!("{h}x{w}x{ch}s{stride}"));
+            let id = BenchmarkId::new(tier_id(&t, f32_requant), format!("{h}x{w}x{ch}s{stride}"));
             group.bench_function(id, |b| {
                 b.iter(|| t.depthwise_i8(&packed, black_box(&input), &mut output, &mut scratch))
             });
