@@ -130,7 +130,11 @@ fn tables_and_requantizations() -> Vec<(KernelTable, bool)> {
 /// The benchmark id's tier part: `avx512vnni`, or `avx512vnni-f32` with the `f32`
 /// requantization.
 fn tier_id(t: &KernelTable, f32_requant: bool) -> String {
-    format!("{}{}", t.tier().name(), if f32_requant { "-f32" } else { "" })
+    format!(
+        "{}{}",
+        t.tier().name(),
+        if f32_requant { "-f32" } else { "" }
+    )
 }
 
 fn peak(c: &mut Criterion<ThreadCpu>) {
@@ -171,10 +175,7 @@ fn pointwise(c: &mut Criterion<ThreadCpu>) {
             p.requant_f32 = f32_requant;
             let packed = PackedConv::new(t.tier(), &p, &weights, Some(&bias), 0.05, &scales, 0.1);
             let mut scratch = vec![0u8; packed.scratch_bytes()];
-            let id = BenchmarkId::new(
-                tier_id(&t, f32_requant),
-                format!("{h}x{w}x{ic}->{oc}"),
-            );
+            let id = BenchmarkId::new(tier_id(&t, f32_requant), format!("{h}x{w}x{ic}->{oc}"));
             group.bench_function(id, |b| {
                 b.iter(|| t.conv2d_i8(&packed, black_box(&input), &mut output, &mut scratch))
             });

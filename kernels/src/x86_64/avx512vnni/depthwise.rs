@@ -200,7 +200,7 @@ unsafe fn requant64<const UP: bool, R: LaneRequant>(
     // SAFETY: forwarded from this function's contract (the CPU runs this tier: the callers
     // enable it).
     let v: [__m512i; 4] = core::array::from_fn(|j| unsafe {
-        R::load(&p.quant, (k * 4 + j) * 16).apply::<UP>(acc[j])
+        R::load(&p.quant, (k * 4 + j) * 16).apply_narrowed::<UP>(acc[j])
     });
     let lo = _mm512_adds_epi16(_mm512_packs_epi32(v[0], v[1]), o.zp);
     let hi = _mm512_adds_epi16(_mm512_packs_epi32(v[2], v[3]), o.zp);

@@ -257,8 +257,10 @@ pub(crate) unsafe fn row3x3_group<
             acc[j] = _mm512_dpbusd_epi32(acc[j], q1[j], w[1][j]);
             acc[j] = _mm512_dpbusd_epi32(acc[j], q2[j], w[2][j]);
         }
-        // SAFETY: the CPU runs this tier (contract).
-        let v: [__m512i; 4] = core::array::from_fn(|j| unsafe { rq[j].apply::<UP>(acc[j]) });
+        // SAFETY: the CPU runs this tier (contract); the packs below saturate and the clamp
+        // raises to the minimum.
+        let v: [__m512i; 4] =
+            core::array::from_fn(|j| unsafe { rq[j].apply_narrowed::<UP>(acc[j]) });
         let lo = _mm512_adds_epi16(_mm512_packs_epi32(v[0], v[1]), o.zp);
         let hi = _mm512_adds_epi16(_mm512_packs_epi32(v[2], v[3]), o.zp);
         let bytes = _mm512_min_epi8(_mm512_max_epi8(_mm512_packs_epi16(lo, hi), o.min), o.max);

@@ -301,6 +301,18 @@ pub(crate) fn requant16_f32(acc: __m512i, q: Rq16F32) -> __m512i {
     _mm512_cvt_roundps_epi32::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(x)
 }
 
+/// [`requant16_f32`] without the lower clamp, for a saturating narrowing followed by the
+/// clamp to the output's minimum ([`LaneRequant::apply_narrowed`]): a product below `lo`
+/// converts to an integer below `lo` (or to `i32::MIN` past the `i32` range), which the
+/// narrowing and the clamp map to the minimum as the reference's clamp does. The upper clamp
+/// stays: `cvtps2dq` turns a positive overflow into `i32::MIN` too.
+#[inline]
+#[target_feature(enable = "avx512f")]
+pub(crate) fn requant16_f32_narrowed(acc: __m512i, q: Rq16F32) -> __m512i {
+    let x = _mm512_min_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(acc), q.scale), q.hi);
+    _mm512_cvt_roundps_epi32::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(x)
+}
+
 /// A requantization form, [`Rq16`] (any channels), [`Rq16Fast`] (`ChannelQuant::fast`) or
 /// [`Rq16F32`] (`ChannelQuant::f32_range`), chosen once per call so that the pixel loops
 /// carry no branch.
@@ -323,6 +335,19 @@ pub(crate) trait LaneRequant: Copy {
     /// # Safety
     /// The CPU supports AVX-512 F.
     unsafe fn apply<const UP: bool>(self, acc: __m512i) -> __m512i;
+
+    /// [`LaneRequant::apply`] for a result that is narrowed with signed saturation
+    /// (`vpackssdw`, + zero point saturating, `vpacksswb`) and then clamped to at least the
+    /// output's minimum: lanes that would lie below that minimum may come out as any value
+    /// below it (the `f32` form skips its lower clamp).
+    ///
+    /// # Safety
+    /// The CPU supports AVX-512 F.
+    #[inline]
+    unsafe fn apply_narrowed<const UP: bool>(self, acc: __m512i) -> __m512i {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { self.apply::<UP>(acc) }
+    }
 }
 
 impl LaneRequant for Rq16 {
@@ -382,6 +407,12 @@ impl LaneRequant for Rq16F32 {
     unsafe fn apply<const UP: bool>(self, acc: __m512i) -> __m512i {
         // SAFETY: forwarded from this function's contract.
         unsafe { requant16_f32(acc, self) }
+    }
+
+    #[inline]
+    unsafe fn apply_narrowed<const UP: bool>(self, acc: __m512i) -> __m512i {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { requant16_f32_narrowed(acc, self) }
     }
 }
 
