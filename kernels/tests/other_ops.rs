@@ -277,3 +277,28 @@ proptest::proptest! {
         proptest::prop_assert_eq!(got, want);
     }
 }
+
+/// The global mean over chunks of channels equals the per-channel column sums, across chunk
+/// boundaries (300 channels), two images and a non-zero input zero point.
+#[test]
+fn global_mean_i8_matches_column_sums() {
+    let (batch, pixels, channels, in_zp, out_zp) = (2, 49, 300, -7, 5);
+    let x = outpost_kernels::pseudo_random_i8(batch * pixels * channels, 21);
+    let r = quantize_multiplier(0.05 / (0.02 * pixels as f64));
+    let mut want = vec![0i8; batch * channels];
+    for b in 0..batch {
+        for c in 0..channels {
+            let sum: i32 = (0..pixels)
+                .map(|p| x[(b * pixels + p) * channels + c] as i32 - in_zp)
+                .sum();
+            want[b * channels + c] = (r.apply(sum) + out_zp).clamp(-128, 127) as i8;
+        }
+    }
+    for t in Tier::supported() {
+        let mut got = vec![0i8; batch * channels];
+        KernelTable::for_tier(t)
+            .unwrap()
+            .global_mean_i8(&x, batch, pixels, channels, in_zp, r, out_zp, &mut got);
+        assert_eq!(got, want, "tier {t}");
+    }
+}

@@ -113,12 +113,24 @@ pub(crate) fn global_mean_i8(
 ) {
     assert_eq!(input.len(), batch * pixels * channels, "mean: input length");
     assert_eq!(output.len(), batch * channels, "mean: output length");
+    // Channels in chunks summed pixel by pixel: contiguous rows, which the compiler
+    // vectorizes, instead of one strided column per channel. Σ(x − zp) = Σx − pixels·zp.
+    const CHUNK: usize = 128;
+    let zp_total = in_zp.wrapping_mul(pixels as i32);
     for b in 0..batch {
-        for c in 0..channels {
-            let sum: i32 = (0..pixels)
-                .map(|p| input[(b * pixels + p) * channels + c] as i32 - in_zp)
-                .sum();
-            output[b * channels + c] = (requant.apply(sum) + out_zp).clamp(-128, 127) as i8;
+        let image = &input[b * pixels * channels..][..pixels * channels];
+        for c0 in (0..channels).step_by(CHUNK) {
+            let n = CHUNK.min(channels - c0);
+            let mut sums = [0i32; CHUNK];
+            for px in image.chunks_exact(channels) {
+                for (s, &x) in sums[..n].iter_mut().zip(&px[c0..c0 + n]) {
+                    *s = s.wrapping_add(x as i32);
+                }
+            }
+            for (o, &s) in output[b * channels + c0..][..n].iter_mut().zip(&sums[..n]) {
+                let sum = s.wrapping_sub(zp_total);
+                *o = (requant.apply(sum) + out_zp).clamp(-128, 127) as i8;
+            }
         }
     }
 }
