@@ -811,3 +811,46 @@ fn tier_mismatch_panics() {
     let packed = PackedConv::new(Tier::Generic, &p, &[1], None, 1.0, &[1.0], 1.0);
     simd.conv2d_i8(&packed, &[0], &mut [0], &mut []);
 }
+
+/// The `f32` requantization with accumulators whose scaled value leaves the `i32` range (the
+/// conversion then gives `i32::MIN` on either side): every tier clamps like the reference,
+/// with and without the fused residual add (48 channels: the VNNI GEMM fuses it).
+#[test]
+fn f32_requantization_saturates_extreme_accumulators() {
+    let mut p = Conv2dParams::simple(3, 5, 8, 48, 1, 1);
+    (p.input_zp, p.output_zp, p.requant_f32) = (3, -20, true);
+    let c = ConvCase {
+        p,
+        weights: pseudo_random_i8(p.weight_len(), 31),
+        bias: (0..48)
+            .map(|i| if i % 2 == 0 { 1 << 30 } else { -(1 << 30) })
+            .collect(),
+        scales: vec![16.0; 48],
+        input: pseudo_random_i8(p.input_len(), 32),
+    };
+    let want = run_conv(&generic(), &c);
+    assert!(want.iter().step_by(2).all(|&v| v == 127));
+    assert!(want.iter().skip(1).step_by(2).all(|&v| v == -128));
+    let q = Add16Quant::new(0.05, -20, 0.05, 7, 0.1, -3, -128, 127).expect("scales fit");
+    let pad = ChannelPadded {
+        channels: 48,
+        b_channels: 48,
+        fill: 7,
+    };
+    let skip = pseudo_random_i8(p.output_len(), 33);
+    let mut want_add = vec![0i8; want.len()];
+    generic().add16_i8_padded(&q, &pad, &want, &skip, &mut want_add);
+    for t in simd_tiers() {
+        assert_eq!(run_conv(&t, &c), want, "tier {}", t.tier());
+        let packed = PackedConv::new(t.tier(), &p, &c.weights, Some(&c.bias), 1.0, &c.scales, 1.0);
+        let mut got = vec![0i8; want.len()];
+        let mut scratch = vec![0u8; packed.scratch_bytes()];
+        let r = Residual {
+            add: q,
+            pad,
+            skip: &skip,
+        };
+        t.conv2d_add16_i8(&packed, &c.input, &r, &mut got, &mut scratch);
+        assert_eq!(got, want_add, "conv+add, tier {}", t.tier());
+    }
+}
