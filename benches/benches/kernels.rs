@@ -158,6 +158,9 @@ fn pointwise(c: &mut Criterion<ThreadCpu>) {
         (28, 28, 32, 192),
         (14, 14, 96, 576),
         (7, 7, 320, 1280),
+        (112, 112, 16, 96),
+        (28, 28, 192, 32),
+        (7, 7, 960, 160),
     ];
     let mut group = c.benchmark_group("pointwise_i8");
     group.sample_size(10);

@@ -24,6 +24,7 @@ pub mod wakeword;
 use std::path::Path;
 
 use outpost_models::Model;
+pub use outpost_models::graph::op::Requantization;
 use outpost_models::spec::{Calibration, InputSpec, OutputSpec, Provenance};
 use sha2::{Digest, Sha256};
 
@@ -55,6 +56,8 @@ pub struct Quantize<'a> {
     pub set: String,
     /// Called with (done, total) during calibration.
     pub progress: &'a mut dyn FnMut(usize, usize),
+    /// The convolutions' requantization ([`quantize::quantize`]).
+    pub requantization: Requantization,
 }
 
 impl std::fmt::Debug for Quantize<'_> {
@@ -183,7 +186,7 @@ pub fn convert(
         let mut cal = quantize::Calibrator::new(&graph)?;
         let ranges = cal.run(q.samples, q.mode, q.progress)?;
         let caps = quantize::decoder_caps(&graph, &specs.outputs);
-        graph = quantize::quantize(&graph, &ranges, &caps)?;
+        graph = quantize::quantize(&graph, &ranges, &caps, q.requantization)?;
         if let Some(p) = specs.provenance.as_mut() {
             p.calibration = Some(Calibration {
                 set: Some(q.set.clone()),

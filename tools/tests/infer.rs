@@ -117,6 +117,41 @@ fn convert_int8_records_calibration() {
     );
 }
 
+/// `--requantization`: `f32` by default on every convolution, `tflite` on none.
+#[test]
+fn convert_int8_requantization_choice() {
+    let m = models_dir();
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, cal) = (
+        m.join("src/face_detection_short_range.tflite"),
+        m.join("data/coffee.png"),
+    );
+    let out = tmp.path().join("bf8.safetensors");
+    let count = |extra: &[&str]| {
+        let mut args = vec![
+            "convert",
+            s(&src),
+            "-o",
+            s(&out),
+            "--quantize",
+            "int8",
+            "--calibration",
+            s(&cal),
+            "--quiet",
+        ];
+        args.extend_from_slice(extra);
+        let o = outpost(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let bytes = std::fs::read(&out).unwrap();
+        String::from_utf8_lossy(&bytes)
+            .matches(r#"\"requantization\":\"f32\""#)
+            .count()
+    };
+    // 21 convolutions and 16 depthwise convolutions.
+    assert_eq!(count(&[]), 37);
+    assert_eq!(count(&["--requantization", "tflite"]), 0);
+}
+
 #[test]
 fn bad_inputs_exit_2_with_one_line() {
     let m = models_dir();

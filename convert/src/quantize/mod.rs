@@ -90,8 +90,15 @@ fn fixed_output(op: &Op) -> Option<QuantParams> {
 }
 
 /// Rewrite the float graph `g` to int8 using calibrated `ranges` (indexed by tensor); `caps`
-/// bound chosen tensors' ranges (see [`score_caps`]).
-pub fn quantize(g: &Graph, ranges: &Ranges, caps: &[RangeCap]) -> Result<Graph> {
+/// bound chosen tensors' ranges (see [`score_caps`]); the convolutions get `requantization`
+/// (a depthwise convolution imported with TFLite's upward rounding keeps the fixed point
+/// form).
+pub fn quantize(
+    g: &Graph,
+    ranges: &Ranges,
+    caps: &[RangeCap],
+    requantization: Requantization,
+) -> Result<Graph> {
     let mut q = g.clone();
     let params = ranges::assign(g, ranges, caps);
     for (t, p) in params.iter().enumerate() {
@@ -113,7 +120,7 @@ pub fn quantize(g: &Graph, ranges: &Ranges, caps: &[RangeCap]) -> Result<Graph> 
             Op::DepthwiseConv2d(_) => 3,
             _ => continue,
         };
-        choose_requantization(&mut q.nodes[n].op);
+        choose_requantization(&mut q.nodes[n].op, requantization);
         let x = node.inputs[0].ok_or_else(|| bad(&node, "missing input"))?;
         let in_scale = q.tensors[x]
             .quant
@@ -195,15 +202,13 @@ pub fn quantize(g: &Graph, ranges: &Ranges, caps: &[RangeCap]) -> Result<Graph> 
     Ok(q)
 }
 
-/// Give a convolution Outpost quantizes the `f32` requantization (a third of the vector
-/// instructions of TFLite's fixed point form, within one step of it); a depthwise convolution
-/// imported with TFLite's upward rounding keeps that form.
-fn choose_requantization(op: &mut Op) {
+/// Give a convolution Outpost quantizes its requantization (`f32` by default: a third of the
+/// vector instructions of TFLite's fixed point form, within one step of it); a depthwise
+/// convolution imported with TFLite's upward rounding keeps the fixed point form.
+fn choose_requantization(op: &mut Op, r: Requantization) {
     match op {
-        Op::Conv2d(a) => a.requantization = Requantization::F32,
-        Op::DepthwiseConv2d(a) if a.rounding == Rounding::Away => {
-            a.requantization = Requantization::F32
-        }
+        Op::Conv2d(a) => a.requantization = r,
+        Op::DepthwiseConv2d(a) if a.rounding == Rounding::Away => a.requantization = r,
         _ => {}
     }
 }

@@ -7,6 +7,8 @@ use outpost_convert::samples::FileSamples;
 use outpost_convert::{CalibrationMode, ConvertError, ConvertOptions, Quantize};
 use outpost_models::spec::{InputSpec, OutputSpec};
 
+use super::requant_arg::RequantArg;
+
 use crate::exit::{CmdResult, Failure};
 use crate::fmt::bytes;
 
@@ -79,6 +81,10 @@ pub struct Args {
     /// Use at most this many calibration samples (spread evenly over the set).
     #[arg(long, default_value_t = 500)]
     pub max_samples: usize,
+    /// How the int8 convolutions requantize: `f32` (a third of the vector instructions,
+    /// within one step of the fixed point form) or `tflite` (TFLite's fixed point form).
+    #[arg(long, value_enum, default_value = "f32")]
+    pub requantization: RequantArg,
     /// Input size WIDTHxHEIGHT of an ONNX image model (replaces what the model declares;
     /// needed when it declares a symbolic size). Default: the family's (CenterFace 512x512),
     /// else the declared size.
@@ -193,6 +199,7 @@ pub fn convert(args: &Args, opts: &ConvertOptions) -> CmdResult {
             mode,
             set,
             progress: &mut progress,
+            requantization: args.requantization.into(),
         };
         outpost_convert::convert_file(&args.input, &args.output, opts, Some(q))
     } else {

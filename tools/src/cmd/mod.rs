@@ -9,5 +9,6 @@ pub mod infer;
 pub mod infer_audio;
 pub mod inspect;
 pub mod outbox;
+pub mod requant_arg;
 pub mod run;
 pub mod synth;

@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
-use outpost_models::graph::op::Requantization;
 use outpost_models::zoo::{MobileNetV2, synth_mobilenet_v2};
 
+use super::requant_arg::RequantArg;
 use crate::exit::{CmdResult, Failure};
 use crate::fmt::bytes;
 
@@ -14,15 +14,6 @@ pub enum Arch {
     /// MobileNetV2 (inverted residuals, depthwise 3×3, ReLU6), ImageNet classifier.
     #[value(name = "mobilenet_v2")]
     MobilenetV2,
-}
-
-/// `--requantization` values (the model format's `"requantization"`).
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum Requant {
-    /// In f32, ties to even (XNNPACK's form).
-    F32,
-    /// TFLite's Q31 multiplier and rounding shift.
-    Tflite,
 }
 
 /// Arguments of `outpost synth`.
@@ -48,7 +39,7 @@ pub struct Args {
     /// How the int8 convolutions requantize: `f32` (what Outpost's quantizer writes) or
     /// `tflite` (TFLite's fixed point form, as imported int8 models have).
     #[arg(long, value_enum, default_value = "f32")]
-    pub requantization: Requant,
+    pub requantization: RequantArg,
     /// Where to write the model.
     #[arg(short, long)]
     pub output: PathBuf,
@@ -76,10 +67,7 @@ pub fn run(args: Args) -> CmdResult {
         size: args.size,
         int8: args.int8,
         classes: args.classes,
-        requantization: match args.requantization {
-            Requant::F32 => Requantization::F32,
-            Requant::Tflite => Requantization::Tflite,
-        },
+        requantization: args.requantization.into(),
     };
     let builder = match args.arch {
         Arch::MobilenetV2 => synth_mobilenet_v2(&cfg),
