@@ -67,6 +67,7 @@ fn main() {
     // `KBENCH_F32=1`: the f32 requantization instead of TFLite's fixed point form.
     let f32_requant = std::env::var_os("KBENCH_F32").is_some();
     for (h, w, ic, oc) in [
+        (112, 112, 32, 16),
         (112, 112, 16, 96),
         (56, 56, 24, 144),
         (28, 28, 32, 192),
@@ -99,7 +100,13 @@ fn main() {
         });
         println!("{tier} pointwise {h}x{w}x{ic}->{oc}: {g:.1} GOPS");
     }
-    for (h, w, c, s) in [(112, 112, 96, 2), (56, 56, 144, 1), (14, 14, 576, 1)] {
+    for (h, w, c, s) in [
+        (112, 112, 32, 1),
+        (112, 112, 96, 2),
+        (56, 56, 144, 1),
+        (56, 56, 144, 2),
+        (14, 14, 576, 1),
+    ] {
         if !format!("dw{h}x{w}x{c}").contains(&only) {
             continue;
         }

@@ -153,6 +153,7 @@ impl PackedDepthwise {
                 let ch = chan(i / 64, (i % 64) / 16, i % 16);
                 (ch < c).then_some(ch)
             });
+            quant.bound_products(taps);
         } else if simd && tier == Tier::Avx2 {
             let chunks = c.div_ceil(16);
             let pairs = taps.div_ceil(2);

@@ -43,6 +43,10 @@ pub(crate) struct ChannelQuant {
     /// `Some([min − zp, max − zp])` when the channels requantize in `f32`
     /// ([`crate::requantize_f32`]), which then replaces every form above.
     pub f32_range: Option<[f32; 2]>,
+    /// Every `|accumulator × scale|` stays below 2^30 ([`ChannelQuant::bound_products`]):
+    /// the `f32` form's conversion cannot overflow, so where the result is narrowed with
+    /// saturation the upper clamp may be skipped.
+    pub f32_bounded: bool,
 }
 
 impl ChannelQuant {
@@ -71,6 +75,7 @@ impl ChannelQuant {
             shift_odd: Vec::new(),
             scale: vec![0.0; padded],
             f32_range: f32_out.map(|o| [(o.min - o.zp) as f32, (o.max - o.zp) as f32]),
+            f32_bounded: false,
         };
         for (c, (b, r)) in bias.zip(requant).enumerate() {
             q.bias[c] = b;
@@ -81,6 +86,16 @@ impl ChannelQuant {
         }
         q.derive();
         q
+    }
+
+    /// Sets [`ChannelQuant::f32_bounded`] from the reduction length `k` (multiply-accumulates
+    /// per output): a kernel's accumulator is the bias (as folded here) plus `k` products of
+    /// a u8 and an i8, so `|acc| ≤ |bias| + k·255·128`.
+    pub fn bound_products(&mut self, k: usize) {
+        let products = k as f64 * 255.0 * 128.0;
+        self.f32_bounded = self.bias.iter().zip(&self.scale).all(|(&b, &s)| {
+            (f64::from(b).abs() + products) * f64::from(s).abs() < (1u64 << 30) as f64
+        });
     }
 
     /// Recomputes the derived arrays from `mult` and `rshift` (after any permutation).
@@ -146,6 +161,7 @@ impl ChannelQuant {
                 .map(|i| map(i).map_or(0.0, |c| self.scale[c]))
                 .collect(),
             f32_range: self.f32_range,
+            f32_bounded: self.f32_bounded,
         };
         q.derive();
         q
@@ -237,7 +253,9 @@ impl PackedGemm {
             }
             Tier::Generic => panic!("the generic tier does not use packed GEMM weights"),
         };
-        let quant = ChannelQuant::new(folded.into_iter(), requant, padded, f32_out.then_some(out));
+        let mut quant =
+            ChannelQuant::new(folded.into_iter(), requant, padded, f32_out.then_some(out));
+        quant.bound_products(k);
         PackedGemm {
             tier,
             n,
@@ -313,5 +331,40 @@ impl Int8Bytes for u8 {
     fn as_i8(s: &[u8]) -> &[i8] {
         // SAFETY: u8 and i8 have the same size, alignment and validity (every bit pattern).
         unsafe { core::slice::from_raw_parts(s.as_ptr().cast(), s.len()) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn channels(bias: i32, scale: f32) -> ChannelQuant {
+        let r = crate::quant::quantize_multiplier(f64::from(scale));
+        let out = OutputQuant {
+            zp: 0,
+            min: -128,
+            max: 127,
+        };
+        ChannelQuant::new([bias, -bias].into_iter(), &[r, r], 16, Some(out))
+    }
+
+    /// The bound under which the VNNI tier skips the `f32` form's upper clamp: products of
+    /// `k` u8·i8 pairs plus the bias, times the scale, below 2^30 on every channel.
+    #[test]
+    fn products_are_bounded_only_below_two_to_the_thirty() {
+        let mut q = channels(1 << 28, 2.0);
+        q.bound_products(8);
+        assert!(q.f32_bounded, "(2^28 + 8·255·128)·2 < 2^30");
+        q.bound_products(20_000);
+        assert!(!q.f32_bounded, "(2^28 + 20000·255·128)·2 ≥ 2^30");
+        let mut q = channels((1 << 29) + 1, 2.0);
+        q.bound_products(0);
+        assert!(!q.f32_bounded, "the bias alone reaches 2^30");
+        let mut q = channels(-(1 << 29) + 1, 2.0);
+        q.bound_products(0);
+        assert!(
+            q.f32_bounded,
+            "|bias| just below: padding lanes (scale 0) do not count"
+        );
     }
 }

@@ -854,3 +854,64 @@ fn f32_requantization_saturates_extreme_accumulators() {
         assert_eq!(got, want_add, "conv+add, tier {}", t.tier());
     }
 }
+
+/// Accumulators just inside the bound under which the VNNI tier skips the `f32` form's upper
+/// clamp (`|acc × scale| < 2^30`: about ±5.4·10^8 here) and just past it (the clamp kept,
+/// products up to 1.3·10^9): every tier saturates like the reference, in the GEMM and in the
+/// depthwise rows (stride 1 and 2, a full chunk and a narrow one).
+#[test]
+fn f32_requantization_near_the_product_bound() {
+    for (big, scale) in [(1i32 << 28, 2.0f32), ((1 << 29) + (1 << 27), 2.0)] {
+        let sign = |i: usize| if i.is_multiple_of(2) { big } else { -big };
+        let mut p = Conv2dParams::simple(3, 5, 8, 48, 1, 1);
+        (p.input_zp, p.output_zp, p.requant_f32) = (3, -20, true);
+        let c = ConvCase {
+            p,
+            weights: pseudo_random_i8(p.weight_len(), 41),
+            bias: (0..48).map(sign).collect(),
+            scales: vec![scale; 48],
+            input: pseudo_random_i8(p.input_len(), 42),
+        };
+        let want = run_conv(&generic(), &c);
+        assert!(want.iter().step_by(2).all(|&v| v == 127), "bias {big}");
+        assert!(
+            want.iter().skip(1).step_by(2).all(|&v| v == -128),
+            "bias {big}"
+        );
+        for t in simd_tiers() {
+            assert_eq!(
+                run_conv(&t, &c),
+                want,
+                "conv, bias {big}, tier {}",
+                t.tier()
+            );
+        }
+        for stride in [1, 2] {
+            let mut p = DepthwiseParams::same(5, 9, 70, 3, stride);
+            (p.input_zp, p.output_zp, p.requant_f32) = (-7, 11, true);
+            let c = DwCase {
+                p,
+                weights: pseudo_random_i8(p.weight_len(), 43),
+                bias: (0..70).map(sign).collect(),
+                scales: vec![scale; 70],
+                input: pseudo_random_i8(p.input_len(), 44),
+                upward: false,
+            };
+            let want = run_dw(&generic(), &c);
+            let saturated = |(i, &v): (usize, &i8)| v == if sign(i % 70) > 0 { 127 } else { -128 };
+            assert!(
+                want.iter().enumerate().all(saturated),
+                "depthwise, bias {big}, stride {stride}"
+            );
+            for t in simd_tiers() {
+                let got = run_dw(&t, &c);
+                assert_eq!(
+                    got,
+                    want,
+                    "depthwise, bias {big}, stride {stride}, tier {}",
+                    t.tier()
+                );
+            }
+        }
+    }
+}

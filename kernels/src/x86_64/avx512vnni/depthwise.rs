@@ -36,7 +36,11 @@ pub(crate) fn run(p: &PackedDepthwise, input: &[i8], output: &mut [i8], scratch:
             // `zp_row` holds c bytes; the packing matches (asserted above).
             unsafe {
                 let (i, o) = (input.as_ptr(), out.as_mut_ptr());
-                match (p.quant.f32_range.is_some(), p.quant.fast, p.quant.ties_up) {
+                let q = &p.quant;
+                match (q.f32_range.is_some(), q.fast, q.ties_up) {
+                    (true, ..) if q.f32_bounded => {
+                        row_any::<false, Rq16F32<false>>(p, i, &rows, zp_row, o)
+                    }
                     (true, ..) => row_any::<false, Rq16F32>(p, i, &rows, zp_row, o),
                     (false, true, false) => row_any::<false, Rq16Fast>(p, i, &rows, zp_row, o),
                     (false, true, true) => row_any::<true, Rq16Fast>(p, i, &rows, zp_row, o),
@@ -291,19 +295,31 @@ unsafe fn row3x3<const S: usize, const UP: bool, R: LaneRequant>(
             flip,
         );
         let zq = quads3(zpv, zpv, zpv);
-        let col = |ix: isize| -> [__m512i; 4] {
-            if ix < 0 || ix as usize >= d.in_w {
-                return zq;
-            }
-            let ld = |ky: usize| match row_ptr[ky] {
-                // SAFETY: column ix < in_w of a valid row: c readable bytes, masked to c.
-                Some(r) => _mm512_xor_si512(
-                    unsafe { _mm512_maskz_loadu_epi8(mask, r.add(ix as usize * c + 64 * k)) },
-                    flip,
-                ),
-                None => zpv,
+        // Each row's chunk at column 0 and its byte step per column: a row in the padding
+        // reads the zero-point bytes at every column (step 0), so the loads carry no branch.
+        let (base, step): ([*const i8; 3], [usize; 3]) = (
+            core::array::from_fn(|ky| row_ptr[ky].unwrap_or(zp_row).wrapping_add(64 * k)),
+            core::array::from_fn(|ky| if row_ptr[ky].is_some() { c } else { 0 }),
+        );
+        // Column `ix` (inside the row) of the three rows, flipped and interleaved.
+        let col_in = |ix: isize| -> [__m512i; 4] {
+            debug_assert!(ix >= 0 && (ix as usize) < d.in_w);
+            let ld = |ky: usize| {
+                // SAFETY: column ix < in_w of a row (c bytes, masked to c) or the
+                // zero-point row (step 0).
+                let v =
+                    unsafe { _mm512_maskz_loadu_epi8(mask, base[ky].add(ix as usize * step[ky])) };
+                _mm512_xor_si512(v, flip)
             };
             quads3(ld(0), ld(1), ld(2))
+        };
+        // Any column: the zero point's quads in the padding.
+        let col = |ix: isize| -> [__m512i; 4] {
+            if ix < 0 || ix as usize >= d.in_w {
+                zq
+            } else {
+                col_in(ix)
+            }
         };
         // SAFETY: chunk k of the column-quad weights and of the bias exist (packed sizes).
         let (w, bias) = unsafe {
@@ -317,20 +333,8 @@ unsafe fn row3x3<const S: usize, const UP: bool, R: LaneRequant>(
             });
             (w, bias)
         };
-        let x0 = -(d.pad_left as isize);
-        let (mut q0, mut q1, mut q2) = (col(x0), col(x0 + 1), col(x0 + 2));
-        for ox in 0..d.out_w {
-            if ox > 0 {
-                let base = x0 + (ox * S) as isize;
-                if S == 1 {
-                    q0 = q1;
-                    q1 = q2;
-                } else {
-                    q0 = q2;
-                    q1 = col(base + 1);
-                }
-                q2 = col(base + 2);
-            }
+        // Output pixel ox from its window's three column quads.
+        let emit = |ox: usize, q0: &[__m512i; 4], q1: &[__m512i; 4], q2: &[__m512i; 4]| {
             let mut acc = bias;
             for j in 0..4 {
                 acc[j] = _mm512_dpbusd_epi32(acc[j], q0[j], w[0][j]);
@@ -348,6 +352,49 @@ unsafe fn row3x3<const S: usize, const UP: bool, R: LaneRequant>(
                     _mm512_mask_storeu_epi8(out.add(ox * c + 64 * k), mask, bytes);
                 }
             }
+        };
+        // Pixel ox's window starts at column x0 + ox·S; past pixel 0 it reads one new column
+        // (S = 1: x0 + ox + 2) or two (S = 2: x0 + 2·ox + 1 and + 2). Pixels lo..hi read only
+        // new columns inside the row, so their loads skip the padding checks.
+        let x0 = -(d.pad_left as isize);
+        let first_new = if S == 1 { 2 } else { 1 };
+        let lo = ((-x0 - first_new).max(0) as usize).div_ceil(S).max(1);
+        let hi = ((d.in_w as isize - x0 - 2).max(0) as usize)
+            .div_ceil(S)
+            .clamp(lo.min(d.out_w), d.out_w);
+        let lo = lo.min(hi);
+        let (mut qa, mut qb) = (col(x0), col(x0 + 1));
+        let q2 = col(x0 + 2);
+        emit(0, &qa, &qb, &q2);
+        if S == 1 {
+            (qa, qb) = (qb, q2);
+        } else {
+            qa = q2;
+        }
+        // The window of pixel ox from the carried columns and the new ones (`$col`).
+        macro_rules! advance {
+            ($ox:expr, $col:ident) => {{
+                let b = x0 + ($ox * S) as isize;
+                if S == 1 {
+                    let n = $col(b + 2);
+                    emit($ox, &qa, &qb, &n);
+                    (qa, qb) = (qb, n);
+                } else {
+                    let odd = $col(b + 1);
+                    let n = $col(b + 2);
+                    emit($ox, &qa, &odd, &n);
+                    qa = n;
+                }
+            }};
+        }
+        for ox in 1..lo {
+            advance!(ox, col);
+        }
+        for ox in lo..hi {
+            advance!(ox, col_in);
+        }
+        for ox in hi.max(1)..d.out_w {
+            advance!(ox, col);
         }
     }
 }

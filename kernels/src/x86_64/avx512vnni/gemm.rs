@@ -524,8 +524,15 @@ unsafe fn epilogue<const R: usize, const B: usize>(
     jb: usize,
 ) {
     if p.quant.f32_range.is_some() {
-        // SAFETY: forwarded from this function's contract; the channels are in f32 form.
-        unsafe { epilogue_single_step::<R, B, Rq16F32>(p, acc, dst, jb) };
+        // SAFETY: forwarded from this function's contract; the channels are in f32 form
+        // (bounded where `f32_bounded` says so).
+        unsafe {
+            if p.quant.f32_bounded {
+                epilogue_single_step::<R, B, Rq16F32<false>>(p, acc, dst, jb)
+            } else {
+                epilogue_single_step::<R, B, Rq16F32>(p, acc, dst, jb)
+            }
+        };
         return;
     }
     if p.quant.fast {

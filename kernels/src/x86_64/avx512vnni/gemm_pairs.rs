@@ -39,7 +39,9 @@ pub(crate) unsafe fn tile(
 ) {
     // SAFETY: forwarded from this function's contract; the form matches `p.quant`.
     unsafe {
-        if p.quant.f32_range.is_some() {
+        if p.quant.f32_range.is_some() && p.quant.f32_bounded {
+            tile_in::<Rq16F32<false>>(p, a, la, c, ldc, jb)
+        } else if p.quant.f32_range.is_some() {
             tile_in::<Rq16F32>(p, a, la, c, ldc, jb)
         } else {
             tile_in::<Rq16Fast>(p, a, la, c, ldc, jb)

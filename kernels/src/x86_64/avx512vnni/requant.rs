@@ -242,15 +242,17 @@ pub(crate) fn finish16_fast(acc: __m512i, q: Rq16Fast, o: Out16) -> __m512i {
 }
 
 /// The `f32` requantization ([`ChannelQuant::f32_range`]): per-lane scales and the range
-/// `[min − zp, max − zp]`.
+/// `[min − zp, max − zp]`. `HI = false` where no product can reach the `i32` range
+/// ([`ChannelQuant::f32_bounded`]): the narrowing paths then skip the upper clamp too
+/// ([`LaneRequant::apply_narrowed`]).
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Rq16F32 {
+pub(crate) struct Rq16F32<const HI: bool = true> {
     pub scale: __m512,
     pub lo: __m512,
     pub hi: __m512,
 }
 
-impl Rq16F32 {
+impl<const HI: bool> Rq16F32<HI> {
     /// Loads channels `at..at + 16` of `q` (which must be in `f32` form).
     ///
     /// # Safety
@@ -295,7 +297,7 @@ impl Rq16F32 {
 /// clamp, `cvtps2dq` rounding ties to even.
 #[inline]
 #[target_feature(enable = "avx512f")]
-pub(crate) fn requant16_f32(acc: __m512i, q: Rq16F32) -> __m512i {
+pub(crate) fn requant16_f32<const HI: bool>(acc: __m512i, q: Rq16F32<HI>) -> __m512i {
     let x = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), q.scale);
     let x = _mm512_min_ps(_mm512_max_ps(x, q.lo), q.hi);
     _mm512_cvt_roundps_epi32::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(x)
@@ -305,11 +307,15 @@ pub(crate) fn requant16_f32(acc: __m512i, q: Rq16F32) -> __m512i {
 /// clamp to the output's minimum ([`LaneRequant::apply_narrowed`]): a product below `lo`
 /// converts to an integer below `lo` (or to `i32::MIN` past the `i32` range), which the
 /// narrowing and the clamp map to the minimum as the reference's clamp does. The upper clamp
-/// stays: `cvtps2dq` turns a positive overflow into `i32::MIN` too.
+/// stays where a product may reach 2^31 (`HI`): `cvtps2dq` turns a positive overflow into
+/// `i32::MIN` too.
 #[inline]
 #[target_feature(enable = "avx512f")]
-pub(crate) fn requant16_f32_narrowed(acc: __m512i, q: Rq16F32) -> __m512i {
-    let x = _mm512_min_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(acc), q.scale), q.hi);
+pub(crate) fn requant16_f32_narrowed<const HI: bool>(acc: __m512i, q: Rq16F32<HI>) -> __m512i {
+    let x = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), q.scale);
+    // Without HI every product lies below 2^30 in magnitude (plan time bound), so the
+    // conversion cannot overflow and the narrowing saturates it as the clamp would.
+    let x = if HI { _mm512_min_ps(x, q.hi) } else { x };
     _mm512_cvt_roundps_epi32::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(x)
 }
 
@@ -390,7 +396,7 @@ impl LaneRequant for Rq16Fast {
     }
 }
 
-impl LaneRequant for Rq16F32 {
+impl<const HI: bool> LaneRequant for Rq16F32<HI> {
     #[inline]
     unsafe fn load(q: &ChannelQuant, at: usize) -> Self {
         // SAFETY: forwarded from this function's contract.
