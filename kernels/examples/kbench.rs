@@ -100,6 +100,33 @@ fn main() {
         });
         println!("{tier} pointwise {h}x{w}x{ic}->{oc}: {g:.1} GOPS");
     }
+    for (size, ic, oc, k) in [(224, 3, 32, 3), (128, 3, 24, 5)] {
+        if !format!("conv{size}k{k}").contains(&only) {
+            continue;
+        }
+        let mut p = Conv2dParams::simple(size, size, ic, oc, k, k);
+        (p.stride_h, p.stride_w) = (2, 2);
+        (p.out_h, p.out_w) = (size / 2, size / 2);
+        let pad = ((size / 2 - 1) * 2 + k).saturating_sub(size) / 2;
+        (p.pad_top, p.pad_left) = (pad, pad);
+        p.requant_f32 = f32_requant;
+        let packed = PackedConv::new(
+            tier,
+            &p,
+            &bytes(p.weight_len(), 5),
+            None,
+            0.05,
+            &[0.002],
+            0.1,
+        );
+        let input = bytes(p.input_len(), 6);
+        let mut out = vec![0i8; p.output_len()];
+        let mut scratch = vec![0u8; packed.scratch_bytes()];
+        let g = gops(p.macs(), || {
+            t.conv2d_i8(&packed, &input, &mut out, &mut scratch)
+        });
+        println!("{tier} conv {size}x{size}x{ic}->{oc} k{k}s2: {g:.1} GOPS");
+    }
     for (h, w, c, s) in [
         (112, 112, 32, 1),
         (112, 112, 96, 2),

@@ -379,9 +379,9 @@ unsafe fn tile_dispatch(
         if mr == MR && nb == NB {
             tile_6x4(p, a, lda, dst, jb)
         } else if mr == 2 * MR && nb == 2 {
-            tile::<12, 2>(p, a, lda, dst, jb)
+            tile_12x2(p, a, lda, dst, jb)
         } else if mr == 2 * MR && nb == 1 {
-            tile::<12, 1>(p, a, lda, dst, jb)
+            tile_12x1(p, a, lda, dst, jb)
         } else if mr > MR {
             dispatch!(p, a, lda, dst, jb, nb, mr; 7 8 9 10 11)
         } else {
@@ -507,6 +507,164 @@ unsafe fn tile_6x4(p: &PackedGemm, a: *const u8, lda: ALayout, dst: Dst, jb: usi
     ];
     // SAFETY: forwarded from this function's contract.
     unsafe { epilogue::<6, 4>(p, &acc, dst, jb) }
+}
+
+/// The 12 × 32 tile with its accumulators in named locals, as [`tile_6x4`]: as an array
+/// (`tile::<12, 2>`) their initial values were also stored to the stack on every tile,
+/// because the out-of-line epilogue takes them by reference.
+///
+/// # Safety
+/// As [`tile_dispatch`] with `mr = 12`, `nb = 2`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn tile_12x2(p: &PackedGemm, a: *const u8, lda: ALayout, dst: Dst, jb: usize) {
+    let bs = lda.segs * lda.seg_quads * 64;
+    // SAFETY: the bias is padded to a multiple of 16 channels; blocks jb..jb+2 exist.
+    let (b0, b1) = unsafe {
+        let b = p.quant.bias.as_ptr().add(jb * 16);
+        (
+            _mm512_loadu_si512(b.add(0).cast()),
+            _mm512_loadu_si512(b.add(16).cast()),
+        )
+    };
+    let (mut c0_0, mut c0_1) = (b0, b1);
+    let (mut c1_0, mut c1_1) = (b0, b1);
+    let (mut c2_0, mut c2_1) = (b0, b1);
+    let (mut c3_0, mut c3_1) = (b0, b1);
+    let (mut c4_0, mut c4_1) = (b0, b1);
+    let (mut c5_0, mut c5_1) = (b0, b1);
+    let (mut c6_0, mut c6_1) = (b0, b1);
+    let (mut c7_0, mut c7_1) = (b0, b1);
+    let (mut c8_0, mut c8_1) = (b0, b1);
+    let (mut c9_0, mut c9_1) = (b0, b1);
+    let (mut c10_0, mut c10_1) = (b0, b1);
+    let (mut c11_0, mut c11_1) = (b0, b1);
+    // SAFETY: blocks jb..jb+2 exist in the packing.
+    let w = unsafe { p.w8.as_ptr().add(jb * bs) };
+    for seg in 0..lda.segs {
+        for j in 0..lda.seg_quads {
+            let off = (seg * lda.seg_quads + j) * 64;
+            // SAFETY: segment seg of every row lies inside A (contract: span readable).
+            let a_q = unsafe { a.add(seg * lda.seg_stride + j * 4) };
+            // SAFETY: quad (seg, j) of blocks jb..jb+2 lies inside the packing.
+            let (w0, w1) = unsafe {
+                (
+                    _mm512_loadu_si512(w.add(off).cast()),
+                    _mm512_loadu_si512(w.add(bs + off).cast()),
+                )
+            };
+            macro_rules! row {
+                ($r:literal, $x0:ident, $x1:ident) => {{
+                    // SAFETY: quad j of segment seg of row $r is readable (contract).
+                    let av = _mm512_set1_epi32(unsafe {
+                        a_q.add($r * lda.row).cast::<i32>().read_unaligned()
+                    });
+                    $x0 = _mm512_dpbusd_epi32($x0, av, w0);
+                    $x1 = _mm512_dpbusd_epi32($x1, av, w1);
+                }};
+            }
+            row!(0, c0_0, c0_1);
+            row!(1, c1_0, c1_1);
+            row!(2, c2_0, c2_1);
+            row!(3, c3_0, c3_1);
+            row!(4, c4_0, c4_1);
+            row!(5, c5_0, c5_1);
+            row!(6, c6_0, c6_1);
+            row!(7, c7_0, c7_1);
+            row!(8, c8_0, c8_1);
+            row!(9, c9_0, c9_1);
+            row!(10, c10_0, c10_1);
+            row!(11, c11_0, c11_1);
+        }
+    }
+    let acc = [
+        [c0_0, c0_1],
+        [c1_0, c1_1],
+        [c2_0, c2_1],
+        [c3_0, c3_1],
+        [c4_0, c4_1],
+        [c5_0, c5_1],
+        [c6_0, c6_1],
+        [c7_0, c7_1],
+        [c8_0, c8_1],
+        [c9_0, c9_1],
+        [c10_0, c10_1],
+        [c11_0, c11_1],
+    ];
+    // SAFETY: forwarded from this function's contract.
+    unsafe { epilogue::<12, 2>(p, &acc, dst, jb) }
+}
+
+/// The 12 × 16 tile with its accumulators in named locals, as [`tile_6x4`]: as an array
+/// (`tile::<12, 1>`) their initial values were also stored to the stack on every tile,
+/// because the out-of-line epilogue takes them by reference.
+///
+/// # Safety
+/// As [`tile_dispatch`] with `mr = 12`, `nb = 1`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn tile_12x1(p: &PackedGemm, a: *const u8, lda: ALayout, dst: Dst, jb: usize) {
+    let bs = lda.segs * lda.seg_quads * 64;
+    // SAFETY: the bias is padded to a multiple of 16 channels; blocks jb..jb+1 exist.
+    let b0 = unsafe { _mm512_loadu_si512(p.quant.bias.as_ptr().add(jb * 16).cast()) };
+    let mut c0_0 = b0;
+    let mut c1_0 = b0;
+    let mut c2_0 = b0;
+    let mut c3_0 = b0;
+    let mut c4_0 = b0;
+    let mut c5_0 = b0;
+    let mut c6_0 = b0;
+    let mut c7_0 = b0;
+    let mut c8_0 = b0;
+    let mut c9_0 = b0;
+    let mut c10_0 = b0;
+    let mut c11_0 = b0;
+    // SAFETY: blocks jb..jb+1 exist in the packing.
+    let w = unsafe { p.w8.as_ptr().add(jb * bs) };
+    for seg in 0..lda.segs {
+        for j in 0..lda.seg_quads {
+            let off = (seg * lda.seg_quads + j) * 64;
+            // SAFETY: segment seg of every row lies inside A (contract: span readable).
+            let a_q = unsafe { a.add(seg * lda.seg_stride + j * 4) };
+            // SAFETY: quad (seg, j) of blocks jb..jb+1 lies inside the packing.
+            let w0 = unsafe { _mm512_loadu_si512(w.add(off).cast()) };
+            macro_rules! row {
+                ($r:literal, $x0:ident) => {{
+                    // SAFETY: quad j of segment seg of row $r is readable (contract).
+                    let av = _mm512_set1_epi32(unsafe {
+                        a_q.add($r * lda.row).cast::<i32>().read_unaligned()
+                    });
+                    $x0 = _mm512_dpbusd_epi32($x0, av, w0);
+                }};
+            }
+            row!(0, c0_0);
+            row!(1, c1_0);
+            row!(2, c2_0);
+            row!(3, c3_0);
+            row!(4, c4_0);
+            row!(5, c5_0);
+            row!(6, c6_0);
+            row!(7, c7_0);
+            row!(8, c8_0);
+            row!(9, c9_0);
+            row!(10, c10_0);
+            row!(11, c11_0);
+        }
+    }
+    let acc = [
+        [c0_0],
+        [c1_0],
+        [c2_0],
+        [c3_0],
+        [c4_0],
+        [c5_0],
+        [c6_0],
+        [c7_0],
+        [c8_0],
+        [c9_0],
+        [c10_0],
+        [c11_0],
+    ];
+    // SAFETY: forwarded from this function's contract.
+    unsafe { epilogue::<12, 1>(p, &acc, dst, jb) }
 }
 
 /// Requantizes and stores an `R × 16B` block of accumulators (bias included), adding the
@@ -664,51 +822,107 @@ unsafe fn epilogue_packed<const R: usize, const B: usize, Q: LaneRequant>(
     // The convolution's lowest value before its zero point: raises what `apply_narrowed`
     // may leave below it (down to `i32::MIN`) before the zero point is added in i32 lanes.
     let conv_lo = _mm512_sub_epi32(conv.min, conv.zp);
-    for (r, acc_r) in acc.iter().enumerate() {
+    // Row r, block b before narrowing: requantized (and through the residual add).
+    let value = |r: usize, b: usize| -> __m512i {
         // SAFETY: the CPU runs this tier (enabled on this function). Lanes may stay below the
         // minimum: the narrowing below saturates and clamps, the residual path raises them.
-        let mut v: [__m512i; B] =
-            core::array::from_fn(|b| unsafe { q[b].apply_narrowed::<false>(acc_r[b]) });
-        if let Some(s) = dst.skip {
-            for (b, vb) in v.iter_mut().enumerate() {
-                let x = _mm512_min_epi32(
-                    _mm512_max_epi32(
-                        _mm512_add_epi32(_mm512_max_epi32(*vb, conv_lo), conv.zp),
-                        conv.min,
-                    ),
-                    conv.max,
-                );
-                // SAFETY: skip row r exists (contract); the mask is that of block jb + b.
-                *vb = unsafe { s.sum(x, r, jb + b, skip_masks[b]) };
-            }
-        }
-        // Missing blocks repeat the last one; their bytes are not stored.
-        let lo = _mm512_adds_epi16(_mm512_packs_epi32(v[0], v[1.min(B - 1)]), zp);
-        let hi = if B > 2 {
-            _mm512_adds_epi16(_mm512_packs_epi32(v[2.min(B - 1)], v[3.min(B - 1)]), zp)
-        } else {
-            lo
+        let v = unsafe { q[b].apply_narrowed::<false>(acc[r][b]) };
+        let Some(s) = dst.skip else {
+            return v;
         };
+        let x = _mm512_min_epi32(
+            _mm512_max_epi32(
+                _mm512_add_epi32(_mm512_max_epi32(v, conv_lo), conv.zp),
+                conv.min,
+            ),
+            conv.max,
+        );
+        // SAFETY: skip row r exists (contract); the mask is that of block jb + b.
+        unsafe { s.sum(x, r, jb + b, skip_masks[b]) }
+    };
+    // Four vectors are narrowed into one: one row of 3–4 blocks (a missing fourth repeats
+    // the third, its bytes not stored), two rows of 2 blocks, or four rows of 1 block (rows
+    // past R repeat the last one).
+    let per = if B <= 2 { 4 / B } else { 1 };
+    let part = 16 * B.min(4 / per);
+    let mask = if valid < part {
+        (1u64 << valid) - 1
+    } else {
+        u64::MAX
+    };
+    let mut g = 0;
+    while g < R {
+        let x: [__m512i; 4] = core::array::from_fn(|i| {
+            if B <= 2 {
+                value((g + i / B).min(R - 1), i % B)
+            } else {
+                value(g, i.min(B - 1))
+            }
+        });
+        let lo = _mm512_adds_epi16(_mm512_packs_epi32(x[0], x[1]), zp);
+        let hi = _mm512_adds_epi16(_mm512_packs_epi32(x[2], x[3]), zp);
         let bytes = _mm512_packs_epi16(lo, hi);
         let bytes = _mm512_min_epi8(_mm512_max_epi8(bytes, min), max);
+        // Row g + i's bytes are `part` bytes from byte i·part.
         let bytes = _mm512_permutexvar_epi32(order, bytes);
-        // SAFETY: row r of C has room for channels 16·jb..p.n (contract); a partial last
-        // block is stored through a mask that ends at p.n.
-        unsafe {
-            let dst = c.add(r * ldc + jb * 16);
-            if valid < B * 16 {
-                _mm512_mask_storeu_epi8(dst, (1u64 << valid) - 1, bytes);
-                continue;
-            }
-            match B {
-                4 => _mm512_storeu_si512(dst.cast(), bytes),
-                3 => {
-                    _mm256_storeu_si256(dst.cast(), _mm512_castsi512_si256(bytes));
-                    _mm_storeu_si128(dst.add(32).cast(), _mm512_extracti32x4_epi32(bytes, 2));
+        for i in 0..per.min(R - g) {
+            // SAFETY: row g + i of C has room for channels 16·jb..p.n (contract); a partial
+            // last block is stored through a mask that ends at p.n.
+            unsafe { store_part::<B>(c.add((g + i) * ldc + jb * 16), bytes, i, valid, mask) };
+        }
+        g += per;
+    }
+}
+
+/// Stores part `i` of `bytes` (of `B` blocks per row: the whole vector for 3–4 blocks, its
+/// 256-bit half `i` for 2, its 128-bit lane `i` for 1): `valid` bytes, through `mask` when
+/// that is fewer than the part.
+///
+/// # Safety
+/// `dst` has room for the part's valid bytes.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+unsafe fn store_part<const B: usize>(
+    dst: *mut i8,
+    bytes: __m512i,
+    i: usize,
+    valid: usize,
+    mask: u64,
+) {
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        match B {
+            1 => {
+                let v = match i {
+                    0 => _mm512_castsi512_si128(bytes),
+                    1 => _mm512_extracti32x4_epi32(bytes, 1),
+                    2 => _mm512_extracti32x4_epi32(bytes, 2),
+                    _ => _mm512_extracti32x4_epi32(bytes, 3),
+                };
+                if valid < 16 {
+                    _mm_mask_storeu_epi8(dst, mask as u16, v);
+                } else {
+                    _mm_storeu_si128(dst.cast(), v);
                 }
-                2 => _mm256_storeu_si256(dst.cast(), _mm512_castsi512_si256(bytes)),
-                _ => _mm_storeu_si128(dst.cast(), _mm512_castsi512_si128(bytes)),
             }
+            2 => {
+                let v = if i == 0 {
+                    _mm512_castsi512_si256(bytes)
+                } else {
+                    _mm512_extracti64x4_epi64(bytes, 1)
+                };
+                if valid < 32 {
+                    _mm256_mask_storeu_epi8(dst, mask as u32, v);
+                } else {
+                    _mm256_storeu_si256(dst.cast(), v);
+                }
+            }
+            _ if valid < B * 16 => _mm512_mask_storeu_epi8(dst, mask, bytes),
+            3 => {
+                _mm256_storeu_si256(dst.cast(), _mm512_castsi512_si256(bytes));
+                _mm_storeu_si128(dst.add(32).cast(), _mm512_extracti32x4_epi32(bytes, 2));
+            }
+            _ => _mm512_storeu_si512(dst.cast(), bytes),
         }
     }
 }
