@@ -11,6 +11,7 @@
 use core::arch::x86_64::*;
 
 use super::gemm_pairs;
+use super::im2col::flip_copy;
 use super::requant::{LaneRequant, Out16, Rq16, Rq16F32, Rq16Fast, finish16, finish16_fast};
 use crate::conv_add::Residual;
 use crate::gemm::{OutputQuant, PackedGemm};
@@ -212,19 +213,15 @@ pub(crate) fn gemm(
     let mut i0 = 0;
     while i0 < m {
         let rows = (m - i0).min(ROWS);
+        // SAFETY (both copies): the CPU supports AVX-512 F/BW (asserted above).
         if lda == p.k && p.k == k4 {
             // Dense rows (pointwise with k a multiple of 4): one run of rows · k bytes.
-            let src = &a[i0 * lda..][..rows * k4];
-            for (d, &x) in scratch[..rows * k4].iter_mut().zip(src) {
-                *d = x as u8 ^ 0x80;
-            }
+            unsafe { flip_copy(&mut scratch[..rows * k4], &a[i0 * lda..][..rows * k4]) };
         } else {
             // Bytes k..k4 of a row keep whatever scratch held: their packed weights are zero.
             for r in 0..rows {
                 let src = &a[(i0 + r) * lda..][..p.k];
-                for (d, &x) in scratch[r * k4..].iter_mut().zip(src) {
-                    *d = x as u8 ^ 0x80;
-                }
+                unsafe { flip_copy(&mut scratch[r * k4..][..p.k], src) };
             }
         }
         let dst = Dst {

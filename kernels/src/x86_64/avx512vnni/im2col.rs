@@ -83,7 +83,7 @@ fn fill(
 /// `dst[i] = src[i] ^ 0x80` for `i < dst.len()` (`src` at least as long).
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw")]
-fn flip_copy(dst: &mut [u8], src: &[i8]) {
+pub(super) fn flip_copy(dst: &mut [u8], src: &[i8]) {
     let n = dst.len();
     assert!(src.len() >= n);
     let flip = _mm512_set1_epi8(-128);
