@@ -519,7 +519,7 @@ unsafe fn tile_12x2(p: &PackedGemm, a: *const u8, lda: ALayout, dst: Dst, jb: us
     let (b0, b1) = unsafe {
         let b = p.quant.bias.as_ptr().add(jb * 16);
         (
-            _mm512_loadu_si512(b.add(0).cast()),
+            _mm512_loadu_si512(b.cast()),
             _mm512_loadu_si512(b.add(16).cast()),
         )
     };
