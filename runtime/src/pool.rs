@@ -5,7 +5,12 @@
 //! all are done. A thread that is late (descheduled, or still waking) simply claims fewer parts:
 //! the caller never waits for a part nobody has started. Nothing is allocated per call: the job
 //! is a pointer to the caller's closure, published under a mutex with a generation count, and
-//! parts are claimed with a compare-and-swap on `(generation, next part)`.
+//! each part is claimed by raising its own generation stamp (`fetch_max`).
+//!
+//! Each thread first claims its own run of parts (thread `t` of `T`: parts from `t·n/T` on),
+//! then whatever the others left: when consecutive jobs cut their work the same way (the row
+//! slices of consecutive layers), each thread keeps working on the rows it wrote in the step
+//! before, which stay in its core's cache.
 //!
 //! Idle workers do not spin: after a job they busy-wait for the next one for at most
 //! [`SPIN`] (the steps of one inference follow each other within microseconds, and waking a
@@ -49,14 +54,17 @@ struct Shared {
     wake: Condvar,
     /// `state.generation`, for workers that spin.
     generation: AtomicU64,
-    /// The current job's generation (high bits) and next unclaimed part (low [`PART_BITS`]).
-    claim: AtomicU64,
+    /// Per part: the generation of the last job that claimed it (a part of job `g` is free
+    /// while its stamp is below `g`).
+    taken: [AtomicU64; MAX_PARTS],
     /// Parts (or, at start-up, workers) not finished yet.
     remaining: AtomicUsize,
     done_lock: Mutex<()>,
     done: Condvar,
     /// A worker's part panicked during the current job.
     panicked: AtomicBool,
+    /// Threads, the caller's included.
+    threads: usize,
 }
 
 impl Shared {
@@ -104,11 +112,12 @@ impl WorkerPool {
             }),
             wake: Condvar::new(),
             generation: AtomicU64::new(0),
-            claim: AtomicU64::new(0),
+            taken: [const { AtomicU64::new(0) }; MAX_PARTS],
             remaining: AtomicUsize::new(0),
             done_lock: Mutex::new(()),
             done: Condvar::new(),
             panicked: AtomicBool::new(false),
+            threads,
         });
         let mut pool = WorkerPool {
             shared,
@@ -164,15 +173,13 @@ impl WorkerPool {
             st.job = Some(job);
             st.parts = parts;
             st.generation += 1;
-            sh.claim
-                .store(st.generation << PART_BITS, Ordering::Release);
             sh.generation.store(st.generation, Ordering::Release);
             if st.sleepers > 0 {
                 sh.wake.notify_all();
             }
             st.generation
         };
-        work(sh, generation, parts, f, 0);
+        work(sh, generation, parts, f, 0, sh.threads);
         wait_for_workers(sh);
         sh.lock().job = None;
         if sh.panicked.load(Ordering::Acquire) {
@@ -181,33 +188,29 @@ impl WorkerPool {
     }
 }
 
-/// Bits of `Shared::claim` that count parts.
-const PART_BITS: u32 = 24;
-
 /// The most parts one [`WorkerPool::run`] may have.
-pub const MAX_PARTS: usize = 1 << 16;
+pub const MAX_PARTS: usize = 256;
 
-/// Claims and runs parts of job `generation` (of `parts` parts) until none is left; each
-/// finished part counts down `remaining`, the last one wakes the caller. A claim succeeds only
-/// while `claim` still holds this generation, so a thread late from an earlier job claims
-/// nothing of a later one.
+/// Claims and runs parts of job `generation` (of `parts` parts): thread `thread` of `threads`
+/// tries its own run first (from part `thread·parts/threads`), then the following ones,
+/// wrapping. Each finished part counts down `remaining`, the last one wakes the caller. A part
+/// is claimed by raising its stamp to `generation`; a thread late from an earlier job `g'`
+/// claims nothing: every part it may try (`< parts` of job `g'`) was stamped `g'` or later
+/// before that job returned.
 fn work(
     sh: &Shared,
     generation: u64,
     parts: usize,
     f: &(dyn Fn(usize, usize) + Sync),
     thread: usize,
+    threads: usize,
 ) {
-    loop {
-        let c = sh.claim.load(Ordering::Acquire);
-        let part = (c & ((1 << PART_BITS) - 1)) as usize;
-        if c >> PART_BITS != generation || part >= parts {
-            return;
-        }
-        if sh
-            .claim
-            .compare_exchange_weak(c, c + 1, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
+    let first = thread * parts / threads.max(1);
+    for i in 0..parts {
+        let part = (first + i) % parts;
+        let stamp = &sh.taken[part];
+        if stamp.load(Ordering::Acquire) >= generation
+            || stamp.fetch_max(generation, Ordering::AcqRel) >= generation
         {
             continue;
         }
@@ -263,7 +266,7 @@ fn worker(sh: &Shared, thread: usize) {
             // SAFETY: the job of generation `seen`, published by `run`; `work` calls it only
             // for parts of that generation it has claimed, which `run` waits for.
             let f = unsafe { &*f };
-            work(sh, seen, parts, f, thread);
+            work(sh, seen, parts, f, thread, sh.threads);
         }
     }
 }
@@ -337,6 +340,39 @@ mod tests {
                 let want = usize::from(p < parts);
                 assert_eq!(h.load(Ordering::Relaxed), want, "round {round}, part {p}");
             }
+        }
+    }
+
+    /// Thread t starts with its own run of parts (thread 1 of 2 with 4 parts: part 2), so
+    /// that consecutive jobs cut alike give each thread the same parts.
+    #[test]
+    fn each_thread_starts_with_its_own_run_of_parts() {
+        let pool = WorkerPool::new(2).unwrap();
+        for round in 0..50 {
+            let first: [AtomicUsize; 2] =
+                [AtomicUsize::new(usize::MAX), AtomicUsize::new(usize::MAX)];
+            pool.run(4, &|p, t| {
+                let _ =
+                    first[t].compare_exchange(usize::MAX, p, Ordering::AcqRel, Ordering::Acquire);
+                if p == 0 {
+                    // Hold the caller in part 0 until the worker has claimed a part.
+                    let start = Instant::now();
+                    while first[1].load(Ordering::Acquire) == usize::MAX
+                        && start.elapsed() < Duration::from_secs(2)
+                    {
+                        std::hint::spin_loop();
+                    }
+                }
+            });
+            // The worker tries part 2 first, and the caller cannot have passed part 0 before
+            // the worker claimed something. The caller starts at part 0 too, unless a worker
+            // that woke first has taken it (then part 1), or all of them (then none).
+            assert_eq!(first[1].load(Ordering::Acquire), 2, "round {round}");
+            let caller = first[0].load(Ordering::Acquire);
+            assert!(
+                [0, 1, usize::MAX].contains(&caller),
+                "round {round}: {caller}"
+            );
         }
     }
 

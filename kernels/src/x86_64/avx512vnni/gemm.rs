@@ -213,14 +213,15 @@ pub(crate) fn gemm(
     let mut i0 = 0;
     while i0 < m {
         let rows = (m - i0).min(ROWS);
-        // SAFETY (both copies): the CPU supports AVX-512 F/BW (asserted above).
         if lda == p.k && p.k == k4 {
             // Dense rows (pointwise with k a multiple of 4): one run of rows · k bytes.
+            // SAFETY: the CPU supports AVX-512 F/BW (asserted above).
             unsafe { flip_copy(&mut scratch[..rows * k4], &a[i0 * lda..][..rows * k4]) };
         } else {
             // Bytes k..k4 of a row keep whatever scratch held: their packed weights are zero.
             for r in 0..rows {
                 let src = &a[(i0 + r) * lda..][..p.k];
+                // SAFETY: as above.
                 unsafe { flip_copy(&mut scratch[r * k4..][..p.k], src) };
             }
         }
