@@ -11,7 +11,8 @@ use outpost_kernels::{
 };
 use proptest::prelude::*;
 
-const ODD_CHANNELS: [usize; 9] = [1, 2, 3, 7, 16, 17, 33, 64, 65];
+/// Channel counts around the vector widths (32 last: a 256-bit depthwise group that is a whole pixel).
+const ODD_CHANNELS: [usize; 10] = [1, 2, 3, 7, 16, 17, 33, 64, 65, 32];
 
 fn simd_tiers() -> Vec<KernelTable> {
     Tier::supported()
@@ -701,6 +702,10 @@ fn depthwise_ties_on_narrow_chunks_match_generic() {
         (12, 1, 2),
         (72, 2, 4),
         (80, 1, 3),
+        // Groups that are whole pixels: two (32) or four (16) adjacent pixels per load.
+        (32, 1, 3),
+        (16, 1, 2),
+        (96, 1, 3),
     ];
     for (ch, stride, e) in cases {
         let mut p = DepthwiseParams::same(11, 13, ch, 3, stride);

@@ -106,6 +106,7 @@ unsafe fn columns<const P: usize>(
     step: isize,
 ) -> [__m512i; 4] {
     let flip = _mm512_set1_epi8(-128);
+    let full = if P == 2 { u32::MAX } else { 0xFFFF };
     let last = first + (P as isize - 1) * step;
     let x = if first >= 0 && last < rows.in_w {
         // SAFETY: every column lies inside the row.
@@ -114,7 +115,14 @@ unsafe fn columns<const P: usize>(
                 rows.base[ky].offset(first * rows.step[ky]),
                 rows.step[ky] * step,
             );
-            gather::<P>(mask, |i| b.offset(i as isize * s))
+            if s == (64 / P) as isize && mask == full {
+                // A full mask means 64 / P channels in the group, so a step of 64 / P bytes
+                // means a pixel of exactly those channels and consecutive columns: the P
+                // pixels are 64 adjacent bytes inside the row, one load.
+                _mm512_loadu_si512(b.cast())
+            } else {
+                gather::<P>(mask, |i| b.offset(i as isize * s))
+            }
         };
         [row(0), row(1), row(2)]
     } else {
