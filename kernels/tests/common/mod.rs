@@ -1,0 +1,70 @@
+//! What the int8 kernel test files share: the tiers to compare, and a convolution or a
+//! depthwise case run through one tier's kernel table.
+
+use outpost_kernels::{
+    Conv2dParams, DepthwiseParams, KernelTable, PackedConv, PackedDepthwise, Tier,
+};
+
+pub fn simd_tiers() -> Vec<KernelTable> {
+    Tier::supported()
+        .filter(|&t| t != Tier::Generic)
+        .map(|t| KernelTable::for_tier(t).unwrap())
+        .collect()
+}
+
+pub fn generic() -> KernelTable {
+    KernelTable::for_tier(Tier::Generic).unwrap()
+}
+
+#[derive(Debug, Clone)]
+pub struct ConvCase {
+    pub p: Conv2dParams,
+    pub weights: Vec<i8>,
+    pub bias: Vec<i32>,
+    pub scales: Vec<f32>,
+    pub input: Vec<i8>,
+}
+
+pub fn run_conv(table: &KernelTable, c: &ConvCase) -> Vec<i8> {
+    let packed = PackedConv::new(
+        table.tier(),
+        &c.p,
+        &c.weights,
+        Some(&c.bias),
+        1.0,
+        &c.scales,
+        1.0,
+    );
+    let mut out = vec![0i8; c.p.output_len()];
+    let mut scratch = vec![0u8; packed.scratch_bytes()];
+    table.conv2d_i8(&packed, &c.input, &mut out, &mut scratch);
+    out
+}
+
+#[derive(Debug, Clone)]
+pub struct DwCase {
+    pub p: DepthwiseParams,
+    pub weights: Vec<i8>,
+    pub bias: Vec<i32>,
+    pub scales: Vec<f32>,
+    pub input: Vec<i8>,
+    /// Ties of the output shift upward (TFLite's optimized depthwise) or away from zero.
+    pub upward: bool,
+}
+
+pub fn run_dw(table: &KernelTable, c: &DwCase) -> Vec<i8> {
+    let packed = PackedDepthwise::new(
+        table.tier(),
+        &c.p,
+        &c.weights,
+        Some(&c.bias),
+        1.0,
+        &c.scales,
+        1.0,
+    )
+    .ties_upward(c.upward);
+    let mut out = vec![0i8; c.p.output_len()];
+    let mut scratch = vec![0u8; packed.scratch_bytes()];
+    table.depthwise_i8(&packed, &c.input, &mut out, &mut scratch);
+    out
+}
