@@ -11,7 +11,8 @@
 //! | the same, second operand channel-padded (a pad fused into the add) | reference | runs of pixels padded on the stack, then the flat add | `vpdpwssd`, per pixel, missing channels through the load mask |
 //! | max pool int8 | reference | `vpmaxsb`, 32 channels | `vpmaxsb`, 64 channels, masked |
 //! | pad int8 | reference | → generic | masked 64-byte stores per pixel |
-//! | everything else (mul, average pool, mean, LUT ops, softmax, concat, pad (f32), transpose, slice, resize, quantize, requantize, all f32) | reference | → generic | → generic |
+//! | global mean int8 | reference | sums 32 channels at a time (`vpmovsxbd`), reference requantization | 64 channels at a time (masked `vpmovsxbd`), 16-lane requantization |
+//! | everything else (mul, average pool, LUT ops, softmax, concat, pad (f32), transpose, slice, resize, quantize, requantize, all f32) | reference | → generic | → generic |
 //!
 //! The last row's entries are the generic functions on every tier: they are memory-bound or
 //! rare in the target models, so SIMD brings little; a tier can take one over later by turning
@@ -51,6 +52,7 @@ pub struct KernelTable {
     add16_i8_padded: Add16PaddedFn,
     max_pool_i8: PoolFn,
     pad_i8: PadFn,
+    mean_chunk: generic::pool::MeanChunk,
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -92,6 +94,7 @@ impl KernelTable {
                 add16_i8_padded: generic::elementwise::add16_i8_padded,
                 max_pool_i8: generic::pool::max_pool_i8,
                 pad_i8: generic::layout::pad::<i8>,
+                mean_chunk: generic::pool::mean_chunk,
             },
             #[cfg(target_arch = "x86_64")]
             Tier::Avx2 => KernelTable {
@@ -103,6 +106,7 @@ impl KernelTable {
                 add16_i8_padded: crate::x86_64::avx2::add16::add16_padded,
                 max_pool_i8: crate::x86_64::avx2::pool::max_pool_i8,
                 pad_i8: generic::layout::pad::<i8>,
+                mean_chunk: crate::x86_64::avx2::mean::mean_chunk,
             },
             #[cfg(target_arch = "x86_64")]
             Tier::Avx512Vnni => KernelTable {
@@ -114,6 +118,7 @@ impl KernelTable {
                 add16_i8_padded: crate::x86_64::avx512vnni::add16::add16_padded,
                 max_pool_i8: crate::x86_64::avx512vnni::pool::max_pool_i8,
                 pad_i8: crate::x86_64::avx512vnni::pad::pad_i8,
+                mean_chunk: crate::x86_64::avx512vnni::mean::mean_chunk,
             },
             #[cfg(not(target_arch = "x86_64"))]
             _ => return Err(TierError::Unsupported(tier)),
@@ -252,8 +257,16 @@ impl KernelTable {
         out_zp: i32,
         output: &mut [i8],
     ) {
-        generic::pool::global_mean_i8(
-            input, batch, pixels, channels, in_zp, requant, out_zp, output,
+        generic::pool::global_mean_i8_with(
+            self.mean_chunk,
+            input,
+            batch,
+            pixels,
+            channels,
+            in_zp,
+            requant,
+            out_zp,
+            output,
         )
     }
 

@@ -589,4 +589,39 @@ proptest! {
             prop_assert_eq!(&got, &want, "tier {}", t.tier());
         }
     }
+
+    /// Global mean: channel counts around every tier's chunk (8, 32, 64, 128 channels), up to
+    /// 300 pixels, inputs drawn around −128 and 127 and anywhere, any zero points and
+    /// multipliers: every tier equals generic.
+    #[test]
+    fn global_mean_tiers_match_generic(
+        batch in 1usize..=2,
+        pixels in 1usize..=300,
+        channels in prop_oneof![
+            proptest::sample::select(ODD_CHANNELS.to_vec()),
+            Just(129usize),
+            Just(200usize),
+            1usize..=300,
+        ],
+        bias in prop_oneof![Just(-128i32), Just(127), Just(0)],
+        spread in 0u32..=8,
+        seed in any::<u32>(),
+        in_zp in zero_point(),
+        out_zp in zero_point(),
+        real in 1e-5f64..2.0,
+    ) {
+        // Values within about 2^spread of `bias` (clamped): near the extremes, or anywhere.
+        let input: Vec<i8> = outpost_kernels::pseudo_random_i8(batch * pixels * channels, seed)
+            .into_iter()
+            .map(|x| (bias + ((x as i32) >> (8 - spread).min(7))).clamp(-128, 127) as i8)
+            .collect();
+        let r = outpost_kernels::quantize_multiplier(real);
+        let mut want = vec![0i8; batch * channels];
+        generic().global_mean_i8(&input, batch, pixels, channels, in_zp, r, out_zp, &mut want);
+        for t in simd_tiers() {
+            let mut got = vec![0i8; want.len()];
+            t.global_mean_i8(&input, batch, pixels, channels, in_zp, r, out_zp, &mut got);
+            prop_assert_eq!(&got, &want, "tier {}", t.tier());
+        }
+    }
 }

@@ -98,10 +98,60 @@ pub(crate) fn avg_pool_f32(d: &PoolParams, input: &[f32], output: &mut [f32]) {
     });
 }
 
+/// Channels per call of a [`MeanChunk`] function.
+pub(crate) const MEAN_CHUNK: usize = 128;
+
+/// The global mean's output arithmetic: `requant(Σx − zp_total) + out_zp`, clamped to int8.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MeanQuant {
+    /// `pixels · in_zp` (wrapping): Σ(x − zp) = Σx − pixels·zp.
+    pub zp_total: i32,
+    pub requant: Requant,
+    pub out_zp: i32,
+}
+
+impl MeanQuant {
+    /// The outputs of channel sums `sums` (the reference arithmetic).
+    pub(crate) fn finish(&self, sums: &[i32], out: &mut [i8]) {
+        for (o, &s) in out.iter_mut().zip(sums) {
+            let sum = s.wrapping_sub(self.zp_total);
+            *o = (self.requant.apply(sum) + self.out_zp).clamp(-128, 127) as i8;
+        }
+    }
+}
+
+/// Writes `out[i]`, the mean of channel `c0 + i` over every pixel of `image` (`[pixels,
+/// channels]`), for `i < out.len()` (at most [`MEAN_CHUNK`]). One per tier: [`mean_chunk`]
+/// here, SIMD forms in the x86_64 tiers, all equal to it.
+pub(crate) type MeanChunk =
+    fn(image: &[i8], channels: usize, c0: usize, q: &MeanQuant, out: &mut [i8]);
+
+/// Adds to `sums[i]` channel `c0 + i` of every pixel of `image`, wrapping like
+/// `i32::wrapping_add`: pixel by pixel over contiguous channel runs (which the compiler
+/// vectorizes) instead of one strided column per channel.
+pub(crate) fn mean_sums(image: &[i8], channels: usize, c0: usize, sums: &mut [i32]) {
+    let n = sums.len();
+    for px in image.chunks_exact(channels) {
+        for (s, &x) in sums.iter_mut().zip(&px[c0..c0 + n]) {
+            *s = s.wrapping_add(x as i32);
+        }
+    }
+}
+
+/// The reference [`MeanChunk`].
+pub(crate) fn mean_chunk(image: &[i8], channels: usize, c0: usize, q: &MeanQuant, out: &mut [i8]) {
+    let mut sums = [0i32; MEAN_CHUNK];
+    let sums = &mut sums[..out.len()];
+    mean_sums(image, channels, c0, sums);
+    q.finish(sums, out);
+}
+
 /// Int8 mean over H and W of `[batch, pixels, channels]`:
-/// `requant(Σ(x − in_zp)) + out_zp` with `requant = in_scale / (out_scale · pixels)`.
+/// `requant(Σ(x − in_zp)) + out_zp` with `requant = in_scale / (out_scale · pixels)`, in
+/// chunks of channels through `chunk` (a tier's [`MeanChunk`]).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn global_mean_i8(
+pub(crate) fn global_mean_i8_with(
+    chunk: MeanChunk,
     input: &[i8],
     batch: usize,
     pixels: usize,
@@ -113,24 +163,22 @@ pub(crate) fn global_mean_i8(
 ) {
     assert_eq!(input.len(), batch * pixels * channels, "mean: input length");
     assert_eq!(output.len(), batch * channels, "mean: output length");
-    // Channels in chunks summed pixel by pixel: contiguous rows, which the compiler
-    // vectorizes, instead of one strided column per channel. Σ(x − zp) = Σx − pixels·zp.
-    const CHUNK: usize = 128;
-    let zp_total = in_zp.wrapping_mul(pixels as i32);
+    let q = MeanQuant {
+        zp_total: in_zp.wrapping_mul(pixels as i32),
+        requant,
+        out_zp,
+    };
     for b in 0..batch {
         let image = &input[b * pixels * channels..][..pixels * channels];
-        for c0 in (0..channels).step_by(CHUNK) {
-            let n = CHUNK.min(channels - c0);
-            let mut sums = [0i32; CHUNK];
-            for px in image.chunks_exact(channels) {
-                for (s, &x) in sums[..n].iter_mut().zip(&px[c0..c0 + n]) {
-                    *s = s.wrapping_add(x as i32);
-                }
-            }
-            for (o, &s) in output[b * channels + c0..][..n].iter_mut().zip(&sums[..n]) {
-                let sum = s.wrapping_sub(zp_total);
-                *o = (requant.apply(sum) + out_zp).clamp(-128, 127) as i8;
-            }
+        for c0 in (0..channels).step_by(MEAN_CHUNK) {
+            let n = MEAN_CHUNK.min(channels - c0);
+            chunk(
+                image,
+                channels,
+                c0,
+                &q,
+                &mut output[b * channels + c0..][..n],
+            );
         }
     }
 }

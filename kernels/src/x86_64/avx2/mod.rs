@@ -6,6 +6,7 @@ pub(crate) mod add16;
 pub(crate) mod depthwise;
 pub(crate) mod gemm;
 pub(crate) mod im2col;
+pub(crate) mod mean;
 pub(crate) mod pool;
 pub(crate) mod requant;
 

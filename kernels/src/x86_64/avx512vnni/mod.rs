@@ -8,6 +8,7 @@ pub(crate) mod depthwise_group;
 pub(crate) mod gemm;
 pub(crate) mod gemm_pairs;
 pub(crate) mod im2col;
+pub(crate) mod mean;
 pub(crate) mod pad;
 pub(crate) mod pool;
 pub(crate) mod probe;
