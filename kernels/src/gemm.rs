@@ -176,6 +176,15 @@ pub(crate) struct OutputQuant {
     pub max: i32,
 }
 
+impl OutputQuant {
+    /// The clamp range is all of int8 (no activation, or one whose range the quantization
+    /// already spans, as ReLU6 with scale 6/255 and zero point −128): a saturating narrowing
+    /// to int8 is then the whole clamp.
+    pub(crate) fn full_range(&self) -> bool {
+        self.min <= -128 && self.max >= 127
+    }
+}
+
 /// One group's weights packed for a SIMD tier.
 #[derive(Debug, Clone)]
 pub(crate) struct PackedGemm {

@@ -38,6 +38,9 @@ pub(crate) fn run(p: &PackedDepthwise, input: &[i8], output: &mut [i8], scratch:
                 let (i, o) = (input.as_ptr(), out.as_mut_ptr());
                 let q = &p.quant;
                 match (q.f32_range.is_some(), q.fast, q.ties_up) {
+                    (true, ..) if q.f32_bounded && p.out.full_range() => {
+                        row_any::<false, Rq16F32<false, true>>(p, i, &rows, zp_row, o)
+                    }
                     (true, ..) if q.f32_bounded => {
                         row_any::<false, Rq16F32<false>>(p, i, &rows, zp_row, o)
                     }
@@ -188,8 +191,9 @@ impl Out64 {
 
 /// Requantizes the four accumulators of chunk `k` (bias already added) into 64 bytes in
 /// channel order. The zero point is added after narrowing to i16 (saturating) and the clamp
-/// applied on bytes: equal to TFLite's `clamp(v + zp)` because every saturation step lies
-/// outside the int8 clamp range.
+/// applied on bytes (not at all where the range is all of int8, [`LaneRequant::FULL_RANGE`]):
+/// equal to TFLite's `clamp(v + zp)` because every saturation step lies outside the int8
+/// clamp range.
 ///
 /// # Safety
 /// Chunk `k`'s 64 entries of the permuted per-channel arrays exist, in the form `R` reads.
@@ -209,7 +213,11 @@ unsafe fn requant64<const UP: bool, R: LaneRequant>(
     let lo = _mm512_adds_epi16(_mm512_packs_epi32(v[0], v[1]), o.zp);
     let hi = _mm512_adds_epi16(_mm512_packs_epi32(v[2], v[3]), o.zp);
     let bytes = _mm512_packs_epi16(lo, hi);
-    _mm512_min_epi8(_mm512_max_epi8(bytes, o.min), o.max)
+    if R::FULL_RANGE {
+        bytes
+    } else {
+        _mm512_min_epi8(_mm512_max_epi8(bytes, o.min), o.max)
+    }
 }
 
 /// Interleaves three taps (rows) of 64 channels into the four channel-quad vectors.

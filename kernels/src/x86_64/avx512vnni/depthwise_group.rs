@@ -271,7 +271,12 @@ pub(crate) unsafe fn row3x3_group<
             core::array::from_fn(|j| unsafe { rq[j].apply_narrowed::<UP>(acc[j]) });
         let lo = _mm512_adds_epi16(_mm512_packs_epi32(v[0], v[1]), o.zp);
         let hi = _mm512_adds_epi16(_mm512_packs_epi32(v[2], v[3]), o.zp);
-        let bytes = _mm512_min_epi8(_mm512_max_epi8(_mm512_packs_epi16(lo, hi), o.min), o.max);
+        let bytes = _mm512_packs_epi16(lo, hi);
+        let bytes = if R::FULL_RANGE {
+            bytes
+        } else {
+            _mm512_min_epi8(_mm512_max_epi8(bytes, o.min), o.max)
+        };
         // SAFETY: pixels ox.. of the output row that exist hold c bytes each; the mask
         // stops at the group's last channel.
         unsafe { store::<P>(out.add(ox * c + at), c, (d.out_w - ox).min(P), mask, bytes) };

@@ -244,15 +244,17 @@ pub(crate) fn finish16_fast(acc: __m512i, q: Rq16Fast, o: Out16) -> __m512i {
 /// The `f32` requantization ([`ChannelQuant::f32_range`]): per-lane scales and the range
 /// `[min − zp, max − zp]`. `HI = false` where no product can reach the `i32` range
 /// ([`ChannelQuant::f32_bounded`]): the narrowing paths then skip the upper clamp too
-/// ([`LaneRequant::apply_narrowed`]).
+/// ([`LaneRequant::apply_narrowed`]). `FULL`: the output's clamp range is all of int8
+/// ([`crate::gemm::OutputQuant::full_range`]), so the narrowing paths skip the byte clamp
+/// ([`LaneRequant::FULL_RANGE`]).
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Rq16F32<const HI: bool = true> {
+pub(crate) struct Rq16F32<const HI: bool = true, const FULL: bool = false> {
     pub scale: __m512,
     pub lo: __m512,
     pub hi: __m512,
 }
 
-impl<const HI: bool> Rq16F32<HI> {
+impl<const HI: bool, const FULL: bool> Rq16F32<HI, FULL> {
     /// Loads channels `at..at + 16` of `q` (which must be in `f32` form).
     ///
     /// # Safety
@@ -297,7 +299,10 @@ impl<const HI: bool> Rq16F32<HI> {
 /// clamp, `cvtps2dq` rounding ties to even.
 #[inline]
 #[target_feature(enable = "avx512f")]
-pub(crate) fn requant16_f32<const HI: bool>(acc: __m512i, q: Rq16F32<HI>) -> __m512i {
+pub(crate) fn requant16_f32<const HI: bool, const FULL: bool>(
+    acc: __m512i,
+    q: Rq16F32<HI, FULL>,
+) -> __m512i {
     let x = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), q.scale);
     let x = _mm512_min_ps(_mm512_max_ps(x, q.lo), q.hi);
     _mm512_cvt_roundps_epi32::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(x)
@@ -311,7 +316,10 @@ pub(crate) fn requant16_f32<const HI: bool>(acc: __m512i, q: Rq16F32<HI>) -> __m
 /// `i32::MIN` too.
 #[inline]
 #[target_feature(enable = "avx512f")]
-pub(crate) fn requant16_f32_narrowed<const HI: bool>(acc: __m512i, q: Rq16F32<HI>) -> __m512i {
+pub(crate) fn requant16_f32_narrowed<const HI: bool, const FULL: bool>(
+    acc: __m512i,
+    q: Rq16F32<HI, FULL>,
+) -> __m512i {
     let x = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), q.scale);
     // Without HI every product lies below 2^30 in magnitude (plan time bound), so the
     // conversion cannot overflow and the narrowing saturates it as the clamp would.
@@ -323,6 +331,12 @@ pub(crate) fn requant16_f32_narrowed<const HI: bool>(acc: __m512i, q: Rq16F32<HI
 /// [`Rq16F32`] (`ChannelQuant::f32_range`), chosen once per call so that the pixel loops
 /// carry no branch.
 pub(crate) trait LaneRequant: Copy {
+    /// The output's clamp range is all of int8: after [`LaneRequant::apply_narrowed`] the
+    /// saturating narrowing (`vpackssdw`, zero point added saturating, `vpacksswb`) already
+    /// gives `clamp(v + zp, −128, 127)`, so the byte clamp is skipped. Chosen at dispatch
+    /// (never with a residual add, whose own range is clamped).
+    const FULL_RANGE: bool = false;
+
     /// Lanes `at..at + 16` of `q`.
     ///
     /// # Safety
@@ -396,7 +410,9 @@ impl LaneRequant for Rq16Fast {
     }
 }
 
-impl<const HI: bool> LaneRequant for Rq16F32<HI> {
+impl<const HI: bool, const FULL: bool> LaneRequant for Rq16F32<HI, FULL> {
+    const FULL_RANGE: bool = FULL;
+
     #[inline]
     unsafe fn load(q: &ChannelQuant, at: usize) -> Self {
         // SAFETY: forwarded from this function's contract.

@@ -25,7 +25,9 @@ pub(super) unsafe fn epilogue<const R: usize, const B: usize>(
         // SAFETY: forwarded from this function's contract; the channels are in f32 form
         // (bounded where `f32_bounded` says so).
         unsafe {
-            if p.quant.f32_bounded {
+            if p.quant.f32_bounded && dst.skip.is_none() && p.out.full_range() {
+                epilogue_single_step::<R, B, Rq16F32<false, true>>(p, acc, dst, jb)
+            } else if p.quant.f32_bounded {
                 epilogue_single_step::<R, B, Rq16F32<false>>(p, acc, dst, jb)
             } else {
                 epilogue_single_step::<R, B, Rq16F32>(p, acc, dst, jb)
@@ -128,8 +130,8 @@ unsafe fn epilogue_outlined<const R: usize, const B: usize, Q: LaneRequant>(
 
 /// [`epilogue`] for 1 to 4 16-channel blocks in a single-step form (`Q`: [`Rq16Fast`] or
 /// [`Rq16F32`]): the results are narrowed
-/// together (`vpackssdw`, + zero point saturating in i16, `vpacksswb`), clamped on bytes and
-/// put back in channel order with one `vpermd` (the packs interleave 128-bit lanes). Equal to
+/// together (`vpackssdw`, + zero point saturating in i16, `vpacksswb`), clamped on bytes
+/// (unless the range is all of int8, [`LaneRequant::FULL_RANGE`]) and put back in channel order with one `vpermd` (the packs interleave 128-bit lanes). Equal to
 /// TFLite's `clamp(v + zp)` because every saturation step lies outside the int8 clamp range.
 /// Channels from `p.n` on (the last block's padding) are not stored.
 ///
@@ -144,6 +146,7 @@ unsafe fn epilogue_packed<const R: usize, const B: usize, Q: LaneRequant>(
     jb: usize,
 ) {
     debug_assert!((1..=4).contains(&B) && p.n > jb * 16);
+    debug_assert!(!Q::FULL_RANGE || (dst.skip.is_none() && p.out.full_range()));
     let (c, ldc) = (dst.c, dst.ldc);
     let skip_masks: [u16; B] = core::array::from_fn(|b| dst.skip.map_or(0, |s| s.mask(jb + b)));
     let valid = (p.n - jb * 16).min(B * 16);
@@ -202,7 +205,12 @@ unsafe fn epilogue_packed<const R: usize, const B: usize, Q: LaneRequant>(
         let lo = _mm512_adds_epi16(_mm512_packs_epi32(x[0], x[1]), zp);
         let hi = _mm512_adds_epi16(_mm512_packs_epi32(x[2], x[3]), zp);
         let bytes = _mm512_packs_epi16(lo, hi);
-        let bytes = _mm512_min_epi8(_mm512_max_epi8(bytes, min), max);
+        // Without a residual, a full output range is clamped by the saturation alone.
+        let bytes = if Q::FULL_RANGE {
+            bytes
+        } else {
+            _mm512_min_epi8(_mm512_max_epi8(bytes, min), max)
+        };
         // Row g + i's bytes are `part` bytes from byte i·part.
         let bytes = _mm512_permutexvar_epi32(order, bytes);
         for i in 0..per.min(R - g) {
