@@ -1,4 +1,5 @@
-//! Intra-op parallelism: convolutions split by output rows across a [`WorkerPool`].
+//! Intra-op parallelism: convolutions split by output rows, int16 adds by runs of bytes,
+//! across a [`WorkerPool`].
 //!
 //! At session start every int8 convolution, depthwise convolution and convolution with its
 //! residual add that is large enough ([`MIN_MACS`], at least one output row per thread, one
@@ -7,7 +8,11 @@
 //! it reads, sharing the packed weights. In a run the threads claim slices one at a time
 //! ([`WorkerPool::run`]), each writing its slice's rows of the output with its own scratch
 //! region, so a thread that starts late only does less. The result is bit-exact with one thread (the slices compute the same sums; the
-//! kernel tests check it on every tier). Other steps run on the caller's thread.
+//! kernel tests check it on every tier). An int16 add of at least [`MIN_ADD_BYTES`] (the
+//! residual adds between convolutions) is cut into runs of whole cache lines the same way:
+//! on the caller's thread alone it cost more than its time, because the next convolution's
+//! rows then came from the caller's cache on both threads. Other steps run on the caller's
+//! thread.
 
 use std::ops::Range;
 use std::sync::Mutex;
@@ -21,6 +26,9 @@ use crate::pool::{MAX_THREADS, WorkerPool};
 
 /// Steps with fewer multiply-accumulates run on one thread: handing out a job costs a few µs.
 pub const MIN_MACS: u64 = 200_000;
+
+/// Int16 adds with fewer output bytes run on one thread.
+pub const MIN_ADD_BYTES: usize = 16 * 1024;
 
 /// Slices per thread where the rows allow: a thread that starts late (descheduled, waking)
 /// leaves its share to the others instead of holding the step up.
@@ -46,6 +54,8 @@ enum PartKernel {
     Conv(PackedConv),
     Depthwise(Box<PackedDepthwise>),
     ConvAdd(PackedConv, Add16Quant, ChannelPadded),
+    /// An element-wise int16 add over the part's bytes of both operands.
+    Add16(Add16Quant),
 }
 
 /// Rows `0..n` cut into `parts` runs of nearly equal length.
@@ -53,9 +63,16 @@ fn cuts(n: usize, parts: usize) -> impl Iterator<Item = Range<usize>> {
     (0..parts).map(move |i| i * n / parts..(i + 1) * n / parts)
 }
 
-/// The slices of `step` for `threads` threads, or none where it runs whole.
-pub(crate) fn split(step: &Step, threads: usize) -> Vec<Part> {
-    if threads < 2 || step.macs < MIN_MACS {
+/// The slices of `step` (writing `out_bytes`) for `threads` threads, or none where it runs
+/// whole.
+pub(crate) fn split(step: &Step, out_bytes: usize, threads: usize) -> Vec<Part> {
+    if threads < 2 {
+        return Vec::new();
+    }
+    if let Kernel::Add16I8(q) = &step.kernel {
+        return split_add(*q, out_bytes, threads);
+    }
+    if step.macs < MIN_MACS {
         return Vec::new();
     }
     // Per kind: output rows, input and output bytes per row, skip bytes per output row, and
@@ -125,6 +142,26 @@ pub(crate) fn split(step: &Step, threads: usize) -> Vec<Part> {
     parts
 }
 
+/// An element-wise add of `bytes` bytes cut into `SLICES_PER_THREAD` runs per thread of whole
+/// 64-byte lines (the last run takes the rest), or none below [`MIN_ADD_BYTES`].
+fn split_add(q: Add16Quant, bytes: usize, threads: usize) -> Vec<Part> {
+    if bytes < MIN_ADD_BYTES {
+        return Vec::new();
+    }
+    let (lines, slices) = (bytes.div_ceil(64), threads * SLICES_PER_THREAD);
+    cuts(lines, slices)
+        .map(|r| {
+            let r = (r.start * 64).min(bytes)..(r.end * 64).min(bytes);
+            Part {
+                kernel: PartKernel::Add16(q),
+                input: r.clone(),
+                output: r.clone(),
+                skip: r,
+            }
+        })
+        .collect()
+}
+
 /// Scratch bytes one thread's slice of `parts` needs at most.
 pub(crate) fn scratch_bytes(parts: &[Part]) -> usize {
     parts
@@ -132,6 +169,7 @@ pub(crate) fn scratch_bytes(parts: &[Part]) -> usize {
         .map(|p| match &p.kernel {
             PartKernel::Conv(c) | PartKernel::ConvAdd(c, ..) => c.scratch_bytes(),
             PartKernel::Depthwise(d) => d.scratch_bytes(),
+            PartKernel::Add16(_) => 0,
         })
         .max()
         .unwrap_or(0)
@@ -194,6 +232,46 @@ pub(crate) fn run(
                 };
                 table.conv2d_add16_i8(p, input, &r, out, scratch)
             }
+            PartKernel::Add16(q) => table.add16_i8(q, input, &skip[part.skip.clone()], out),
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn add_step() -> Step {
+        let q = Add16Quant::new(0.05, -3, 0.04, 5, 0.06, -1, -128, 127).expect("scales fit");
+        Step {
+            node: "add".into(),
+            op: "add",
+            macs: 0,
+            kernel: Kernel::Add16I8(q),
+            inputs: vec![0, 1],
+            output: 2,
+        }
+    }
+
+    /// An int16 add is cut into runs of whole 64-byte lines that tile its bytes, the same
+    /// runs of both operands; below `MIN_ADD_BYTES` (or on one thread) it stays whole.
+    #[test]
+    fn adds_split_into_runs_of_whole_lines() {
+        let step = add_step();
+        for (bytes, threads) in [(75_264, 2), (25_088, 3), (MIN_ADD_BYTES, 2), (16_500, 4)] {
+            let parts = split(&step, bytes, threads);
+            assert_eq!(parts.len(), threads * SLICES_PER_THREAD, "{bytes} bytes");
+            let mut at = 0;
+            for p in &parts {
+                assert!(matches!(p.kernel, PartKernel::Add16(_)));
+                assert_eq!(p.output.start, at, "{bytes} bytes: runs tile the output");
+                assert!(p.output.start % 64 == 0, "{bytes} bytes: {:?}", p.output);
+                assert_eq!((&p.input, &p.skip), (&p.output, &p.output));
+                at = p.output.end;
+            }
+            assert_eq!(at, bytes);
+        }
+        assert!(split(&step, MIN_ADD_BYTES - 1, 2).is_empty());
+        assert!(split(&step, 75_264, 1).is_empty());
+    }
 }

@@ -104,7 +104,7 @@ impl Session {
         let parts: Vec<Vec<Part>> = plan
             .steps
             .iter()
-            .map(|s| parallel::split(s, threads))
+            .map(|s| parallel::split(s, plan.buffers[s.output].bytes, threads))
             .collect();
         let split = parts.iter().filter(|p| !p.is_empty()).count();
         let scratch_per = parts
