@@ -231,6 +231,31 @@ impl PackedConv {
         Some((sliced, input_rows))
     }
 
+    /// A pointwise convolution ([`Conv2dParams::is_pointwise`], one image) restricted to the
+    /// output pixels `px` (row-major over the image): a convolution of its own over the same
+    /// pixels of the input, seen as a column of `px.len()` pixels, sharing the packed weights.
+    /// Unlike [`PackedConv::rows`] the cut may fall inside an image row. Its results are those
+    /// pixels of the whole convolution's, bit for bit. `None` for any other convolution, or an
+    /// empty or out-of-range `px`.
+    pub fn pixels(&self, px: Range<usize>) -> Option<PackedConv> {
+        let d = &self.params;
+        if !d.is_pointwise() || d.batch != 1 || px.is_empty() || px.end > d.out_h * d.out_w {
+            return None;
+        }
+        let params = Conv2dParams {
+            in_h: px.len(),
+            out_h: px.len(),
+            in_w: 1,
+            out_w: 1,
+            ..*d
+        };
+        let mut sliced = self.clone();
+        // Pointwise convolutions are never implicit (see `Implicit::plan`).
+        debug_assert!(self.implicit.is_none() && Implicit::plan(self.tier, &params).is_none());
+        sliced.params = params;
+        Some(sliced)
+    }
+
     /// The parameters this was packed for.
     pub fn params(&self) -> &Conv2dParams {
         &self.params

@@ -290,6 +290,34 @@ fn run_conv_in_rows(table: &KernelTable, c: &ConvCase, parts: usize) -> Option<V
     Some(out)
 }
 
+/// A pointwise convolution run as pixel slices ([`PackedConv::pixels`], cuts that may fall
+/// inside an image row), each on its own input pixels, into one output.
+fn run_conv_in_pixels(table: &KernelTable, c: &ConvCase, parts: usize) -> Vec<i8> {
+    let packed = PackedConv::new(
+        table.tier(),
+        &c.p,
+        &c.weights,
+        Some(&c.bias),
+        1.0,
+        &c.scales,
+        1.0,
+    );
+    let (ic, oc) = (c.p.in_c, c.p.out_c);
+    let mut out = vec![0i8; c.p.output_len()];
+    let pixels = c.p.out_h * c.p.out_w;
+    for px in cuts(pixels, parts).into_iter().filter(|r| !r.is_empty()) {
+        let slice = packed.pixels(px.clone()).expect("a pointwise convolution");
+        let mut scratch = vec![0u8; slice.scratch_bytes()];
+        table.conv2d_i8(
+            &slice,
+            &c.input[px.start * ic..px.end * ic],
+            &mut out[px.start * oc..px.end * oc],
+            &mut scratch,
+        );
+    }
+    out
+}
+
 /// As [`run_conv_in_rows`] for a depthwise convolution.
 fn run_dw_in_rows(table: &KernelTable, c: &DwCase, parts: usize) -> Option<Vec<i8>> {
     let packed = PackedDepthwise::new(
@@ -320,6 +348,18 @@ fn run_dw_in_rows(table: &KernelTable, c: &DwCase, parts: usize) -> Option<Vec<i
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// Pixel slices of a pointwise convolution, cut anywhere (also inside an image row), put
+    /// together are the whole convolution, bit for bit, on every tier.
+    #[test]
+    fn pointwise_pixel_slices_match_whole(c in conv_case(ConvKind::Pointwise), parts in 2usize..=5) {
+        prop_assume!(c.p.batch == 1);
+        for t in Tier::supported().map(|t| KernelTable::for_tier(t).unwrap()) {
+            let want = run_conv(&t, &c);
+            prop_assert_eq!(&run_conv_in_pixels(&t, &c, parts), &want, "tier {}", t.tier());
+        }
+    }
+
 
     /// Row slices (what a session with several threads runs in parallel) put together are the
     /// whole convolution, bit for bit, on every tier.

@@ -1,5 +1,5 @@
-//! Intra-op parallelism: convolutions split by output rows, int16 adds by runs of bytes,
-//! across a [`WorkerPool`].
+//! Intra-op parallelism: convolutions split by output rows (pointwise ones by output pixels),
+//! int16 adds by runs of bytes, across a [`WorkerPool`].
 //!
 //! At session start every int8 convolution, depthwise convolution and convolution with its
 //! residual add that is large enough ([`MIN_MACS`], at least one output row per thread, one
@@ -75,6 +75,9 @@ pub(crate) fn split(step: &Step, out_bytes: usize, threads: usize) -> Vec<Part> 
     if step.macs < MIN_MACS {
         return Vec::new();
     }
+    if let Some(parts) = split_pointwise(step, threads) {
+        return parts;
+    }
     // Per kind: output rows, input and output bytes per row, skip bytes per output row, and
     // the slice of given rows with the input rows it reads.
     type Slicer<'a> = Box<dyn Fn(Range<usize>) -> Option<(PartKernel, Range<usize>)> + 'a>;
@@ -140,6 +143,51 @@ pub(crate) fn split(step: &Step, out_bytes: usize, threads: usize) -> Vec<Part> 
         });
     }
     parts
+}
+
+/// Pixels a pointwise slice's length is a multiple of (except the last): whole GEMM tiles
+/// (6 or 12 rows).
+const PIXEL_GRAIN: usize = 12;
+
+/// A pointwise convolution (with or without its residual add) cut by output pixels
+/// ([`PackedConv::pixels`]) into runs of whole [`PIXEL_GRAIN`]s, or `None` where the step is
+/// not one. Cutting by pixels instead of image rows keeps the threads' shares equal on small
+/// images (7 × 7: 24 and 25 pixels instead of 21 and 28).
+fn split_pointwise(step: &Step, threads: usize) -> Option<Vec<Part>> {
+    let (p, residual) = match &step.kernel {
+        Kernel::ConvI8(p) => (p, None),
+        Kernel::ConvAdd16I8(p, add, pad) => (p, Some((*add, *pad))),
+        _ => return None,
+    };
+    let d = p.params();
+    if !d.is_pointwise() || d.batch != 1 {
+        return None;
+    }
+    let pixels = d.out_h * d.out_w;
+    let grains = pixels.div_ceil(PIXEL_GRAIN);
+    let slices = if grains >= threads * SLICES_PER_THREAD {
+        threads * SLICES_PER_THREAD
+    } else if grains >= threads {
+        threads
+    } else {
+        return Some(Vec::new());
+    };
+    let skip_c = residual.map_or(0, |(_, pad)| pad.b_channels);
+    let mut parts = Vec::with_capacity(slices);
+    for g in cuts(grains, slices) {
+        let px = (g.start * PIXEL_GRAIN).min(pixels)..(g.end * PIXEL_GRAIN).min(pixels);
+        let slice = p.pixels(px.clone())?;
+        parts.push(Part {
+            kernel: match residual {
+                None => PartKernel::Conv(slice),
+                Some((add, pad)) => PartKernel::ConvAdd(slice, add, pad),
+            },
+            input: px.start * d.in_c..px.end * d.in_c,
+            output: px.start * d.out_c..px.end * d.out_c,
+            skip: px.start * skip_c..px.end * skip_c,
+        });
+    }
+    Some(parts)
 }
 
 /// An element-wise add of `bytes` bytes cut into `SLICES_PER_THREAD` runs per thread of whole
@@ -251,6 +299,56 @@ mod tests {
             inputs: vec![0, 1],
             output: 2,
         }
+    }
+
+    /// A 7 × 7 pointwise convolution is cut by pixels into whole 12-pixel grains (24 and 25
+    /// pixels a thread on two threads, where image rows gave 21 and 28); a 3 × 3 one by rows.
+    #[test]
+    fn pointwise_convolutions_split_by_pixels() {
+        use outpost_kernels::{Conv2dParams, Tier};
+        let conv = |k: usize| {
+            let mut p = Conv2dParams::simple(7, 7, 64, 128, k, k);
+            (p.pad_top, p.pad_left, p.out_h, p.out_w) = (k / 2, k / 2, 7, 7);
+            let w = vec![1i8; p.weight_len()];
+            Step {
+                node: "conv".into(),
+                op: "conv2d",
+                macs: (49 * 128 * 64 * k * k) as u64,
+                kernel: Kernel::ConvI8(PackedConv::new(
+                    Tier::Generic,
+                    &p,
+                    &w,
+                    None,
+                    1.0,
+                    &[0.01],
+                    1.0,
+                )),
+                inputs: vec![0],
+                output: 1,
+            }
+        };
+        let parts = split(&conv(1), 49 * 128, 2);
+        let pixels: Vec<_> = parts
+            .iter()
+            .map(|p| {
+                (
+                    p.input.start / 64..p.input.end / 64,
+                    p.output.start / 128..p.output.end / 128,
+                )
+            })
+            .collect();
+        assert_eq!(
+            pixels,
+            [
+                (0..12, 0..12),
+                (12..24, 12..24),
+                (24..36, 24..36),
+                (36..49, 36..49)
+            ]
+        );
+        let rows = split(&conv(3), 49 * 128, 2);
+        let out_rows: Vec<_> = rows.iter().map(|p| p.output.start / (7 * 128)).collect();
+        assert_eq!(out_rows, [0, 1, 3, 5], "3 × 3: slices of whole image rows");
     }
 
     /// An int16 add is cut into runs of whole 64-byte lines that tile its bytes, the same
