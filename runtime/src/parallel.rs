@@ -9,9 +9,9 @@
 //! ([`WorkerPool::run`]), each writing its slice's rows of the output with its own scratch
 //! region, so a thread that starts late only does less. The result is bit-exact with one thread (the slices compute the same sums; the
 //! kernel tests check it on every tier). An int16 add of at least [`MIN_ADD_BYTES`] (the
-//! residual adds between convolutions) is cut into runs of whole cache lines the same way:
-//! on the caller's thread alone it cost more than its time, because the next convolution's
-//! rows then came from the caller's cache on both threads. Other steps run on the caller's
+//! residual adds between convolutions) is cut into runs of whole cache lines the same way
+//! (on the caller's thread alone it took as long as with one thread, reading the rows the
+//! worker had just written from the other core's cache). Other steps run on the caller's
 //! thread.
 
 use std::ops::Range;
