@@ -6,8 +6,8 @@
 
 use outpost_kernels::{
     Add16Quant, AddQuant, ChannelPadded, Conv2dParams, DepthwiseParams, FUSED_ADD_MIN_CHANNELS,
-    FcParams, KernelTable, PackedConv, PackedDepthwise, PackedFc, PoolParams, Residual, Tier,
-    conv_output_size, pseudo_random_i8,
+    FcParams, KernelTable, PackedFc, PoolParams, Residual, Tier, conv_output_size,
+    pseudo_random_i8,
 };
 use proptest::prelude::*;
 
@@ -265,15 +265,7 @@ fn cuts(n: usize, parts: usize) -> Vec<std::ops::Range<usize>> {
 /// A convolution run as row slices ([`PackedConv::rows`]), each on its input rows, into one
 /// output; `None` where a slice reads no input row (the caller skips the case).
 fn run_conv_in_rows(table: &KernelTable, c: &ConvCase, parts: usize) -> Option<Vec<i8>> {
-    let packed = PackedConv::new(
-        table.tier(),
-        &c.p,
-        &c.weights,
-        Some(&c.bias),
-        1.0,
-        &c.scales,
-        1.0,
-    );
+    let packed = c.pack(table);
     let row_in = c.p.in_w * c.p.in_c;
     let row_out = c.p.out_w * c.p.out_c;
     let mut out = vec![0i8; c.p.output_len()];
@@ -293,15 +285,7 @@ fn run_conv_in_rows(table: &KernelTable, c: &ConvCase, parts: usize) -> Option<V
 /// A pointwise convolution run as pixel slices ([`PackedConv::pixels`], cuts that may fall
 /// inside an image row), each on its own input pixels, into one output.
 fn run_conv_in_pixels(table: &KernelTable, c: &ConvCase, parts: usize) -> Vec<i8> {
-    let packed = PackedConv::new(
-        table.tier(),
-        &c.p,
-        &c.weights,
-        Some(&c.bias),
-        1.0,
-        &c.scales,
-        1.0,
-    );
+    let packed = c.pack(table);
     let (ic, oc) = (c.p.in_c, c.p.out_c);
     let mut out = vec![0i8; c.p.output_len()];
     let pixels = c.p.out_h * c.p.out_w;
@@ -320,16 +304,7 @@ fn run_conv_in_pixels(table: &KernelTable, c: &ConvCase, parts: usize) -> Vec<i8
 
 /// As [`run_conv_in_rows`] for a depthwise convolution.
 fn run_dw_in_rows(table: &KernelTable, c: &DwCase, parts: usize) -> Option<Vec<i8>> {
-    let packed = PackedDepthwise::new(
-        table.tier(),
-        &c.p,
-        &c.weights,
-        Some(&c.bias),
-        1.0,
-        &c.scales,
-        1.0,
-    )
-    .ties_upward(c.upward);
+    let packed = c.pack(table);
     let row_in = c.p.in_w * c.p.in_c;
     let row_out = c.p.out_w * c.p.out_c();
     let mut out = vec![0i8; c.p.output_len()];
@@ -560,7 +535,7 @@ proptest! {
         let mut want = vec![0i8; conv.len()];
         generic().add16_i8_padded(&q, &pad, &conv, &skip, &mut want);
         for t in std::iter::once(generic()).chain(simd_tiers()) {
-            let packed = PackedConv::new(t.tier(), &c.p, &c.weights, Some(&c.bias), 1.0, &c.scales, 1.0);
+            let packed = c.pack(&t);
             let fuses = t.tier() == Tier::Avx512Vnni && c.p.is_pointwise() && c.p.out_c > FUSED_ADD_MIN_CHANNELS;
             prop_assert_eq!(packed.fuses_add(), fuses);
             let mut got = vec![0i8; conv.len()];

@@ -126,6 +126,18 @@ impl MeanQuant {
 pub(crate) type MeanChunk =
     fn(image: &[i8], channels: usize, c0: usize, q: &MeanQuant, out: &mut [i8]);
 
+/// Panics unless `image` is whole pixels of `channels` and `c0 .. c0 + n` (at most
+/// [`MEAN_CHUNK`]) lies inside a pixel: what every [`MeanChunk`] relies on.
+pub(crate) fn check_mean_chunk(image: &[i8], channels: usize, c0: usize, n: usize) {
+    assert!(
+        channels > 0
+            && image.len().is_multiple_of(channels)
+            && n <= MEAN_CHUNK
+            && c0 + n <= channels,
+        "mean: channel range"
+    );
+}
+
 /// Adds to `sums[i]` channel `c0 + i` of every pixel of `image`, wrapping like
 /// `i32::wrapping_add`: pixel by pixel over contiguous channel runs (which the compiler
 /// vectorizes) instead of one strided column per channel.

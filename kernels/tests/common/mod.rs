@@ -25,16 +25,24 @@ pub struct ConvCase {
     pub input: Vec<i8>,
 }
 
+impl ConvCase {
+    /// The case packed for `table`'s tier.
+    pub fn pack(&self, table: &KernelTable) -> PackedConv {
+        let c = self;
+        PackedConv::new(
+            table.tier(),
+            &c.p,
+            &c.weights,
+            Some(&c.bias),
+            1.0,
+            &c.scales,
+            1.0,
+        )
+    }
+}
+
 pub fn run_conv(table: &KernelTable, c: &ConvCase) -> Vec<i8> {
-    let packed = PackedConv::new(
-        table.tier(),
-        &c.p,
-        &c.weights,
-        Some(&c.bias),
-        1.0,
-        &c.scales,
-        1.0,
-    );
+    let packed = c.pack(table);
     let mut out = vec![0i8; c.p.output_len()];
     let mut scratch = vec![0u8; packed.scratch_bytes()];
     table.conv2d_i8(&packed, &c.input, &mut out, &mut scratch);
@@ -52,17 +60,25 @@ pub struct DwCase {
     pub upward: bool,
 }
 
+impl DwCase {
+    /// The case packed for `table`'s tier, with its rounding of ties.
+    pub fn pack(&self, table: &KernelTable) -> PackedDepthwise {
+        let c = self;
+        PackedDepthwise::new(
+            table.tier(),
+            &c.p,
+            &c.weights,
+            Some(&c.bias),
+            1.0,
+            &c.scales,
+            1.0,
+        )
+        .ties_upward(c.upward)
+    }
+}
+
 pub fn run_dw(table: &KernelTable, c: &DwCase) -> Vec<i8> {
-    let packed = PackedDepthwise::new(
-        table.tier(),
-        &c.p,
-        &c.weights,
-        Some(&c.bias),
-        1.0,
-        &c.scales,
-        1.0,
-    )
-    .ties_upward(c.upward);
+    let packed = c.pack(table);
     let mut out = vec![0i8; c.p.output_len()];
     let mut scratch = vec![0u8; packed.scratch_bytes()];
     table.depthwise_i8(&packed, &c.input, &mut out, &mut scratch);

@@ -4,18 +4,12 @@
 
 use core::arch::x86_64::*;
 
-use crate::generic::pool::{MEAN_CHUNK, MeanQuant, mean_sums};
+use crate::generic::pool::{MEAN_CHUNK, MeanQuant, check_mean_chunk, mean_sums};
 
 /// The AVX2 `MeanChunk` (see `generic::pool::mean_chunk`), equal to it.
 pub(crate) fn mean_chunk(image: &[i8], channels: usize, c0: usize, q: &MeanQuant, out: &mut [i8]) {
     super::assert_supported();
-    assert!(
-        channels > 0
-            && image.len().is_multiple_of(channels)
-            && out.len() <= MEAN_CHUNK
-            && c0 + out.len() <= channels,
-        "mean: channel range"
-    );
+    check_mean_chunk(image, channels, c0, out.len());
     let mut sums = [0i32; MEAN_CHUNK];
     let sums = &mut sums[..out.len()];
     let whole = sums.len() / 8 * 8;

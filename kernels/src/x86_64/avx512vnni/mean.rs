@@ -6,18 +6,12 @@ use core::arch::x86_64::*;
 
 use super::requant::{Out16, Rq16, finish16};
 use crate::gemm::OutputQuant;
-use crate::generic::pool::{MEAN_CHUNK, MeanQuant};
+use crate::generic::pool::{MeanQuant, check_mean_chunk};
 
 /// The AVX-512 `MeanChunk` (see `generic::pool::mean_chunk`), bit-exact with it.
 pub(crate) fn mean_chunk(image: &[i8], channels: usize, c0: usize, q: &MeanQuant, out: &mut [i8]) {
     super::assert_supported();
-    assert!(
-        channels > 0
-            && image.len().is_multiple_of(channels)
-            && out.len() <= MEAN_CHUNK
-            && c0 + out.len() <= channels,
-        "mean: channel range"
-    );
+    check_mean_chunk(image, channels, c0, out.len());
     for (k, part) in out.chunks_mut(64).enumerate() {
         // SAFETY: the CPU supports AVX-512 F/BW/VL (asserted above); channels c0 + 64k ..
         // + part lie inside every pixel (asserted).
