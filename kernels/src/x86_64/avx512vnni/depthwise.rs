@@ -37,14 +37,21 @@ pub(crate) fn run(p: &PackedDepthwise, input: &[i8], output: &mut [i8], scratch:
             unsafe {
                 let (i, o) = (input.as_ptr(), out.as_mut_ptr());
                 let q = &p.quant;
+                let full = p.out.full_range();
                 match (q.f32_range.is_some(), q.fast, q.ties_up) {
-                    (true, ..) if q.f32_bounded && p.out.full_range() => {
+                    (true, ..) if q.f32_bounded && full => {
                         row_any::<false, Rq16F32<false, true>>(p, i, &rows, zp_row, o)
                     }
                     (true, ..) if q.f32_bounded => {
                         row_any::<false, Rq16F32<false>>(p, i, &rows, zp_row, o)
                     }
                     (true, ..) => row_any::<false, Rq16F32>(p, i, &rows, zp_row, o),
+                    (false, true, false) if full => {
+                        row_any::<false, Rq16Fast<true>>(p, i, &rows, zp_row, o)
+                    }
+                    (false, true, true) if full => {
+                        row_any::<true, Rq16Fast<true>>(p, i, &rows, zp_row, o)
+                    }
                     (false, true, false) => row_any::<false, Rq16Fast>(p, i, &rows, zp_row, o),
                     (false, true, true) => row_any::<true, Rq16Fast>(p, i, &rows, zp_row, o),
                     (false, false, false) => row_any::<false, Rq16>(p, i, &rows, zp_row, o),

@@ -139,9 +139,10 @@ pub(crate) fn finish16(acc: __m512i, q: Rq16, o: Out16) -> __m512i {
 /// ([`ChannelQuant::fast`]), in one 64-bit rounding step per lane:
 /// `floor((x·m + 2^30 + 2^(s−1)·2^31 − [x·m + 2^30 < 0]·2^31) / 2^(31+s))`, which equals
 /// TFLite's `RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(x, m), s)` (the first
-/// step's floor folds into the second's). 12 instructions instead of 15.
+/// step's floor folds into the second's). 12 instructions instead of 15. `FULL`: as for
+/// [`Rq16F32`], the output range is all of int8 ([`LaneRequant::FULL_RANGE`]).
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Rq16Fast {
+pub(crate) struct Rq16Fast<const FULL: bool = false> {
     pub mult: __m512i,
     pub mult_odd: __m512i,
     pub add_even: __m512i,
@@ -150,7 +151,7 @@ pub(crate) struct Rq16Fast {
     pub shift_odd: __m512i,
 }
 
-impl Rq16Fast {
+impl<const FULL: bool> Rq16Fast<FULL> {
     /// Loads channels `at..at + 16` of `q` (which must be `fast`).
     ///
     /// # Safety
@@ -217,7 +218,10 @@ pub(crate) unsafe fn bcast_lanes<const P: usize>(src: *const u8) -> __m512i {
 /// ([`ChannelQuant::ties_up`]), so the `− 2^31` correction of negative products is skipped.
 #[inline]
 #[target_feature(enable = "avx512f")]
-pub(crate) fn mbqm16_fast<const UP: bool>(x: __m512i, q: Rq16Fast) -> __m512i {
+pub(crate) fn mbqm16_fast<const UP: bool, const FULL: bool>(
+    x: __m512i,
+    q: Rq16Fast<FULL>,
+) -> __m512i {
     let even = _mm512_mul_epi32(x, q.mult);
     let odd = _mm512_mul_epi32(_mm512_srli_epi64(x, 32), q.mult_odd);
     let mut ue = _mm512_add_epi64(even, q.add_even);
@@ -237,7 +241,7 @@ pub(crate) fn mbqm16_fast<const UP: bool>(x: __m512i, q: Rq16Fast) -> __m512i {
 #[inline]
 #[target_feature(enable = "avx512f")]
 pub(crate) fn finish16_fast(acc: __m512i, q: Rq16Fast, o: Out16) -> __m512i {
-    let v = _mm512_add_epi32(mbqm16_fast::<false>(acc, q), o.zp);
+    let v = _mm512_add_epi32(mbqm16_fast::<false, false>(acc, q), o.zp);
     _mm512_min_epi32(_mm512_max_epi32(v, o.min), o.max)
 }
 
@@ -390,7 +394,9 @@ impl LaneRequant for Rq16 {
     }
 }
 
-impl LaneRequant for Rq16Fast {
+impl<const FULL: bool> LaneRequant for Rq16Fast<FULL> {
+    const FULL_RANGE: bool = FULL;
+
     #[inline]
     unsafe fn load(q: &ChannelQuant, at: usize) -> Self {
         // SAFETY: forwarded from this function's contract.
@@ -406,7 +412,7 @@ impl LaneRequant for Rq16Fast {
     #[inline]
     unsafe fn apply<const UP: bool>(self, acc: __m512i) -> __m512i {
         // SAFETY: forwarded from this function's contract.
-        unsafe { mbqm16_fast::<UP>(acc, self) }
+        unsafe { mbqm16_fast::<UP, FULL>(acc, self) }
     }
 }
 

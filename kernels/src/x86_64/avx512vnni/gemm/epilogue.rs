@@ -37,7 +37,13 @@ pub(super) unsafe fn epilogue<const R: usize, const B: usize>(
     }
     if p.quant.fast {
         // SAFETY: forwarded from this function's contract; the channels are in fast form.
-        unsafe { epilogue_single_step::<R, B, Rq16Fast>(p, acc, dst, jb) };
+        unsafe {
+            if dst.skip.is_none() && p.out.full_range() {
+                epilogue_single_step::<R, B, Rq16Fast<true>>(p, acc, dst, jb)
+            } else {
+                epilogue_single_step::<R, B, Rq16Fast>(p, acc, dst, jb)
+            }
+        };
         return;
     }
     let (c, ldc) = (dst.c, dst.ldc);
