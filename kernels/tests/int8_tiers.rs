@@ -6,7 +6,7 @@
 
 use outpost_kernels::{
     Add16Quant, AddQuant, ChannelPadded, Conv2dParams, DepthwiseParams, FUSED_ADD_MIN_CHANNELS,
-    FcParams, KernelTable, PackedFc, PoolParams, Residual, Tier, conv_output_size,
+    FcParams, KernelTable, PackedConv, PackedFc, PoolParams, Residual, Tier, conv_output_size,
     pseudo_random_i8,
 };
 use proptest::prelude::*;
@@ -262,44 +262,46 @@ fn cuts(n: usize, parts: usize) -> Vec<std::ops::Range<usize>> {
         .collect()
 }
 
-/// A convolution run as row slices ([`PackedConv::rows`]), each on its input rows, into one
-/// output; `None` where a slice reads no input row (the caller skips the case).
-fn run_conv_in_rows(table: &KernelTable, c: &ConvCase, parts: usize) -> Option<Vec<i8>> {
+/// A convolution run in slices into one output: `units` output units (rows or pixels) of
+/// `unit_in` input and `unit_out` output bytes cut into `parts`, `slice` giving each slice's
+/// convolution and the input units it reads; `None` where a slice has none.
+fn run_conv_sliced(
+    table: &KernelTable,
+    c: &ConvCase,
+    (units, unit_in, unit_out): (usize, usize, usize),
+    parts: usize,
+    slice: impl Fn(&PackedConv, std::ops::Range<usize>) -> Option<(PackedConv, std::ops::Range<usize>)>,
+) -> Option<Vec<i8>> {
     let packed = c.pack(table);
-    let row_in = c.p.in_w * c.p.in_c;
-    let row_out = c.p.out_w * c.p.out_c;
     let mut out = vec![0i8; c.p.output_len()];
-    for rows in cuts(c.p.out_h, parts).into_iter().filter(|r| !r.is_empty()) {
-        let (slice, input_rows) = packed.rows(rows.clone())?;
-        let mut scratch = vec![0u8; slice.scratch_bytes()];
+    for r in cuts(units, parts).into_iter().filter(|r| !r.is_empty()) {
+        let (sliced, input) = slice(&packed, r.clone())?;
+        let mut scratch = vec![0u8; sliced.scratch_bytes()];
         table.conv2d_i8(
-            &slice,
-            &c.input[input_rows.start * row_in..input_rows.end * row_in],
-            &mut out[rows.start * row_out..rows.end * row_out],
+            &sliced,
+            &c.input[input.start * unit_in..input.end * unit_in],
+            &mut out[r.start * unit_out..r.end * unit_out],
             &mut scratch,
         );
     }
     Some(out)
 }
 
+/// A convolution run as row slices ([`PackedConv::rows`]), each on its input rows, into one
+/// output; `None` where a slice reads no input row (the caller skips the case).
+fn run_conv_in_rows(table: &KernelTable, c: &ConvCase, parts: usize) -> Option<Vec<i8>> {
+    let units = (c.p.out_h, c.p.in_w * c.p.in_c, c.p.out_w * c.p.out_c);
+    run_conv_sliced(table, c, units, parts, |p, rows| p.rows(rows))
+}
+
 /// A pointwise convolution run as pixel slices ([`PackedConv::pixels`], cuts that may fall
 /// inside an image row), each on its own input pixels, into one output.
 fn run_conv_in_pixels(table: &KernelTable, c: &ConvCase, parts: usize) -> Vec<i8> {
-    let packed = c.pack(table);
-    let (ic, oc) = (c.p.in_c, c.p.out_c);
-    let mut out = vec![0i8; c.p.output_len()];
-    let pixels = c.p.out_h * c.p.out_w;
-    for px in cuts(pixels, parts).into_iter().filter(|r| !r.is_empty()) {
-        let slice = packed.pixels(px.clone()).expect("a pointwise convolution");
-        let mut scratch = vec![0u8; slice.scratch_bytes()];
-        table.conv2d_i8(
-            &slice,
-            &c.input[px.start * ic..px.end * ic],
-            &mut out[px.start * oc..px.end * oc],
-            &mut scratch,
-        );
-    }
-    out
+    let units = (c.p.out_h * c.p.out_w, c.p.in_c, c.p.out_c);
+    run_conv_sliced(table, c, units, parts, |p, px| {
+        Some((p.pixels(px.clone())?, px))
+    })
+    .expect("a pointwise convolution")
 }
 
 /// As [`run_conv_in_rows`] for a depthwise convolution.
