@@ -237,14 +237,6 @@ pub(crate) fn mbqm16_fast<const UP: bool, const FULL: bool>(
     _mm512_mask_blend_epi32(0xAAAA, re, ro)
 }
 
-/// [`finish16`] with the fast requantization.
-#[inline]
-#[target_feature(enable = "avx512f")]
-pub(crate) fn finish16_fast(acc: __m512i, q: Rq16Fast, o: Out16) -> __m512i {
-    let v = _mm512_add_epi32(mbqm16_fast::<false, false>(acc, q), o.zp);
-    _mm512_min_epi32(_mm512_max_epi32(v, o.min), o.max)
-}
-
 /// The `f32` requantization ([`ChannelQuant::f32_range`]): per-lane scales and the range
 /// `[min − zp, max − zp]`. `HI = false` where no product can reach the `i32` range
 /// ([`ChannelQuant::f32_bounded`]): the narrowing paths then skip the upper clamp too

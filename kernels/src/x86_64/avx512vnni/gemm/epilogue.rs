@@ -3,7 +3,7 @@
 
 use core::arch::x86_64::*;
 
-use super::super::requant::{LaneRequant, Out16, Rq16, Rq16F32, Rq16Fast, finish16, finish16_fast};
+use super::super::requant::{LaneRequant, Out16, Rq16, Rq16F32, Rq16Fast, finish16};
 use super::{Dst, MR, Narrow16};
 use crate::gemm::PackedGemm;
 
@@ -46,18 +46,14 @@ pub(super) unsafe fn epilogue<const R: usize, const B: usize>(
         };
         return;
     }
+    // TFLite's general form (a left shift or a multiplier of 0.5 or more): one 16-channel
+    // block at a time.
     let (c, ldc) = (dst.c, dst.ldc);
     let o = Out16::new(p.out);
     for b in 0..B {
         let ch = (jb + b) * 16;
         // SAFETY: the per-channel arrays are padded to a multiple of 16 channels.
-        let (q, qf) = unsafe {
-            if p.quant.fast {
-                (None, Some(Rq16Fast::load(&p.quant, ch)))
-            } else {
-                (Some(Rq16::load(&p.quant, ch)), None)
-            }
-        };
+        let q = unsafe { Rq16::load(&p.quant, ch) };
         let left = p.n - ch;
         let mask: __mmask16 = if left >= 16 {
             0xFFFF
@@ -66,11 +62,7 @@ pub(super) unsafe fn epilogue<const R: usize, const B: usize>(
         };
         let skip_mask = dst.skip.map_or(0, |s| s.mask(jb + b));
         for (r, acc_r) in acc.iter().enumerate() {
-            let mut v = match (q, qf) {
-                (_, Some(qf)) => finish16_fast(acc_r[b], qf, o),
-                (Some(q), None) => finish16(acc_r[b], q, o),
-                (None, None) => unreachable!(),
-            };
+            let mut v = finish16(acc_r[b], q, o);
             if let Some(s) = dst.skip {
                 // SAFETY: skip row r exists (contract); the mask is that of block jb + b; the
                 // constants outlive the GEMM call.
