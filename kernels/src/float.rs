@@ -31,6 +31,10 @@ pub fn widen_f16(bits: &[u16]) -> Vec<f32> {
 pub struct PackedConvF32 {
     pub(crate) params: Conv2dParams,
     pub(crate) weights: Vec<f32>,
+    /// The weights again in `[tap][in][out]` order for the SIMD tiers' kernels
+    /// (`float_blocked`, `x86_64::avx512vnni::float`), plus 32 zeros so that a 32-channel load
+    /// from the last row stays inside; empty for grouped convolutions, which run the reference.
+    pub(crate) weights_io: Vec<f32>,
     pub(crate) bias: Vec<f32>,
     pub(crate) act: (f32, f32),
 }
@@ -51,9 +55,22 @@ impl PackedConvF32 {
         );
         let bias = bias.map_or_else(|| vec![0.0; params.out_c], <[f32]>::to_vec);
         assert_eq!(bias.len(), params.out_c, "conv2d f32: bias length");
+        let weights_io = if params.groups == 1 {
+            let k = params.k_h * params.k_w * params.in_c;
+            let mut io = vec![0.0; weights.len() + 32];
+            for (o, row) in weights.chunks_exact(k).enumerate() {
+                for (t, &w) in row.iter().enumerate() {
+                    io[t * params.out_c + o] = w;
+                }
+            }
+            io
+        } else {
+            Vec::new()
+        };
         PackedConvF32 {
             params: *params,
             weights: weights.to_vec(),
+            weights_io,
             bias,
             act: act.range_f32(),
         }

@@ -73,6 +73,7 @@ mod depthwise;
 mod elementwise;
 mod fc;
 mod float;
+mod float_blocked;
 mod gemm;
 mod generic;
 mod lut;

@@ -12,11 +12,14 @@
 //! | max pool int8 | reference | `vpmaxsb`, 32 channels | `vpmaxsb`, 64 channels, masked |
 //! | pad int8 | reference | → generic | masked 64-byte stores per pixel |
 //! | global mean int8 | reference | sums 32 channels at a time (`vpmovsxbd`), reference requantization | 64 channels at a time (masked `vpmovsxbd`), 16-lane requantization |
-//! | everything else (mul, average pool, LUT ops, softmax, concat, pad (f32), transpose, slice, resize, quantize, requantize, all f32) | reference | → generic | → generic |
+//! | conv2d f32 (groups 1; also fully connected) and depthwise f32 (multiplier 1) | reference loop | the portable blocked kernels (`float_blocked`: 4 pixels × up to 16 channels) compiled for AVX2 | 4 pixels × 32 channels in 8 zmm accumulators, a kernel row's taps as one run where adjacent; last chunk masked |
+//! | everything else (mul, average pool, LUT ops, softmax, concat, pad (f32), transpose, slice, resize, quantize, requantize, the other f32 ops) | reference | → generic | → generic |
 //!
 //! The last row's entries are the generic functions on every tier: they are memory-bound or
 //! rare in the target models, so SIMD brings little; a tier can take one over later by turning
-//! the method into a table entry. Every SIMD int8 entry is tested bit-exact against generic.
+//! the method into a table entry. Every SIMD int8 entry is tested bit-exact against generic,
+//! and so are the f32 convolution entries: they sum in the reference's order with separate
+//! multiplies and adds (`kernels/tests/float_ops.rs`).
 
 use crate::conv::PackedConv;
 use crate::conv_add::Residual;
@@ -37,6 +40,8 @@ type Add16Fn = fn(&Add16Quant, &[i8], &[i8], &mut [i8]);
 type Add16PaddedFn = fn(&Add16Quant, &ChannelPadded, &[i8], &[i8], &mut [i8]);
 type PoolFn = fn(&PoolParams, &[i8], &mut [i8]);
 type PadFn = fn(&[i8], [usize; 4], [(usize, usize); 4], i8, &mut [i8]);
+type ConvF32Fn = fn(&PackedConvF32, &[f32], &mut [f32]);
+type DepthwiseF32Fn = fn(&PackedDepthwiseF32, &[f32], &mut [f32]);
 
 /// Kernel entry points for one [`Tier`].
 ///
@@ -53,6 +58,8 @@ pub struct KernelTable {
     max_pool_i8: PoolFn,
     pad_i8: PadFn,
     mean_chunk: generic::pool::MeanChunk,
+    conv2d_f32: ConvF32Fn,
+    depthwise_f32: DepthwiseF32Fn,
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -95,6 +102,8 @@ impl KernelTable {
                 max_pool_i8: generic::pool::max_pool_i8,
                 pad_i8: generic::layout::pad::<i8>,
                 mean_chunk: generic::pool::mean_chunk,
+                conv2d_f32: generic::conv::conv2d_f32,
+                depthwise_f32: generic::depthwise::depthwise_f32,
             },
             #[cfg(target_arch = "x86_64")]
             Tier::Avx2 => KernelTable {
@@ -107,6 +116,8 @@ impl KernelTable {
                 max_pool_i8: crate::x86_64::avx2::pool::max_pool_i8,
                 pad_i8: generic::layout::pad::<i8>,
                 mean_chunk: crate::x86_64::avx2::mean::mean_chunk,
+                conv2d_f32: crate::x86_64::float::conv2d_avx2,
+                depthwise_f32: crate::x86_64::float::depthwise_avx2,
             },
             #[cfg(target_arch = "x86_64")]
             Tier::Avx512Vnni => KernelTable {
@@ -119,6 +130,8 @@ impl KernelTable {
                 max_pool_i8: crate::x86_64::avx512vnni::pool::max_pool_i8,
                 pad_i8: crate::x86_64::avx512vnni::pad::pad_i8,
                 mean_chunk: crate::x86_64::avx512vnni::mean::mean_chunk,
+                conv2d_f32: crate::x86_64::avx512vnni::float::conv2d,
+                depthwise_f32: crate::x86_64::avx512vnni::float::depthwise,
             },
             #[cfg(not(target_arch = "x86_64"))]
             _ => return Err(TierError::Unsupported(tier)),
@@ -412,17 +425,17 @@ impl KernelTable {
 
     /// F32 convolution.
     pub fn conv2d_f32(&self, p: &PackedConvF32, input: &[f32], output: &mut [f32]) {
-        generic::conv::conv2d_f32(p, input, output)
+        (self.conv2d_f32)(p, input, output)
     }
 
     /// F32 depthwise convolution.
     pub fn depthwise_f32(&self, p: &PackedDepthwiseF32, input: &[f32], output: &mut [f32]) {
-        generic::depthwise::depthwise_f32(p, input, output)
+        (self.depthwise_f32)(p, input, output)
     }
 
     /// F32 fully connected.
     pub fn fully_connected_f32(&self, p: &PackedFcF32, input: &[f32], output: &mut [f32]) {
-        generic::conv::conv2d_f32(&p.conv, input, output)
+        (self.conv2d_f32)(&p.conv, input, output)
     }
 
     /// F32 add with a clamp range.

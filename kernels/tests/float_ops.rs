@@ -13,6 +13,29 @@ fn table() -> KernelTable {
     KernelTable::for_tier(Tier::Generic).unwrap()
 }
 
+/// Every tier this CPU runs (the reference first).
+fn tables() -> Vec<KernelTable> {
+    Tier::supported()
+        .map(|t| KernelTable::for_tier(t).unwrap())
+        .collect()
+}
+
+/// Bit-for-bit equality (`-0.0` and `0.0` differ, every NaN equals itself).
+fn same_bits(got: &[f32], want: &[f32], what: &str) -> Result<(), TestCaseError> {
+    prop_assert_eq!(got.len(), want.len());
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        prop_assert!(
+            g.to_bits() == w.to_bits(),
+            "{}: element {}: {} against the reference's {}",
+            what,
+            i,
+            g,
+            w
+        );
+    }
+    Ok(())
+}
+
 fn floats(n: usize) -> impl Strategy<Value = Vec<f32>> {
     prop::collection::vec(-4.0f32..4.0, n)
 }
@@ -108,9 +131,12 @@ proptest! {
             })
     ) {
         let packed = PackedConvF32::new(&p, &w, Some(&b), a);
-        let mut out = vec![0f32; p.output_len()];
-        table().conv2d_f32(&packed, &x, &mut out);
-        check(&out, &conv_ref(&p, &x, &w, &b, a.range_f32()))?;
+        let want = conv_ref(&p, &x, &w, &b, a.range_f32());
+        for t in tables() {
+            let mut out = vec![0f32; p.output_len()];
+            t.conv2d_f32(&packed, &x, &mut out);
+            check(&out, &want)?;
+        }
     }
 
     #[test]
@@ -123,8 +149,14 @@ proptest! {
             })
     ) {
         let packed = PackedDepthwiseF32::new(&p, &w, Some(&b), Activation::None);
-        let mut out = vec![0f32; p.output_len()];
-        table().depthwise_f32(&packed, &x, &mut out);
+        let outs: Vec<Vec<f32>> = tables()
+            .iter()
+            .map(|t| {
+                let mut out = vec![0f32; p.output_len()];
+                t.depthwise_f32(&packed, &x, &mut out);
+                out
+            })
+            .collect();
         // Depthwise = grouped convolution with groups = in_c; reshape the weights to OHWI.
         let oc = p.out_c();
         let mut cp = Conv2dParams::simple(p.in_h, p.in_w, p.in_c, oc, p.k_h, p.k_w);
@@ -137,7 +169,10 @@ proptest! {
         cp.out_w = p.out_w;
         let taps = p.k_h * p.k_w;
         let ohwi: Vec<f32> = (0..oc * taps).map(|i| w[(i % taps) * oc + i / taps]).collect();
-        check(&out, &conv_ref(&cp, &x, &ohwi, &b, (f32::NEG_INFINITY, f32::INFINITY)))?;
+        let want = conv_ref(&cp, &x, &ohwi, &b, (f32::NEG_INFINITY, f32::INFINITY));
+        for out in &outs {
+            check(out, &want)?;
+        }
     }
 
     #[test]
@@ -149,9 +184,60 @@ proptest! {
             })
     ) {
         let packed = PackedFcF32::new(&p, &w, Some(&b), Activation::None);
-        let mut out = vec![0f32; p.batch * p.out_features];
-        table().fully_connected_f32(&packed, &x, &mut out);
-        check(&out, &conv_ref(&p.as_conv(), &x, &w, &b, (f32::NEG_INFINITY, f32::INFINITY)))?;
+        let want = conv_ref(&p.as_conv(), &x, &w, &b, (f32::NEG_INFINITY, f32::INFINITY));
+        for t in tables() {
+            let mut out = vec![0f32; p.batch * p.out_features];
+            t.fully_connected_f32(&packed, &x, &mut out);
+            check(&out, &want)?;
+        }
+    }
+
+    /// The SIMD tiers' blocked f32 kernels sum in the reference's order: equal bit for bit,
+    /// at channel counts that take every chunk width (64, 16, 4, 1) and with activations.
+    #[test]
+    fn conv2d_f32_tiers_equal_the_reference(
+        (p, x, w, b, a) in (1usize..=2, 1usize..=5, 1usize..=5, 1usize..=20, 1usize..=140, 1usize..=3, 1usize..=3, 1usize..=2, 1usize..=2, 0usize..3, act())
+            .prop_flat_map(|(batch, h, wd, ic, oc, kh, kw, stride, dil, pad, a)| {
+                let mut p = Conv2dParams::simple(h, wd, ic, oc, kh, kw);
+                p.batch = batch;
+                p.stride_h = stride;
+                p.stride_w = stride;
+                p.dilation_h = dil;
+                p.dilation_w = dil;
+                p.pad_top = pad.min(kh - 1);
+                p.pad_left = pad.min(kw - 1);
+                p.out_h = conv_output_size(h, kh, stride, dil, p.pad_top, p.pad_top);
+                p.out_w = conv_output_size(wd, kw, stride, dil, p.pad_left, p.pad_left);
+                (Just(p), floats(p.input_len()), floats(p.weight_len()), floats(p.out_c), Just(a))
+            })
+    ) {
+        let packed = PackedConvF32::new(&p, &w, Some(&b), a);
+        let mut want = vec![0f32; p.output_len()];
+        table().conv2d_f32(&packed, &x, &mut want);
+        for t in tables() {
+            let mut out = vec![f32::NAN; p.output_len()];
+            t.conv2d_f32(&packed, &x, &mut out);
+            same_bits(&out, &want, t.tier().name())?;
+        }
+    }
+
+    #[test]
+    fn depthwise_f32_tiers_equal_the_reference(
+        (p, x, w, b, a) in (1usize..=6, 1usize..=6, 1usize..=150, 1usize..=2, 1usize..=2, 1usize..=3, act())
+            .prop_flat_map(|(h, wd, c, mult, stride, k, a)| {
+                let mut p = DepthwiseParams::same(h, wd, c, 2 * k - 1, stride);
+                p.multiplier = mult;
+                (Just(p), floats(p.input_len()), floats(p.weight_len()), floats(p.out_c()), Just(a))
+            })
+    ) {
+        let packed = PackedDepthwiseF32::new(&p, &w, Some(&b), a);
+        let mut want = vec![0f32; p.output_len()];
+        table().depthwise_f32(&packed, &x, &mut want);
+        for t in tables() {
+            let mut out = vec![f32::NAN; p.output_len()];
+            t.depthwise_f32(&packed, &x, &mut out);
+            same_bits(&out, &want, t.tier().name())?;
+        }
     }
 
     #[test]

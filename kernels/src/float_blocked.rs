@@ -1,0 +1,351 @@
+//! F32 convolution and depthwise kernels blocked over output channels, for the SIMD tiers.
+//!
+//! Output channels are accumulated in chunks of up to `W` (a tier's choice: 16 for AVX2, 32
+//! for AVX-512, two or four registers) for [`PIXELS`] neighbouring output pixels of a row at
+//! once, all held in registers (eight independent accumulators): a convolution step multiplies
+//! one input value of each pixel by a contiguous row of weights (the weights in
+//! `[tap][in][out]` order, [`PackedConvF32`]'s `weights_io`), a depthwise step multiplies a
+//! contiguous run of input channels by the tap's weights; the compiler vectorizes across the
+//! chunk. Pixels whose window crosses the left or right edge run one at a time. Every output still sums its bias, then the taps in order (padding taps
+//! skipped), then the input channels in order, with a separate multiply and add (Rust never
+//! contracts them into a fused multiply-add), so the results equal the scalar reference's
+//! (`generic::conv::conv2d_f32`, `generic::depthwise::depthwise_f32`) bit for bit. The tiers
+//! compile these bodies with their target features (`x86_64::float`); layers they do not cover
+//! (grouped convolutions, depthwise multipliers above 1) run the reference.
+
+use crate::float::{PackedConvF32, PackedDepthwiseF32};
+use crate::generic;
+use crate::params::{Conv2dParams, DepthwiseParams};
+
+/// Output pixels of a row computed together where their windows lie inside the row.
+pub(crate) const PIXELS: usize = 4; // the `[0, 1, 2, 3]` below
+
+/// The window geometry both kernels share.
+#[derive(Clone, Copy)]
+pub(crate) struct TapGeometry {
+    pub(crate) in_h: usize,
+    pub(crate) in_w: usize,
+    pub(crate) in_c: usize,
+    pub(crate) k_h: usize,
+    pub(crate) k_w: usize,
+    pub(crate) stride_h: usize,
+    pub(crate) stride_w: usize,
+    pub(crate) dilation_h: usize,
+    pub(crate) dilation_w: usize,
+    pub(crate) pad_top: usize,
+    pub(crate) pad_left: usize,
+}
+
+impl From<&Conv2dParams> for TapGeometry {
+    fn from(d: &Conv2dParams) -> Self {
+        TapGeometry {
+            in_h: d.in_h,
+            in_w: d.in_w,
+            in_c: d.in_c,
+            k_h: d.k_h,
+            k_w: d.k_w,
+            stride_h: d.stride_h,
+            stride_w: d.stride_w,
+            dilation_h: d.dilation_h,
+            dilation_w: d.dilation_w,
+            pad_top: d.pad_top,
+            pad_left: d.pad_left,
+        }
+    }
+}
+
+impl From<&DepthwiseParams> for TapGeometry {
+    fn from(d: &DepthwiseParams) -> Self {
+        TapGeometry {
+            in_h: d.in_h,
+            in_w: d.in_w,
+            in_c: d.in_c,
+            k_h: d.k_h,
+            k_w: d.k_w,
+            stride_h: d.stride_h,
+            stride_w: d.stride_w,
+            dilation_h: d.dilation_h,
+            dilation_w: d.dilation_w,
+            pad_top: d.pad_top,
+            pad_left: d.pad_left,
+        }
+    }
+}
+
+/// Channels `0..n` in chunks of `W` (16 or 32), then 16, 8, 4 and 1 as they fit: `$body`
+/// with `$c0` the chunk's first channel and `$len` its width, a constant.
+macro_rules! chunks {
+    ($w:expr, $n:expr, |$c0:ident, $len:ident| $body:expr) => {{
+        let n = $n;
+        let mut $c0 = 0;
+        while $c0 < n {
+            let left = n - $c0;
+            $c0 += if $w >= 32 && left >= 32 {
+                const $len: usize = 32;
+                $body;
+                $len
+            } else if left >= 16 {
+                const $len: usize = 16;
+                $body;
+                $len
+            } else if left >= 8 {
+                const $len: usize = 8;
+                $body;
+                $len
+            } else if left >= 4 {
+                const $len: usize = 4;
+                $body;
+                $len
+            } else {
+                const $len: usize = 1;
+                $body;
+                $len
+            };
+        }
+    }};
+}
+
+impl TapGeometry {
+    /// Output columns `lo..hi` whose every horizontal tap lies inside the input row.
+    pub(crate) fn interior(&self, out_w: usize) -> (usize, usize) {
+        let lo = self.pad_left.div_ceil(self.stride_w);
+        let reach = (self.k_w - 1) * self.dilation_w;
+        let hi = if self.in_w + self.pad_left > reach {
+            ((self.in_w + self.pad_left - reach - 1) / self.stride_w + 1).min(out_w)
+        } else {
+            0
+        };
+        (lo.min(hi), hi)
+    }
+}
+
+impl TapGeometry {
+    /// Input row of vertical tap `ky` for output row `oy`, if inside the image.
+    #[inline(always)]
+    pub(crate) fn row(&self, oy: usize, ky: usize) -> Option<usize> {
+        let iy = (oy * self.stride_h + ky * self.dilation_h) as isize - self.pad_top as isize;
+        (iy >= 0 && (iy as usize) < self.in_h).then_some(iy as usize)
+    }
+
+    /// Input column of horizontal tap `kx` for output column `ox`, if inside the row.
+    #[inline(always)]
+    pub(crate) fn column(&self, ox: usize, kx: usize) -> Option<usize> {
+        let ix = (ox * self.stride_w + kx * self.dilation_w) as isize - self.pad_left as isize;
+        (ix >= 0 && (ix as usize) < self.in_w).then_some(ix as usize)
+    }
+}
+
+// No closures below: a closure is compiled as a function of its own without the tier's
+// target features (and was not inlined), which cost most of the speed-up.
+
+/// F32 convolution (groups 1; others run the reference), chunks of up to `W` channels.
+#[inline(always)]
+pub(crate) fn conv2d<const W: usize>(p: &PackedConvF32, input: &[f32], output: &mut [f32]) {
+    let d = &p.params;
+    if p.weights_io.is_empty() {
+        return generic::conv::conv2d_f32(p, input, output);
+    }
+    assert_eq!(input.len(), d.input_len(), "conv2d: input length");
+    assert_eq!(output.len(), d.output_len(), "conv2d: output length");
+    let oc = d.out_c;
+    let g = TapGeometry::from(d);
+    let (lo, hi) = g.interior(d.out_w);
+    for b in 0..d.batch {
+        for oy in 0..d.out_h {
+            let row = (b * d.out_h + oy) * d.out_w;
+            let mut ox = 0;
+            while ox < d.out_w {
+                let at = [b, oy, ox];
+                if ox >= lo && ox + PIXELS <= hi {
+                    let out = &mut output[(row + ox) * oc..][..PIXELS * oc];
+                    chunks!(W, oc, |c0, N| conv_block::<N>(p, g, input, at, c0, out));
+                    ox += PIXELS;
+                } else {
+                    let out = &mut output[(row + ox) * oc..][..oc];
+                    chunks!(W, oc, |c0, N| conv_chunk::<N>(p, g, input, at, c0, out));
+                    ox += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Output channels `c0..c0 + N` of pixels `ox..ox + PIXELS` of a convolution, every
+/// horizontal tap inside the row.
+#[inline(always)]
+fn conv_block<const N: usize>(
+    p: &PackedConvF32,
+    g: TapGeometry,
+    input: &[f32],
+    [b, oy, ox]: [usize; 3],
+    c0: usize,
+    out: &mut [f32],
+) {
+    let (ic, oc) = (g.in_c, p.params.out_c);
+    let bias: [f32; N] = p.bias[c0..c0 + N].try_into().expect("N channels");
+    let mut acc = [bias; PIXELS];
+    for ky in 0..g.k_h {
+        let Some(iy) = g.row(oy, ky) else { continue };
+        for kx in 0..g.k_w {
+            let tap = ky * g.k_w + kx;
+            let ix = ox * g.stride_w + kx * g.dilation_w - g.pad_left;
+            let at = ((b * g.in_h + iy) * g.in_w + ix) * ic;
+            let step = g.stride_w * ic;
+            let x = [0, 1, 2, 3].map(|q| &input[at + q * step..][..ic]);
+            let w_tap = &p.weights_io[tap * ic * oc..][..ic * oc];
+            for i in 0..ic {
+                let w: &[f32; N] = w_tap[i * oc + c0..][..N].try_into().expect("N weights");
+                // Loads (and their bounds checks) first, so that the arithmetic below is one
+                // branch-free block the compiler turns into vector operations.
+                let v = [x[0][i], x[1][i], x[2][i], x[3][i]];
+                for q in 0..PIXELS {
+                    for j in 0..N {
+                        acc[q][j] += v[q] * w[j];
+                    }
+                }
+            }
+        }
+    }
+    for (q, a) in acc.iter().enumerate() {
+        for (o, &v) in out[q * oc + c0..][..N].iter_mut().zip(a) {
+            *o = v.clamp(p.act.0, p.act.1);
+        }
+    }
+}
+
+/// Output channels `c0..c0 + N` of one pixel of a convolution (any window).
+#[inline(always)]
+fn conv_chunk<const N: usize>(
+    p: &PackedConvF32,
+    g: TapGeometry,
+    input: &[f32],
+    [b, oy, ox]: [usize; 3],
+    c0: usize,
+    out: &mut [f32],
+) {
+    let (ic, oc) = (g.in_c, p.params.out_c);
+    let mut acc: [f32; N] = p.bias[c0..c0 + N].try_into().expect("N channels");
+    for ky in 0..g.k_h {
+        let Some(iy) = g.row(oy, ky) else { continue };
+        for kx in 0..g.k_w {
+            let Some(ix) = g.column(ox, kx) else { continue };
+            let tap = ky * g.k_w + kx;
+            let src = ((b * g.in_h + iy) * g.in_w + ix) * ic;
+            for (i, &x) in input[src..src + ic].iter().enumerate() {
+                let w: &[f32; N] = p.weights_io[(tap * ic + i) * oc + c0..][..N]
+                    .try_into()
+                    .expect("N weights");
+                for j in 0..N {
+                    acc[j] += x * w[j];
+                }
+            }
+        }
+    }
+    for (o, a) in out[c0..c0 + N].iter_mut().zip(acc) {
+        *o = a.clamp(p.act.0, p.act.1);
+    }
+}
+
+/// F32 depthwise convolution (multiplier 1; others run the reference), chunks of up to `W`
+/// channels.
+#[inline(always)]
+pub(crate) fn depthwise<const W: usize>(p: &PackedDepthwiseF32, input: &[f32], output: &mut [f32]) {
+    let d = &p.params;
+    if d.multiplier != 1 {
+        return generic::depthwise::depthwise_f32(p, input, output);
+    }
+    assert_eq!(input.len(), d.input_len(), "depthwise: input length");
+    assert_eq!(output.len(), d.output_len(), "depthwise: output length");
+    let c = d.in_c;
+    let g = TapGeometry::from(d);
+    let (lo, hi) = g.interior(d.out_w);
+    for b in 0..d.batch {
+        for oy in 0..d.out_h {
+            let row = (b * d.out_h + oy) * d.out_w;
+            let mut ox = 0;
+            while ox < d.out_w {
+                let at = [b, oy, ox];
+                if ox >= lo && ox + PIXELS <= hi {
+                    let out = &mut output[(row + ox) * c..][..PIXELS * c];
+                    chunks!(W, c, |c0, N| depthwise_block::<N>(p, g, input, at, c0, out));
+                    ox += PIXELS;
+                } else {
+                    let out = &mut output[(row + ox) * c..][..c];
+                    chunks!(W, c, |c0, N| depthwise_chunk::<N>(p, g, input, at, c0, out));
+                    ox += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Channels `c0..c0 + N` of pixels `ox..ox + PIXELS` of a depthwise convolution, every
+/// horizontal tap inside the row.
+#[inline(always)]
+fn depthwise_block<const N: usize>(
+    p: &PackedDepthwiseF32,
+    g: TapGeometry,
+    input: &[f32],
+    [b, oy, ox]: [usize; 3],
+    c0: usize,
+    out: &mut [f32],
+) {
+    let c = g.in_c;
+    let bias: [f32; N] = p.bias[c0..c0 + N].try_into().expect("N channels");
+    let mut acc = [bias; PIXELS];
+    for ky in 0..g.k_h {
+        let Some(iy) = g.row(oy, ky) else { continue };
+        for kx in 0..g.k_w {
+            let tap = ky * g.k_w + kx;
+            let ix = ox * g.stride_w + kx * g.dilation_w - g.pad_left;
+            let w: &[f32; N] = p.weights[tap * c + c0..][..N]
+                .try_into()
+                .expect("N weights");
+            let at = ((b * g.in_h + iy) * g.in_w + ix) * c + c0;
+            let step = g.stride_w * c;
+            let x: [&[f32; N]; PIXELS] =
+                [0, 1, 2, 3].map(|q| input[at + q * step..][..N].try_into().expect("N inputs"));
+            for q in 0..PIXELS {
+                for j in 0..N {
+                    acc[q][j] += x[q][j] * w[j];
+                }
+            }
+        }
+    }
+    for (q, a) in acc.iter().enumerate() {
+        for (o, &v) in out[q * c + c0..][..N].iter_mut().zip(a) {
+            *o = v.clamp(p.act.0, p.act.1);
+        }
+    }
+}
+
+/// Channels `c0..c0 + N` of one pixel of a depthwise convolution (any window).
+#[inline(always)]
+fn depthwise_chunk<const N: usize>(
+    p: &PackedDepthwiseF32,
+    g: TapGeometry,
+    input: &[f32],
+    [b, oy, ox]: [usize; 3],
+    c0: usize,
+    out: &mut [f32],
+) {
+    let c = g.in_c;
+    let mut acc: [f32; N] = p.bias[c0..c0 + N].try_into().expect("N channels");
+    for ky in 0..g.k_h {
+        let Some(iy) = g.row(oy, ky) else { continue };
+        for kx in 0..g.k_w {
+            let Some(ix) = g.column(ox, kx) else { continue };
+            let at = ((b * g.in_h + iy) * g.in_w + ix) * c + c0;
+            let x: &[f32; N] = input[at..at + N].try_into().expect("N inputs");
+            let w: &[f32; N] = p.weights[(ky * g.k_w + kx) * c + c0..][..N]
+                .try_into()
+                .expect("N weights");
+            for j in 0..N {
+                acc[j] += x[j] * w[j];
+            }
+        }
+    }
+    for (o, a) in out[c0..c0 + N].iter_mut().zip(acc) {
+        *o = a.clamp(p.act.0, p.act.1);
+    }
+}
