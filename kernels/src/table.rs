@@ -116,8 +116,8 @@ impl KernelTable {
                 max_pool_i8: crate::x86_64::avx2::pool::max_pool_i8,
                 pad_i8: generic::layout::pad::<i8>,
                 mean_chunk: crate::x86_64::avx2::mean::mean_chunk,
-                conv2d_f32: crate::x86_64::float::conv2d_avx2,
-                depthwise_f32: crate::x86_64::float::depthwise_avx2,
+                conv2d_f32: crate::x86_64::avx2::float::conv2d,
+                depthwise_f32: crate::x86_64::avx2::float::depthwise,
             },
             #[cfg(target_arch = "x86_64")]
             Tier::Avx512Vnni => KernelTable {

@@ -3,4 +3,3 @@
 
 pub(crate) mod avx2;
 pub(crate) mod avx512vnni;
-pub(crate) mod float;

@@ -4,6 +4,7 @@
 pub(crate) mod add;
 pub(crate) mod add16;
 pub(crate) mod depthwise;
+pub(crate) mod float;
 pub(crate) mod gemm;
 pub(crate) mod im2col;
 pub(crate) mod mean;

@@ -9,27 +9,27 @@ use crate::float_blocked;
 /// # Safety
 /// The CPU supports AVX2.
 #[target_feature(enable = "avx2")]
-unsafe fn conv2d_avx2_body(p: &PackedConvF32, input: &[f32], output: &mut [f32]) {
+unsafe fn conv2d_body(p: &PackedConvF32, input: &[f32], output: &mut [f32]) {
     float_blocked::conv2d::<16>(p, input, output)
 }
 
 /// # Safety
 /// The CPU supports AVX2.
 #[target_feature(enable = "avx2")]
-unsafe fn depthwise_avx2_body(p: &PackedDepthwiseF32, input: &[f32], output: &mut [f32]) {
+unsafe fn depthwise_body(p: &PackedDepthwiseF32, input: &[f32], output: &mut [f32]) {
     float_blocked::depthwise::<16>(p, input, output)
 }
 
 /// F32 convolution, AVX2 tier.
-pub(crate) fn conv2d_avx2(p: &PackedConvF32, input: &[f32], output: &mut [f32]) {
-    super::avx2::assert_supported();
+pub(crate) fn conv2d(p: &PackedConvF32, input: &[f32], output: &mut [f32]) {
+    super::assert_supported();
     // SAFETY: the CPU runs the AVX2 tier (asserted).
-    unsafe { conv2d_avx2_body(p, input, output) }
+    unsafe { conv2d_body(p, input, output) }
 }
 
 /// F32 depthwise convolution, AVX2 tier.
-pub(crate) fn depthwise_avx2(p: &PackedDepthwiseF32, input: &[f32], output: &mut [f32]) {
-    super::avx2::assert_supported();
+pub(crate) fn depthwise(p: &PackedDepthwiseF32, input: &[f32], output: &mut [f32]) {
+    super::assert_supported();
     // SAFETY: the CPU runs the AVX2 tier (asserted).
-    unsafe { depthwise_avx2_body(p, input, output) }
+    unsafe { depthwise_body(p, input, output) }
 }
