@@ -1,6 +1,6 @@
 //! F32 convolution and depthwise kernels blocked over output channels, in portable Rust for
 //! the compiler to vectorize (the AVX2 tier compiles them with AVX2 enabled,
-//! `x86_64::avx2::float`), and the window geometry the AVX-512 f32 kernels share.
+//! `x86_64::avx2::float`).
 //!
 //! Output channels are accumulated in chunks of up to `W` (16 on AVX2: two registers) for
 //! [`PIXELS`] neighbouring output pixels of a row at once, eight independent accumulators: a
@@ -19,63 +19,8 @@
 //! first version were not inlined (11 ms instead of 1.8 for BlazeFace f32).
 
 use crate::float::{PackedConvF32, PackedDepthwiseF32};
+use crate::float_window::{PIXELS, TapGeometry, Tiles};
 use crate::generic;
-use crate::params::{Conv2dParams, DepthwiseParams};
-
-/// Output pixels of a row computed together where their windows lie inside the row.
-pub(crate) const PIXELS: usize = 4; // the `[0, 1, 2, 3]` below
-
-/// The window geometry both kernels share.
-#[derive(Clone, Copy)]
-pub(crate) struct TapGeometry {
-    pub(crate) in_h: usize,
-    pub(crate) in_w: usize,
-    pub(crate) in_c: usize,
-    pub(crate) k_h: usize,
-    pub(crate) k_w: usize,
-    pub(crate) stride_h: usize,
-    pub(crate) stride_w: usize,
-    pub(crate) dilation_h: usize,
-    pub(crate) dilation_w: usize,
-    pub(crate) pad_top: usize,
-    pub(crate) pad_left: usize,
-}
-
-impl From<&Conv2dParams> for TapGeometry {
-    fn from(d: &Conv2dParams) -> Self {
-        TapGeometry {
-            in_h: d.in_h,
-            in_w: d.in_w,
-            in_c: d.in_c,
-            k_h: d.k_h,
-            k_w: d.k_w,
-            stride_h: d.stride_h,
-            stride_w: d.stride_w,
-            dilation_h: d.dilation_h,
-            dilation_w: d.dilation_w,
-            pad_top: d.pad_top,
-            pad_left: d.pad_left,
-        }
-    }
-}
-
-impl From<&DepthwiseParams> for TapGeometry {
-    fn from(d: &DepthwiseParams) -> Self {
-        TapGeometry {
-            in_h: d.in_h,
-            in_w: d.in_w,
-            in_c: d.in_c,
-            k_h: d.k_h,
-            k_w: d.k_w,
-            stride_h: d.stride_h,
-            stride_w: d.stride_w,
-            dilation_h: d.dilation_h,
-            dilation_w: d.dilation_w,
-            pad_top: d.pad_top,
-            pad_left: d.pad_left,
-        }
-    }
-}
 
 /// Channels `0..n` in chunks of `W` (16, or 32 if a tier asks), then 16, 8, 4 and 1 as they fit: `$body`
 /// with `$c0` the chunk's first channel and `$len` its width, a constant.
@@ -110,34 +55,6 @@ macro_rules! chunks {
     }};
 }
 
-impl TapGeometry {
-    /// Output columns `lo..hi` whose every horizontal tap lies inside the input row.
-    pub(crate) fn interior(&self, out_w: usize) -> (usize, usize) {
-        let lo = self.pad_left.div_ceil(self.stride_w);
-        let reach = (self.k_w - 1) * self.dilation_w;
-        let hi = if self.in_w + self.pad_left > reach {
-            ((self.in_w + self.pad_left - reach - 1) / self.stride_w + 1).min(out_w)
-        } else {
-            0
-        };
-        (lo.min(hi), hi)
-    }
-
-    /// Input row of vertical tap `ky` for output row `oy`, if inside the image.
-    #[inline(always)]
-    pub(crate) fn row(&self, oy: usize, ky: usize) -> Option<usize> {
-        let iy = (oy * self.stride_h + ky * self.dilation_h) as isize - self.pad_top as isize;
-        (iy >= 0 && (iy as usize) < self.in_h).then_some(iy as usize)
-    }
-
-    /// Input column of horizontal tap `kx` for output column `ox`, if inside the row.
-    #[inline(always)]
-    pub(crate) fn column(&self, ox: usize, kx: usize) -> Option<usize> {
-        let ix = (ox * self.stride_w + kx * self.dilation_w) as isize - self.pad_left as isize;
-        (ix >= 0 && (ix as usize) < self.in_w).then_some(ix as usize)
-    }
-}
-
 /// F32 convolution (groups 1; others run the reference), chunks of up to `W` channels.
 #[inline(always)]
 pub(crate) fn conv2d<const W: usize>(p: &PackedConvF32, input: &[f32], output: &mut [f32]) {
@@ -149,23 +66,12 @@ pub(crate) fn conv2d<const W: usize>(p: &PackedConvF32, input: &[f32], output: &
     assert_eq!(output.len(), d.output_len(), "conv2d: output length");
     let oc = d.out_c;
     let g = TapGeometry::from(d);
-    let (lo, hi) = g.interior(d.out_w);
-    for b in 0..d.batch {
-        for oy in 0..d.out_h {
-            let row = (b * d.out_h + oy) * d.out_w;
-            let mut ox = 0;
-            while ox < d.out_w {
-                let at = [b, oy, ox];
-                if ox >= lo && ox + PIXELS <= hi {
-                    let out = &mut output[(row + ox) * oc..][..PIXELS * oc];
-                    chunks!(W, oc, |c0, N| conv_block::<N>(p, g, input, at, c0, out));
-                    ox += PIXELS;
-                } else {
-                    let out = &mut output[(row + ox) * oc..][..oc];
-                    chunks!(W, oc, |c0, N| conv_chunk::<N>(p, g, input, at, c0, out));
-                    ox += 1;
-                }
-            }
+    for t in Tiles::new(g) {
+        let out = &mut output[t.pixel * oc..][..t.pixels * oc];
+        if t.pixels == PIXELS {
+            chunks!(W, oc, |c0, N| conv_block::<N>(p, g, input, t.at, c0, out));
+        } else {
+            chunks!(W, oc, |c0, N| conv_chunk::<N>(p, g, input, t.at, c0, out));
         }
     }
 }
@@ -206,11 +112,7 @@ fn conv_block<const N: usize>(
             }
         }
     }
-    for (q, a) in acc.iter().enumerate() {
-        for (o, &v) in out[q * oc + c0..][..N].iter_mut().zip(a) {
-            *o = v.clamp(p.act.0, p.act.1);
-        }
-    }
+    store(&acc, out, oc, c0, p.act);
 }
 
 /// Output channels `c0..c0 + N` of one pixel of a convolution (any window).
@@ -241,9 +143,7 @@ fn conv_chunk<const N: usize>(
             }
         }
     }
-    for (o, a) in out[c0..c0 + N].iter_mut().zip(acc) {
-        *o = a.clamp(p.act.0, p.act.1);
-    }
+    store(&[acc], out, 0, c0, p.act);
 }
 
 /// F32 depthwise convolution (multiplier 1; others run the reference), chunks of up to `W`
@@ -258,23 +158,16 @@ pub(crate) fn depthwise<const W: usize>(p: &PackedDepthwiseF32, input: &[f32], o
     assert_eq!(output.len(), d.output_len(), "depthwise: output length");
     let c = d.in_c;
     let g = TapGeometry::from(d);
-    let (lo, hi) = g.interior(d.out_w);
-    for b in 0..d.batch {
-        for oy in 0..d.out_h {
-            let row = (b * d.out_h + oy) * d.out_w;
-            let mut ox = 0;
-            while ox < d.out_w {
-                let at = [b, oy, ox];
-                if ox >= lo && ox + PIXELS <= hi {
-                    let out = &mut output[(row + ox) * c..][..PIXELS * c];
-                    chunks!(W, c, |c0, N| depthwise_block::<N>(p, g, input, at, c0, out));
-                    ox += PIXELS;
-                } else {
-                    let out = &mut output[(row + ox) * c..][..c];
-                    chunks!(W, c, |c0, N| depthwise_chunk::<N>(p, g, input, at, c0, out));
-                    ox += 1;
-                }
-            }
+    for t in Tiles::new(g) {
+        let out = &mut output[t.pixel * c..][..t.pixels * c];
+        if t.pixels == PIXELS {
+            chunks!(W, c, |c0, N| depthwise_block::<N>(
+                p, g, input, t.at, c0, out
+            ));
+        } else {
+            chunks!(W, c, |c0, N| depthwise_chunk::<N>(
+                p, g, input, t.at, c0, out
+            ));
         }
     }
 }
@@ -312,11 +205,7 @@ fn depthwise_block<const N: usize>(
             }
         }
     }
-    for (q, a) in acc.iter().enumerate() {
-        for (o, &v) in out[q * c + c0..][..N].iter_mut().zip(a) {
-            *o = v.clamp(p.act.0, p.act.1);
-        }
-    }
+    store(&acc, out, c, c0, p.act);
 }
 
 /// Channels `c0..c0 + N` of one pixel of a depthwise convolution (any window).
@@ -345,7 +234,22 @@ fn depthwise_chunk<const N: usize>(
             }
         }
     }
-    for (o, a) in out[c0..c0 + N].iter_mut().zip(acc) {
-        *o = a.clamp(p.act.0, p.act.1);
+    store(&[acc], out, 0, c0, p.act);
+}
+
+/// Clamps the accumulators of `P` pixels (`stride` floats apart in `out`) into channels
+/// `c0..c0 + N` of each.
+#[inline(always)]
+fn store<const N: usize, const P: usize>(
+    acc: &[[f32; N]; P],
+    out: &mut [f32],
+    stride: usize,
+    c0: usize,
+    (lo, hi): (f32, f32),
+) {
+    for (q, a) in acc.iter().enumerate() {
+        for (o, &v) in out[q * stride + c0..][..N].iter_mut().zip(a) {
+            *o = v.clamp(lo, hi);
+        }
     }
 }

@@ -74,6 +74,7 @@ mod elementwise;
 mod fc;
 mod float;
 mod float_blocked;
+mod float_window;
 mod gemm;
 mod generic;
 mod lut;

@@ -9,7 +9,7 @@
 use core::arch::x86_64::*;
 
 use crate::float::{PackedConvF32, PackedDepthwiseF32};
-use crate::float_blocked::{PIXELS, TapGeometry};
+use crate::float_window::{PIXELS, TapGeometry, Tiles};
 use crate::generic;
 
 /// Channels per chunk (two registers).
@@ -43,32 +43,20 @@ pub(crate) fn conv2d(p: &PackedConvF32, input: &[f32], output: &mut [f32]) {
         "conv2d f32: padded weights"
     );
     let g = TapGeometry::from(d);
-    let (lo, hi) = g.interior(d.out_w);
-    for b in 0..d.batch {
-        for oy in 0..d.out_h {
-            let mut ox = 0;
-            while ox < d.out_w {
-                let n = if ox >= lo && ox + PIXELS <= hi {
-                    PIXELS
+    let oc = d.out_c;
+    for t in Tiles::new(g) {
+        let out = &mut output[t.pixel * oc..][..t.pixels * oc];
+        for c0 in (0..oc).step_by(CH) {
+            // SAFETY: AVX-512 F is available (asserted); `out` holds the tile's pixels; their
+            // windows lie in `input` (a block only where every tap does, single pixels check
+            // each tap); weights_io holds CH floats past its last row (asserted); the masks
+            // stop at out_c.
+            unsafe {
+                if t.pixels == PIXELS {
+                    conv_tile::<PIXELS>(p, g, input, t.at, c0, out.as_mut_ptr())
                 } else {
-                    1
-                };
-                let out = &mut output[((b * d.out_h + oy) * d.out_w + ox) * d.out_c..];
-                assert!(out.len() >= n * d.out_c);
-                for c0 in (0..d.out_c).step_by(CH) {
-                    // SAFETY: AVX-512 F is available (asserted); `out` holds n pixels; the
-                    // pixels' windows lie in `input` (the block only where every tap does,
-                    // single pixels check each tap); weights_io holds CH floats past its last
-                    // row (asserted); the masks stop at out_c.
-                    unsafe {
-                        if n == PIXELS {
-                            conv_tile::<PIXELS>(p, g, input, [b, oy, ox], c0, out.as_mut_ptr())
-                        } else {
-                            conv_tile::<1>(p, g, input, [b, oy, ox], c0, out.as_mut_ptr())
-                        }
-                    }
+                    conv_tile::<1>(p, g, input, t.at, c0, out.as_mut_ptr())
                 }
-                ox += n;
             }
         }
     }
@@ -161,31 +149,18 @@ pub(crate) fn depthwise(p: &PackedDepthwiseF32, input: &[f32], output: &mut [f32
     assert_eq!(input.len(), d.input_len(), "depthwise: input length");
     assert_eq!(output.len(), d.output_len(), "depthwise: output length");
     let g = TapGeometry::from(d);
-    let (lo, hi) = g.interior(d.out_w);
     let c = d.in_c;
-    for b in 0..d.batch {
-        for oy in 0..d.out_h {
-            let mut ox = 0;
-            while ox < d.out_w {
-                let n = if ox >= lo && ox + PIXELS <= hi {
-                    PIXELS
+    for t in Tiles::new(g) {
+        let out = &mut output[t.pixel * c..][..t.pixels * c];
+        for c0 in (0..c).step_by(CH) {
+            // SAFETY: as in conv2d; every load is masked to the channels < c of a pixel
+            // inside the input or of a tap's weights.
+            unsafe {
+                if t.pixels == PIXELS {
+                    dw_tile::<PIXELS>(p, g, input, t.at, c0, out.as_mut_ptr())
                 } else {
-                    1
-                };
-                let out = &mut output[((b * d.out_h + oy) * d.out_w + ox) * c..];
-                assert!(out.len() >= n * c);
-                for c0 in (0..c).step_by(CH) {
-                    // SAFETY: as in conv2d; every load is masked to the channels < c of a
-                    // pixel inside the input or of a tap's weights.
-                    unsafe {
-                        if n == PIXELS {
-                            dw_tile::<PIXELS>(p, g, input, [b, oy, ox], c0, out.as_mut_ptr())
-                        } else {
-                            dw_tile::<1>(p, g, input, [b, oy, ox], c0, out.as_mut_ptr())
-                        }
-                    }
+                    dw_tile::<1>(p, g, input, t.at, c0, out.as_mut_ptr())
                 }
-                ox += n;
             }
         }
     }

@@ -1,0 +1,179 @@
+//! The window geometry the f32 SIMD convolution kernels share (`float_blocked`,
+//! `x86_64::avx512vnni::float`), and the order in which they walk the output: runs of
+//! [`PIXELS`] neighbouring pixels of a row where every tap of their windows lies inside the
+//! row, single pixels at the edges.
+
+use crate::params::{Conv2dParams, DepthwiseParams};
+
+/// Output pixels of a row computed together where their windows lie inside the row.
+pub(crate) const PIXELS: usize = 4; // `float_blocked` spells out `[0, 1, 2, 3]`
+
+/// The window geometry of a convolution or depthwise convolution, as the f32 kernels see it.
+#[derive(Clone, Copy)]
+pub(crate) struct TapGeometry {
+    pub(crate) batch: usize,
+    pub(crate) out_h: usize,
+    pub(crate) out_w: usize,
+    pub(crate) in_h: usize,
+    pub(crate) in_w: usize,
+    pub(crate) in_c: usize,
+    pub(crate) k_h: usize,
+    pub(crate) k_w: usize,
+    pub(crate) stride_h: usize,
+    pub(crate) stride_w: usize,
+    pub(crate) dilation_h: usize,
+    pub(crate) dilation_w: usize,
+    pub(crate) pad_top: usize,
+    pub(crate) pad_left: usize,
+}
+
+/// `From` a parameter set with the window fields of [`TapGeometry`].
+macro_rules! tap_geometry_from {
+    ($($params:ty),*) => {$(
+        impl From<&$params> for TapGeometry {
+            fn from(d: &$params) -> Self {
+                TapGeometry {
+                    batch: d.batch,
+                    out_h: d.out_h,
+                    out_w: d.out_w,
+                    in_h: d.in_h,
+                    in_w: d.in_w,
+                    in_c: d.in_c,
+                    k_h: d.k_h,
+                    k_w: d.k_w,
+                    stride_h: d.stride_h,
+                    stride_w: d.stride_w,
+                    dilation_h: d.dilation_h,
+                    dilation_w: d.dilation_w,
+                    pad_top: d.pad_top,
+                    pad_left: d.pad_left,
+                }
+            }
+        }
+    )*};
+}
+tap_geometry_from!(Conv2dParams, DepthwiseParams);
+
+impl TapGeometry {
+    /// Output columns `lo..hi` whose every horizontal tap lies inside the input row.
+    pub(crate) fn interior(&self) -> (usize, usize) {
+        let lo = self.pad_left.div_ceil(self.stride_w);
+        let reach = (self.k_w - 1) * self.dilation_w;
+        let hi = if self.in_w + self.pad_left > reach {
+            ((self.in_w + self.pad_left - reach - 1) / self.stride_w + 1).min(self.out_w)
+        } else {
+            0
+        };
+        (lo.min(hi), hi)
+    }
+
+    /// Input row of vertical tap `ky` for output row `oy`, if inside the image.
+    #[inline(always)]
+    pub(crate) fn row(&self, oy: usize, ky: usize) -> Option<usize> {
+        let iy = (oy * self.stride_h + ky * self.dilation_h) as isize - self.pad_top as isize;
+        (iy >= 0 && (iy as usize) < self.in_h).then_some(iy as usize)
+    }
+
+    /// Input column of horizontal tap `kx` for output column `ox`, if inside the row.
+    #[inline(always)]
+    pub(crate) fn column(&self, ox: usize, kx: usize) -> Option<usize> {
+        let ix = (ox * self.stride_w + kx * self.dilation_w) as isize - self.pad_left as isize;
+        (ix >= 0 && (ix as usize) < self.in_w).then_some(ix as usize)
+    }
+}
+
+/// Where a tile of output pixels lies ([`Tiles`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Tile {
+    /// Image, output row and output column of its first pixel.
+    pub(crate) at: [usize; 3],
+    /// Index of its first pixel among all output pixels (row-major over the batch).
+    pub(crate) pixel: usize,
+    /// Pixels in it: [`PIXELS`] (every tap inside the row) or 1 (any window).
+    pub(crate) pixels: usize,
+}
+
+/// Every output pixel once, in tiles ([`Tile`]), image by image and row by row.
+pub(crate) struct Tiles {
+    g: TapGeometry,
+    interior: (usize, usize),
+    next: [usize; 3],
+}
+
+impl Tiles {
+    pub(crate) fn new(g: TapGeometry) -> Self {
+        Tiles {
+            g,
+            interior: g.interior(),
+            next: [0; 3],
+        }
+    }
+}
+
+impl Iterator for Tiles {
+    type Item = Tile;
+
+    #[inline]
+    fn next(&mut self) -> Option<Tile> {
+        let [b, oy, ox] = self.next;
+        let g = &self.g;
+        if b >= g.batch || g.out_h == 0 || g.out_w == 0 {
+            return None;
+        }
+        let (lo, hi) = self.interior;
+        let pixels = if ox >= lo && ox + PIXELS <= hi {
+            PIXELS
+        } else {
+            1
+        };
+        self.next = match (ox + pixels < g.out_w, oy + 1 < g.out_h) {
+            (true, _) => [b, oy, ox + pixels],
+            (false, true) => [b, oy + 1, 0],
+            (false, false) => [b + 1, 0, 0],
+        };
+        Some(Tile {
+            at: [b, oy, ox],
+            pixel: (b * g.out_h + oy) * g.out_w + ox,
+            pixels,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every output pixel exactly once, in order; blocks only where every tap is inside.
+    #[test]
+    fn tiles_cover_each_pixel_once() {
+        for (in_w, k, stride, dil, pad) in [
+            (9, 3, 1, 1, 1),
+            (10, 5, 2, 1, 2),
+            (7, 3, 2, 2, 0),
+            (3, 5, 1, 1, 2),
+            (16, 1, 1, 1, 0),
+        ] {
+            let mut p = DepthwiseParams::same(2, in_w, 1, k, stride);
+            p.batch = 2;
+            p.dilation_w = dil;
+            p.pad_left = pad;
+            p.out_w = crate::conv_output_size(in_w, k, stride, dil, pad, pad);
+            let g = TapGeometry::from(&p);
+            let mut seen = Vec::new();
+            for t in Tiles::new(g) {
+                let [b, oy, ox] = t.at;
+                assert_eq!(t.pixel, (b * p.out_h + oy) * p.out_w + ox);
+                for q in 0..t.pixels {
+                    seen.push(t.pixel + q);
+                    if t.pixels > 1 {
+                        for kx in 0..k {
+                            assert!(g.column(ox + q, kx).is_some(), "{t:?}: tap {kx} outside");
+                        }
+                    }
+                }
+            }
+            let all: Vec<usize> = (0..p.batch * p.out_h * p.out_w).collect();
+            assert_eq!(seen, all, "in_w {in_w} k {k} stride {stride}");
+        }
+    }
+}
