@@ -5,7 +5,7 @@
 
 use outpost_kernels::{
     Activation, Conv2dParams, DepthwiseParams, FcParams, KernelTable, PackedConvF32,
-    PackedDepthwiseF32, PackedFcF32, Tier, conv_output_size, f16_to_f32,
+    PackedDepthwiseF32, PackedFcF32, PoolParams, Tier, conv_output_size, f16_to_f32,
 };
 use proptest::prelude::*;
 
@@ -237,6 +237,70 @@ proptest! {
             let mut out = vec![f32::NAN; p.output_len()];
             t.depthwise_f32(&packed, &x, &mut out);
             same_bits(&out, &want, t.tier().name())?;
+        }
+    }
+
+    /// The pools (channels as the inner loop) equal one fold per channel over the valid cells
+    /// in order, `f32::max` from −∞ and `Iterator::sum` (from −0.0) over the count, bit for
+    /// bit, with NaN, ±0.0 and ±∞ among the inputs.
+    #[test]
+    fn pools_f32_equal_a_fold_per_channel(
+        (p, x) in (1usize..=2, 1usize..=6, 1usize..=6, 1usize..=20, 1usize..=3, 1usize..=2, 0usize..2)
+            .prop_flat_map(|(batch, h, w, c, k, stride, pad)| {
+                let pad = pad.min(k - 1);
+                let p = PoolParams {
+                    batch, in_h: h, in_w: w, channels: c,
+                    out_h: conv_output_size(h, k, stride, 1, pad, pad),
+                    out_w: conv_output_size(w, k, stride, 1, pad, pad),
+                    k_h: k, k_w: k, stride_h: stride, stride_w: stride,
+                    pad_top: pad, pad_left: pad, act_min: -128, act_max: 127,
+                };
+                let v = prop_oneof![
+                    8 => -4.0f32..4.0,
+                    1 => prop::sample::select(vec![f32::NAN, 0.0, -0.0, f32::INFINITY, f32::NEG_INFINITY]),
+                ];
+                (Just(p), prop::collection::vec(v, batch * h * w * c))
+            })
+    ) {
+        let c = p.channels;
+        let cells = |b: usize, oy: usize, ox: usize| -> Vec<usize> {
+            let mut v = Vec::new();
+            for ky in 0..p.k_h {
+                for kx in 0..p.k_w {
+                    let iy = (oy * p.stride_h + ky) as isize - p.pad_top as isize;
+                    let ix = (ox * p.stride_w + kx) as isize - p.pad_left as isize;
+                    if iy >= 0 && ix >= 0 && (iy as usize) < p.in_h && (ix as usize) < p.in_w {
+                        v.push(((b * p.in_h + iy as usize) * p.in_w + ix as usize) * c);
+                    }
+                }
+            }
+            v
+        };
+        let mut want_max = Vec::new();
+        let mut want_avg = Vec::new();
+        for b in 0..p.batch {
+            for oy in 0..p.out_h {
+                for ox in 0..p.out_w {
+                    let offs = cells(b, oy, ox);
+                    for ch in 0..c {
+                        want_max.push(offs.iter().map(|&o| x[o + ch]).fold(f32::NEG_INFINITY, f32::max));
+                        let sum: f32 = offs.iter().map(|&o| x[o + ch]).sum();
+                        want_avg.push(sum / offs.len().max(1) as f32);
+                    }
+                }
+            }
+        }
+        let same = |g: f32, w: f32| g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan());
+        for t in tables() {
+            let mut out = vec![0f32; want_max.len()];
+            t.max_pool_f32(&p, &x, &mut out);
+            for (i, (&g, &w)) in out.iter().zip(&want_max).enumerate() {
+                prop_assert!(same(g, w), "{}: max {}: {} against {}", t.tier().name(), i, g, w);
+            }
+            t.avg_pool_f32(&p, &x, &mut out);
+            for (i, (&g, &w)) in out.iter().zip(&want_avg).enumerate() {
+                prop_assert!(same(g, w), "{}: average {}: {} against {}", t.tier().name(), i, g, w);
+            }
         }
     }
 

@@ -82,20 +82,55 @@ pub(crate) fn avg_pool_i8(d: &PoolParams, input: &[i8], output: &mut [i8]) {
     });
 }
 
-/// F32 max pool.
+/// F32 max pool: `fold(−∞, f32::max)` over the valid cells in order, per channel.
 pub(crate) fn max_pool_f32(d: &PoolParams, input: &[f32], output: &mut [f32]) {
-    pool(d, input, output, |offs, c| {
-        offs.iter()
-            .map(|&o| input[o + c])
-            .fold(f32::NEG_INFINITY, f32::max)
-    });
+    pool_f32(d, input, output, f32::NEG_INFINITY, f32::max, |m, _| m);
 }
 
-/// F32 average pool (padding excluded from the count).
+/// F32 average pool (padding excluded from the count): the sum over the valid cells in order,
+/// divided by their count.
 pub(crate) fn avg_pool_f32(d: &PoolParams, input: &[f32], output: &mut [f32]) {
-    pool(d, input, output, |offs, c| {
-        offs.iter().map(|&o| input[o + c]).sum::<f32>() / offs.len().max(1) as f32
-    });
+    pool_f32(
+        d,
+        input,
+        output,
+        -0.0, // as `Iterator::sum` starts: a sum of −0.0 cells stays −0.0
+        |s, x| s + x,
+        |s, n| s / n.max(1) as f32,
+    );
+}
+
+/// For every output pixel: `o = init`, then `o = step(o, x)` for each valid cell in order,
+/// then `o = finish(o, cells)`, per channel. The channels are the inner loop, so the compiler
+/// vectorizes it; each channel's fold is the same sequence as one channel at a time.
+fn pool_f32(
+    d: &PoolParams,
+    input: &[f32],
+    output: &mut [f32],
+    init: f32,
+    step: impl Fn(f32, f32) -> f32,
+    finish: impl Fn(f32, usize) -> f32,
+) {
+    check(d, input, output);
+    let c = d.channels;
+    for b in 0..d.batch {
+        for oy in 0..d.out_h {
+            for ox in 0..d.out_w {
+                let out = &mut output[((b * d.out_h + oy) * d.out_w + ox) * c..][..c];
+                out.fill(init);
+                let mut cells = 0;
+                for_each_cell(d, b, oy, ox, |off| {
+                    for (o, &x) in out.iter_mut().zip(&input[off..off + c]) {
+                        *o = step(*o, x);
+                    }
+                    cells += 1;
+                });
+                for o in out.iter_mut() {
+                    *o = finish(*o, cells);
+                }
+            }
+        }
+    }
 }
 
 /// Channels per call of a [`MeanChunk`] function.
