@@ -47,10 +47,9 @@ pub(crate) fn conv2d(p: &PackedConvF32, input: &[f32], output: &mut [f32]) {
     for t in Tiles::new(g) {
         let out = &mut output[t.pixel * oc..][..t.pixels * oc];
         for c0 in (0..oc).step_by(CH) {
-            // SAFETY: AVX-512 F is available (asserted); `out` holds the tile's pixels; their
-            // windows lie in `input` (a block only where every tap does, single pixels check
-            // each tap); weights_io holds CH floats past its last row (asserted); the masks
-            // stop at out_c.
+            // SAFETY: AVX-512 F asserted; `out` holds the tile's pixels, whose windows lie in
+            // `input` (blocks: every tap; single pixels check each); weights_io is padded by CH
+            // (asserted); the masks stop at out_c.
             unsafe {
                 if t.pixels == PIXELS {
                     conv_tile::<PIXELS>(p, g, input, t.at, c0, out.as_mut_ptr())
