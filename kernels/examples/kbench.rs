@@ -3,7 +3,8 @@
 //! `f32` requantization).
 
 use outpost_kernels::{
-    Conv2dParams, DepthwiseParams, KernelTable, PackedConv, PackedDepthwise, Tier,
+    Activation, Conv2dParams, DepthwiseParams, KernelTable, PackedConv, PackedConvF32,
+    PackedDepthwise, PackedDepthwiseF32, Tier,
 };
 use std::time::Instant;
 
@@ -155,5 +156,54 @@ fn main() {
             t.depthwise_i8(&packed, &input, &mut out, &mut scratch)
         });
         println!("{tier} depthwise3x3 {h}x{w}x{c}s{s}: {g:.1} GOPS");
+    }
+    f32_shapes(&t, tier, &only);
+}
+
+/// Pseudo-random floats in [-1, 1).
+fn floats(n: usize, seed: u32) -> Vec<f32> {
+    bytes(n, seed).iter().map(|&b| b as f32 / 128.0).collect()
+}
+
+/// BlazeFace's f32 shapes (`f32` in the filter picks them alone).
+fn f32_shapes(t: &KernelTable, tier: Tier, only: &str) {
+    for (size, ic, oc, k, s) in [
+        (128, 3, 24, 5, 2),
+        (64, 24, 24, 1, 1),
+        (64, 24, 28, 1, 1),
+        (32, 32, 32, 1, 1),
+        (16, 48, 64, 1, 1),
+        (8, 96, 96, 1, 1),
+    ] {
+        if !format!("f32conv{size}x{ic}k{k}").contains(only) {
+            continue;
+        }
+        let mut p = Conv2dParams::simple(size, size, ic, oc, k, k);
+        (p.stride_h, p.stride_w) = (s, s);
+        (p.out_h, p.out_w) = (size / s, size / s);
+        let pad = ((size / s - 1) * s + k).saturating_sub(size) / 2;
+        (p.pad_top, p.pad_left) = (pad, pad);
+        let packed = PackedConvF32::new(&p, &floats(p.weight_len(), 7), None, Activation::Relu);
+        let input = floats(p.input_len(), 8);
+        let mut out = vec![0f32; p.output_len()];
+        let g = gops(p.macs(), || t.conv2d_f32(&packed, &input, &mut out));
+        println!("{tier} f32 conv {size}x{size}x{ic}->{oc} k{k}s{s}: {g:.1} GOPS");
+    }
+    for (size, c, k, s) in [
+        (64, 24, 3, 1),
+        (64, 28, 3, 1),
+        (64, 32, 3, 2),
+        (16, 64, 3, 1),
+    ] {
+        if !format!("f32dw{size}x{c}k{k}").contains(only) {
+            continue;
+        }
+        let p = DepthwiseParams::same(size, size, c, k, s);
+        let packed =
+            PackedDepthwiseF32::new(&p, &floats(p.weight_len(), 9), None, Activation::None);
+        let input = floats(p.input_len(), 10);
+        let mut out = vec![0f32; p.output_len()];
+        let g = gops(p.macs(), || t.depthwise_f32(&packed, &input, &mut out));
+        println!("{tier} f32 depthwise {size}x{size}x{c} k{k}s{s}: {g:.1} GOPS");
     }
 }

@@ -89,21 +89,30 @@ pub(crate) struct Tile {
     pub(crate) at: [usize; 3],
     /// Index of its first pixel among all output pixels (row-major over the batch).
     pub(crate) pixel: usize,
-    /// Pixels in it: [`PIXELS`] (every tap inside the row) or 1 (any window).
+    /// Pixels in it: the block size asked for or [`PIXELS`] (every tap inside the row), or 1
+    /// (any window).
     pub(crate) pixels: usize,
 }
 
 /// Every output pixel once, in tiles ([`Tile`]), image by image and row by row.
 pub(crate) struct Tiles {
     g: TapGeometry,
+    block: usize,
     interior: (usize, usize),
     next: [usize; 3],
 }
 
 impl Tiles {
     pub(crate) fn new(g: TapGeometry) -> Self {
+        Self::blocks_of(g, PIXELS)
+    }
+
+    /// Tiles of `block` pixels (at least [`PIXELS`]) where every tap is inside the row, of
+    /// [`PIXELS`] where fewer are left before the row's edge.
+    pub(crate) fn blocks_of(g: TapGeometry, block: usize) -> Self {
         Tiles {
             g,
+            block,
             interior: g.interior(),
             next: [0; 3],
         }
@@ -121,7 +130,10 @@ impl Iterator for Tiles {
             return None;
         }
         let (lo, hi) = self.interior;
-        let pixels = if ox >= lo && ox + PIXELS <= hi {
+        let fits = |n: usize| ox >= lo && ox + n <= hi;
+        let pixels = if fits(self.block) {
+            self.block
+        } else if fits(PIXELS) {
             PIXELS
         } else {
             1
@@ -152,6 +164,8 @@ mod tests {
             (7, 3, 2, 2, 0),
             (3, 5, 1, 1, 2),
             (16, 1, 1, 1, 0),
+            (21, 3, 1, 1, 1),
+            (40, 5, 2, 1, 2),
         ] {
             let mut p = DepthwiseParams::same(2, in_w, 1, k, stride);
             p.batch = 2;
@@ -159,21 +173,24 @@ mod tests {
             p.pad_left = pad;
             p.out_w = crate::conv_output_size(in_w, k, stride, dil, pad, pad);
             let g = TapGeometry::from(&p);
-            let mut seen = Vec::new();
-            for t in Tiles::new(g) {
-                let [b, oy, ox] = t.at;
-                assert_eq!(t.pixel, (b * p.out_h + oy) * p.out_w + ox);
-                for q in 0..t.pixels {
-                    seen.push(t.pixel + q);
-                    if t.pixels > 1 {
-                        for kx in 0..k {
-                            assert!(g.column(ox + q, kx).is_some(), "{t:?}: tap {kx} outside");
+            for block in [PIXELS, 8] {
+                let mut seen = Vec::new();
+                for t in Tiles::blocks_of(g, block) {
+                    let [b, oy, ox] = t.at;
+                    assert_eq!(t.pixel, (b * p.out_h + oy) * p.out_w + ox);
+                    assert!([1, PIXELS, block].contains(&t.pixels), "{t:?}");
+                    for q in 0..t.pixels {
+                        seen.push(t.pixel + q);
+                        if t.pixels > 1 {
+                            for kx in 0..k {
+                                assert!(g.column(ox + q, kx).is_some(), "{t:?}: tap {kx} outside");
+                            }
                         }
                     }
                 }
+                let all: Vec<usize> = (0..p.batch * p.out_h * p.out_w).collect();
+                assert_eq!(seen, all, "in_w {in_w} k {k} stride {stride} block {block}");
             }
-            let all: Vec<usize> = (0..p.batch * p.out_h * p.out_w).collect();
-            assert_eq!(seen, all, "in_w {in_w} k {k} stride {stride}");
         }
     }
 }

@@ -29,6 +29,145 @@ fn clamp(v: __m512, lo: __m512, hi: __m512) -> __m512 {
     _mm512_min_ps(hi, _mm512_max_ps(lo, v))
 }
 
+/// Output pixels of a row computed together where their windows lie inside the row (16
+/// accumulators at 32 channels); runs too short for it take [`PIXELS`], then single pixels.
+const BLOCK: usize = 8;
+
+/// The width in lanes of the convolution tile for `left` channels from a chunk's start: 32
+/// (two zmm), 24 (zmm and ymm), 16 (zmm) or 8 (ymm). A 256-bit operation takes half the
+/// cycles of a 512-bit one on Zen 4, so a 24-channel layer runs as 24 lanes, not 32.
+fn chunk_width(left: usize) -> usize {
+    match left {
+        25.. => 32,
+        17.. => 24,
+        9.. => 16,
+        _ => 8,
+    }
+}
+
+/// The weights of one input value for a tile of `W` lanes ([`chunk_width`]): lanes beyond
+/// `W` are not read (a ymm half stays in the low half of its zmm, the rest is zero).
+///
+/// # Safety
+/// `w` addresses `W` readable floats; the CPU has AVX-512 F and VL.
+#[inline]
+#[target_feature(enable = "avx512f,avx512vl")]
+unsafe fn load_weights<const W: usize>(w: *const f32) -> [__m512; 2] {
+    // SAFETY: reads W floats from `w` (contract).
+    unsafe {
+        let y = |p: *const f32| _mm512_castps256_ps512(_mm256_loadu_ps(p));
+        match W {
+            32 => [_mm512_loadu_ps(w), _mm512_loadu_ps(w.add(16))],
+            24 => [_mm512_loadu_ps(w), y(w.add(16))],
+            16 => [_mm512_loadu_ps(w), _mm512_setzero_ps()],
+            _ => [y(w), _mm512_setzero_ps()],
+        }
+    }
+}
+
+/// `[w[0] · *x, w[1] · *x]` in a tile of `W` lanes, `*x` broadcast by the multiplies' memory
+/// operand (`{1to16}`, `{1to8}`). An explicit `vbroadcastss zmm, m32` costs a vector-pipe
+/// slot on Zen 4 besides its load, so that a tile's broadcasts took a third of the
+/// multiply-add throughput (a probe: 39 against 57 G multiply-adds per second); the embedded
+/// broadcast is a load only, on Intel cores too. The products are those of `vmulps`.
+///
+/// # Safety
+/// `x` is readable; the CPU has AVX-512 F and VL.
+#[inline]
+#[target_feature(enable = "avx512f,avx512vl")]
+unsafe fn mul_broadcast<const W: usize>(x: *const f32, w: [__m512; 2]) -> [__m512; 2] {
+    let mut m = [_mm512_setzero_ps(); 2];
+    // SAFETY: each reads the one f32 at `x` (readable: contract); no other memory or flags.
+    unsafe {
+        match W {
+            32 => core::arch::asm!(
+                "vmulps {m0}, {w0}, dword ptr [{x}]{{1to16}}",
+                "vmulps {m1}, {w1}, dword ptr [{x}]{{1to16}}",
+                m0 = out(zmm_reg) m[0], m1 = lateout(zmm_reg) m[1],
+                w0 = in(zmm_reg) w[0], w1 = in(zmm_reg) w[1], x = in(reg) x,
+                options(pure, readonly, nostack, preserves_flags),
+            ),
+            24 => {
+                let m1: __m256;
+                core::arch::asm!(
+                    "vmulps {m0}, {w0}, dword ptr [{x}]{{1to16}}",
+                    "vmulps {m1}, {w1}, dword ptr [{x}]{{1to8}}",
+                    m0 = out(zmm_reg) m[0], m1 = lateout(ymm_reg) m1,
+                    w0 = in(zmm_reg) w[0], w1 = in(ymm_reg) _mm512_castps512_ps256(w[1]),
+                    x = in(reg) x,
+                    options(pure, readonly, nostack, preserves_flags),
+                );
+                m[1] = _mm512_castps256_ps512(m1);
+            }
+            16 => core::arch::asm!(
+                "vmulps {m0}, {w0}, dword ptr [{x}]{{1to16}}",
+                m0 = lateout(zmm_reg) m[0], w0 = in(zmm_reg) w[0], x = in(reg) x,
+                options(pure, readonly, nostack, preserves_flags),
+            ),
+            _ => {
+                let m0: __m256;
+                core::arch::asm!(
+                    "vmulps {m0}, {w0}, dword ptr [{x}]{{1to8}}",
+                    m0 = lateout(ymm_reg) m0, w0 = in(ymm_reg) _mm512_castps512_ps256(w[0]),
+                    x = in(reg) x,
+                    options(pure, readonly, nostack, preserves_flags),
+                );
+                m[0] = _mm512_castps256_ps512(m0);
+            }
+        }
+    }
+    m
+}
+
+/// `a + m` in the lanes of a tile of `W` lanes (`vaddps`, ymm where the tile has a ymm).
+#[inline]
+#[target_feature(enable = "avx512f,avx512vl")]
+fn add_lanes<const W: usize>(a: [__m512; 2], m: [__m512; 2]) -> [__m512; 2] {
+    let y = |a: __m512, m: __m512| {
+        let sum = _mm256_add_ps(_mm512_castps512_ps256(a), _mm512_castps512_ps256(m));
+        _mm512_castps256_ps512(sum)
+    };
+    match W {
+        32 => [_mm512_add_ps(a[0], m[0]), _mm512_add_ps(a[1], m[1])],
+        24 => [_mm512_add_ps(a[0], m[0]), y(a[1], m[1])],
+        16 => [_mm512_add_ps(a[0], m[0]), a[1]],
+        _ => [y(a[0], m[0]), a[1]],
+    }
+}
+
+/// Stores a tile's `W` lanes at `o`: through the masks `m`, or whole registers when the
+/// chunk has exactly `W` channels (`exact`; masked stores are slow on AMD cores).
+///
+/// # Safety
+/// `o` has room for the lanes `m` selects, or for `W` floats if `exact`; the CPU has
+/// AVX-512 F and VL.
+#[inline]
+#[target_feature(enable = "avx512f,avx512vl")]
+unsafe fn store_lanes<const W: usize>(o: *mut f32, m: [__mmask16; 2], v: [__m512; 2], exact: bool) {
+    // SAFETY: writes what the contract gives room for (wrapping: a masked-off register's
+    // address is never written).
+    unsafe {
+        let second = o.wrapping_add(16);
+        let y = |v: __m512| _mm512_castps512_ps256(v);
+        match (W, exact) {
+            (32, true) => {
+                _mm512_storeu_ps(o, v[0]);
+                _mm512_storeu_ps(second, v[1]);
+            }
+            (24, true) => {
+                _mm512_storeu_ps(o, v[0]);
+                _mm256_storeu_ps(second, y(v[1]));
+            }
+            (16, true) => _mm512_storeu_ps(o, v[0]),
+            (8, true) => _mm256_storeu_ps(o, y(v[0])),
+            _ => {
+                _mm512_mask_storeu_ps(o, m[0], v[0]);
+                _mm512_mask_storeu_ps(second, m[1], v[1]);
+            }
+        }
+    }
+}
+
 /// F32 convolution, AVX-512.
 pub(crate) fn conv2d(p: &PackedConvF32, input: &[f32], output: &mut [f32]) {
     super::assert_supported();
@@ -44,32 +183,58 @@ pub(crate) fn conv2d(p: &PackedConvF32, input: &[f32], output: &mut [f32]) {
     );
     let g = TapGeometry::from(d);
     let oc = d.out_c;
-    for t in Tiles::new(g) {
+    for t in Tiles::blocks_of(g, BLOCK) {
         let out = &mut output[t.pixel * oc..][..t.pixels * oc];
         for c0 in (0..oc).step_by(CH) {
-            // SAFETY: AVX-512 F asserted; `out` holds the tile's pixels, whose windows lie in
-            // `input` (blocks: every tap; single pixels check each); weights_io is padded by CH
-            // (asserted); the masks stop at out_c.
+            // SAFETY: AVX-512 F and VL asserted; `out` holds the tile's pixels, whose windows
+            // lie in `input` (blocks: every tap; single pixels check each); weights_io is
+            // padded by CH (asserted); the masks stop at out_c.
             unsafe {
-                if t.pixels == PIXELS {
-                    conv_tile::<PIXELS>(p, g, input, t.at, c0, out.as_mut_ptr())
-                } else {
-                    conv_tile::<1>(p, g, input, t.at, c0, out.as_mut_ptr())
+                let o = out.as_mut_ptr();
+                match t.pixels {
+                    BLOCK => conv_tile_any::<BLOCK>(p, g, input, t.at, c0, o),
+                    PIXELS => conv_tile_any::<PIXELS>(p, g, input, t.at, c0, o),
+                    _ => conv_tile_any::<1>(p, g, input, t.at, c0, o),
                 }
             }
         }
     }
 }
 
-/// Channels `c0..c0 + CH` (masked to out_c) of output pixels `ox..ox + P` (`P` = 1: any
-/// window, taps outside the input skipped; `P` > 1: every tap inside the row).
+/// [`conv_tile`] at the width of the channels left from `c0` ([`chunk_width`]).
 ///
 /// # Safety
 /// As the call in [`conv2d`].
 #[inline]
-#[target_feature(enable = "avx512f")]
-#[allow(clippy::needless_range_loop)] // `i` indexes the P input runs and the weight rows alike
-unsafe fn conv_tile<const P: usize>(
+#[target_feature(enable = "avx512f,avx512vl")]
+unsafe fn conv_tile_any<const P: usize>(
+    p: &PackedConvF32,
+    g: TapGeometry,
+    input: &[f32],
+    at: [usize; 3],
+    c0: usize,
+    out: *mut f32,
+) {
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        match chunk_width(p.params.out_c - c0) {
+            32 => conv_tile::<P, 32>(p, g, input, at, c0, out),
+            24 => conv_tile::<P, 24>(p, g, input, at, c0, out),
+            16 => conv_tile::<P, 16>(p, g, input, at, c0, out),
+            _ => conv_tile::<P, 8>(p, g, input, at, c0, out),
+        }
+    }
+}
+
+/// Channels `c0..c0 + W` (masked to out_c; `W` from [`chunk_width`]) of output pixels
+/// `ox..ox + P` (`P` = 1: any window, taps outside the input skipped; `P` > 1: every tap
+/// inside the row).
+///
+/// # Safety
+/// As the call in [`conv2d`].
+#[inline]
+#[target_feature(enable = "avx512f,avx512vl")]
+unsafe fn conv_tile<const P: usize, const W: usize>(
     p: &PackedConvF32,
     g: TapGeometry,
     input: &[f32],
@@ -97,6 +262,8 @@ unsafe fn conv_tile<const P: usize>(
     } else {
         (g.k_w, ic)
     };
+    // Pixel q's run starts `q·step` floats after pixel 0's.
+    let step = g.stride_w * ic;
     for ky in 0..g.k_h {
         let Some(iy) = g.row(oy, ky) else { continue };
         for r in 0..runs {
@@ -107,33 +274,31 @@ unsafe fn conv_tile<const P: usize>(
                 ox * g.stride_w + r * g.dilation_w - g.pad_left
             };
             let at = ((b * g.in_h + iy) * g.in_w + ix) * ic;
-            let x: [&[f32]; P] =
-                core::array::from_fn(|q| &input[at + q * g.stride_w * ic..][..run]);
+            assert!(
+                at + (P - 1) * step + run <= input.len(),
+                "conv2d f32: window"
+            );
+            let x = input[at..].as_ptr();
             let w = p.weights_io[((ky * g.k_w + r) * ic) * oc + c0..].as_ptr();
             for i in 0..run {
                 // SAFETY: row i of the run's weights starts inside weights_io, which holds CH
-                // floats past its last row.
-                let (w0, w1) = unsafe {
-                    (
-                        _mm512_loadu_ps(w.add(i * oc)),
-                        _mm512_loadu_ps(w.add(i * oc + 16)),
-                    )
-                };
-                for q in 0..P {
-                    let v = _mm512_set1_ps(x[q][i]);
-                    acc[q][0] = _mm512_add_ps(acc[q][0], _mm512_mul_ps(v, w0));
-                    acc[q][1] = _mm512_add_ps(acc[q][1], _mm512_mul_ps(v, w1));
+                // floats past its last row; pixel q's value i lies inside `input` (asserted).
+                unsafe {
+                    let w = load_weights::<W>(w.add(i * oc));
+                    for (q, a) in acc.iter_mut().enumerate() {
+                        *a = add_lanes::<W>(*a, mul_broadcast::<W>(x.add(q * step + i), w));
+                    }
                 }
             }
         }
     }
     let (lo, hi) = (_mm512_set1_ps(p.act.0), _mm512_set1_ps(p.act.1));
+    let exact = oc - c0 == W || (oc - c0 > W && W == CH);
     for (q, a) in acc.iter().enumerate() {
         // SAFETY: pixel q of `out` holds out_c floats; the masks stop there.
         unsafe {
             let o = out.add(q * oc + c0);
-            _mm512_mask_storeu_ps(o, m[0], clamp(a[0], lo, hi));
-            _mm512_mask_storeu_ps(o.wrapping_add(16), m[1], clamp(a[1], lo, hi));
+            store_lanes::<W>(o, m, [clamp(a[0], lo, hi), clamp(a[1], lo, hi)], exact);
         }
     }
 }
@@ -149,29 +314,98 @@ pub(crate) fn depthwise(p: &PackedDepthwiseF32, input: &[f32], output: &mut [f32
     assert_eq!(output.len(), d.output_len(), "depthwise: output length");
     let g = TapGeometry::from(d);
     let c = d.in_c;
-    for t in Tiles::new(g) {
+    for t in Tiles::blocks_of(g, BLOCK) {
         let out = &mut output[t.pixel * c..][..t.pixels * c];
         for c0 in (0..c).step_by(CH) {
             // SAFETY: as in conv2d; every load is masked to the channels < c of a pixel
             // inside the input or of a tap's weights.
             unsafe {
-                if t.pixels == PIXELS {
-                    dw_tile::<PIXELS>(p, g, input, t.at, c0, out.as_mut_ptr())
-                } else {
-                    dw_tile::<1>(p, g, input, t.at, c0, out.as_mut_ptr())
+                let o = out.as_mut_ptr();
+                match t.pixels {
+                    BLOCK => dw_tile_any::<BLOCK>(p, g, input, t.at, c0, o),
+                    PIXELS => dw_tile_any::<PIXELS>(p, g, input, t.at, c0, o),
+                    _ => dw_tile_any::<1>(p, g, input, t.at, c0, o),
                 }
             }
         }
     }
 }
 
-/// Channels `c0..c0 + CH` (masked to c) of output pixels `ox..ox + P`, as [`conv_tile`].
+/// [`dw_tile`] at the width of the channels left from `c0` ([`chunk_width`]).
 ///
 /// # Safety
 /// As the call in [`depthwise`].
 #[inline]
-#[target_feature(enable = "avx512f")]
-unsafe fn dw_tile<const P: usize>(
+#[target_feature(enable = "avx512f,avx512vl")]
+unsafe fn dw_tile_any<const P: usize>(
+    p: &PackedDepthwiseF32,
+    g: TapGeometry,
+    input: &[f32],
+    at: [usize; 3],
+    c0: usize,
+    out: *mut f32,
+) {
+    let w = chunk_width(g.in_c - c0);
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        match w {
+            32 => dw_tile::<P, 32>(p, g, input, at, c0, out),
+            24 => dw_tile::<P, 24>(p, g, input, at, c0, out),
+            16 => dw_tile::<P, 16>(p, g, input, at, c0, out),
+            _ => dw_tile::<P, 8>(p, g, input, at, c0, out),
+        }
+    }
+}
+
+/// Masked loads of the lanes of a tile of `W` lanes ([`chunk_width`]).
+///
+/// # Safety
+/// `m` selects readable floats from `ptr`; the CPU has AVX-512 F and VL.
+#[inline]
+#[target_feature(enable = "avx512f,avx512vl")]
+unsafe fn load_lanes<const W: usize>(ptr: *const f32, m: [__mmask16; 2]) -> [__m512; 2] {
+    // SAFETY: the masks select readable floats (contract); a masked-off register's address
+    // is never read (wrapping).
+    unsafe {
+        let y = |m: __mmask16, p: *const f32| {
+            _mm512_castps256_ps512(_mm256_maskz_loadu_ps(m as __mmask8, p))
+        };
+        let second = ptr.wrapping_add(16);
+        match W {
+            32 => [
+                _mm512_maskz_loadu_ps(m[0], ptr),
+                _mm512_maskz_loadu_ps(m[1], second),
+            ],
+            24 => [_mm512_maskz_loadu_ps(m[0], ptr), y(m[1], second)],
+            16 => [_mm512_maskz_loadu_ps(m[0], ptr), _mm512_setzero_ps()],
+            _ => [y(m[0], ptr), _mm512_setzero_ps()],
+        }
+    }
+}
+
+/// `x · w` in the lanes of a tile of `W` lanes (`vmulps`, ymm where the tile has a ymm).
+#[inline]
+#[target_feature(enable = "avx512f,avx512vl")]
+fn mul_lanes<const W: usize>(x: [__m512; 2], w: [__m512; 2]) -> [__m512; 2] {
+    let y = |x: __m512, w: __m512| {
+        let product = _mm256_mul_ps(_mm512_castps512_ps256(x), _mm512_castps512_ps256(w));
+        _mm512_castps256_ps512(product)
+    };
+    match W {
+        32 => [_mm512_mul_ps(x[0], w[0]), _mm512_mul_ps(x[1], w[1])],
+        24 => [_mm512_mul_ps(x[0], w[0]), y(x[1], w[1])],
+        16 => [_mm512_mul_ps(x[0], w[0]), x[1]],
+        _ => [y(x[0], w[0]), x[1]],
+    }
+}
+
+/// Channels `c0..c0 + W` (masked to c) of output pixels `ox..ox + P`, as [`conv_tile`].
+///
+/// # Safety
+/// As the call in [`depthwise`].
+#[inline]
+#[target_feature(enable = "avx512f,avx512vl")]
+unsafe fn dw_tile<const P: usize, const W: usize>(
     p: &PackedDepthwiseF32,
     g: TapGeometry,
     input: &[f32],
@@ -181,18 +415,10 @@ unsafe fn dw_tile<const P: usize>(
 ) {
     let c = g.in_c;
     let m = masks(c - c0);
-    // Masked loads of `n` channels at `ptr` (wrapping: a masked-off register is never read).
-    let load = |ptr: *const f32| -> [__m512; 2] {
-        // SAFETY: the caller's pointers address the chunk's channels < c.
-        unsafe {
-            [
-                _mm512_maskz_loadu_ps(m[0], ptr),
-                _mm512_maskz_loadu_ps(m[1], ptr.wrapping_add(16)),
-            ]
-        }
-    };
-    let bias = load(p.bias[c0..].as_ptr());
-    let mut acc = [bias; P];
+    // SAFETY: the masks stop at c, the bias's length.
+    let mut acc = [unsafe { load_lanes::<W>(p.bias[c0..].as_ptr(), m) }; P];
+    // Pixel q's channels start `q·step` floats after pixel 0's.
+    let step = g.stride_w * c;
     for ky in 0..g.k_h {
         let Some(iy) = g.row(oy, ky) else { continue };
         for kx in 0..g.k_w {
@@ -202,22 +428,46 @@ unsafe fn dw_tile<const P: usize>(
             } else {
                 ox * g.stride_w + kx * g.dilation_w - g.pad_left
             };
-            let w = load(p.weights[(ky * g.k_w + kx) * c + c0..].as_ptr());
-            for (q, a) in acc.iter_mut().enumerate() {
-                let at = ((b * g.in_h + iy) * g.in_w + ix + q * g.stride_w) * c + c0;
-                let x = load(input[at..].as_ptr());
-                a[0] = _mm512_add_ps(a[0], _mm512_mul_ps(x[0], w[0]));
-                a[1] = _mm512_add_ps(a[1], _mm512_mul_ps(x[1], w[1]));
+            let at = ((b * g.in_h + iy) * g.in_w + ix) * c + c0;
+            assert!(at + (P - 1) * step < input.len(), "depthwise f32: window");
+            let x = input[at..].as_ptr();
+            // SAFETY: the tap's weights hold the chunk's channels < c; pixel q's channels
+            // from c0 lie inside `input` (the first asserted, every tap inside the row); the
+            // masks stop at c.
+            unsafe {
+                let w = load_lanes::<W>(p.weights[(ky * g.k_w + kx) * c + c0..].as_ptr(), m);
+                for (q, a) in acc.iter_mut().enumerate() {
+                    let x = load_lanes::<W>(x.add(q * step), m);
+                    *a = add_lanes::<W>(*a, mul_lanes::<W>(x, w));
+                }
             }
         }
     }
+    // SAFETY: forwarded: pixel q of `out` holds c floats.
+    unsafe { dw_store::<P, W>(p, &acc, c0, out) }
+}
+
+/// Clamps and stores the accumulators of a depthwise tile.
+///
+/// # Safety
+/// Pixel q < P of `out` holds c floats; the CPU has AVX-512 F and VL.
+#[inline]
+#[target_feature(enable = "avx512f,avx512vl")]
+unsafe fn dw_store<const P: usize, const W: usize>(
+    p: &PackedDepthwiseF32,
+    acc: &[[__m512; 2]; P],
+    c0: usize,
+    out: *mut f32,
+) {
+    let c = p.params.in_c;
+    let m = masks(c - c0);
     let (lo, hi) = (_mm512_set1_ps(p.act.0), _mm512_set1_ps(p.act.1));
+    let exact = c - c0 == W || (c - c0 > W && W == CH);
     for (q, a) in acc.iter().enumerate() {
-        // SAFETY: pixel q of `out` holds c floats; the masks stop there.
+        // SAFETY: pixel q of `out` holds c floats (contract); the masks stop there.
         unsafe {
             let o = out.add(q * c + c0);
-            _mm512_mask_storeu_ps(o, m[0], clamp(a[0], lo, hi));
-            _mm512_mask_storeu_ps(o.wrapping_add(16), m[1], clamp(a[1], lo, hi));
+            store_lanes::<W>(o, m, [clamp(a[0], lo, hi), clamp(a[1], lo, hi)], exact);
         }
     }
 }
