@@ -1,6 +1,23 @@
 //! Float (f32) layers prepared at plan time; f16 weights are widened here.
 
-use crate::params::{Activation, Conv2dParams, DepthwiseParams, FcParams};
+use std::ops::Range;
+use std::sync::Arc;
+
+use crate::params::{
+    Activation, Conv2dParams, DepthwiseParams, FcParams, RowGeometry, SlicedRows, slice_rows,
+};
+
+/// The vertical window of a convolution's or depthwise convolution's parameters.
+macro_rules! window_rows {
+    ($d:expr) => {
+        RowGeometry {
+            k: $d.k_h,
+            stride: $d.stride_h,
+            dilation: $d.dilation_h,
+            pad: $d.pad_top,
+        }
+    };
+}
 
 /// IEEE half-precision bits to f32 (exact).
 pub fn f16_to_f32(bits: u16) -> f32 {
@@ -26,16 +43,17 @@ pub fn widen_f16(bits: &[u16]) -> Vec<f32> {
     bits.iter().map(|&b| f16_to_f32(b)).collect()
 }
 
-/// An f32 convolution (OHWI weights); the int8 fields of the params are ignored.
+/// An f32 convolution (OHWI weights); the int8 fields of the params are ignored. Clones (the
+/// row slices of [`PackedConvF32::rows`]) share the weights.
 #[derive(Debug, Clone)]
 pub struct PackedConvF32 {
     pub(crate) params: Conv2dParams,
-    pub(crate) weights: Vec<f32>,
+    pub(crate) weights: Arc<[f32]>,
     /// The weights again in `[tap][in][out]` order for the SIMD tiers' kernels
     /// (`float_blocked`, `x86_64::avx512vnni::float`), plus 32 zeros so that a 32-channel load
     /// from the last row stays inside; empty for grouped convolutions, which run the reference.
-    pub(crate) weights_io: Vec<f32>,
-    pub(crate) bias: Vec<f32>,
+    pub(crate) weights_io: Arc<[f32]>,
+    pub(crate) bias: Arc<[f32]>,
     pub(crate) act: (f32, f32),
 }
 
@@ -53,7 +71,7 @@ impl PackedConvF32 {
             params.weight_len(),
             "conv2d f32: weight length"
         );
-        let bias = bias.map_or_else(|| vec![0.0; params.out_c], <[f32]>::to_vec);
+        let bias: Arc<[f32]> = bias.map_or_else(|| vec![0.0; params.out_c].into(), Arc::from);
         assert_eq!(bias.len(), params.out_c, "conv2d f32: bias length");
         let weights_io = if params.groups == 1 {
             let k = params.k_h * params.k_w * params.in_c;
@@ -69,8 +87,8 @@ impl PackedConvF32 {
         };
         PackedConvF32 {
             params: *params,
-            weights: weights.to_vec(),
-            weights_io,
+            weights: weights.into(),
+            weights_io: weights_io.into(),
             bias,
             act: act.range_f32(),
         }
@@ -90,6 +108,29 @@ impl PackedConvF32 {
     pub fn params(&self) -> &Conv2dParams {
         &self.params
     }
+
+    /// Output rows `rows` of a one-image convolution as a convolution of its own over the
+    /// input rows it reads (returned), sharing the weights: its results are those rows of the
+    /// whole convolution's, bit for bit. `None` for a batch, empty or out-of-range rows, or
+    /// rows that read only padding.
+    pub fn rows(&self, rows: Range<usize>) -> Option<(PackedConvF32, Range<usize>)> {
+        let d = &self.params;
+        let (s, input_rows) = slice_rows(d.batch, d.in_h, d.out_h, window_rows!(d), rows)?;
+        let SlicedRows { in_h, out_h, pad } = s;
+        let params = Conv2dParams {
+            in_h,
+            out_h,
+            pad_top: pad,
+            ..*d
+        };
+        Some((
+            PackedConvF32 {
+                params,
+                ..self.clone()
+            },
+            input_rows,
+        ))
+    }
 }
 
 /// An f32 fully connected layer (`[out, in]` weights), run as a 1×1 convolution.
@@ -107,12 +148,12 @@ impl PackedFcF32 {
     }
 }
 
-/// An f32 depthwise convolution (`[1, k_h, k_w, out_c]` weights).
+/// An f32 depthwise convolution (`[1, k_h, k_w, out_c]` weights). Clones share the weights.
 #[derive(Debug, Clone)]
 pub struct PackedDepthwiseF32 {
     pub(crate) params: DepthwiseParams,
-    pub(crate) weights: Vec<f32>,
-    pub(crate) bias: Vec<f32>,
+    pub(crate) weights: Arc<[f32]>,
+    pub(crate) bias: Arc<[f32]>,
     pub(crate) act: (f32, f32),
 }
 
@@ -130,11 +171,11 @@ impl PackedDepthwiseF32 {
             params.weight_len(),
             "depthwise f32: weight length"
         );
-        let bias = bias.map_or_else(|| vec![0.0; params.out_c()], <[f32]>::to_vec);
+        let bias: Arc<[f32]> = bias.map_or_else(|| vec![0.0; params.out_c()].into(), Arc::from);
         assert_eq!(bias.len(), params.out_c(), "depthwise f32: bias length");
         PackedDepthwiseF32 {
             params: *params,
-            weights: weights.to_vec(),
+            weights: weights.into(),
             bias,
             act: act.range_f32(),
         }
@@ -148,6 +189,31 @@ impl PackedDepthwiseF32 {
         act: Activation,
     ) -> Self {
         Self::new(params, &widen_f16(weights), bias, act)
+    }
+
+    /// The parameters this was prepared for.
+    pub fn params(&self) -> &DepthwiseParams {
+        &self.params
+    }
+
+    /// Output rows `rows` as a depthwise convolution of its own, as [`PackedConvF32::rows`].
+    pub fn rows(&self, rows: Range<usize>) -> Option<(PackedDepthwiseF32, Range<usize>)> {
+        let d = &self.params;
+        let (s, input_rows) = slice_rows(d.batch, d.in_h, d.out_h, window_rows!(d), rows)?;
+        let SlicedRows { in_h, out_h, pad } = s;
+        let params = DepthwiseParams {
+            in_h,
+            out_h,
+            pad_top: pad,
+            ..*d
+        };
+        Some((
+            PackedDepthwiseF32 {
+                params,
+                ..self.clone()
+            },
+            input_rows,
+        ))
     }
 }
 

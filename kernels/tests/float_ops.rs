@@ -20,6 +20,25 @@ fn tables() -> Vec<KernelTable> {
         .collect()
 }
 
+/// The output rows `0..out_h` cut into `parts` slices, each run by `slice` into its rows of
+/// the output (`row` floats a row); `None` if a slice cannot be made.
+fn in_row_slices(
+    out_h: usize,
+    parts: usize,
+    row: usize,
+    mut slice: impl FnMut(std::ops::Range<usize>, &mut [f32]) -> Option<()>,
+) -> Option<Vec<f32>> {
+    let mut out = vec![f32::NAN; out_h * row];
+    for i in 0..parts {
+        let rows = i * out_h / parts..(i + 1) * out_h / parts;
+        if rows.is_empty() {
+            continue;
+        }
+        slice(rows.clone(), &mut out[rows.start * row..rows.end * row])?;
+    }
+    Some(out)
+}
+
 /// Bit-for-bit equality (`-0.0` and `0.0` differ, every NaN equals itself).
 fn same_bits(got: &[f32], want: &[f32], what: &str) -> Result<(), TestCaseError> {
     prop_assert_eq!(got.len(), want.len());
@@ -220,6 +239,60 @@ proptest! {
             let mut out = vec![f32::NAN; p.output_len()];
             t.conv2d_f32(&packed, &x, &mut out);
             same_bits(&out, &want, t.tier().name())?;
+        }
+    }
+
+    /// Row slices (what a session with several threads runs in parallel) put together are the
+    /// whole convolution, bit for bit, on every tier.
+    #[test]
+    fn conv2d_f32_row_slices_match_whole(
+        (p, x, w, parts) in (2usize..=12, 1usize..=12, 1usize..=12, 1usize..=40, 1usize..=3, 1usize..=2, 0usize..3, 2usize..=4)
+            .prop_flat_map(|(h, wd, ic, oc, k, stride, pad, parts)| {
+                let mut p = Conv2dParams::simple(h, wd, ic, oc, k, k);
+                (p.stride_h, p.stride_w) = (stride, stride);
+                (p.pad_top, p.pad_left) = (pad.min(k - 1), pad.min(k - 1));
+                p.out_h = conv_output_size(h, k, stride, 1, p.pad_top, p.pad_top);
+                p.out_w = conv_output_size(wd, k, stride, 1, p.pad_left, p.pad_left);
+                (Just(p), floats(p.input_len()), floats(p.weight_len()), Just(parts))
+            })
+    ) {
+        let packed = PackedConvF32::new(&p, &w, None, Activation::Relu6);
+        let (row_in, row_out) = (p.in_w * p.in_c, p.out_w * p.out_c);
+        for t in tables() {
+            let mut want = vec![0f32; p.output_len()];
+            t.conv2d_f32(&packed, &x, &mut want);
+            let got = in_row_slices(p.out_h, parts, row_out, |rows, out| {
+                let (s, i) = packed.rows(rows)?;
+                t.conv2d_f32(&s, &x[i.start * row_in..i.end * row_in], out);
+                Some(())
+            });
+            if let Some(got) = got {
+                same_bits(&got, &want, t.tier().name())?;
+            }
+        }
+    }
+
+    #[test]
+    fn depthwise_f32_row_slices_match_whole(
+        (p, x, w, parts) in (2usize..=12, 1usize..=12, 1usize..=40, 1usize..=3, 1usize..=2, 2usize..=4)
+            .prop_flat_map(|(h, wd, c, k, stride, parts)| {
+                let p = DepthwiseParams::same(h, wd, c, 2 * k - 1, stride);
+                (Just(p), floats(p.input_len()), floats(p.weight_len()), Just(parts))
+            })
+    ) {
+        let packed = PackedDepthwiseF32::new(&p, &w, None, Activation::None);
+        let (row_in, row_out) = (p.in_w * p.in_c, p.out_w * p.out_c());
+        for t in tables() {
+            let mut want = vec![0f32; p.output_len()];
+            t.depthwise_f32(&packed, &x, &mut want);
+            let got = in_row_slices(p.out_h, parts, row_out, |rows, out| {
+                let (s, i) = packed.rows(rows)?;
+                t.depthwise_f32(&s, &x[i.start * row_in..i.end * row_in], out);
+                Some(())
+            });
+            if let Some(got) = got {
+                same_bits(&got, &want, t.tier().name())?;
+            }
         }
     }
 

@@ -1,7 +1,8 @@
-//! Intra-op parallelism: convolutions split by output rows (pointwise ones by output pixels),
-//! int16 adds by runs of bytes, across a [`WorkerPool`].
+//! Intra-op parallelism: convolutions split by output rows (pointwise int8 ones by output
+//! pixels), int16 adds by runs of bytes, across a [`WorkerPool`].
 //!
-//! At session start every int8 convolution, depthwise convolution and convolution with its
+//! At session start every int8 or f32 convolution, depthwise convolution and int8 convolution
+//! with its
 //! residual add that is large enough ([`MIN_MACS`], at least one output row per thread, one
 //! image) is cut into row slices, two per thread where the rows allow
 //! ([`outpost_kernels::PackedConv::rows`]): each a convolution of its own over the input rows
@@ -18,7 +19,8 @@ use std::ops::Range;
 use std::sync::Mutex;
 
 use outpost_kernels::{
-    Add16Quant, ChannelPadded, KernelTable, PackedConv, PackedDepthwise, Residual,
+    Add16Quant, ChannelPadded, KernelTable, PackedConv, PackedConvF32, PackedDepthwise,
+    PackedDepthwiseF32, Residual,
 };
 
 use crate::plan::{Kernel, Step};
@@ -56,6 +58,8 @@ enum PartKernel {
     ConvAdd(PackedConv, Add16Quant, ChannelPadded),
     /// An element-wise int16 add over the part's bytes of both operands.
     Add16(Add16Quant),
+    ConvF32(PackedConvF32),
+    DepthwiseF32(Box<PackedDepthwiseF32>),
 }
 
 /// Rows `0..n` cut into `parts` runs of nearly equal length.
@@ -120,6 +124,29 @@ pub(crate) fn split(step: &Step, out_bytes: usize, threads: usize) -> Vec<Part> 
                     }),
                 )
             }
+            Kernel::ConvF32(p) => {
+                let d = p.params();
+                (
+                    d.out_h,
+                    d.in_w * d.in_c * F32,
+                    d.out_w * d.out_c * F32,
+                    0,
+                    Box::new(|r| p.rows(r).map(|(s, i)| (PartKernel::ConvF32(s), i))),
+                )
+            }
+            Kernel::DepthwiseF32(p) => {
+                let d = p.params();
+                (
+                    d.out_h,
+                    d.in_w * d.in_c * F32,
+                    d.out_w * d.out_c() * F32,
+                    0,
+                    Box::new(|r| {
+                        p.rows(r)
+                            .map(|(s, i)| (PartKernel::DepthwiseF32(Box::new(s)), i))
+                    }),
+                )
+            }
             _ => return Vec::new(),
         };
     if out_h < threads {
@@ -144,6 +171,9 @@ pub(crate) fn split(step: &Step, out_bytes: usize, threads: usize) -> Vec<Part> 
     }
     parts
 }
+
+/// Bytes of an f32.
+const F32: usize = size_of::<f32>();
 
 /// Pixels a pointwise slice's length is a multiple of (except the last): whole GEMM tiles
 /// (6 or 12 rows).
@@ -217,29 +247,31 @@ pub(crate) fn scratch_bytes(parts: &[Part]) -> usize {
         .map(|p| match &p.kernel {
             PartKernel::Conv(c) | PartKernel::ConvAdd(c, ..) => c.scratch_bytes(),
             PartKernel::Depthwise(d) => d.scratch_bytes(),
-            PartKernel::Add16(_) => 0,
+            PartKernel::Add16(_) | PartKernel::ConvF32(_) | PartKernel::DepthwiseF32(_) => 0,
         })
         .max()
         .unwrap_or(0)
 }
 
 /// Runs the slices of one step across the pool's threads, each thread with its own scratch
-/// region (`per` bytes). `skip` is the residual operand (empty without one).
+/// region (`per` bytes). `skip` is the residual operand (empty without one). The tensors are
+/// the arena's bytes (int8, or f32 for the f32 kernels: the slices cut them at whole
+/// elements, and the arena aligns every buffer).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn run(
     pool: &WorkerPool,
     table: &KernelTable,
     parts: &[Part],
-    input: &[i8],
-    skip: &[i8],
-    output: &mut [i8],
+    input: &[u8],
+    skip: &[u8],
+    output: &mut [u8],
     scratch: &mut [u8],
     per: usize,
 ) {
     assert!(parts.len() <= MAX_SLICES, "parallel: too many slices");
     // Each slice takes its own output rows, each thread its own scratch region: disjoint
     // borrows handed over through uncontended locks (nothing allocated).
-    let outs: [Mutex<Option<&mut [i8]>>; MAX_SLICES] = [const { Mutex::new(None) }; MAX_SLICES];
+    let outs: [Mutex<Option<&mut [u8]>>; MAX_SLICES] = [const { Mutex::new(None) }; MAX_SLICES];
     let scratches: [Mutex<&mut [u8]>; MAX_THREADS] = [const { Mutex::new(&mut []) }; MAX_THREADS];
     let mut rest = output;
     let mut at = 0;
@@ -269,20 +301,35 @@ pub(crate) fn run(
         let mut scratch = scratches[thread].lock().unwrap_or_else(|e| e.into_inner());
         let scratch: &mut [u8] = &mut scratch;
         let input = &input[part.input.clone()];
+        let skip = &skip[part.skip.clone()];
+        let (i8s, f32s) = (
+            bytemuck::cast_slice::<u8, i8>,
+            bytemuck::cast_slice::<u8, f32>,
+        );
         match &part.kernel {
-            PartKernel::Conv(p) => table.conv2d_i8(p, input, out, scratch),
-            PartKernel::Depthwise(p) => table.depthwise_i8(p, input, out, scratch),
+            PartKernel::Conv(p) => table.conv2d_i8(p, i8s(input), i8s_mut(out), scratch),
+            PartKernel::Depthwise(p) => table.depthwise_i8(p, i8s(input), i8s_mut(out), scratch),
             PartKernel::ConvAdd(p, add, pad) => {
                 let r = Residual {
                     add: *add,
                     pad: *pad,
-                    skip: &skip[part.skip.clone()],
+                    skip: i8s(skip),
                 };
-                table.conv2d_add16_i8(p, input, &r, out, scratch)
+                table.conv2d_add16_i8(p, i8s(input), &r, i8s_mut(out), scratch)
             }
-            PartKernel::Add16(q) => table.add16_i8(q, input, &skip[part.skip.clone()], out),
+            PartKernel::Add16(q) => table.add16_i8(q, i8s(input), i8s(skip), i8s_mut(out)),
+            PartKernel::ConvF32(p) => table.conv2d_f32(p, f32s(input), f32s_mut(out)),
+            PartKernel::DepthwiseF32(p) => table.depthwise_f32(p, f32s(input), f32s_mut(out)),
         }
     });
+}
+
+fn i8s_mut(b: &mut [u8]) -> &mut [i8] {
+    bytemuck::cast_slice_mut(b)
+}
+
+fn f32s_mut(b: &mut [u8]) -> &mut [f32] {
+    bytemuck::cast_slice_mut(b)
 }
 
 #[cfg(test)]

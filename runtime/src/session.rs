@@ -337,18 +337,14 @@ impl Session {
         if let Some(pool) = pool
             && !parts[i].is_empty()
         {
-            let skip = if s.inputs.len() > 1 {
-                i8s(input(1))
-            } else {
-                &[]
-            };
+            let skip = if s.inputs.len() > 1 { input(1) } else { &[] };
             parallel::run(
                 pool,
                 table,
                 &parts[i],
-                i8s(input(0)),
+                input(0),
                 skip,
-                i8s_mut(out),
+                out,
                 scratch,
                 *scratch_per,
             );

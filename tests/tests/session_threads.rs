@@ -1,6 +1,6 @@
 //! `SessionOptions::threads`: a run split across threads gives the one-thread outputs bit for
-//! bit (real BlazeFace int8 and a synthetic MobileNetV2 int8, every tier this CPU has, 2 and 3
-//! threads). That the workers sleep between runs: `session_workers_idle.rs`.
+//! bit (real BlazeFace int8 and f32 and a synthetic MobileNetV2 int8, every tier this CPU has,
+//! 2 and 3 threads). That the workers sleep between runs: `session_workers_idle.rs`.
 
 use outpost_kernels::Tier;
 use outpost_models::Model;
@@ -21,8 +21,15 @@ fn session(model: &Model, tier: Tier, threads: usize) -> Session {
 
 /// Every output's bytes (int8, or f32 bit patterns) after one run on a deterministic input.
 fn outputs(s: &mut Session, seed: usize) -> Vec<Vec<u32>> {
-    for (i, v) in s.input_i8(0).unwrap().iter_mut().enumerate() {
-        *v = ((i * 7 + seed * 13) % 256) as u8 as i8;
+    let value = |i: usize| (i * 7 + seed * 13) % 256;
+    if s.input_f32(0).is_ok() {
+        for (i, v) in s.input_f32(0).unwrap().iter_mut().enumerate() {
+            *v = value(i) as f32 / 128.0 - 1.0;
+        }
+    } else {
+        for (i, v) in s.input_i8(0).unwrap().iter_mut().enumerate() {
+            *v = value(i) as u8 as i8;
+        }
     }
     s.run();
     (0..s.plan().outputs.len())
@@ -58,6 +65,13 @@ fn same_outputs_on_every_thread_count(model: &Model) {
 #[test]
 fn blazeface_int8_is_bit_exact_across_threads() {
     let model = Model::open(model_file("blazeface-short-int8.safetensors")).unwrap();
+    same_outputs_on_every_thread_count(&model);
+}
+
+/// The f32 convolutions and depthwise convolutions split by rows.
+#[test]
+fn blazeface_f32_is_bit_exact_across_threads() {
+    let model = Model::open(model_file("blazeface-short-f32.safetensors")).unwrap();
     same_outputs_on_every_thread_count(&model);
 }
 
