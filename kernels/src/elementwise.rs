@@ -153,20 +153,22 @@ impl Add16Quant {
     }
 }
 
-/// The second operand of an int8 add stored with fewer channels than the output: channels
-/// `b_channels..channels` of every pixel read as `fill`. This is a channel pad (zeros after
-/// the channels, as residual blocks that widen use it) fused into the add that consumes it.
+/// The second operand of an add (int8, or f32 with `T = f32`) stored with fewer channels
+/// than the output: channels `b_channels..channels` of every pixel read as `fill`. This is a
+/// channel pad (zeros after the channels, as residual blocks that widen use it) fused into
+/// the add that consumes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ChannelPadded {
+pub struct ChannelPadded<T = i8> {
     /// Channels of the output and of the first operand.
     pub channels: usize,
     /// Channels of the second operand (at most `channels`).
     pub b_channels: usize,
-    /// The value of the missing channels (the pad's value: the operand's zero point).
-    pub fill: i8,
+    /// The value of the missing channels (the pad's value: the operand's zero point, or the
+    /// f32 pad's constant).
+    pub fill: T,
 }
 
-impl ChannelPadded {
+impl<T> ChannelPadded<T> {
     /// Panics unless `a`, `b` and `out` hold the same whole number of pixels.
     pub(crate) fn check(&self, a: usize, b: usize, out: usize) {
         assert!(

@@ -443,6 +443,18 @@ impl KernelTable {
         generic::elementwise::add_f32(a, b, output, act)
     }
 
+    /// F32 add with a clamp range, the second operand channel-padded.
+    pub fn add_f32_padded(
+        &self,
+        pad: &ChannelPadded<f32>,
+        a: &[f32],
+        b: &[f32],
+        output: &mut [f32],
+        act: (f32, f32),
+    ) {
+        generic::elementwise::add_f32_padded(pad, a, b, output, act)
+    }
+
     /// F32 mul with a clamp range.
     pub fn mul_f32(&self, a: &[f32], b: &[f32], output: &mut [f32], act: (f32, f32)) {
         generic::elementwise::mul_f32(a, b, output, act)

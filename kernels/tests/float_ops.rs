@@ -4,7 +4,7 @@
 //! (the classic bound for recursive summation, plus the bias and clamp).
 
 use outpost_kernels::{
-    Activation, Conv2dParams, DepthwiseParams, FcParams, KernelTable, PackedConvF32,
+    Activation, ChannelPadded, Conv2dParams, DepthwiseParams, FcParams, KernelTable, PackedConvF32,
     PackedDepthwiseF32, PackedFcF32, PoolParams, Tier, conv_output_size, f16_to_f32,
 };
 use proptest::prelude::*;
@@ -37,6 +37,23 @@ fn in_row_slices(
         slice(rows.clone(), &mut out[rows.start * row..rows.end * row])?;
     }
     Some(out)
+}
+
+/// Floats with NaNs (several payloads), ±0.0 and ±∞ among them.
+fn special_floats(n: usize) -> impl Strategy<Value = Vec<f32>> {
+    let v = prop_oneof![
+        8 => -4.0f32..4.0,
+        1 => prop::sample::select(vec![
+            f32::NAN,
+            -f32::NAN,
+            f32::from_bits(0x7fc0_1234),
+            0.0,
+            -0.0,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+        ]),
+    ];
+    prop::collection::vec(v, n)
 }
 
 /// Bit-for-bit equality (`-0.0` and `0.0` differ, every NaN equals itself).
@@ -239,6 +256,40 @@ proptest! {
             let mut out = vec![f32::NAN; p.output_len()];
             t.conv2d_f32(&packed, &x, &mut out);
             same_bits(&out, &want, t.tier().name())?;
+        }
+    }
+
+    /// An add with a channel-padded operand (a pad folded in) equals the pad then the add,
+    /// whichever operand the pad fed, bit for bit with ±0 and ±∞ among the values; NaN where
+    /// it is NaN (Rust leaves a NaN's payload unspecified).
+    #[test]
+    fn add_f32_padded_equals_pad_then_add(
+        (c, bc, a, b, fill, b_first) in (1usize..=40, 1usize..=40, 1usize..=6, any::<bool>())
+            .prop_flat_map(|(c, bc, pixels, b_first)| {
+                let bc = bc.min(c);
+                let fill = prop::sample::select(vec![0.0f32, -0.0, 1.5]);
+                (Just(c), Just(bc), special_floats(pixels * c), special_floats(pixels * bc), fill, Just(b_first))
+            })
+    ) {
+        let pad = ChannelPadded { channels: c, b_channels: bc, fill };
+        let padded: Vec<f32> = (0..a.len())
+            .map(|i| if i % c < bc { b[i / c * bc + i % c] } else { fill })
+            .collect();
+        for act in [(f32::NEG_INFINITY, f32::INFINITY), (0.0, 6.0)] {
+            let mut want = vec![0f32; a.len()];
+            if b_first {
+                table().add_f32(&padded, &a, &mut want, act);
+            } else {
+                table().add_f32(&a, &padded, &mut want, act);
+            }
+            for t in tables() {
+                let mut got = vec![0f32; a.len()];
+                t.add_f32_padded(&pad, &a, &b, &mut got, act);
+                for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                    let same = g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan());
+                    prop_assert!(same, "{}: element {}: {} against {}", t.tier().name(), i, g, w);
+                }
+            }
         }
     }
 

@@ -1,19 +1,19 @@
 //! Intra-op parallelism: convolutions split by output rows (pointwise int8 ones by output
-//! pixels), int16 adds by runs of bytes, across a [`WorkerPool`].
+//! pixels), int16 and f32 adds by runs of bytes or pixels, across a [`WorkerPool`].
 //!
-//! At session start every int8 or f32 convolution, depthwise convolution and int8 convolution
-//! with its
-//! residual add that is large enough ([`MIN_MACS`], at least one output row per thread, one
-//! image) is cut into row slices, two per thread where the rows allow
-//! ([`outpost_kernels::PackedConv::rows`]): each a convolution of its own over the input rows
-//! it reads, sharing the packed weights. In a run the threads claim slices one at a time
-//! ([`WorkerPool::run`]), each writing its slice's rows of the output with its own scratch
-//! region, so a thread that starts late only does less. The result is bit-exact with one thread (the slices compute the same sums; the
-//! kernel tests check it on every tier). An int16 add of at least [`MIN_ADD_BYTES`] (the
-//! residual adds between convolutions) is cut into runs of whole cache lines the same way
-//! (on the caller's thread alone it took as long as with one thread, reading the rows the
-//! worker had just written from the other core's cache). Other steps run on the caller's
-//! thread.
+//! At session start every int8 or f32 convolution, depthwise convolution and int8
+//! convolution with its residual add that is large enough ([`MIN_MACS`], [`MIN_MACS_F32`], at
+//! least one output row per thread, one image) is cut into row slices, two per thread where
+//! the rows allow ([`outpost_kernels::PackedConv::rows`]): each a convolution of its own over
+//! the input rows it reads, sharing the packed weights. In a run the threads claim slices one
+//! at a time ([`WorkerPool::run`]), each writing its slice's rows of the output with its own
+//! scratch region, so a thread that starts late only does less. The result is bit-exact with
+//! one thread (the slices compute the same sums; the kernel tests check it on every tier). An
+//! int16 or f32 add of at least [`MIN_ADD_BYTES`] (the residual adds between convolutions) is
+//! cut into runs of whole cache lines (of whole pixels where its second operand is
+//! channel-padded) the same way (on the caller's thread alone it took as long as with one
+//! thread, reading the rows the worker had just written from the other core's cache). Other
+//! steps run on the caller's thread.
 
 use std::ops::Range;
 use std::sync::Mutex;
@@ -28,6 +28,9 @@ use crate::pool::{MAX_THREADS, WorkerPool};
 
 /// Steps with fewer multiply-accumulates run on one thread: handing out a job costs a few µs.
 pub const MIN_MACS: u64 = 200_000;
+
+/// The same for f32 steps, whose multiply-accumulates take about four times as long.
+pub const MIN_MACS_F32: u64 = 50_000;
 
 /// Int16 adds with fewer output bytes run on one thread.
 pub const MIN_ADD_BYTES: usize = 16 * 1024;
@@ -60,6 +63,10 @@ enum PartKernel {
     Add16(Add16Quant),
     ConvF32(PackedConvF32),
     DepthwiseF32(Box<PackedDepthwiseF32>),
+    /// An element-wise f32 add over the part's elements of both operands.
+    AddF32((f32, f32)),
+    /// An f32 add over the part's pixels, the second operand channel-padded.
+    AddF32Padded((f32, f32), ChannelPadded<f32>),
 }
 
 /// Rows `0..n` cut into `parts` runs of nearly equal length.
@@ -73,10 +80,23 @@ pub(crate) fn split(step: &Step, out_bytes: usize, threads: usize) -> Vec<Part> 
     if threads < 2 {
         return Vec::new();
     }
-    if let Kernel::Add16I8(q) = &step.kernel {
-        return split_add(*q, out_bytes, threads);
+    match step.kernel {
+        Kernel::Add16I8(q) => {
+            return split_runs(|| PartKernel::Add16(q), [out_bytes; 3], [64; 3], threads);
+        }
+        Kernel::AddF32(act) => {
+            return split_runs(|| PartKernel::AddF32(act), [out_bytes; 3], [64; 3], threads);
+        }
+        Kernel::AddF32Padded { act, pad } => {
+            let (c, bc) = (pad.channels * F32, pad.b_channels * F32);
+            let bytes = [out_bytes, out_bytes / c * bc, out_bytes];
+            let kernel = || PartKernel::AddF32Padded(act, pad);
+            return split_runs(kernel, bytes, [c, bc, c], threads);
+        }
+        _ => {}
     }
-    if step.macs < MIN_MACS {
+    let f32 = matches!(step.kernel, Kernel::ConvF32(_) | Kernel::DepthwiseF32(_));
+    if step.macs < if f32 { MIN_MACS_F32 } else { MIN_MACS } {
         return Vec::new();
     }
     if let Some(parts) = split_pointwise(step, threads) {
@@ -220,22 +240,28 @@ fn split_pointwise(step: &Step, threads: usize) -> Option<Vec<Part>> {
     Some(parts)
 }
 
-/// An element-wise add of `bytes` bytes cut into `SLICES_PER_THREAD` runs per thread of whole
-/// 64-byte lines (the last run takes the rest), or none below [`MIN_ADD_BYTES`].
-fn split_add(q: Add16Quant, bytes: usize, threads: usize) -> Vec<Part> {
-    if bytes < MIN_ADD_BYTES {
+/// An element-wise step cut into `SLICES_PER_THREAD` runs per thread of whole units (64-byte
+/// lines, or pixels), or none below [`MIN_ADD_BYTES`] of output. `bytes` and `unit`: of the
+/// first operand, the second and the output (the last run takes the rest).
+fn split_runs(
+    kernel: impl Fn() -> PartKernel,
+    bytes: [usize; 3],
+    unit: [usize; 3],
+    threads: usize,
+) -> Vec<Part> {
+    if bytes[2] < MIN_ADD_BYTES {
         return Vec::new();
     }
-    let (lines, slices) = (bytes.div_ceil(64), threads * SLICES_PER_THREAD);
-    cuts(lines, slices)
-        .map(|r| {
-            let r = (r.start * 64).min(bytes)..(r.end * 64).min(bytes);
-            Part {
-                kernel: PartKernel::Add16(q),
-                input: r.clone(),
-                output: r.clone(),
-                skip: r,
-            }
+    let (units, slices) = (bytes[2].div_ceil(unit[2]), threads * SLICES_PER_THREAD);
+    let run = |r: &Range<usize>, k: usize| {
+        (r.start * unit[k]).min(bytes[k])..(r.end * unit[k]).min(bytes[k])
+    };
+    cuts(units, slices)
+        .map(|r| Part {
+            kernel: kernel(),
+            input: run(&r, 0),
+            skip: run(&r, 1),
+            output: run(&r, 2),
         })
         .collect()
 }
@@ -247,7 +273,7 @@ pub(crate) fn scratch_bytes(parts: &[Part]) -> usize {
         .map(|p| match &p.kernel {
             PartKernel::Conv(c) | PartKernel::ConvAdd(c, ..) => c.scratch_bytes(),
             PartKernel::Depthwise(d) => d.scratch_bytes(),
-            PartKernel::Add16(_) | PartKernel::ConvF32(_) | PartKernel::DepthwiseF32(_) => 0,
+            _ => 0,
         })
         .max()
         .unwrap_or(0)
@@ -320,6 +346,11 @@ pub(crate) fn run(
             PartKernel::Add16(q) => table.add16_i8(q, i8s(input), i8s(skip), i8s_mut(out)),
             PartKernel::ConvF32(p) => table.conv2d_f32(p, f32s(input), f32s_mut(out)),
             PartKernel::DepthwiseF32(p) => table.depthwise_f32(p, f32s(input), f32s_mut(out)),
+            PartKernel::AddF32(act) => table.add_f32(f32s(input), f32s(skip), f32s_mut(out), *act),
+            PartKernel::AddF32Padded(act, pad) => {
+                let (a, b) = (f32s(input), f32s(skip));
+                table.add_f32_padded(pad, a, b, f32s_mut(out), *act)
+            }
         }
     });
 }
@@ -418,5 +449,40 @@ mod tests {
         }
         assert!(split(&step, MIN_ADD_BYTES - 1, 2).is_empty());
         assert!(split(&step, 75_264, 1).is_empty());
+    }
+
+    /// An f32 add whose second operand is channel-padded is cut into runs of whole pixels: the
+    /// same pixels of the first operand, the padded one (fewer channels) and the output.
+    #[test]
+    fn padded_f32_adds_split_into_whole_pixels() {
+        let pad = ChannelPadded {
+            channels: 28,
+            b_channels: 24,
+            fill: 0.0f32,
+        };
+        let step = Step {
+            node: "add".into(),
+            op: "add",
+            macs: 0,
+            kernel: Kernel::AddF32Padded {
+                act: (0.0, f32::INFINITY),
+                pad,
+            },
+            inputs: vec![0, 1],
+            output: 2,
+        };
+        let pixels = 32 * 32;
+        let parts = split(&step, pixels * 28 * 4, 2);
+        assert_eq!(parts.len(), 2 * SLICES_PER_THREAD);
+        let mut at = 0;
+        for p in &parts {
+            assert_eq!(p.output.start, at * 28 * 4);
+            assert_eq!(p.input, p.output);
+            let px = p.output.len() / (28 * 4);
+            assert_eq!(p.output.len(), px * 28 * 4, "whole pixels");
+            assert_eq!(p.skip, at * 24 * 4..(at + px) * 24 * 4);
+            at += px;
+        }
+        assert_eq!(at, pixels);
     }
 }

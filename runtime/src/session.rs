@@ -435,6 +435,10 @@ impl Session {
             Kernel::DepthwiseF32(p) => table.depthwise_f32(p, f32s(input(0)), f32s_mut(out)),
             Kernel::FcF32(p) => table.fully_connected_f32(p, f32s(input(0)), f32s_mut(out)),
             Kernel::AddF32(r) => table.add_f32(f32s(input(0)), f32s(input(1)), f32s_mut(out), *r),
+            Kernel::AddF32Padded { act, pad } => {
+                let (a, b) = (f32s(input(0)), f32s(input(1)));
+                table.add_f32_padded(pad, a, b, f32s_mut(out), *act)
+            }
             Kernel::MulF32(r) => table.mul_f32(f32s(input(0)), f32s(input(1)), f32s_mut(out), *r),
             Kernel::MeanF32 {
                 batch,

@@ -1,6 +1,7 @@
 //! A channel pad read only by an int16 add is folded into the add (the plan has no pad step)
 //! and the session's output is bit-exact with pad-then-add on every tier, whichever operand
-//! the pad feeds; a pad whose output the graph also returns is kept.
+//! the pad feeds; a pad whose output the graph also returns is kept. The same for an f32 pad
+//! and add.
 
 use outpost_hal::DType;
 use outpost_kernels::{Add16Quant, Tier};
@@ -105,4 +106,70 @@ fn a_pad_the_graph_returns_is_kept() {
     let padded = s.output_i8(1).unwrap();
     assert_eq!(&padded[..CY], &y[..CY]);
     assert!(padded[CY..C].iter().all(|&v| v == Y.zero_point as i8));
+}
+
+/// The same for f32: `out = relu(x + pad(y))` (or `relu(pad(y) + x)`) with the f32 pad folded
+/// into the f32 add, bit-exact with the explicit pad then add (±0 among the inputs).
+#[test]
+fn f32_channel_pad_is_folded_into_the_add_bit_exact_on_every_tier() {
+    use outpost_models::graph::op::{Activation, AddAttrs, Op, PadAttrs};
+    let value = |i: usize| match i % 7 {
+        0 => -0.0,
+        1 => 0.0,
+        _ => (i as f32 * 0.37).sin() * 3.0,
+    };
+    let x: Vec<f32> = (0..PIXELS * C).map(value).collect();
+    let y: Vec<f32> = (0..PIXELS * CY).map(|i| value(i + 3)).collect();
+    for pad_first in [false, true] {
+        let mut b = ModelBuilder::new();
+        b.input("x", &[1, 4, 4, C], DType::F32, None);
+        b.input("y", &[1, 4, 4, CY], DType::F32, None);
+        let pads = vec![[0, 0], [0, 0], [0, 0], [0, (C - CY) as u32]];
+        b.node_inferred(
+            "pad",
+            Op::Pad(PadAttrs { pads }),
+            &["y"],
+            "yp",
+            DType::F32,
+            None,
+        )
+        .unwrap();
+        let operands = if pad_first { ["yp", "x"] } else { ["x", "yp"] };
+        let add = Op::Add(AddAttrs {
+            activation: Activation::Relu,
+            ..AddAttrs::default()
+        });
+        b.node_inferred("add", add, &operands, "out", DType::F32, None)
+            .unwrap();
+        b.output("out");
+        let m = Model::from_bytes(b.build().unwrap()).unwrap();
+        let want: Vec<u32> = (0..PIXELS * C)
+            .map(|i| {
+                let (p, ch) = (i / C, i % C);
+                let yp = if ch < CY { y[p * CY + ch] } else { 0.0 };
+                // Either order: f32 addition commutes (no NaN among these inputs).
+                let sum = x[i] + yp;
+                sum.clamp(0.0, f32::INFINITY).to_bits()
+            })
+            .collect();
+        for tier in Tier::supported() {
+            let options = SessionOptions {
+                tier: Some(tier),
+                ..SessionOptions::default()
+            };
+            let mut s = Session::new(&m, options).unwrap();
+            let ops: Vec<&str> = s.plan().steps.iter().map(|st| st.op).collect();
+            assert_eq!(ops, ["add"], "tier {tier}: the pad is folded");
+            s.input_f32(0).unwrap().copy_from_slice(&x);
+            s.input_f32(1).unwrap().copy_from_slice(&y);
+            s.run();
+            let got: Vec<u32> = s
+                .output_f32(0)
+                .unwrap()
+                .iter()
+                .map(|v| v.to_bits())
+                .collect();
+            assert_eq!(got, want, "tier {tier}, pad first {pad_first}");
+        }
+    }
 }

@@ -80,6 +80,32 @@ pub(crate) fn add_f32(a: &[f32], b: &[f32], out: &mut [f32], act: (f32, f32)) {
     }
 }
 
+/// F32 add with a clamp, the second operand channel-padded (`pad.fill` for its missing
+/// channels). Either operand order of the graph's add: IEEE addition is commutative bit for
+/// bit, but for which NaN's payload survives, which Rust leaves unspecified anyway.
+pub(crate) fn add_f32_padded(
+    pad: &ChannelPadded<f32>,
+    a: &[f32],
+    b: &[f32],
+    out: &mut [f32],
+    act: (f32, f32),
+) {
+    pad.check(a.len(), b.len(), out.len());
+    let pixels = out
+        .chunks_exact_mut(pad.channels)
+        .zip(a.chunks_exact(pad.channels));
+    for ((o, x), y) in pixels.zip(b.chunks_exact(pad.b_channels)) {
+        let (o_b, o_fill) = o.split_at_mut(pad.b_channels);
+        let (x_b, x_fill) = x.split_at(pad.b_channels);
+        for ((o, &x), &y) in o_b.iter_mut().zip(x_b).zip(y) {
+            *o = (x + y).clamp(act.0, act.1);
+        }
+        for (o, &x) in o_fill.iter_mut().zip(x_fill) {
+            *o = (x + pad.fill).clamp(act.0, act.1);
+        }
+    }
+}
+
 /// F32 mul with a clamp.
 pub(crate) fn mul_f32(a: &[f32], b: &[f32], out: &mut [f32], act: (f32, f32)) {
     check(a.len(), b.len(), out.len());

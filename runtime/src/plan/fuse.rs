@@ -5,7 +5,8 @@
 //!   blocks that widen: 24 → 28 channels in BlazeFace), read by nothing but an add with 16-bit
 //!   multipliers, becomes that add's channel-padded operand ([`ChannelPadded`]): the add reads
 //!   the pad's input and takes the pad's value for the missing channels. Bit-exact with the
-//!   two steps (the kernel tests compare it with the explicit pad and add).
+//!   two steps (the kernel tests compare it with the explicit pad and add). The same for an
+//!   f32 pad read by nothing but an f32 add.
 //! - **Convolution into an int16 add.** A convolution read by nothing but an int16 add (a
 //!   residual block's projection and its skip connection), where the kernels add in the
 //!   convolution's own pass ([`outpost_kernels::PackedConv::fuses_add`]: AVX-512 VNNI, pointwise, more than 32
@@ -37,8 +38,10 @@ pub(super) fn pads_into_adds(steps: &mut Vec<Step>, buffers: &[Buffer], keep: &[
     let (producer, readers) = producers_and_readers(steps, buffers.len());
     let mut folded = vec![false; steps.len()];
     for i in 0..steps.len() {
-        let Kernel::Add16I8(q) = steps[i].kernel else {
-            continue;
+        let (q, elem) = match steps[i].kernel {
+            Kernel::Add16I8(q) => (Some(q), Elem::I8),
+            Kernel::AddF32(_) => (None, Elem::F32),
+            _ => continue,
         };
         if steps[i].inputs.len() != 2 {
             continue;
@@ -53,7 +56,7 @@ pub(super) fn pads_into_adds(steps: &mut Vec<Step>, buffers: &[Buffer], keep: &[
                 shape,
                 pads,
                 value,
-                elem: Elem::I8,
+                elem: pad_elem,
             } = steps[j].kernel
             else {
                 continue;
@@ -62,22 +65,36 @@ pub(super) fn pads_into_adds(steps: &mut Vec<Step>, buffers: &[Buffer], keep: &[
             let alone = readers[padded] == 1 && !keep.contains(&padded) && !folded[j];
             let same_size = buffers[other].bytes == buffers[steps[i].output].bytes
                 && buffers[padded].bytes == buffers[other].bytes;
-            if !(only_appends_channels && alone && same_size && shape[3] > 0) {
+            if !(pad_elem == elem && only_appends_channels && alone && same_size && shape[3] > 0) {
                 continue;
             }
-            let pad = ChannelPadded {
-                channels: shape[3] + pads[3].1,
-                b_channels: shape[3],
-                fill: value as i8,
-            };
-            // The kernel pads its second operand: exchange the operands if the pad is first.
-            let q = if k == 0 { q.swapped() } else { q };
+            let (channels, b_channels) = (shape[3] + pads[3].1, shape[3]);
             log::debug!(
                 "plan: pad {} folded into add {}",
                 steps[j].node,
                 steps[i].node
             );
-            steps[i].kernel = Kernel::Add16I8Padded(q, pad);
+            steps[i].kernel = match (q, steps[i].kernel.clone()) {
+                // The kernel pads its second operand: exchange the operands if the pad is
+                // first (the int16 add's multipliers with them; f32 addition commutes).
+                (Some(q), _) => Kernel::Add16I8Padded(
+                    if k == 0 { q.swapped() } else { q },
+                    ChannelPadded {
+                        channels,
+                        b_channels,
+                        fill: value as i8,
+                    },
+                ),
+                (None, Kernel::AddF32(act)) => Kernel::AddF32Padded {
+                    act,
+                    pad: ChannelPadded {
+                        channels,
+                        b_channels,
+                        fill: f32::from_bits(value as u32),
+                    },
+                },
+                _ => unreachable!("an add kernel"),
+            };
             steps[i].inputs = vec![other, steps[j].inputs[0]];
             folded[j] = true;
             break;

@@ -106,6 +106,13 @@ pub enum Kernel {
     FcF32(PackedFcF32),
     /// f32 add with clamp.
     AddF32((f32, f32)),
+    /// f32 add with clamp whose second input is channel-padded (a pad folded in).
+    AddF32Padded {
+        /// Clamp range.
+        act: (f32, f32),
+        /// The second input's channels and the fill.
+        pad: ChannelPadded<f32>,
+    },
     /// f32 multiply with clamp.
     MulF32((f32, f32)),
     /// f32 spatial mean.
