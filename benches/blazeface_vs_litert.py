@@ -24,13 +24,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def outpost(model, runs, warmup, tier=None):
+def outpost(model, runs, warmup, tier=None, threads=1):
     env = dict(os.environ)
     if tier:
         env["OUTPOST_KERNELS"] = tier
     out = subprocess.run(
         [str(ROOT / "target/release/outpost"), "bench", "--model", str(model), "--runs", str(runs),
-         "--warmup", str(warmup), "--json"],
+         "--warmup", str(warmup), "--threads", str(threads), "--json"],
         check=True, capture_output=True, text=True, env=env).stdout
     return json.loads(out)
 
@@ -48,6 +48,9 @@ def main():
         res[f"outpost_{name}_min_ms"] = r["min_ms"]
         res[f"outpost_{name}_tier"] = r["tier"]
         res[f"outpost_{name}_allocs_per_run"] = r["allocs_per_run"]
+        r = outpost(models / f"{name}.safetensors", a.runs, a.warmup, threads=2)
+        res[f"outpost_{name}_2t_p50_ms"] = r["p50_ms"]
+        res[f"outpost_{name}_2t_min_ms"] = r["min_ms"]
     r = outpost(models / "blazeface-short-int8.safetensors", a.runs, a.warmup, "avx2")
     res["outpost_blazeface-short-int8_avx2_p50_ms"] = r["p50_ms"]
     out = subprocess.run([sys.executable, str(ROOT / "tools/reference/bench_litert.py"),
@@ -60,6 +63,9 @@ def main():
             "outpost_blazeface-short-int8_avx2_p50_ms"]
     for k in ours:
         res[k.replace("_p50_ms", "_vs_litert_1t")] = round(res[k] / base, 3)
+    base2 = lite["litert_blazeface_short_f32_2t_p50_ms"]
+    for name in ["blazeface-short-int8", "blazeface-short-f32"]:
+        res[f"outpost_{name}_vs_litert_2t"] = round(res[f"outpost_{name}_2t_p50_ms"] / base2, 3)
     onnx = models / "src/face_detection_short_range.onnx"
     if onnx.exists():
         out = subprocess.run([sys.executable, str(ROOT / "tools/reference/bench_ort.py"),

@@ -411,6 +411,29 @@ impl PoolParams {
             "pool: output length"
         );
     }
+
+    /// Output rows `rows` of a one-image pool as a pool of its own over the input rows it
+    /// reads (returned): the same cells in every window, so the same results bit for bit.
+    /// `None` as for [`slice_rows`].
+    pub fn rows(
+        &self,
+        rows: std::ops::Range<usize>,
+    ) -> Option<(PoolParams, std::ops::Range<usize>)> {
+        let g = RowGeometry {
+            k: self.k_h,
+            stride: self.stride_h,
+            dilation: 1,
+            pad: self.pad_top,
+        };
+        let (s, input_rows) = slice_rows(self.batch, self.in_h, self.out_h, g, rows)?;
+        let p = PoolParams {
+            in_h: s.in_h,
+            out_h: s.out_h,
+            pad_top: s.pad,
+            ..*self
+        };
+        Some((p, input_rows))
+    }
 }
 
 /// Resize options.

@@ -293,6 +293,58 @@ proptest! {
         }
     }
 
+    /// Pools cut into row slices (what a session with several threads runs) put together are
+    /// the whole pool, bit for bit: max and average, f32 and int8, every tier.
+    #[test]
+    fn pool_row_slices_match_whole(
+        (p, x, parts) in (2usize..=12, 1usize..=8, 1usize..=20, 1usize..=3, 1usize..=2, 0usize..2, 2usize..=4)
+            .prop_flat_map(|(h, w, c, k, stride, pad, parts)| {
+                let pad = pad.min(k - 1);
+                let p = PoolParams {
+                    batch: 1, in_h: h, in_w: w, channels: c,
+                    out_h: conv_output_size(h, k, stride, 1, pad, pad),
+                    out_w: conv_output_size(w, k, stride, 1, pad, pad),
+                    k_h: k, k_w: k, stride_h: stride, stride_w: stride,
+                    pad_top: pad, pad_left: pad, act_min: -100, act_max: 127,
+                };
+                (Just(p), special_floats(h * w * c), Just(parts))
+            })
+    ) {
+        let x8: Vec<i8> = x.iter().map(|&v| (v * 30.0) as i8).collect();
+        let row_in = p.in_w * p.channels;
+        let row_out = p.out_w * p.channels;
+        for t in tables() {
+            type F32Pool = fn(&KernelTable, &PoolParams, &[f32], &mut [f32]);
+            type I8Pool = fn(&KernelTable, &PoolParams, &[i8], &mut [i8]);
+            let f32_pools: [F32Pool; 2] = [KernelTable::max_pool_f32, KernelTable::avg_pool_f32];
+            let i8_pools: [I8Pool; 2] = [KernelTable::max_pool_i8, KernelTable::avg_pool_i8];
+            for pool in f32_pools {
+                let mut want = vec![0f32; p.out_h * row_out];
+                pool(&t, &p, &x, &mut want);
+                let got = in_row_slices(p.out_h, parts, row_out, |rows, out| {
+                    let (s, i) = p.rows(rows)?;
+                    pool(&t, &s, &x[i.start * row_in..i.end * row_in], out);
+                    Some(())
+                });
+                if let Some(got) = got {
+                    same_bits(&got, &want, t.tier().name())?;
+                }
+            }
+            for pool in i8_pools {
+                let mut want = vec![0i8; p.out_h * row_out];
+                pool(&t, &p, &x8, &mut want);
+                let mut got = vec![0i8; p.out_h * row_out];
+                for i in 0..parts {
+                    let rows = i * p.out_h / parts..(i + 1) * p.out_h / parts;
+                    let Some((s, r)) = p.rows(rows.clone()) else { continue };
+                    let out = &mut got[rows.start * row_out..rows.end * row_out];
+                    pool(&t, &s, &x8[r.start * row_in..r.end * row_in], out);
+                }
+                prop_assert_eq!(&got, &want, "{}", t.tier().name());
+            }
+        }
+    }
+
     /// Row slices (what a session with several threads runs in parallel) put together are the
     /// whole convolution, bit for bit, on every tier.
     #[test]

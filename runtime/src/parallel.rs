@@ -12,15 +12,15 @@
 //! int16 or f32 add of at least [`MIN_ADD_BYTES`] (the residual adds between convolutions) is
 //! cut into runs of whole cache lines (of whole pixels where its second operand is
 //! channel-padded) the same way (on the caller's thread alone it took as long as with one
-//! thread, reading the rows the worker had just written from the other core's cache). Other
-//! steps run on the caller's thread.
+//! thread, reading the rows the worker had just written from the other core's cache), and
+//! pools of that size by output rows. Other steps run on the caller's thread.
 
 use std::ops::Range;
 use std::sync::Mutex;
 
 use outpost_kernels::{
     Add16Quant, ChannelPadded, KernelTable, PackedConv, PackedConvF32, PackedDepthwise,
-    PackedDepthwiseF32, Residual,
+    PackedDepthwiseF32, PoolParams, Residual,
 };
 
 use crate::plan::{Kernel, Step};
@@ -67,6 +67,17 @@ enum PartKernel {
     AddF32((f32, f32)),
     /// An f32 add over the part's pixels, the second operand channel-padded.
     AddF32Padded((f32, f32), ChannelPadded<f32>),
+    /// A pool's output rows (max or average, int8 or f32: the step's own kernel).
+    Pool(PoolKind, PoolParams),
+}
+
+/// Which pool a [`PartKernel::Pool`] runs.
+#[derive(Debug, Clone, Copy)]
+enum PoolKind {
+    MaxI8,
+    AvgI8,
+    MaxF32,
+    AvgF32,
 }
 
 /// Rows `0..n` cut into `parts` runs of nearly equal length.
@@ -93,6 +104,10 @@ pub(crate) fn split(step: &Step, out_bytes: usize, threads: usize) -> Vec<Part> 
             let kernel = || PartKernel::AddF32Padded(act, pad);
             return split_runs(kernel, bytes, [c, bc, c], threads);
         }
+        Kernel::MaxPoolI8(p) => return split_pool(PoolKind::MaxI8, p, 1, threads),
+        Kernel::AvgPoolI8(p) => return split_pool(PoolKind::AvgI8, p, 1, threads),
+        Kernel::MaxPoolF32(p) => return split_pool(PoolKind::MaxF32, p, F32, threads),
+        Kernel::AvgPoolF32(p) => return split_pool(PoolKind::AvgF32, p, F32, threads),
         _ => {}
     }
     let f32 = matches!(step.kernel, Kernel::ConvF32(_) | Kernel::DepthwiseF32(_));
@@ -266,6 +281,34 @@ fn split_runs(
         .collect()
 }
 
+/// A pool of `elem`-byte elements cut by output rows (two slices per thread where the rows
+/// allow), or none below [`MIN_ADD_BYTES`] of output or fewer rows than threads.
+fn split_pool(kind: PoolKind, p: PoolParams, elem: usize, threads: usize) -> Vec<Part> {
+    let (row_in, row_out) = (p.in_w * p.channels * elem, p.out_w * p.channels * elem);
+    if p.out_h * row_out < MIN_ADD_BYTES || p.out_h < threads {
+        return Vec::new();
+    }
+    let slices = threads
+        * if p.out_h >= threads * SLICES_PER_THREAD {
+            SLICES_PER_THREAD
+        } else {
+            1
+        };
+    let mut parts = Vec::with_capacity(slices);
+    for rows in cuts(p.out_h, slices) {
+        let Some((slice, input)) = p.rows(rows.clone()) else {
+            return Vec::new();
+        };
+        parts.push(Part {
+            kernel: PartKernel::Pool(kind, slice),
+            input: input.start * row_in..input.end * row_in,
+            output: rows.start * row_out..rows.end * row_out,
+            skip: 0..0,
+        });
+    }
+    parts
+}
+
 /// Scratch bytes one thread's slice of `parts` needs at most.
 pub(crate) fn scratch_bytes(parts: &[Part]) -> usize {
     parts
@@ -351,6 +394,12 @@ pub(crate) fn run(
                 let (a, b) = (f32s(input), f32s(skip));
                 table.add_f32_padded(pad, a, b, f32s_mut(out), *act)
             }
+            PartKernel::Pool(kind, p) => match kind {
+                PoolKind::MaxI8 => table.max_pool_i8(p, i8s(input), i8s_mut(out)),
+                PoolKind::AvgI8 => table.avg_pool_i8(p, i8s(input), i8s_mut(out)),
+                PoolKind::MaxF32 => table.max_pool_f32(p, f32s(input), f32s_mut(out)),
+                PoolKind::AvgF32 => table.avg_pool_f32(p, f32s(input), f32s_mut(out)),
+            },
         }
     });
 }
