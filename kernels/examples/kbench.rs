@@ -1,6 +1,7 @@
 //! Quick single-shape timing without criterion (for iterating on kernels):
-//! `cargo run --release -p outpost-kernels --example kbench [tier]` (`KBENCH_F32=1`: with the
-//! `f32` requantization).
+//! `cargo run --release -p outpost-kernels --example kbench [tier [filter]]` (`KBENCH_F32=1`:
+//! with the `f32` requantization; filter `f32`: the f32 shapes alone); `kbench peak` and
+//! `kbench broadcast` are probes of the CPU.
 
 use outpost_kernels::{
     Activation, Conv2dParams, DepthwiseParams, KernelTable, PackedConv, PackedConvF32,
@@ -48,7 +49,72 @@ fn gops(macs: u64, mut f: impl FnMut()) -> f64 {
     2.0 * macs as f64 / best / 1e9
 }
 
+/// `kbench broadcast`: f32 multiply-adds per second with an explicit `vbroadcastss zmm, m32`
+/// per input value against the broadcast in the multiply's memory operand (`{1to16}`), 8
+/// values × 2 weight registers a step, all in L1 (why the AVX-512 f32 convolution uses the
+/// second form).
+#[cfg(target_arch = "x86_64")]
+mod broadcast {
+    use core::arch::x86_64::*;
+
+    /// `steps` steps; returns a sum so that nothing is optimized away.
+    #[target_feature(enable = "avx512f")]
+    pub fn run(steps: usize, x: &[f32; 4096], embedded: bool) -> f32 {
+        let w = [_mm512_set1_ps(1.0001), _mm512_set1_ps(0.9999)];
+        let mut acc = [_mm512_setzero_ps(); 16];
+        for i in 0..steps {
+            let j = (i * 8) & 4095;
+            for q in 0..8 {
+                let p: *const f32 = &x[(j + q * 3) & 4095];
+                let (m0, m1): (__m512, __m512);
+                if embedded {
+                    // SAFETY: reads the one f32 at `p` (a reference); no other memory or flags.
+                    unsafe {
+                        core::arch::asm!(
+                            "vmulps {m0}, {w0}, dword ptr [{p}]{{1to16}}",
+                            "vmulps {m1}, {w1}, dword ptr [{p}]{{1to16}}",
+                            m0 = out(zmm_reg) m0, m1 = lateout(zmm_reg) m1,
+                            w0 = in(zmm_reg) w[0], w1 = in(zmm_reg) w[1], p = in(reg) p,
+                            options(pure, readonly, nostack, preserves_flags),
+                        )
+                    }
+                } else {
+                    // SAFETY: `p` comes from a reference.
+                    let v = _mm512_set1_ps(unsafe { *p });
+                    (m0, m1) = (_mm512_mul_ps(v, w[0]), _mm512_mul_ps(v, w[1]));
+                }
+                acc[2 * q] = _mm512_add_ps(acc[2 * q], m0);
+                acc[2 * q + 1] = _mm512_add_ps(acc[2 * q + 1], m1);
+            }
+        }
+        let sum = acc
+            .iter()
+            .fold(_mm512_setzero_ps(), |s, &a| _mm512_add_ps(s, a));
+        _mm512_reduce_add_ps(sum)
+    }
+}
+
 fn main() {
+    #[cfg(target_arch = "x86_64")]
+    if std::env::args().nth(1).as_deref() == Some("broadcast") {
+        assert!(is_x86_feature_detected!("avx512f"), "needs AVX-512");
+        let x = [0.5f32; 4096];
+        let steps = 20_000_000;
+        for embedded in [false, true, false, true] {
+            let c = thread_cpu();
+            // SAFETY: AVX-512 F is present (asserted).
+            let r = unsafe { broadcast::run(steps, &x, embedded) };
+            let secs = thread_cpu() - c;
+            let form = if embedded {
+                "embedded {1to16}"
+            } else {
+                "vbroadcastss"
+            };
+            let rate = (steps * 8 * 2 * 16) as f64 / secs / 1e9;
+            println!("{form}: {rate:.1} G f32 multiply-adds/s ({r})");
+        }
+        return;
+    }
     if std::env::args().nth(1).as_deref() == Some("peak") {
         let iters = 10_000_000;
         let (mut best, mut ops) = (f64::MAX, 0);
