@@ -6,6 +6,7 @@ pub(crate) mod add16;
 pub(crate) mod depthwise;
 pub(crate) mod depthwise_group;
 pub(crate) mod float;
+mod float_lanes;
 pub(crate) mod gemm;
 pub(crate) mod gemm_pairs;
 pub(crate) mod im2col;
