@@ -414,7 +414,7 @@ impl PoolParams {
 
     /// Output rows `rows` of a one-image pool as a pool of its own over the input rows it
     /// reads (returned): the same cells in every window, so the same results bit for bit.
-    /// `None` as for [`slice_rows`].
+    /// `None` for a batch, empty or out-of-range rows.
     pub fn rows(
         &self,
         rows: std::ops::Range<usize>,
