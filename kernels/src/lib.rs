@@ -26,6 +26,11 @@
 //! | [`PoolParams`] | `max_pool_i8`, `avg_pool_i8`, `global_mean_i8` (+ f32) |
 //! | — | `softmax_i8`, `quantize`, `dequantize`, `requantize_i8`, `concat`, `pad`, `transpose`, `resize_nearest`, `resize_bilinear_{i8,f32}` |
 //! | [`PackedConvF32`], [`PackedDepthwiseF32`], [`PackedFcF32`] (f16 weights widened by `from_f16`) | `conv2d_f32`, `depthwise_f32`, `fully_connected_f32`, `add_f32`, `mul_f32`, `map_f32`, `softmax_f32` |
+//! | [`ChannelPadded`]`<f32>` (a channel pad folded into an add) | `add_f32_padded` |
+//!
+//! Convolutions, depthwise convolutions and pools cut into row slices for threads:
+//! `PackedConv::rows`, `PackedDepthwise::rows`, `PackedConvF32::rows`,
+//! `PackedDepthwiseF32::rows`, `PoolParams::rows` (each bit-exact with the whole).
 //!
 //! Reshape needs no kernel. Which tier implements what is tabled in the [`table`] module docs.
 //! Also: [`cpu_features`] (this CPU as an `outpost_hal::CpuFeatures`), [`Tier::best_for`],
