@@ -56,8 +56,8 @@ pub(super) unsafe fn load_weights<const W: usize>(w: *const f32) -> [__m512; 2] 
 /// `[w[0] · *x, w[1] · *x]` in a tile of `W` lanes, `*x` broadcast by the multiplies' memory
 /// operand (`{1to16}`, `{1to8}`). An explicit `vbroadcastss zmm, m32` costs a vector-pipe
 /// slot on Zen 4 besides its load, so that a tile's broadcasts took a third of the
-/// multiply-add throughput (a probe: 39 against 57 G multiply-adds per second); the embedded
-/// broadcast is a load only, on Intel cores too. The products are those of `vmulps`.
+/// multiply-add throughput (`kbench broadcast`: 35 against 56 G multiply-adds per second);
+/// the embedded broadcast is a load only. The products are those of `vmulps`.
 ///
 /// # Safety
 /// `x` is readable; the CPU has AVX-512 F and VL.
