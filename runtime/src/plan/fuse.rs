@@ -38,9 +38,10 @@ pub(super) fn pads_into_adds(steps: &mut Vec<Step>, buffers: &[Buffer], keep: &[
     let (producer, readers) = producers_and_readers(steps, buffers.len());
     let mut folded = vec![false; steps.len()];
     for i in 0..steps.len() {
-        let (q, elem) = match steps[i].kernel {
-            Kernel::Add16I8(q) => (Some(q), Elem::I8),
-            Kernel::AddF32(_) => (None, Elem::F32),
+        // The int16 add's quantization, or the f32 add's clamp range.
+        let (add, elem) = match steps[i].kernel {
+            Kernel::Add16I8(q) => (Ok(q), Elem::I8),
+            Kernel::AddF32(act) => (Err(act), Elem::F32),
             _ => continue,
         };
         if steps[i].inputs.len() != 2 {
@@ -74,10 +75,10 @@ pub(super) fn pads_into_adds(steps: &mut Vec<Step>, buffers: &[Buffer], keep: &[
                 steps[j].node,
                 steps[i].node
             );
-            steps[i].kernel = match (q, steps[i].kernel.clone()) {
+            steps[i].kernel = match add {
                 // The kernel pads its second operand: exchange the operands if the pad is
                 // first (the int16 add's multipliers with them; f32 addition commutes).
-                (Some(q), _) => Kernel::Add16I8Padded(
+                Ok(q) => Kernel::Add16I8Padded(
                     if k == 0 { q.swapped() } else { q },
                     ChannelPadded {
                         channels,
@@ -85,7 +86,7 @@ pub(super) fn pads_into_adds(steps: &mut Vec<Step>, buffers: &[Buffer], keep: &[
                         fill: value as i8,
                     },
                 ),
-                (None, Kernel::AddF32(act)) => Kernel::AddF32Padded {
+                Err(act) => Kernel::AddF32Padded {
                     act,
                     pad: ChannelPadded {
                         channels,
@@ -93,7 +94,6 @@ pub(super) fn pads_into_adds(steps: &mut Vec<Step>, buffers: &[Buffer], keep: &[
                         fill: f32::from_bits(value as u32),
                     },
                 },
-                _ => unreachable!("an add kernel"),
             };
             steps[i].inputs = vec![other, steps[j].inputs[0]];
             folded[j] = true;
