@@ -1,24 +1,22 @@
-//! F32 convolution and depthwise kernels blocked over output channels, in portable Rust for
-//! the compiler to vectorize (the AVX2 tier compiles them with AVX2 enabled,
-//! `x86_64::avx2::float`).
+//! The f32 convolution blocked over output channels, in portable Rust for the compiler to
+//! vectorize (the AVX2 tier compiles it with AVX2 enabled, `x86_64::avx2::float`; its
+//! depthwise kernel is explicit there).
 //!
 //! Output channels are accumulated in chunks of up to `W` (16 on AVX2: two registers) for
 //! [`PIXELS`] neighbouring output pixels of a row at once, eight independent accumulators: a
-//! convolution step multiplies one input value of each pixel by a contiguous row of weights
-//! (the weights in `[tap][in][out]` order, [`PackedConvF32`]'s `weights_io`), a depthwise step
-//! multiplies a contiguous run of input channels by the tap's weights. Pixels whose window
-//! crosses the left or right edge run one at a time. Every output still sums its bias, then
-//! the taps in order (padding taps skipped), then the input channels in order, with a
-//! separate multiply and add (Rust never contracts them into a fused multiply-add), so the
-//! results equal the scalar reference's (`generic::conv::conv2d_f32`,
-//! `generic::depthwise::depthwise_f32`) bit for bit. Layers outside these forms (grouped
-//! convolutions, depthwise multipliers above 1) run the reference.
+//! step multiplies one input value of each pixel by a contiguous row of weights (the weights
+//! in `[tap][in][out]` order, [`PackedConvF32`]'s `weights_io`). Pixels whose window crosses
+//! the left or right edge run one at a time. Every output still sums its bias, then the taps
+//! in order (padding taps skipped), then the input channels in order, with a separate
+//! multiply and add (Rust never contracts them into a fused multiply-add), so the results
+//! equal the scalar reference's (`generic::conv::conv2d_f32`) bit for bit. Grouped
+//! convolutions run the reference.
 //!
 //! The loops hold no closures but the array maps that slice the four pixels' inputs: a closure
 //! is a function of its own, outside the tier's target features, and the tap iterators of a
 //! first version were not inlined (11 ms instead of 1.8 for BlazeFace f32).
 
-use crate::float::{PackedConvF32, PackedDepthwiseF32};
+use crate::float::PackedConvF32;
 use crate::float_window::{PIXELS, TapGeometry, Tiles};
 use crate::generic;
 
@@ -140,97 +138,6 @@ fn conv_chunk<const N: usize>(
                 for j in 0..N {
                     acc[j] += x * w[j];
                 }
-            }
-        }
-    }
-    store(&[acc], out, 0, c0, p.act);
-}
-
-/// F32 depthwise convolution (multiplier 1; others run the reference), chunks of up to `W`
-/// channels.
-#[inline(always)]
-pub(crate) fn depthwise<const W: usize>(p: &PackedDepthwiseF32, input: &[f32], output: &mut [f32]) {
-    let d = &p.params;
-    if d.multiplier != 1 {
-        return generic::depthwise::depthwise_f32(p, input, output);
-    }
-    assert_eq!(input.len(), d.input_len(), "depthwise: input length");
-    assert_eq!(output.len(), d.output_len(), "depthwise: output length");
-    let c = d.in_c;
-    let g = TapGeometry::from(d);
-    for t in Tiles::new(g) {
-        let out = &mut output[t.pixel * c..][..t.pixels * c];
-        if t.pixels == PIXELS {
-            chunks!(W, c, |c0, N| depthwise_block::<N>(
-                p, g, input, t.at, c0, out
-            ));
-        } else {
-            chunks!(W, c, |c0, N| depthwise_chunk::<N>(
-                p, g, input, t.at, c0, out
-            ));
-        }
-    }
-}
-
-/// Channels `c0..c0 + N` of pixels `ox..ox + PIXELS` of a depthwise convolution, every
-/// horizontal tap inside the row.
-#[inline(always)]
-fn depthwise_block<const N: usize>(
-    p: &PackedDepthwiseF32,
-    g: TapGeometry,
-    input: &[f32],
-    [b, oy, ox]: [usize; 3],
-    c0: usize,
-    out: &mut [f32],
-) {
-    let c = g.in_c;
-    let bias: [f32; N] = p.bias[c0..c0 + N].try_into().expect("N channels");
-    let mut acc = [bias; PIXELS];
-    for ky in 0..g.k_h {
-        let Some(iy) = g.row(oy, ky) else { continue };
-        for kx in 0..g.k_w {
-            let tap = ky * g.k_w + kx;
-            let ix = ox * g.stride_w + kx * g.dilation_w - g.pad_left;
-            let w: &[f32; N] = p.weights[tap * c + c0..][..N]
-                .try_into()
-                .expect("N weights");
-            let at = ((b * g.in_h + iy) * g.in_w + ix) * c + c0;
-            let step = g.stride_w * c;
-            let x: [&[f32; N]; PIXELS] =
-                [0, 1, 2, 3].map(|q| input[at + q * step..][..N].try_into().expect("N inputs"));
-            for q in 0..PIXELS {
-                for j in 0..N {
-                    acc[q][j] += x[q][j] * w[j];
-                }
-            }
-        }
-    }
-    store(&acc, out, c, c0, p.act);
-}
-
-/// Channels `c0..c0 + N` of one pixel of a depthwise convolution (any window).
-#[inline(always)]
-fn depthwise_chunk<const N: usize>(
-    p: &PackedDepthwiseF32,
-    g: TapGeometry,
-    input: &[f32],
-    [b, oy, ox]: [usize; 3],
-    c0: usize,
-    out: &mut [f32],
-) {
-    let c = g.in_c;
-    let mut acc: [f32; N] = p.bias[c0..c0 + N].try_into().expect("N channels");
-    for ky in 0..g.k_h {
-        let Some(iy) = g.row(oy, ky) else { continue };
-        for kx in 0..g.k_w {
-            let Some(ix) = g.column(ox, kx) else { continue };
-            let at = ((b * g.in_h + iy) * g.in_w + ix) * c + c0;
-            let x: &[f32; N] = input[at..at + N].try_into().expect("N inputs");
-            let w: &[f32; N] = p.weights[(ky * g.k_w + kx) * c + c0..][..N]
-                .try_into()
-                .expect("N weights");
-            for j in 0..N {
-                acc[j] += x[j] * w[j];
             }
         }
     }

@@ -1,4 +1,4 @@
-//! The window geometry the f32 SIMD convolution kernels share (`float_blocked`,
+//! The window geometry the f32 SIMD convolution kernels share (`float_blocked`, `avx2::float`,
 //! `x86_64::avx512vnni::float`), and the order in which they walk the output: runs of
 //! [`PIXELS`] neighbouring pixels of a row where every tap of their windows lies inside the
 //! row, single pixels at the edges.

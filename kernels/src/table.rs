@@ -12,7 +12,7 @@
 //! | max pool int8 | reference | `vpmaxsb`, 32 channels | `vpmaxsb`, 64 channels, masked |
 //! | pad int8 | reference | → generic | masked 64-byte stores per pixel |
 //! | global mean int8 | reference | sums 32 channels at a time (`vpmovsxbd`), reference requantization | 64 channels at a time (masked `vpmovsxbd`), 16-lane requantization |
-//! | conv2d f32 (groups 1; also fully connected) and depthwise f32 (multiplier 1) | reference loop | the portable blocked kernels (`float_blocked`: 4 pixels × up to 16 channels) compiled for AVX2 | 8 (4, 1 at the edges) pixels × 32, 24, 16 or 8 channels (zmm and ymm lanes, `float_lanes`), input values broadcast in the multiplies' memory operands, a kernel row's taps as one run where adjacent |
+//! | conv2d f32 (groups 1; also fully connected) and depthwise f32 (multiplier 1) | reference loop | convolution: the portable blocked kernel (`float_blocked`: 4 pixels × up to 16 channels) compiled for AVX2; depthwise: explicit, 4 pixels × 16 or 8 channels with the accumulators in registers, the last chunk through lane masks | 8 (4, 1 at the edges) pixels × 32, 24, 16 or 8 channels (zmm and ymm lanes, `float_lanes`), input values broadcast in the multiplies' memory operands, a kernel row's taps as one run where adjacent |
 //! | everything else (mul, average pool, LUT ops, softmax, concat, pad (f32), the f32 adds (plain and channel-padded), transpose, slice, resize, quantize, requantize, the other f32 ops) | reference | → generic | → generic |
 //!
 //! The last row's entries are the generic functions on every tier: they are memory-bound or

@@ -6,6 +6,7 @@ use outpost_kernels::{KernelTable, Residual, Tier};
 use outpost_models::Model;
 
 use crate::error::{Result, RuntimeError};
+use crate::lines::Lines;
 use crate::parallel::{self, Part};
 use crate::plan::{Elem, Kernel, Plan, Step};
 use crate::pool::{MAX_THREADS, WorkerPool};
@@ -30,8 +31,8 @@ pub struct SessionOptions {
 pub struct Session {
     plan: Plan,
     table: KernelTable,
-    arena: Vec<u64>,
-    scratch: Vec<u8>,
+    arena: Lines,
+    scratch: Lines,
     /// Model state between runs, one slice per `plan.states` entry back to back.
     state: Vec<u8>,
     /// With more than one thread: the workers, and each step's row slices (empty: run whole).
@@ -122,15 +123,14 @@ impl Session {
         } else {
             None
         };
-        let arena = vec![0u64; plan.arena.size.div_ceil(8)];
-        let scratch = vec![
-            0u8;
-            if split > 0 {
-                scratch_per * threads
-            } else {
-                plan.scratch_bytes
-            }
-        ];
+        // Each thread's scratch region starts on a cache line, as the arena does.
+        let scratch_per = scratch_per.next_multiple_of(64);
+        let arena = Lines::zeroed(plan.arena.size);
+        let scratch = Lines::zeroed(if split > 0 {
+            scratch_per * threads
+        } else {
+            plan.scratch_bytes
+        });
         if threads > 1 {
             log::info!(
                 "session: {split} of {} steps split across {threads} threads",
@@ -192,7 +192,7 @@ impl Session {
 
     /// Bytes held by the arena, scratch and model state.
     pub fn memory_bytes(&self) -> usize {
-        self.arena.len() * 8 + self.scratch.len() + self.state.len()
+        self.arena.len() + self.scratch.len() + self.state.len()
     }
 
     /// Whether the model carries state from one run to the next.
@@ -215,7 +215,7 @@ impl Session {
         let Session {
             plan, arena, state, ..
         } = self;
-        let bytes = bytemuck::cast_slice_mut::<u64, u8>(arena);
+        let bytes = arena.bytes_mut();
         let mut at = 0;
         for st in &plan.states {
             let n = st.init.len();
@@ -233,13 +233,12 @@ impl Session {
 
     fn buffer_bytes_mut(&mut self, b: usize) -> &mut [u8] {
         let buf = &self.plan.buffers[b];
-        &mut bytemuck::cast_slice_mut::<u64, u8>(&mut self.arena)
-            [buf.offset..buf.offset + buf.bytes]
+        &mut self.arena.bytes_mut()[buf.offset..buf.offset + buf.bytes]
     }
 
     fn buffer_bytes(&self, b: usize) -> &[u8] {
         let buf = &self.plan.buffers[b];
-        &bytemuck::cast_slice::<u64, u8>(&self.arena)[buf.offset..buf.offset + buf.bytes]
+        &self.arena.bytes()[buf.offset..buf.offset + buf.bytes]
     }
 
     fn input_buffer(&self, i: usize, want: outpost_hal::DType) -> Result<usize> {
@@ -328,7 +327,8 @@ impl Session {
         let s: &Step = &plan.steps[i];
         let bufs = &plan.buffers;
         let out_buf = &bufs[s.output];
-        let bytes = bytemuck::cast_slice_mut::<u64, u8>(arena);
+        let bytes = arena.bytes_mut();
+        let scratch = scratch.bytes_mut();
         let (left, out, right, right_start) = split(bytes, (out_buf.offset, out_buf.bytes));
         let input = |k: usize| {
             let b = &bufs[s.inputs[k]];

@@ -1,23 +1,28 @@
-//! The AVX2 tier's f32 convolution and depthwise kernels: [`crate::float_blocked`]'s portable
-//! bodies (chunks of up to 16 channels) compiled with AVX2 enabled (no FMA, which would change
-//! the rounding), behind safe wrappers that check the CPU first. The AVX-512 tier has explicit
-//! kernels (`avx512vnni::float`).
+//! The AVX2 tier's f32 convolution and depthwise kernels, behind safe wrappers that check the
+//! CPU first. The convolution is [`crate::float_blocked`]'s portable body (chunks of up to 16
+//! channels) compiled with AVX2 enabled. The depthwise convolution is explicit: tiles of up to
+//! 16 channels (two 8-lane registers) of [`PIXELS`] neighbouring output pixels, the
+//! accumulators in registers (compiled from the portable form, a 16-channel tile kept its
+//! accumulators on the stack: an extra load and store per multiply-add), the last chunk of
+//! channels loaded through lane masks. Every lane sums its bias, then the taps in order, with
+//! `vmulps` and `vaddps` (no fused multiply-add, which would change the rounding), and clamps
+//! as `f32::clamp`: bit for bit the scalar reference's (`generic::depthwise::depthwise_f32`).
+
+use core::arch::x86_64::*;
 
 use crate::float::{PackedConvF32, PackedDepthwiseF32};
 use crate::float_blocked;
+use crate::float_window::{PIXELS, TapGeometry, Tiles};
+use crate::generic;
+
+/// Channels of a depthwise tile: two 8-lane registers.
+const CH: usize = 16;
 
 /// # Safety
 /// The CPU supports AVX2.
 #[target_feature(enable = "avx2")]
 unsafe fn conv2d_body(p: &PackedConvF32, input: &[f32], output: &mut [f32]) {
     float_blocked::conv2d::<16>(p, input, output)
-}
-
-/// # Safety
-/// The CPU supports AVX2.
-#[target_feature(enable = "avx2")]
-unsafe fn depthwise_body(p: &PackedDepthwiseF32, input: &[f32], output: &mut [f32]) {
-    float_blocked::depthwise::<16>(p, input, output)
 }
 
 /// F32 convolution, AVX2 tier.
@@ -27,9 +32,142 @@ pub(crate) fn conv2d(p: &PackedConvF32, input: &[f32], output: &mut [f32]) {
     unsafe { conv2d_body(p, input, output) }
 }
 
-/// F32 depthwise convolution, AVX2 tier.
+/// F32 depthwise convolution (multiplier 1; others run the reference), AVX2 tier.
 pub(crate) fn depthwise(p: &PackedDepthwiseF32, input: &[f32], output: &mut [f32]) {
     super::assert_supported();
-    // SAFETY: the CPU runs the AVX2 tier (asserted).
-    unsafe { depthwise_body(p, input, output) }
+    let d = &p.params;
+    if d.multiplier != 1 {
+        return generic::depthwise::depthwise_f32(p, input, output);
+    }
+    assert_eq!(input.len(), d.input_len(), "depthwise: input length");
+    assert_eq!(output.len(), d.output_len(), "depthwise: output length");
+    let g = TapGeometry::from(d);
+    let c = d.in_c;
+    for t in Tiles::new(g) {
+        let out = &mut output[t.pixel * c..][..t.pixels * c];
+        for c0 in (0..c).step_by(CH) {
+            let o = out.as_mut_ptr();
+            let n = (c - c0).min(CH);
+            // SAFETY: AVX2 asserted; `out` holds the tile's pixels; every load is masked to
+            // the channels < c of a pixel inside the input or of a tap's weights (blocks:
+            // every tap inside the row; single pixels check each); the stores stop at c.
+            unsafe {
+                match (t.pixels == PIXELS, n) {
+                    (true, CH) => dw_tile::<PIXELS, 2, false>(p, g, input, t.at, c0, o),
+                    (true, 8) => dw_tile::<PIXELS, 1, false>(p, g, input, t.at, c0, o),
+                    (true, 9..) => dw_tile::<PIXELS, 2, true>(p, g, input, t.at, c0, o),
+                    (true, _) => dw_tile::<PIXELS, 1, true>(p, g, input, t.at, c0, o),
+                    (false, CH) => dw_tile::<1, 2, false>(p, g, input, t.at, c0, o),
+                    (false, 8) => dw_tile::<1, 1, false>(p, g, input, t.at, c0, o),
+                    (false, 9..) => dw_tile::<1, 2, true>(p, g, input, t.at, c0, o),
+                    (false, _) => dw_tile::<1, 1, true>(p, g, input, t.at, c0, o),
+                }
+            }
+        }
+    }
+}
+
+/// `R` registers of lane masks (`vmaskmovps` form: sign bit set) for the first `n` lanes.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn lane_masks<const R: usize>(n: usize) -> [__m256i; R] {
+    let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    core::array::from_fn(|r| {
+        let left = _mm256_set1_epi32(n.saturating_sub(8 * r).min(8) as i32);
+        _mm256_cmpgt_epi32(left, lanes)
+    })
+}
+
+/// `R` registers from `src`: whole registers, or (`PART`) the lanes of `m`, the others zero
+/// (masked-off lanes are not read).
+///
+/// # Safety
+/// The CPU supports AVX2; `8·R` floats (`PART`: the masked ones) are readable at `src`.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn load<const R: usize, const PART: bool>(src: *const f32, m: &[__m256i; R]) -> [__m256; R] {
+    // SAFETY: forwarded from this function's contract.
+    core::array::from_fn(|r| unsafe {
+        if PART {
+            _mm256_maskload_ps(src.add(8 * r), m[r])
+        } else {
+            _mm256_loadu_ps(src.add(8 * r))
+        }
+    })
+}
+
+/// Channels `c0..c0 + 8·R` (`PART`: fewer, up to c) of output pixels `ox..ox + P` of a
+/// depthwise convolution (`P` = 1: any window, taps outside the input skipped; `P` > 1:
+/// every tap inside the row), the accumulators in registers.
+///
+/// # Safety
+/// The CPU supports AVX2; as the call in [`depthwise`]; `PART` unless 8·R channels are left.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn dw_tile<const P: usize, const R: usize, const PART: bool>(
+    p: &PackedDepthwiseF32,
+    g: TapGeometry,
+    input: &[f32],
+    [b, oy, ox]: [usize; 3],
+    c0: usize,
+    out: *mut f32,
+) {
+    let c = g.in_c;
+    let n = (c - c0).min(8 * R);
+    debug_assert!(PART != (n == 8 * R));
+    let m = lane_masks::<R>(n);
+    // SAFETY: the bias holds c floats; the masks (or 8·R exact channels) stop there.
+    let mut acc = [unsafe { load::<R, PART>(p.bias[c0..].as_ptr(), &m) }; P];
+    // Pixel q's channels start `q·step` floats after pixel 0's.
+    let step = g.stride_w * c;
+    for ky in 0..g.k_h {
+        let Some(iy) = g.row(oy, ky) else { continue };
+        for kx in 0..g.k_w {
+            let ix = if P == 1 {
+                let Some(ix) = g.column(ox, kx) else { continue };
+                ix
+            } else {
+                ox * g.stride_w + kx * g.dilation_w - g.pad_left
+            };
+            let at = ((b * g.in_h + iy) * g.in_w + ix) * c + c0;
+            assert!(
+                at + (P - 1) * step + n <= input.len(),
+                "depthwise f32: window"
+            );
+            let x = input[at..].as_ptr();
+            // SAFETY: the tap's weights hold channels c0..c0 + n, pixel q's too (asserted);
+            // the masks (or exact chunks) stop there.
+            unsafe {
+                let w = load::<R, PART>(p.weights[(ky * g.k_w + kx) * c + c0..].as_ptr(), &m);
+                for (q, a) in acc.iter_mut().enumerate() {
+                    let x = load::<R, PART>(x.add(q * step), &m);
+                    for k in 0..R {
+                        a[k] = _mm256_add_ps(a[k], _mm256_mul_ps(x[k], w[k]));
+                    }
+                }
+            }
+        }
+    }
+    let (lo, hi) = (_mm256_set1_ps(p.act.0), _mm256_set1_ps(p.act.1));
+    for (q, a) in acc.iter().enumerate() {
+        // `f32::clamp` per lane: NaN stays NaN (`vmaxps` returns its second operand when
+        // either is NaN), −0.0 stays −0.0.
+        let v: [__m256; R] = core::array::from_fn(|k| _mm256_min_ps(hi, _mm256_max_ps(lo, a[k])));
+        // SAFETY: pixel q of `out` holds c floats, so channels c0..c0 + n.
+        unsafe {
+            let o = out.add(q * c + c0);
+            if PART {
+                // Through a copy: `vmaskmovps` stores are slow on AMD cores.
+                let mut tmp = [0.0f32; CH];
+                for (k, v) in v.iter().enumerate() {
+                    _mm256_storeu_ps(tmp.as_mut_ptr().add(8 * k), *v);
+                }
+                core::ptr::copy_nonoverlapping(tmp.as_ptr(), o, n);
+            } else {
+                for (k, v) in v.iter().enumerate() {
+                    _mm256_storeu_ps(o.add(8 * k), *v);
+                }
+            }
+        }
+    }
 }
