@@ -64,10 +64,19 @@ pub(crate) fn conv2d<const W: usize>(p: &PackedConvF32, input: &[f32], output: &
     assert_eq!(output.len(), d.output_len(), "conv2d: output length");
     let oc = d.out_c;
     let g = TapGeometry::from(d);
+    // Whole kernel rows as one run where their taps are adjacent and there are several (a
+    // separate instance: the pointwise loop is kept as it was compiled, 5 % faster).
+    let whole = g.dilation_w == 1 && g.k_w > 1;
     for t in Tiles::new(g) {
         let out = &mut output[t.pixel * oc..][..t.pixels * oc];
-        if t.pixels == PIXELS {
-            chunks!(W, oc, |c0, N| conv_block::<N>(p, g, input, t.at, c0, out));
+        if t.pixels == PIXELS && whole {
+            chunks!(W, oc, |c0, N| conv_block::<N, true>(
+                p, g, input, t.at, c0, out
+            ));
+        } else if t.pixels == PIXELS {
+            chunks!(W, oc, |c0, N| conv_block::<N, false>(
+                p, g, input, t.at, c0, out
+            ));
         } else {
             chunks!(W, oc, |c0, N| conv_chunk::<N>(p, g, input, t.at, c0, out));
         }
@@ -75,9 +84,9 @@ pub(crate) fn conv2d<const W: usize>(p: &PackedConvF32, input: &[f32], output: &
 }
 
 /// Output channels `c0..c0 + N` of pixels `ox..ox + PIXELS` of a convolution, every
-/// horizontal tap inside the row.
+/// horizontal tap inside the row; `WHOLE`: each kernel row's taps as one run (dilation 1).
 #[inline(always)]
-fn conv_block<const N: usize>(
+fn conv_block<const N: usize, const WHOLE: bool>(
     p: &PackedConvF32,
     g: TapGeometry,
     input: &[f32],
@@ -88,16 +97,20 @@ fn conv_block<const N: usize>(
     let (ic, oc) = (g.in_c, p.params.out_c);
     let bias: [f32; N] = p.bias[c0..c0 + N].try_into().expect("N channels");
     let mut acc = [bias; PIXELS];
+    // One run of input values per kernel row and pixel: the whole row's taps (`WHOLE`,
+    // dilation 1: `k_w·in_c` consecutive floats, matching consecutive weight rows; a
+    // 3-channel first layer then runs 15 values at a time, not 3), else one tap's `in_c`.
+    let (runs, run) = if WHOLE { (1, g.k_w * ic) } else { (g.k_w, ic) };
     for ky in 0..g.k_h {
         let Some(iy) = g.row(oy, ky) else { continue };
-        for kx in 0..g.k_w {
-            let tap = ky * g.k_w + kx;
-            let ix = ox * g.stride_w + kx * g.dilation_w - g.pad_left;
+        for r in 0..runs {
+            let tap = ky * g.k_w + r;
+            let ix = ox * g.stride_w + r * g.dilation_w - g.pad_left;
             let at = ((b * g.in_h + iy) * g.in_w + ix) * ic;
             let step = g.stride_w * ic;
-            let x = [0, 1, 2, 3].map(|q| &input[at + q * step..][..ic]);
-            let w_tap = &p.weights_io[tap * ic * oc..][..ic * oc];
-            for i in 0..ic {
+            let x = [0, 1, 2, 3].map(|q| &input[at + q * step..][..run]);
+            let w_tap = &p.weights_io[tap * ic * oc..][..run * oc];
+            for i in 0..run {
                 let w: &[f32; N] = w_tap[i * oc + c0..][..N].try_into().expect("N weights");
                 // Loads (and their bounds checks) first, so that the arithmetic below is one
                 // branch-free block the compiler turns into vector operations.
