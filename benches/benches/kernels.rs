@@ -11,8 +11,8 @@
 use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use outpost_kernels::{
-    Add16Quant, AddQuant, Conv2dParams, DepthwiseParams, KernelTable, PackedConv, PackedDepthwise,
-    Tier,
+    Add16Quant, AddQuant, Conv2dParams, DepthwiseParams, KernelTable, Lines, PackedConv,
+    PackedDepthwise, Tier,
 };
 use std::hint::black_box;
 
@@ -171,16 +171,24 @@ fn pointwise(c: &mut Criterion<ThreadCpu>) {
         let weights = bytes(p.weight_len(), 1);
         let bias: Vec<i32> = (0..oc as i32).map(|i| i * 37 - 2000).collect();
         let scales: Vec<f32> = (0..oc).map(|i| 0.002 + 0.0001 * (i % 7) as f32).collect();
-        let input = bytes(p.input_len(), 2);
-        let mut output = vec![0i8; p.output_len()];
+        // Activations and scratch on cache lines, as the session\'s arena places them.
+        let input = Lines::copy_of(&bytes(p.input_len(), 2));
+        let mut output = Lines::zeroed(p.output_len());
         group.throughput(Throughput::Elements(p.macs()));
         for (t, f32_requant) in tables_and_requantizations() {
             p.requant_f32 = f32_requant;
             let packed = PackedConv::new(t.tier(), &p, &weights, Some(&bias), 0.05, &scales, 0.1);
-            let mut scratch = vec![0u8; packed.scratch_bytes()];
+            let mut scratch = Lines::zeroed(packed.scratch_bytes());
             let id = BenchmarkId::new(tier_id(&t, f32_requant), format!("{h}x{w}x{ic}->{oc}"));
             group.bench_function(id, |b| {
-                b.iter(|| t.conv2d_i8(&packed, black_box(&input), &mut output, &mut scratch))
+                b.iter(|| {
+                    t.conv2d_i8(
+                        &packed,
+                        black_box(input.view(p.input_len())),
+                        output.view_mut(p.output_len()),
+                        scratch.bytes_mut(),
+                    )
+                })
             });
         }
     }
@@ -204,19 +212,27 @@ fn conv(c: &mut Criterion<ThreadCpu>) {
         let weights = bytes(p.weight_len(), 7);
         let bias: Vec<i32> = (0..oc as i32).map(|i| i * 37 - 2000).collect();
         let scales: Vec<f32> = (0..oc).map(|i| 0.002 + 0.0001 * (i % 7) as f32).collect();
-        let input = bytes(p.input_len(), 8);
-        let mut output = vec![0i8; p.output_len()];
+        // Activations and scratch on cache lines, as the session\'s arena places them.
+        let input = Lines::copy_of(&bytes(p.input_len(), 8));
+        let mut output = Lines::zeroed(p.output_len());
         group.throughput(Throughput::Elements(p.macs()));
         for (t, f32_requant) in tables_and_requantizations() {
             p.requant_f32 = f32_requant;
             let packed = PackedConv::new(t.tier(), &p, &weights, Some(&bias), 0.05, &scales, 0.1);
-            let mut scratch = vec![0u8; packed.scratch_bytes()];
+            let mut scratch = Lines::zeroed(packed.scratch_bytes());
             let id = BenchmarkId::new(
                 tier_id(&t, f32_requant),
                 format!("{size}x{size}x{ic}->{oc}k{k}s2"),
             );
             group.bench_function(id, |b| {
-                b.iter(|| t.conv2d_i8(&packed, black_box(&input), &mut output, &mut scratch))
+                b.iter(|| {
+                    t.conv2d_i8(
+                        &packed,
+                        black_box(input.view(p.input_len())),
+                        output.view_mut(p.output_len()),
+                        scratch.bytes_mut(),
+                    )
+                })
             });
         }
     }
@@ -261,17 +277,25 @@ fn depthwise(
         let weights = bytes(p.weight_len(), 3);
         let bias: Vec<i32> = (0..ch as i32).map(|i| i * 37 - 2000).collect();
         let scales: Vec<f32> = (0..ch).map(|i| 0.002 + 0.0001 * (i % 7) as f32).collect();
-        let input = bytes(p.input_len(), 4);
-        let mut output = vec![0i8; p.output_len()];
+        // Activations and scratch on cache lines, as the session\'s arena places them.
+        let input = Lines::copy_of(&bytes(p.input_len(), 4));
+        let mut output = Lines::zeroed(p.output_len());
         group.throughput(Throughput::Elements(p.macs()));
         for (t, f32_requant) in tables_and_requantizations() {
             p.requant_f32 = f32_requant;
             let packed =
                 PackedDepthwise::new(t.tier(), &p, &weights, Some(&bias), 0.05, &scales, 0.1);
-            let mut scratch = vec![0u8; packed.scratch_bytes()];
+            let mut scratch = Lines::zeroed(packed.scratch_bytes());
             let id = BenchmarkId::new(tier_id(&t, f32_requant), format!("{h}x{w}x{ch}s{stride}"));
             group.bench_function(id, |b| {
-                b.iter(|| t.depthwise_i8(&packed, black_box(&input), &mut output, &mut scratch))
+                b.iter(|| {
+                    t.depthwise_i8(
+                        &packed,
+                        black_box(input.view(p.input_len())),
+                        output.view_mut(p.output_len()),
+                        scratch.bytes_mut(),
+                    )
+                })
             });
         }
     }

@@ -4,7 +4,7 @@
 //! `kbench broadcast` are probes of the CPU.
 
 use outpost_kernels::{
-    Activation, Conv2dParams, DepthwiseParams, KernelTable, PackedConv, PackedConvF32,
+    Activation, Conv2dParams, DepthwiseParams, KernelTable, Lines, PackedConv, PackedConvF32,
     PackedDepthwise, PackedDepthwiseF32, Tier,
 };
 use std::time::Instant;
@@ -159,11 +159,16 @@ fn main() {
             &[0.002],
             0.1,
         );
-        let input = OnLine::new(&bytes(p.input_len(), 2));
-        let mut out = OnLine::new(&vec![0i8; p.output_len()]);
-        let mut scratch = OnLine::new(&vec![0u8; packed.scratch_bytes()]);
+        let input = Lines::copy_of(&bytes(p.input_len(), 2));
+        let mut out = Lines::zeroed(p.output_len());
+        let mut scratch = Lines::zeroed(packed.scratch_bytes());
         let g = gops(p.macs(), || {
-            t.conv2d_i8(&packed, input.get(), out.get_mut(), scratch.get_mut())
+            t.conv2d_i8(
+                &packed,
+                input.view(p.input_len()),
+                out.view_mut(p.output_len()),
+                scratch.bytes_mut(),
+            )
         });
         println!("{tier} pointwise {h}x{w}x{ic}->{oc}: {g:.1} GOPS");
     }
@@ -186,11 +191,16 @@ fn main() {
             &[0.002],
             0.1,
         );
-        let input = OnLine::new(&bytes(p.input_len(), 6));
-        let mut out = OnLine::new(&vec![0i8; p.output_len()]);
-        let mut scratch = OnLine::new(&vec![0u8; packed.scratch_bytes()]);
+        let input = Lines::copy_of(&bytes(p.input_len(), 6));
+        let mut out = Lines::zeroed(p.output_len());
+        let mut scratch = Lines::zeroed(packed.scratch_bytes());
         let g = gops(p.macs(), || {
-            t.conv2d_i8(&packed, input.get(), out.get_mut(), scratch.get_mut())
+            t.conv2d_i8(
+                &packed,
+                input.view(p.input_len()),
+                out.view_mut(p.output_len()),
+                scratch.bytes_mut(),
+            )
         });
         println!("{tier} conv {size}x{size}x{ic}->{oc} k{k}s2: {g:.1} GOPS");
     }
@@ -215,50 +225,20 @@ fn main() {
             &[0.002],
             0.1,
         );
-        let input = OnLine::new(&bytes(p.input_len(), 4));
-        let mut out = OnLine::new(&vec![0i8; p.output_len()]);
-        let mut scratch = OnLine::new(&vec![0u8; packed.scratch_bytes()]);
+        let input = Lines::copy_of(&bytes(p.input_len(), 4));
+        let mut out = Lines::zeroed(p.output_len());
+        let mut scratch = Lines::zeroed(packed.scratch_bytes());
         let g = gops(p.macs(), || {
-            t.depthwise_i8(&packed, input.get(), out.get_mut(), scratch.get_mut())
+            t.depthwise_i8(
+                &packed,
+                input.view(p.input_len()),
+                out.view_mut(p.output_len()),
+                scratch.bytes_mut(),
+            )
         });
         println!("{tier} depthwise3x3 {h}x{w}x{c}s{s}: {g:.1} GOPS");
     }
     f32_shapes(&t, tier, &only);
-}
-
-/// 64 bytes on a 64-byte boundary.
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-#[repr(C, align(64))]
-struct Line([u8; 64]);
-
-/// A copy of a buffer starting on a cache line, as the runtime's arena places activations
-/// (a `Vec` of this size starts 16 bytes past one, and 512-bit loads from it straddle lines).
-struct OnLine<T> {
-    lines: Vec<Line>,
-    n: usize,
-    _t: std::marker::PhantomData<T>,
-}
-
-impl<T: bytemuck::Pod> OnLine<T> {
-    fn new(src: &[T]) -> Self {
-        let bytes = std::mem::size_of_val(src);
-        let mut lines = vec![Line([0; 64]); bytes.div_ceil(64)];
-        bytemuck::cast_slice_mut::<Line, u8>(&mut lines)[..bytes]
-            .copy_from_slice(bytemuck::cast_slice(src));
-        OnLine {
-            lines,
-            n: src.len(),
-            _t: std::marker::PhantomData,
-        }
-    }
-
-    fn get(&self) -> &[T] {
-        &bytemuck::cast_slice(&self.lines)[..self.n]
-    }
-
-    fn get_mut(&mut self) -> &mut [T] {
-        &mut bytemuck::cast_slice_mut(&mut self.lines)[..self.n]
-    }
 }
 
 /// Pseudo-random floats in [-1, 1).
@@ -285,10 +265,14 @@ fn f32_shapes(t: &KernelTable, tier: Tier, only: &str) {
         let pad = ((size / s - 1) * s + k).saturating_sub(size) / 2;
         (p.pad_top, p.pad_left) = (pad, pad);
         let packed = PackedConvF32::new(&p, &floats(p.weight_len(), 7), None, Activation::Relu);
-        let input = OnLine::new(&floats(p.input_len(), 8));
-        let mut out = OnLine::new(&vec![0f32; p.output_len()]);
+        let input = Lines::copy_of(&floats(p.input_len(), 8));
+        let mut out = Lines::zeroed(4 * p.output_len());
         let g = gops(p.macs(), || {
-            t.conv2d_f32(&packed, input.get(), out.get_mut())
+            t.conv2d_f32(
+                &packed,
+                input.view(p.input_len()),
+                out.view_mut(p.output_len()),
+            )
         });
         println!("{tier} f32 conv {size}x{size}x{ic}->{oc} k{k}s{s}: {g:.1} GOPS");
     }
@@ -304,10 +288,14 @@ fn f32_shapes(t: &KernelTable, tier: Tier, only: &str) {
         let p = DepthwiseParams::same(size, size, c, k, s);
         let packed =
             PackedDepthwiseF32::new(&p, &floats(p.weight_len(), 9), None, Activation::None);
-        let input = OnLine::new(&floats(p.input_len(), 10));
-        let mut out = OnLine::new(&vec![0f32; p.output_len()]);
+        let input = Lines::copy_of(&floats(p.input_len(), 10));
+        let mut out = Lines::zeroed(4 * p.output_len());
         let g = gops(p.macs(), || {
-            t.depthwise_f32(&packed, input.get(), out.get_mut())
+            t.depthwise_f32(
+                &packed,
+                input.view(p.input_len()),
+                out.view_mut(p.output_len()),
+            )
         });
         println!("{tier} f32 depthwise {size}x{size}x{c} k{k}s{s}: {g:.1} GOPS");
     }

@@ -82,6 +82,7 @@ mod float_blocked;
 mod float_window;
 mod gemm;
 mod generic;
+mod lines;
 mod lut;
 mod params;
 mod quant;
@@ -96,6 +97,7 @@ pub use depthwise::{MAX_SIMD_TAPS, PackedDepthwise};
 pub use elementwise::{ADD_LEFT_SHIFT, Add16Quant, AddQuant, ChannelPadded, MulQuant};
 pub use fc::PackedFc;
 pub use float::{PackedConvF32, PackedDepthwiseF32, PackedFcF32, f16_to_f32, widen_f16};
+pub use lines::Lines;
 pub use lut::{Lut, hardswish, logistic};
 pub use params::{
     Activation, Conv2dParams, DepthwiseParams, FcParams, MAX_POOL_WINDOW, PoolParams,

@@ -19,7 +19,6 @@ pub mod audio;
 pub mod error;
 pub mod infer;
 pub mod ipc;
-mod lines;
 mod parallel;
 pub mod pipeline;
 pub mod plan;

@@ -2,11 +2,10 @@
 
 use std::time::{Duration, Instant};
 
-use outpost_kernels::{KernelTable, Residual, Tier};
+use outpost_kernels::{KernelTable, Lines, Residual, Tier};
 use outpost_models::Model;
 
 use crate::error::{Result, RuntimeError};
-use crate::lines::Lines;
 use crate::parallel::{self, Part};
 use crate::plan::{Elem, Kernel, Plan, Step};
 use crate::pool::{MAX_THREADS, WorkerPool};
