@@ -261,3 +261,73 @@ impl PackedDepthwise {
         }
     }
 }
+
+/// The input address of every tap of one output row's pixels, pixel after pixel, for the SIMD
+/// depthwise rows: computed in full at the row's edges (a tap outside the input reads the
+/// zero-point row), moved on by one stride for the pixels whose every tap column lies inside
+/// the row (a tap of a padding row stays on the zero-point row).
+pub(crate) struct TapWalk {
+    /// Pixels `lo..hi` have every tap column inside the input row.
+    lo: usize,
+    hi: usize,
+    /// Bytes each tap moves on per interior pixel.
+    step: [usize; MAX_SIMD_TAPS],
+}
+
+impl TapWalk {
+    /// For output row with input rows `rows` ([`PackedDepthwise::row_offsets`]).
+    pub(crate) fn new(d: &DepthwiseParams, rows: &[Option<usize>; MAX_SIMD_TAPS]) -> Self {
+        let reach = (d.k_w - 1) * d.dilation_w;
+        let lo = d.pad_left.div_ceil(d.stride_w);
+        let hi = if d.in_w + d.pad_left > reach {
+            ((d.in_w + d.pad_left - reach - 1) / d.stride_w + 1).min(d.out_w)
+        } else {
+            0
+        };
+        let mut step = [0; MAX_SIMD_TAPS];
+        for (t, s) in step.iter_mut().enumerate().take(d.k_h * d.k_w) {
+            if rows[t / d.k_w].is_some() {
+                *s = d.stride_w * d.in_c;
+            }
+        }
+        TapWalk { lo, hi, step }
+    }
+
+    /// Sets `ptr` to the taps of pixel `ox`, given pixel `ox − 1`'s in it (any content for
+    /// `ox` = 0: pixels are visited in order from 0).
+    ///
+    /// # Safety
+    /// `input` is the start of the depthwise input (`rows` offsets lie in it, as
+    /// [`PackedDepthwise::row_offsets`] gives them); `zp_row` is the zero-point row.
+    #[inline]
+    pub(crate) unsafe fn pixel(
+        &self,
+        d: &DepthwiseParams,
+        rows: &[Option<usize>; MAX_SIMD_TAPS],
+        ox: usize,
+        input: *const i8,
+        zp_row: *const i8,
+        ptr: &mut [*const i8; MAX_SIMD_TAPS],
+    ) {
+        if ox > self.lo && ox < self.hi {
+            for (p, &s) in ptr.iter_mut().zip(&self.step).take(d.k_h * d.k_w) {
+                // Pixel ox's tap lies inside its input row (interior pixel), one stride after
+                // pixel ox − 1's, or on the zero-point row (step 0).
+                *p = p.wrapping_add(s);
+            }
+            return;
+        }
+        for ky in 0..d.k_h {
+            for kx in 0..d.k_w {
+                let ix = (ox * d.stride_w + kx * d.dilation_w) as isize - d.pad_left as isize;
+                ptr[ky * d.k_w + kx] = match rows[ky] {
+                    // SAFETY: ix < in_w, so the pixel lies inside the input row (contract).
+                    Some(off) if ix >= 0 && (ix as usize) < d.in_w => unsafe {
+                        input.add(off + ix as usize * d.in_c)
+                    },
+                    _ => zp_row,
+                };
+            }
+        }
+    }
+}

@@ -6,7 +6,7 @@ use core::arch::x86_64::*;
 
 use super::depthwise_group::{Group, row3x3_group};
 use super::requant::{LaneRequant, Rq16, Rq16F32, Rq16Fast};
-use crate::depthwise::{MAX_SIMD_TAPS, PackedDepthwise};
+use crate::depthwise::{MAX_SIMD_TAPS, PackedDepthwise, TapWalk};
 
 /// Runs a packed depthwise convolution (multiplier 1, at most [`MAX_SIMD_TAPS`] taps).
 pub(crate) fn run(p: &PackedDepthwise, input: &[i8], output: &mut [i8], scratch: &mut [u8]) {
@@ -112,19 +112,10 @@ unsafe fn row<const T: usize, const UP: bool, R: LaneRequant>(
     let flip = _mm512_set1_epi8(-128);
     let o = Out64::new(p.out);
     let mut tap_ptr = [zp_row; MAX_SIMD_TAPS];
+    let walk = TapWalk::new(d, rows);
     for ox in 0..d.out_w {
-        for ky in 0..d.k_h {
-            for kx in 0..d.k_w {
-                let ix = (ox * d.stride_w + kx * d.dilation_w) as isize - d.pad_left as isize;
-                tap_ptr[ky * d.k_w + kx] = match rows[ky] {
-                    // SAFETY: ix < in_w, so the pixel lies inside the input row.
-                    Some(off) if ix >= 0 && (ix as usize) < d.in_w => unsafe {
-                        input.add(off + ix as usize * c)
-                    },
-                    _ => zp_row,
-                };
-            }
-        }
+        // SAFETY: `input` and `rows` as `run` computed them (contract).
+        unsafe { walk.pixel(d, rows, ox, input, zp_row, &mut tap_ptr) };
         for k in 0..chunks {
             let left = c - 64 * k;
             let mask: __mmask64 = if left >= 64 { !0 } else { (1u64 << left) - 1 };
