@@ -74,6 +74,26 @@ impl TapGeometry {
         (iy >= 0 && (iy as usize) < self.in_h).then_some(iy as usize)
     }
 
+    /// Offset in `input` (channel 0) of tap (`ky`, `kx`) of output pixel `[b, oy, ox]`, or
+    /// `None` where the tap lies in the padding. `in_row`: the pixel belongs to a block whose
+    /// every tap column lies inside the row (only the row is checked).
+    #[inline(always)]
+    pub(crate) fn tap_at(
+        &self,
+        [b, oy, ox]: [usize; 3],
+        ky: usize,
+        kx: usize,
+        in_row: bool,
+    ) -> Option<usize> {
+        let iy = self.row(oy, ky)?;
+        let ix = if in_row {
+            ox * self.stride_w + kx * self.dilation_w - self.pad_left
+        } else {
+            self.column(ox, kx)?
+        };
+        Some(((b * self.in_h + iy) * self.in_w + ix) * self.in_c)
+    }
+
     /// Input column of horizontal tap `kx` for output column `ox`, if inside the row.
     #[inline(always)]
     pub(crate) fn column(&self, ox: usize, kx: usize) -> Option<usize> {

@@ -108,7 +108,7 @@ unsafe fn dw_tile<const P: usize, const R: usize, const PART: bool>(
     p: &PackedDepthwiseF32,
     g: TapGeometry,
     input: &[f32],
-    [b, oy, ox]: [usize; 3],
+    px: [usize; 3],
     c0: usize,
     out: *mut f32,
 ) {
@@ -121,15 +121,11 @@ unsafe fn dw_tile<const P: usize, const R: usize, const PART: bool>(
     // Pixel q's channels start `q·step` floats after pixel 0's.
     let step = g.stride_w * c;
     for ky in 0..g.k_h {
-        let Some(iy) = g.row(oy, ky) else { continue };
         for kx in 0..g.k_w {
-            let ix = if P == 1 {
-                let Some(ix) = g.column(ox, kx) else { continue };
-                ix
-            } else {
-                ox * g.stride_w + kx * g.dilation_w - g.pad_left
+            let Some(at) = g.tap_at(px, ky, kx, P > 1) else {
+                continue;
             };
-            let at = ((b * g.in_h + iy) * g.in_w + ix) * c + c0;
+            let at = at + c0;
             assert!(
                 at + (P - 1) * step + n <= input.len(),
                 "depthwise f32: window"

@@ -220,7 +220,7 @@ unsafe fn dw_tile<const P: usize, const W: usize>(
     p: &PackedDepthwiseF32,
     g: TapGeometry,
     input: &[f32],
-    [b, oy, ox]: [usize; 3],
+    px: [usize; 3],
     c0: usize,
     out: *mut f32,
 ) {
@@ -231,15 +231,11 @@ unsafe fn dw_tile<const P: usize, const W: usize>(
     // Pixel q's channels start `q·step` floats after pixel 0's.
     let step = g.stride_w * c;
     for ky in 0..g.k_h {
-        let Some(iy) = g.row(oy, ky) else { continue };
         for kx in 0..g.k_w {
-            let ix = if P == 1 {
-                let Some(ix) = g.column(ox, kx) else { continue };
-                ix
-            } else {
-                ox * g.stride_w + kx * g.dilation_w - g.pad_left
+            let Some(at) = g.tap_at(px, ky, kx, P > 1) else {
+                continue;
             };
-            let at = ((b * g.in_h + iy) * g.in_w + ix) * c + c0;
+            let at = at + c0;
             assert!(at + (P - 1) * step < input.len(), "depthwise f32: window");
             let x = input[at..].as_ptr();
             // SAFETY: the tap's weights hold the chunk's channels < c; pixel q's channels
