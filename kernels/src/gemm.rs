@@ -277,7 +277,7 @@ impl PackedGemm {
         }
     }
 
-    /// Scratch bytes one call needs (AVX2 widens 4 rows of A to i16).
+    /// Scratch bytes one call needs (AVX2 widens `avx2::gemm::MR` rows of A to i16 at a time).
     pub fn scratch_bytes(&self) -> usize {
         match self.tier {
             #[cfg(target_arch = "x86_64")]
