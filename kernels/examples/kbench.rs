@@ -282,6 +282,10 @@ fn f32_shapes(t: &KernelTable, tier: Tier, only: &str) {
         (64, 28, 3, 1),
         (64, 32, 3, 2),
         (16, 64, 3, 1),
+        // CenterFace at 512×512 (activations far larger than L2).
+        (256, 32, 3, 1),
+        (256, 96, 3, 2),
+        (128, 144, 3, 1),
     ] {
         if !format!("f32dw{size}x{c}k{k}").contains(only) {
             continue;

@@ -177,6 +177,8 @@ impl PackedDepthwise {
                     let ch = chan(i / 16, (i % 16) / 8, i % 8);
                     (ch < c).then_some(ch)
                 });
+            // The accumulators sum `(x − zp)·w`: |x − zp| ≤ 255, as the bound assumes.
+            quant.bound_products(taps);
         }
         PackedDepthwise {
             w8_col,

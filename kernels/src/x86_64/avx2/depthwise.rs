@@ -2,11 +2,12 @@
 //! point subtracted, are interleaved (`vpunpck{l,h}wd`) into two accumulators whose channel
 //! order `vpackssdw` undoes when storing. The taps' addresses move on by one stride per pixel
 //! inside the row ([`TapWalk`]); computing all of them per pixel, with a readability check per
-//! load, cost half the time of a 24-channel layer.
+//! load, cost half the time of a 24-channel layer. The requantization form is chosen once per
+//! call ([`LaneRequant8`]).
 
 use core::arch::x86_64::*;
 
-use super::requant::{Out8, Rq8, finish8};
+use super::requant::{LaneRequant8, Narrow8, Rq8, Rq8F32};
 use crate::depthwise::{MAX_SIMD_TAPS, PackedDepthwise, TapWalk};
 
 /// Runs a packed depthwise convolution (multiplier 1, at most [`MAX_SIMD_TAPS`] taps).
@@ -37,13 +38,15 @@ pub(crate) fn run(p: &PackedDepthwise, input: &[i8], output: &mut [i8], scratch:
         for oy in 0..d.out_h {
             p.row_offsets(b, oy, &mut rows);
             let out = &mut output[((b * d.out_h + oy) * d.out_w) * c..][..row_len];
+            let (i, o) = (input.as_ptr(), out.as_mut_ptr());
             // SAFETY: AVX2 is available (asserted); row offsets are inside `input`; `out` holds
-            // out_w·c bytes; `zp_row` holds c + 16 bytes; the packing matches (asserted above).
+            // out_w·c bytes; `zp_row` holds c + 16 bytes; the packing matches (asserted above);
+            // the form is `p.quant`'s.
             unsafe {
-                match d.k_h * d.k_w {
-                    9 => row::<9>(p, input.as_ptr(), &rows, src, out.as_mut_ptr()),
-                    25 => row::<25>(p, input.as_ptr(), &rows, src, out.as_mut_ptr()),
-                    _ => row::<0>(p, input.as_ptr(), &rows, src, out.as_mut_ptr()),
+                match (p.quant.f32_range.is_some(), p.quant.f32_bounded) {
+                    (true, true) => row_any::<Rq8F32<false>>(p, i, &rows, src, o),
+                    (true, false) => row_any::<Rq8F32<true>>(p, i, &rows, src, o),
+                    (false, _) => row_any::<Rq8>(p, i, &rows, src, o),
                 }
             }
         }
@@ -90,12 +93,36 @@ unsafe fn load16(ptr: *const i8, left: usize, src: Src, c: usize, zp: __m256i) -
     _mm256_sub_epi16(_mm256_cvtepi8_epi16(raw), zp)
 }
 
-/// One output row. `T` is the tap count when known at compile time (0: read it from `p`).
+/// [`row`] for the tap count.
+///
+/// # Safety
+/// See the call in [`run`].
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn row_any<Q: LaneRequant8>(
+    p: &PackedDepthwise,
+    input: *const i8,
+    rows: &[Option<usize>; MAX_SIMD_TAPS],
+    src: Src,
+    out: *mut i8,
+) {
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        match p.params.k_h * p.params.k_w {
+            9 => row::<9, Q>(p, input, rows, src, out),
+            25 => row::<25, Q>(p, input, rows, src, out),
+            _ => row::<0, Q>(p, input, rows, src, out),
+        }
+    }
+}
+
+/// One output row. `T` is the tap count when known at compile time (0: read it from `p`);
+/// `Q`: the requantization form of `p.quant`.
 ///
 /// # Safety
 /// See the call in [`run`].
 #[target_feature(enable = "avx2,fma")]
-unsafe fn row<const T: usize>(
+unsafe fn row<const T: usize, Q: LaneRequant8>(
     p: &PackedDepthwise,
     input: *const i8,
     rows: &[Option<usize>; MAX_SIMD_TAPS],
@@ -109,7 +136,7 @@ unsafe fn row<const T: usize>(
     let pairs = taps.div_ceil(2);
     let chunks = c.div_ceil(16);
     let zp = _mm256_set1_epi16(d.input_zp as i16);
-    let o = Out8::new(p.out);
+    let o = Narrow8::new(p.out);
     let mut tap_ptr = [zp_row; MAX_SIMD_TAPS];
     let walk = TapWalk::new(d, rows);
     for ox in 0..d.out_w {
@@ -117,6 +144,7 @@ unsafe fn row<const T: usize>(
         unsafe { walk.pixel(d, rows, ox, input, zp_row, &mut tap_ptr) };
         for k in 0..chunks {
             let left = c - 16 * k;
+            // SAFETY: the permuted per-channel arrays hold chunks·16 entries.
             let mut acc = [_mm256_setzero_si256(); 2];
             for q in 0..pairs {
                 // SAFETY: tap pointers address c readable bytes, so `left` from 16k, and
@@ -139,21 +167,12 @@ unsafe fn row<const T: usize>(
                     acc[h] = _mm256_add_epi32(acc[h], _mm256_madd_epi16(halves[h], w));
                 }
             }
-            let mut v = [_mm256_setzero_si256(); 2];
-            for h in 0..2 {
-                let at = (k * 2 + h) * 8;
-                // SAFETY: the permuted per-channel arrays hold chunks·16 entries.
-                let (bias, q) = unsafe {
-                    (
-                        _mm256_loadu_si256(p.quant.bias.as_ptr().add(at).cast()),
-                        Rq8::load(&p.quant, at),
-                    )
-                };
-                v[h] = finish8(_mm256_add_epi32(acc[h], bias), q, o);
-            }
-            let words = _mm256_packs_epi32(v[0], v[1]);
-            let bytes = _mm256_permute4x64_epi64(_mm256_packs_epi16(words, words), 0b00_00_10_00);
-            let bytes = _mm256_castsi256_si128(bytes);
+            // SAFETY: as above (the form is `p.quant`'s, the CPU runs AVX2).
+            let v: [__m256i; 2] = core::array::from_fn(|h| unsafe {
+                let b = _mm256_loadu_si256(p.quant.bias.as_ptr().add((k * 2 + h) * 8).cast());
+                Q::load(&p.quant, (k * 2 + h) * 8).apply_narrowed(_mm256_add_epi32(acc[h], b))
+            });
+            let bytes = o.depthwise_pair(v);
             // SAFETY: pixel ox of the output row holds c bytes; at most `left` are written, or
             // 16 when they stay inside the row (the bytes past the pixel belong to the row's
             // next pixels, written after this one).

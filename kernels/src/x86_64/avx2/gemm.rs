@@ -1,10 +1,13 @@
 //! Int8 GEMM micro-kernels with `vpmaddwd`: A rows are widened to i16 (zero point subtracted)
 //! into scratch, six at a time; tiles of up to 6 rows × 16 output channels (12 accumulators:
-//! with 4 rows, 8, the weights were loaded once per 4 rows and ran 3–8 % slower).
+//! with 4 rows, 8, the weights were loaded once per 4 rows and ran 3–8 % slower). The
+//! accumulators start at the bias; the epilogue requantizes in the channels' form (chosen
+//! once per call, [`LaneRequant8`]) and narrows two rows of 16 channels at a time
+//! ([`Narrow8::two_runs`]).
 
 use core::arch::x86_64::*;
 
-use super::requant::{Out8, Rq8, finish8, pack8};
+use super::requant::{LaneRequant8, Narrow8, Rq8, Rq8F32};
 use crate::gemm::PackedGemm;
 
 /// Rows per micro-tile (and per widened block).
@@ -94,20 +97,27 @@ fn tiles(p: &PackedGemm, a: &[u8], mr: usize, c: &mut [i8], ldc: usize) {
     let mut jb = 0;
     while jb < blocks {
         let nb = (blocks - jb).min(NB);
+        let (a, c) = (a.as_ptr(), c.as_mut_ptr());
         // SAFETY: the CPU supports AVX2 (callers assert it); `a` holds mr widened rows of
         // 2·kp i16; `c` holds mr rows (stride ldc) of at least p.n channels (asserted); stores
-        // stop at channel p.n.
-        unsafe { tile_dispatch(p, a.as_ptr(), rb, c.as_mut_ptr(), ldc, jb, nb, mr) };
+        // stop at channel p.n; the form matches `p.quant`.
+        unsafe {
+            match (p.quant.f32_range.is_some(), p.quant.f32_bounded) {
+                (true, true) => tile_dispatch::<Rq8F32<false>>(p, a, rb, c, ldc, jb, nb, mr),
+                (true, false) => tile_dispatch::<Rq8F32<true>>(p, a, rb, c, ldc, jb, nb, mr),
+                (false, _) => tile_dispatch::<Rq8>(p, a, rb, c, ldc, jb, nb, mr),
+            }
+        };
         jb += nb;
     }
 }
 
 /// # Safety
 /// AVX2 available; `a` holds `mr` widened rows of `row_bytes`; `c` has `mr` rows (stride
-/// `ldc`) with room for channels `8·jb..p.n`.
+/// `ldc`) with room for channels `8·jb..p.n`; `p.quant` is in form `Q`.
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn tile_dispatch(
+unsafe fn tile_dispatch<Q: LaneRequant8>(
     p: &PackedGemm,
     a: *const u8,
     row_bytes: usize,
@@ -120,18 +130,18 @@ unsafe fn tile_dispatch(
     // SAFETY: forwarded from this function's contract.
     unsafe {
         match (mr, nb) {
-            (1, 1) => tile::<1, 1>(p, a, row_bytes, c, ldc, jb),
-            (1, 2) => tile::<1, 2>(p, a, row_bytes, c, ldc, jb),
-            (2, 1) => tile::<2, 1>(p, a, row_bytes, c, ldc, jb),
-            (2, 2) => tile::<2, 2>(p, a, row_bytes, c, ldc, jb),
-            (3, 1) => tile::<3, 1>(p, a, row_bytes, c, ldc, jb),
-            (3, 2) => tile::<3, 2>(p, a, row_bytes, c, ldc, jb),
-            (4, 1) => tile::<4, 1>(p, a, row_bytes, c, ldc, jb),
-            (4, 2) => tile::<4, 2>(p, a, row_bytes, c, ldc, jb),
-            (5, 1) => tile::<5, 1>(p, a, row_bytes, c, ldc, jb),
-            (5, 2) => tile::<5, 2>(p, a, row_bytes, c, ldc, jb),
-            (6, 1) => tile::<6, 1>(p, a, row_bytes, c, ldc, jb),
-            (6, 2) => tile::<6, 2>(p, a, row_bytes, c, ldc, jb),
+            (1, 1) => tile::<1, 1, Q>(p, a, row_bytes, c, ldc, jb),
+            (1, 2) => tile::<1, 2, Q>(p, a, row_bytes, c, ldc, jb),
+            (2, 1) => tile::<2, 1, Q>(p, a, row_bytes, c, ldc, jb),
+            (2, 2) => tile::<2, 2, Q>(p, a, row_bytes, c, ldc, jb),
+            (3, 1) => tile::<3, 1, Q>(p, a, row_bytes, c, ldc, jb),
+            (3, 2) => tile::<3, 2, Q>(p, a, row_bytes, c, ldc, jb),
+            (4, 1) => tile::<4, 1, Q>(p, a, row_bytes, c, ldc, jb),
+            (4, 2) => tile::<4, 2, Q>(p, a, row_bytes, c, ldc, jb),
+            (5, 1) => tile::<5, 1, Q>(p, a, row_bytes, c, ldc, jb),
+            (5, 2) => tile::<5, 2, Q>(p, a, row_bytes, c, ldc, jb),
+            (6, 1) => tile::<6, 1, Q>(p, a, row_bytes, c, ldc, jb),
+            (6, 2) => tile::<6, 2, Q>(p, a, row_bytes, c, ldc, jb),
             _ => unreachable!(),
         }
     }
@@ -141,7 +151,7 @@ unsafe fn tile_dispatch(
 /// As [`tile_dispatch`] with `mr = R`, `nb = B`.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn tile<const R: usize, const B: usize>(
+unsafe fn tile<const R: usize, const B: usize, Q: LaneRequant8>(
     p: &PackedGemm,
     a: *const u8,
     row_bytes: usize,
@@ -151,7 +161,11 @@ unsafe fn tile<const R: usize, const B: usize>(
 ) {
     let kp = p.k.div_ceil(2);
     let block_stride = kp * 16;
-    let mut acc = [[_mm256_setzero_si256(); B]; R];
+    // SAFETY: per-channel arrays are padded to a multiple of 16 >= 8·(jb + B).
+    let bias: [__m256i; B] = core::array::from_fn(|b| unsafe {
+        _mm256_loadu_si256(p.quant.bias.as_ptr().add((jb + b) * 8).cast())
+    });
+    let mut acc = [bias; R];
     // SAFETY: blocks jb..jb+B exist in the padded packing.
     let w0 = unsafe { p.w16.as_ptr().add(jb * block_stride) };
     for q in 0..kp {
@@ -169,29 +183,77 @@ unsafe fn tile<const R: usize, const B: usize>(
             }
         }
     }
-    let o = Out8::new(p.out);
-    for b in 0..B {
-        let ch = (jb + b) * 8;
-        // SAFETY: per-channel arrays are padded to a multiple of 16 >= ch + 8.
-        let (bias, q) = unsafe {
-            (
-                _mm256_loadu_si256(p.quant.bias.as_ptr().add(ch).cast()),
-                Rq8::load(&p.quant, ch),
-            )
-        };
-        let left = (p.n - ch).min(8);
-        for (r, acc_r) in acc.iter().enumerate() {
-            let bytes = pack8(finish8(_mm256_add_epi32(acc_r[b], bias), q, o));
-            // SAFETY: row r has room for channels ch..ch+left (left <= p.n − ch).
-            unsafe {
-                let dst = c.add(r * ldc + ch);
-                if left == 8 {
-                    _mm_storel_epi64(dst.cast(), bytes);
-                } else {
-                    let mut tmp = [0i8; 16];
-                    _mm_storeu_si128(tmp.as_mut_ptr().cast(), bytes);
-                    core::ptr::copy_nonoverlapping(tmp.as_ptr(), dst, left);
-                }
+    // SAFETY: forwarded from this function's contract.
+    unsafe { epilogue::<R, B, Q>(p, &acc, c, ldc, jb) }
+}
+
+/// Requantizes the tile's accumulators (bias included) and stores rows `0..R`, channels
+/// `8·jb..` up to `8·(jb + B)` or `p.n`.
+///
+/// # Safety
+/// As [`tile`].
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn epilogue<const R: usize, const B: usize, Q: LaneRequant8>(
+    p: &PackedGemm,
+    acc: &[[__m256i; B]; R],
+    c: *mut i8,
+    ldc: usize,
+    jb: usize,
+) {
+    let ch = jb * 8;
+    let left = p.n - ch;
+    let o = Narrow8::new(p.out);
+    // SAFETY: per-channel arrays are padded to a multiple of 16 >= ch + 8·B; `ch` is even;
+    // the form is `p.quant`'s (contract).
+    let q: [Q; B] = core::array::from_fn(|b| unsafe { Q::load(&p.quant, ch + 8 * b) });
+    let y: [[__m256i; B]; R] = core::array::from_fn(|r| {
+        // SAFETY: the CPU supports AVX2 (contract).
+        core::array::from_fn(|b| unsafe { q[b].apply_narrowed(acc[r][b]) })
+    });
+    if B == 1 {
+        for (r, y_r) in y.iter().enumerate() {
+            // SAFETY: row r has room for channels ch..ch + min(left, 8) (contract).
+            unsafe { store(c.add(r * ldc + ch), left.min(8), o.one_block(y_r[0])) };
+        }
+        return;
+    }
+    let run = |r: usize| [y[r][0], y[r][B - 1]];
+    for r in (0..R).step_by(2) {
+        let second = (r + 1 < R).then_some(r + 1);
+        let bytes = o.two_runs(run(r), run(second.unwrap_or(r)));
+        // SAFETY: rows r and r + 1 (when < R) have room for channels ch..ch + min(left, 16)
+        // (contract).
+        unsafe {
+            store(
+                c.add(r * ldc + ch),
+                left.min(16),
+                _mm256_castsi256_si128(bytes),
+            );
+            if let Some(r1) = second {
+                let hi = _mm256_extracti128_si256(bytes, 1);
+                store(c.add(r1 * ldc + ch), left.min(16), hi);
+            }
+        }
+    }
+}
+
+/// Stores the first `n` (at most 16) bytes of `bytes` at `dst`.
+///
+/// # Safety
+/// `dst` is writable for `n` bytes.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn store(dst: *mut i8, n: usize, bytes: __m128i) {
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        match n {
+            16 => _mm_storeu_si128(dst.cast(), bytes),
+            8 => _mm_storel_epi64(dst.cast(), bytes),
+            _ => {
+                let mut tmp = [0i8; 16];
+                _mm_storeu_si128(tmp.as_mut_ptr().cast(), bytes);
+                core::ptr::copy_nonoverlapping(tmp.as_ptr(), dst, n);
             }
         }
     }

@@ -1,11 +1,12 @@
 //! Lane-wise TFLite requantization on 8 × i32, bit-exact with
 //! [`crate::quant::multiply_by_quantized_multiplier`] (or its `_upward` form when the channels
-//! round ties upward, [`ChannelQuant::ties_up`]), or the `f32` form
-//! ([`crate::quant::requantize_f32`]) when the channels take it.
+//! round ties upward, [`ChannelQuant::ties_up`]), and the `f32` form
+//! ([`crate::quant::requantize_f32`], [`Rq8F32`]). The GEMM and the depthwise rows take the
+//! form once per call ([`LaneRequant8`]) and narrow their results together ([`Narrow8`]).
 
 use core::arch::x86_64::*;
 
-use crate::gemm::ChannelQuant;
+use crate::gemm::{ChannelQuant, OutputQuant};
 use crate::quant::Requant;
 
 /// Per-lane requantization parameters (see [`ChannelQuant`] for the derived ones).
@@ -19,8 +20,6 @@ pub(crate) struct Rq8 {
     pub rhalf: __m256i,
     /// All ones: ties of negative values round away from zero; zero: ties round upward.
     pub tie: __m256i,
-    /// The `f32` form ([`ChannelQuant::f32_range`]): scales and the range `[lo, hi]`.
-    pub f32: Option<[__m256; 3]>,
 }
 
 impl Rq8 {
@@ -44,11 +43,6 @@ impl Rq8 {
             rmask: ld(&q.rmask),
             rhalf: ld(&q.rhalf),
             tie: _mm256_set1_epi32(if q.ties_up { 0 } else { -1 }),
-            f32: q.f32_range.map(|[lo, hi]| {
-                // SAFETY: the caller guarantees 8 entries from `at` (`scale` has `mult`'s length).
-                let scale = unsafe { _mm256_loadu_ps(q.scale.as_ptr().add(at)) };
-                [scale, _mm256_set1_ps(lo), _mm256_set1_ps(hi)]
-            }),
         }
     }
 
@@ -64,7 +58,6 @@ impl Rq8 {
             rmask: _mm256_set1_epi32(rmask),
             rhalf: _mm256_set1_epi32(rmask >> 1),
             tie: _mm256_set1_epi32(-1),
-            f32: None,
         }
     }
 }
@@ -79,7 +72,7 @@ pub(crate) struct Out8 {
 
 impl Out8 {
     #[target_feature(enable = "avx2")]
-    pub fn new(o: crate::gemm::OutputQuant) -> Self {
+    pub fn new(o: OutputQuant) -> Self {
         Out8 {
             zp: _mm256_set1_epi32(o.zp),
             min: _mm256_set1_epi32(o.min),
@@ -107,20 +100,150 @@ pub(crate) fn mbqm8(acc: __m256i, q: Rq8) -> __m256i {
     _mm256_sub_epi32(shifted, _mm256_cmpgt_epi32(rem, thr))
 }
 
-/// Requantizes, adds the output zero point and clamps.
+/// Requantizes (fixed point), adds the output zero point and clamps.
 #[inline]
 #[target_feature(enable = "avx2")]
 pub(crate) fn finish8(acc: __m256i, q: Rq8, o: Out8) -> __m256i {
-    let y = match q.f32 {
-        // `cvtps2dq` rounds ties to even (MXCSR's default, which Rust never changes).
-        Some([scale, lo, hi]) => _mm256_cvtps_epi32(_mm256_min_ps(
-            _mm256_max_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(acc), scale), lo),
-            hi,
-        )),
-        None => mbqm8(acc, q),
-    };
-    let v = _mm256_add_epi32(y, o.zp);
+    let v = _mm256_add_epi32(mbqm8(acc, q), o.zp);
     _mm256_min_epi32(_mm256_max_epi32(v, o.min), o.max)
+}
+
+/// The `f32` requantization ([`ChannelQuant::f32_range`]) of 8 lanes: their scales and the
+/// upper end of the range, `max − zp`. `HI = false` where no product can reach the `i32`
+/// range ([`ChannelQuant::f32_bounded`]): the upper clamp is skipped too.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Rq8F32<const HI: bool> {
+    pub scale: __m256,
+    pub hi: __m256,
+}
+
+/// A requantization form, [`Rq8`] (TFLite's fixed point) or [`Rq8F32`], chosen once per call
+/// so that the kernels' loops carry no branch and keep only the constants the form uses.
+pub(crate) trait LaneRequant8: Copy {
+    /// Lanes `at..at + 8` of `q` (which must be in this form).
+    ///
+    /// # Safety
+    /// `at + 8 <= q.mult.len()`, `at` even; the CPU supports AVX2.
+    unsafe fn load(q: &ChannelQuant, at: usize) -> Self;
+
+    /// The requantized lanes before the zero point, for [`Narrow8`]: lanes that would lie
+    /// below the output's minimum may come out as any value below it (the `f32` form skips
+    /// its lower clamp, which the saturating narrowing and the byte clamp stand in for).
+    ///
+    /// # Safety
+    /// The CPU supports AVX2.
+    unsafe fn apply_narrowed(self, acc: __m256i) -> __m256i;
+}
+
+impl LaneRequant8 for Rq8 {
+    #[inline]
+    unsafe fn load(q: &ChannelQuant, at: usize) -> Self {
+        debug_assert!(q.f32_range.is_none());
+        // SAFETY: forwarded from this function's contract.
+        unsafe { Rq8::load(q, at) }
+    }
+
+    #[inline]
+    unsafe fn apply_narrowed(self, acc: __m256i) -> __m256i {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { mbqm8(acc, self) }
+    }
+}
+
+impl<const HI: bool> LaneRequant8 for Rq8F32<HI> {
+    #[inline]
+    unsafe fn load(q: &ChannelQuant, at: usize) -> Self {
+        let [_, hi] = q.f32_range.unwrap_or([0.0; 2]);
+        debug_assert!(q.f32_range.is_some() && (HI || q.f32_bounded));
+        // SAFETY: the caller guarantees 8 entries from `at` (`scale` has `mult`'s length) and
+        // AVX2.
+        unsafe {
+            Rq8F32 {
+                scale: _mm256_loadu_ps(q.scale.as_ptr().add(at)),
+                hi: _mm256_set1_ps(hi),
+            }
+        }
+    }
+
+    #[inline]
+    unsafe fn apply_narrowed(self, acc: __m256i) -> __m256i {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { requant8_f32_narrowed::<HI>(acc, self) }
+    }
+}
+
+/// [`crate::quant::requantize_f32`] before the zero point and without the lower clamp:
+/// `cvtdq2ps`, `mulps`, the upper clamp where a product may reach 2^31 (`HI`; `cvtps2dq`
+/// turns an overflow into `i32::MIN`), `cvtps2dq` rounding ties to even (MXCSR's default,
+/// which Rust never changes). A product below the range converts to an integer below it (or
+/// to `i32::MIN`), which [`Narrow8`] maps to the minimum as the reference's clamp does.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn requant8_f32_narrowed<const HI: bool>(acc: __m256i, q: Rq8F32<HI>) -> __m256i {
+    let x = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), q.scale);
+    let x = if HI { _mm256_min_ps(x, q.hi) } else { x };
+    _mm256_cvtps_epi32(x)
+}
+
+/// Narrowing of requantized lanes ([`LaneRequant8::apply_narrowed`]) to int8: `vpackssdw`,
+/// the output zero point added saturating in i16, `vpacksswb`, the clamp on bytes. Equal to
+/// TFLite's `clamp(v + zp, min, max)` because every saturation step lies outside the int8
+/// range.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Narrow8 {
+    zp: __m256i,
+    min: __m256i,
+    max: __m256i,
+}
+
+impl Narrow8 {
+    #[target_feature(enable = "avx2")]
+    pub fn new(o: OutputQuant) -> Self {
+        Narrow8 {
+            zp: _mm256_set1_epi16(o.zp as i16),
+            min: _mm256_set1_epi8(o.min as i8),
+            max: _mm256_set1_epi8(o.max as i8),
+        }
+    }
+
+    /// Two runs of 16 channels (`a`, `b`: channels 0–7 and 8–15 each) as 32 bytes: `a`'s in
+    /// the low 16, `b`'s in the high 16 (one lane permutation undoes the packs' interleave).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub fn two_runs(self, a: [__m256i; 2], b: [__m256i; 2]) -> __m256i {
+        let wa = _mm256_adds_epi16(_mm256_packs_epi32(a[0], a[1]), self.zp);
+        let wb = _mm256_adds_epi16(_mm256_packs_epi32(b[0], b[1]), self.zp);
+        // Dwords: a0–3 a8–11 b0–3 b8–11 | a4–7 a12–15 b4–7 b12–15.
+        let bytes = _mm256_packs_epi16(wa, wb);
+        let bytes = _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        self.clamp(bytes)
+    }
+
+    /// 8 channels as the low 8 bytes.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub fn one_block(self, v: __m256i) -> __m128i {
+        let w = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+        let w = _mm_adds_epi16(w, _mm256_castsi256_si128(self.zp));
+        _mm256_castsi256_si128(self.clamp(_mm256_castsi128_si256(_mm_packs_epi16(w, w))))
+    }
+
+    /// The clamp to `[min, max]` on bytes.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub fn clamp(self, bytes: __m256i) -> __m256i {
+        _mm256_min_epi8(_mm256_max_epi8(bytes, self.min), self.max)
+    }
+
+    /// 16 channels in the depthwise accumulators' order (channels 0–3 and 8–11 in `v[0]`,
+    /// 4–7 and 12–15 in `v[1]`, [`crate::PackedDepthwise`]) as 16 bytes in channel order.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub fn depthwise_pair(self, v: [__m256i; 2]) -> __m128i {
+        let words = _mm256_adds_epi16(_mm256_packs_epi32(v[0], v[1]), self.zp);
+        let bytes = _mm256_permute4x64_epi64(_mm256_packs_epi16(words, words), 0b00_00_10_00);
+        _mm256_castsi256_si128(self.clamp(bytes))
+    }
 }
 
 /// Packs 8 i32 (already in the int8 range) into the low 8 bytes of an `__m128i`.
