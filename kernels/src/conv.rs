@@ -1,9 +1,10 @@
 //! 2-D convolution (any kernel, stride, dilation, padding, groups) prepared for one tier.
 //!
 //! The scalar tier runs TFLite's reference loop directly. The SIMD tiers run a pointwise
-//! convolution as one GEMM over pixels, and anything else as im2col (blocks of
-//! [`IM2COL_ROWS`] output pixels into scratch, padding filled with the input zero point) then
-//! GEMM, per group.
+//! convolution as one GEMM over pixels, a convolution with short kernel rows (few input
+//! channels, one group) as GEMMs reading a padded copy of its input in place ([`Implicit`]),
+//! and anything else as im2col (blocks of [`IM2COL_ROWS`] output pixels into scratch, padding
+//! filled with the input zero point) then GEMM, per group.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -28,57 +29,80 @@ pub struct PackedConv {
     pub(crate) requant: Arc<[Requant]>,
     /// One packed GEMM per group (SIMD tiers).
     pub(crate) groups: Arc<[PackedGemm]>,
-    /// The VNNI tier reads this convolution straight from its padded input (no im2col).
+    /// The SIMD tiers read this convolution straight from its padded input (no im2col).
     pub(crate) implicit: Option<Implicit>,
 }
 
-/// The longest kernel row (`k_w · in_c` bytes, rounded up to 4) read straight from the padded
-/// input; convolutions with longer rows (many input channels) use im2col, whose copies are
-/// then long runs.
+/// The longest kernel row (`k_w · in_c` values, rounded up to a word) read straight from the
+/// padded input; convolutions with longer rows (many input channels) use im2col, whose copies
+/// are then long runs.
 const IMPLICIT_MAX_RUN: usize = 64;
 
-/// A VNNI convolution without im2col: the input is copied once, flipped to u8 and padded with
-/// its zero point, into `hp` rows of `wp` pixels; output row `oy` is then a GEMM whose A rows
-/// start `stride_w · in_c` bytes apart, each row read as `k_h` segments (one per kernel row,
-/// `dilation_h` padded rows apart) of `run4` bytes. The packed weights hold each kernel row's
-/// `k_w · in_c` weights followed by zeros up to `run4`, so the bytes read past a kernel row
-/// (the next pixel's) count for nothing.
+/// A convolution without im2col (SIMD tiers): the input is copied once into `hp` rows of `wp`
+/// pixels, padded with its zero point, in the tier's GEMM operand form (VNNI: flipped to u8;
+/// AVX2: `x − zp` widened to i16); output row `oy` is then a GEMM whose A rows start
+/// `stride_w` pixels apart, each row read as `k_h` segments (one per kernel row, `dilation_h`
+/// padded rows apart) of `run` values. `run` is `k_w · in_c` rounded up to the tier's word (4
+/// values for VNNI, 2 for AVX2); the packed weights hold each kernel row's `k_w · in_c`
+/// weights followed by zeros up to `run`, so the values read past a kernel row (the next
+/// pixel's) count for nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Implicit {
     pub hp: usize,
     pub wp: usize,
-    pub run4: usize,
+    pub run: usize,
 }
 
 impl Implicit {
     /// The implicit form of `d` on `tier`, where it applies.
     fn plan(tier: Tier, d: &Conv2dParams) -> Option<Implicit> {
-        let run4 = (d.k_w * d.in_c).div_ceil(4) * 4;
-        let applies = tier == Tier::Avx512Vnni
-            && !d.is_pointwise()
-            && d.groups == 1
-            && d.dilation_w == 1
-            && run4 <= IMPLICIT_MAX_RUN;
+        let word = match tier {
+            Tier::Avx512Vnni => 4,
+            Tier::Avx2 => 2,
+            Tier::Generic => return None,
+        };
+        let run = (d.k_w * d.in_c).div_ceil(word) * word;
+        let applies =
+            !d.is_pointwise() && d.groups == 1 && d.dilation_w == 1 && run <= IMPLICIT_MAX_RUN;
         applies.then(|| Implicit {
             hp: (d.out_h - 1) * d.stride_h + (d.k_h - 1) * d.dilation_h + 1,
             wp: (d.out_w - 1) * d.stride_w + d.k_w,
-            run4,
+            run,
         })
     }
 
-    /// Scratch bytes: the padded input and a tail the last row's last quad may read.
-    fn scratch_bytes(&self, d: &Conv2dParams) -> usize {
-        self.hp * self.wp * d.in_c + 4
+    /// Scratch bytes on `tier`: the padded input and a tail the last row's last word may
+    /// read.
+    fn scratch_bytes(&self, tier: Tier, d: &Conv2dParams) -> usize {
+        let values = self.hp * self.wp * d.in_c + 4;
+        if tier == Tier::Avx2 {
+            2 * values
+        } else {
+            values
+        }
     }
 
-    /// OHWI weights with every kernel row widened from `k_w · in_c` to `run4` bytes.
+    /// OHWI weights with every kernel row widened from `k_w · in_c` to `run` values.
     fn widen(&self, d: &Conv2dParams, weights: &[i8]) -> Vec<i8> {
         let run = d.k_w * d.in_c;
-        let mut w = vec![0i8; d.out_c * d.k_h * self.run4];
-        for (dst, src) in w.chunks_exact_mut(self.run4).zip(weights.chunks_exact(run)) {
+        let mut w = vec![0i8; d.out_c * d.k_h * self.run];
+        for (dst, src) in w.chunks_exact_mut(self.run).zip(weights.chunks_exact(run)) {
             dst[..run].copy_from_slice(src);
         }
         w
+    }
+
+    /// The GEMM's view of the padded input: rows `stride_w` pixels apart, one segment per
+    /// kernel row (`bytes` per value: 1 for VNNI, 2 for AVX2).
+    #[cfg(target_arch = "x86_64")]
+    fn layout(&self, d: &Conv2dParams, bytes: usize) -> crate::gemm::ALayout {
+        let row_bytes = self.wp * d.in_c * bytes;
+        crate::gemm::ALayout {
+            row: d.stride_w * d.in_c * bytes,
+            segs: d.k_h,
+            seg_words: self.run * bytes / 4,
+            seg_stride: d.dilation_h * row_bytes,
+        }
     }
 }
 
@@ -159,7 +183,7 @@ impl PackedConv {
             vec![PackedGemm::new(
                 tier,
                 params.out_c,
-                params.k_h * im.run4,
+                params.k_h * im.run,
                 &im.widen(params, weights),
                 Some(&bias),
                 requant,
@@ -223,8 +247,8 @@ impl PackedConv {
         let mut sliced = self.clone();
         sliced.implicit = Implicit::plan(self.tier, &params);
         debug_assert_eq!(
-            sliced.implicit.map(|i| i.run4),
-            self.implicit.map(|i| i.run4),
+            sliced.implicit.map(|i| i.run),
+            self.implicit.map(|i| i.run),
             "the packing does not depend on the rows"
         );
         sliced.params = params;
@@ -272,7 +296,7 @@ impl PackedConv {
             return 0;
         };
         if let Some(im) = self.implicit {
-            return im.scratch_bytes(&self.params);
+            return im.scratch_bytes(self.tier, &self.params);
         }
         if self.params.is_pointwise() {
             return g.scratch_bytes();
@@ -308,21 +332,33 @@ impl PackedConv {
         let pixels = d.out_h * d.out_w;
         #[cfg(target_arch = "x86_64")]
         if let Some(im) = self.implicit {
-            use crate::x86_64::avx512vnni::{gemm, im2col};
-            let row_bytes = im.wp * d.in_c;
-            let layout = gemm::ALayout {
-                row: d.stride_w * d.in_c,
-                segs: d.k_h,
-                seg_quads: im.run4 / 4,
-                seg_stride: d.dilation_h * row_bytes,
-            };
-            let padded = &mut scratch[..im.scratch_bytes(d)];
+            let padded = &mut scratch[..im.scratch_bytes(self.tier, d)];
+            let wide = self.tier == Tier::Avx2;
+            let bytes = if wide { 2 } else { 1 };
+            let layout = im.layout(d, bytes);
+            // Output row `oy` reads from padded row `oy · stride_h` on.
+            let row_step = d.stride_h * im.wp * d.in_c * bytes;
             for b in 0..d.batch {
-                im2col::pad_flipped(d, input, b, im.hp, im.wp, padded);
+                if wide {
+                    crate::x86_64::avx2::im2col::pad_widened(d, input, b, im.hp, im.wp, padded);
+                } else {
+                    crate::x86_64::avx512vnni::im2col::pad_flipped(
+                        d, input, b, im.hp, im.wp, padded,
+                    );
+                }
                 for oy in 0..d.out_h {
                     let out = &mut output[(b * pixels + oy * d.out_w) * d.out_c..];
-                    let a = &padded[oy * d.stride_h * row_bytes..];
-                    gemm::gemm_strided(&self.groups[0], a, layout, d.out_w, out, d.out_c);
+                    let a = &padded[oy * row_step..];
+                    let g = &self.groups[0];
+                    if wide {
+                        crate::x86_64::avx2::gemm::gemm_strided(
+                            g, a, layout, d.out_w, out, d.out_c,
+                        );
+                    } else {
+                        crate::x86_64::avx512vnni::gemm::gemm_strided(
+                            g, a, layout, d.out_w, out, d.out_c,
+                        );
+                    }
                 }
             }
             return;

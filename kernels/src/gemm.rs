@@ -169,6 +169,39 @@ impl ChannelQuant {
 }
 
 /// Output zero point and clamp range.
+/// Where the bytes of A lie for the SIMD GEMMs, in 4-byte words (a VNNI quad of u8, an AVX2
+/// pair of i16): row `r`, word `q = s·seg_words + j` (segment `s`, word `j` in it) is the 4
+/// bytes at `r·row + s·seg_stride + 4j`. A plain matrix is one segment of `k` words; a
+/// convolution read straight from its padded input has one segment per kernel row.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ALayout {
+    /// Bytes between consecutive rows.
+    pub row: usize,
+    /// Segments per row.
+    pub segs: usize,
+    /// Words per segment.
+    pub seg_words: usize,
+    /// Bytes between consecutive segments of a row.
+    pub seg_stride: usize,
+}
+
+impl ALayout {
+    /// Dense rows of `row` bytes (a multiple of 4).
+    pub(crate) fn dense(row: usize) -> Self {
+        ALayout {
+            row,
+            segs: 1,
+            seg_words: row / 4,
+            seg_stride: 0,
+        }
+    }
+
+    /// Bytes from a tile's first row to the end of the last word of row `rows − 1`.
+    pub(crate) fn span(&self, rows: usize) -> usize {
+        (rows - 1) * self.row + (self.segs - 1) * self.seg_stride + self.seg_words * 4
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct OutputQuant {
     pub zp: i32,

@@ -8,7 +8,7 @@
 use core::arch::x86_64::*;
 
 use super::requant::{LaneRequant8, Narrow8, Rq8, Rq8F32};
-use crate::gemm::PackedGemm;
+use crate::gemm::{ALayout, PackedGemm};
 
 /// Rows per micro-tile (and per widened block).
 pub(crate) const MR: usize = 6;
@@ -57,7 +57,15 @@ pub(crate) fn gemm(
                 d.copy_from_slice(&((x as i32 - p.input_zp) as i16).to_ne_bytes());
             }
         }
-        tiles(p, &scratch[..mr * row_bytes], mr, &mut c[i * ldc..], ldc);
+        let la = ALayout::dense(row_bytes);
+        tiles(
+            p,
+            &scratch[..mr * row_bytes],
+            la,
+            mr,
+            &mut c[i * ldc..],
+            ldc,
+        );
         i += mr;
     }
 }
@@ -65,12 +73,25 @@ pub(crate) fn gemm(
 /// As [`gemm`] on `m` rows already widened ([`row_bytes`] each, e.g. by
 /// [`super::im2col::im2col_widened`]).
 pub(crate) fn gemm_widened(p: &PackedGemm, a: &[u8], m: usize, c: &mut [i8], ldc: usize) {
+    gemm_strided(p, a, ALayout::dense(row_bytes(p.k)), m, c, ldc);
+}
+
+/// As [`gemm_widened`], with A's `m` widened rows laid out as `la` says inside `a` (in pairs
+/// of i16: `la.segs · la.seg_words` must be the packed k's pair count), e.g. read in place
+/// from a padded input ([`super::im2col::pad_widened`]).
+pub(crate) fn gemm_strided(
+    p: &PackedGemm,
+    a: &[u8],
+    la: ALayout,
+    m: usize,
+    c: &mut [i8],
+    ldc: usize,
+) {
     super::assert_supported();
     if m == 0 || p.n == 0 {
         return;
     }
-    let rb = row_bytes(p.k);
-    assert!(a.len() >= m * rb, "gemm: A too short");
+    assert!(a.len() >= la.span(m), "gemm: A too short");
     assert!(
         ldc >= p.n && c.len() >= (m - 1) * ldc + p.n,
         "gemm: C too short"
@@ -78,15 +99,19 @@ pub(crate) fn gemm_widened(p: &PackedGemm, a: &[u8], m: usize, c: &mut [i8], ldc
     let mut i = 0;
     while i < m {
         let mr = (m - i).min(MR);
-        tiles(p, &a[i * rb..(i + mr) * rb], mr, &mut c[i * ldc..], ldc);
+        tiles(p, &a[i * la.row..], la, mr, &mut c[i * ldc..], ldc);
         i += mr;
     }
 }
 
-/// One block of `mr <= MR` widened rows (`a`) into rows of `c`, every channel block.
-fn tiles(p: &PackedGemm, a: &[u8], mr: usize, c: &mut [i8], ldc: usize) {
-    let rb = row_bytes(p.k);
-    assert!(mr <= MR && a.len() >= mr * rb, "gemm: A block too short");
+/// One block of `mr <= MR` widened rows (`a`, laid out as `la` says) into rows of `c`, every
+/// channel block.
+fn tiles(p: &PackedGemm, a: &[u8], la: ALayout, mr: usize, c: &mut [i8], ldc: usize) {
+    assert!(
+        mr <= MR && a.len() >= la.span(mr),
+        "gemm: A block too short"
+    );
+    assert_eq!(la.segs * la.seg_words, p.k.div_ceil(2), "gemm: A layout");
     assert!(c.len() >= (mr - 1) * ldc + p.n, "gemm: C block too short");
     assert_eq!(
         p.w16.len(),
@@ -98,14 +123,14 @@ fn tiles(p: &PackedGemm, a: &[u8], mr: usize, c: &mut [i8], ldc: usize) {
     while jb < blocks {
         let nb = (blocks - jb).min(NB);
         let (a, c) = (a.as_ptr(), c.as_mut_ptr());
-        // SAFETY: the CPU supports AVX2 (callers assert it); `a` holds mr widened rows of
-        // 2·kp i16; `c` holds mr rows (stride ldc) of at least p.n channels (asserted); stores
-        // stop at channel p.n; the form matches `p.quant`.
+        // SAFETY: the CPU supports AVX2 (callers assert it); every pair of the mr rows lies
+        // inside `a` (span asserted); `c` holds mr rows (stride ldc) of at least p.n channels
+        // (asserted); stores stop at channel p.n; the form matches `p.quant`.
         unsafe {
             match (p.quant.f32_range.is_some(), p.quant.f32_bounded) {
-                (true, true) => tile_dispatch::<Rq8F32<false>>(p, a, rb, c, ldc, jb, nb, mr),
-                (true, false) => tile_dispatch::<Rq8F32<true>>(p, a, rb, c, ldc, jb, nb, mr),
-                (false, _) => tile_dispatch::<Rq8>(p, a, rb, c, ldc, jb, nb, mr),
+                (true, true) => tile_dispatch::<Rq8F32<false>>(p, a, la, c, ldc, jb, nb, mr),
+                (true, false) => tile_dispatch::<Rq8F32<true>>(p, a, la, c, ldc, jb, nb, mr),
+                (false, _) => tile_dispatch::<Rq8>(p, a, la, c, ldc, jb, nb, mr),
             }
         };
         jb += nb;
@@ -113,14 +138,15 @@ fn tiles(p: &PackedGemm, a: &[u8], mr: usize, c: &mut [i8], ldc: usize) {
 }
 
 /// # Safety
-/// AVX2 available; `a` holds `mr` widened rows of `row_bytes`; `c` has `mr` rows (stride
-/// `ldc`) with room for channels `8·jb..p.n`; `p.quant` is in form `Q`.
+/// AVX2 available; `a` holds `mr` widened rows laid out as `la` says (every pair readable);
+/// `c` has `mr` rows (stride `ldc`) with room for channels `8·jb..p.n`; `p.quant` is in form
+/// `Q`.
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn tile_dispatch<Q: LaneRequant8>(
     p: &PackedGemm,
     a: *const u8,
-    row_bytes: usize,
+    la: ALayout,
     c: *mut i8,
     ldc: usize,
     jb: usize,
@@ -130,18 +156,18 @@ unsafe fn tile_dispatch<Q: LaneRequant8>(
     // SAFETY: forwarded from this function's contract.
     unsafe {
         match (mr, nb) {
-            (1, 1) => tile::<1, 1, Q>(p, a, row_bytes, c, ldc, jb),
-            (1, 2) => tile::<1, 2, Q>(p, a, row_bytes, c, ldc, jb),
-            (2, 1) => tile::<2, 1, Q>(p, a, row_bytes, c, ldc, jb),
-            (2, 2) => tile::<2, 2, Q>(p, a, row_bytes, c, ldc, jb),
-            (3, 1) => tile::<3, 1, Q>(p, a, row_bytes, c, ldc, jb),
-            (3, 2) => tile::<3, 2, Q>(p, a, row_bytes, c, ldc, jb),
-            (4, 1) => tile::<4, 1, Q>(p, a, row_bytes, c, ldc, jb),
-            (4, 2) => tile::<4, 2, Q>(p, a, row_bytes, c, ldc, jb),
-            (5, 1) => tile::<5, 1, Q>(p, a, row_bytes, c, ldc, jb),
-            (5, 2) => tile::<5, 2, Q>(p, a, row_bytes, c, ldc, jb),
-            (6, 1) => tile::<6, 1, Q>(p, a, row_bytes, c, ldc, jb),
-            (6, 2) => tile::<6, 2, Q>(p, a, row_bytes, c, ldc, jb),
+            (1, 1) => tile::<1, 1, Q>(p, a, la, c, ldc, jb),
+            (1, 2) => tile::<1, 2, Q>(p, a, la, c, ldc, jb),
+            (2, 1) => tile::<2, 1, Q>(p, a, la, c, ldc, jb),
+            (2, 2) => tile::<2, 2, Q>(p, a, la, c, ldc, jb),
+            (3, 1) => tile::<3, 1, Q>(p, a, la, c, ldc, jb),
+            (3, 2) => tile::<3, 2, Q>(p, a, la, c, ldc, jb),
+            (4, 1) => tile::<4, 1, Q>(p, a, la, c, ldc, jb),
+            (4, 2) => tile::<4, 2, Q>(p, a, la, c, ldc, jb),
+            (5, 1) => tile::<5, 1, Q>(p, a, la, c, ldc, jb),
+            (5, 2) => tile::<5, 2, Q>(p, a, la, c, ldc, jb),
+            (6, 1) => tile::<6, 1, Q>(p, a, la, c, ldc, jb),
+            (6, 2) => tile::<6, 2, Q>(p, a, la, c, ldc, jb),
             _ => unreachable!(),
         }
     }
@@ -154,7 +180,7 @@ unsafe fn tile_dispatch<Q: LaneRequant8>(
 unsafe fn tile<const R: usize, const B: usize, Q: LaneRequant8>(
     p: &PackedGemm,
     a: *const u8,
-    row_bytes: usize,
+    la: ALayout,
     c: *mut i8,
     ldc: usize,
     jb: usize,
@@ -168,18 +194,22 @@ unsafe fn tile<const R: usize, const B: usize, Q: LaneRequant8>(
     let mut acc = [bias; R];
     // SAFETY: blocks jb..jb+B exist in the padded packing.
     let w0 = unsafe { p.w16.as_ptr().add(jb * block_stride) };
-    for q in 0..kp {
-        let mut w = [_mm256_setzero_si256(); B];
-        for (b, wb) in w.iter_mut().enumerate() {
-            // SAFETY: pair q of block jb + b: 16 i16 inside the packing.
-            *wb = unsafe { _mm256_loadu_si256(w0.add(b * block_stride + q * 16).cast()) };
-        }
-        for (r, acc_r) in acc.iter_mut().enumerate() {
-            // SAFETY: pair q of widened row r lies inside its row_bytes = 4·kp.
-            let pair = unsafe { a.add(r * row_bytes + q * 4).cast::<i32>().read_unaligned() };
-            let av = _mm256_set1_epi32(pair);
-            for (accv, wb) in acc_r.iter_mut().zip(&w) {
-                *accv = _mm256_add_epi32(*accv, _mm256_madd_epi16(av, *wb));
+    for s in 0..la.segs {
+        let a_s = a.wrapping_add(s * la.seg_stride);
+        for j in 0..la.seg_words {
+            let q = s * la.seg_words + j;
+            let mut w = [_mm256_setzero_si256(); B];
+            for (b, wb) in w.iter_mut().enumerate() {
+                // SAFETY: pair q < kp of block jb + b: 16 i16 inside the packing.
+                *wb = unsafe { _mm256_loadu_si256(w0.add(b * block_stride + q * 16).cast()) };
+            }
+            for (r, acc_r) in acc.iter_mut().enumerate() {
+                // SAFETY: pair j of segment s of row r is readable (contract).
+                let pair = unsafe { a_s.add(r * la.row + 4 * j).cast::<i32>().read_unaligned() };
+                let av = _mm256_set1_epi32(pair);
+                for (accv, wb) in acc_r.iter_mut().zip(&w) {
+                    *accv = _mm256_add_epi32(*accv, _mm256_madd_epi16(av, *wb));
+                }
             }
         }
     }

@@ -64,3 +64,42 @@ pub(crate) fn im2col_widened(
         }
     }
 }
+
+/// Copies image `b` of `input` widened (`x − zp` as native-endian i16) into `hp` rows of `wp`
+/// pixels, `pad_top` rows and `pad_left` columns of padding (0, the zero point's value)
+/// before it and padding after: the padded input a [`super::gemm::gemm_strided`] convolution
+/// reads in place. Bytes of `dst` past the `hp · wp · in_c` values are zeroed too.
+///
+/// # Panics
+/// Unless `dst` holds `hp · wp · in_c` values and `b` is an image of `input`.
+pub(crate) fn pad_widened(
+    d: &Conv2dParams,
+    input: &[i8],
+    b: usize,
+    hp: usize,
+    wp: usize,
+    dst: &mut [u8],
+) {
+    let c = d.in_c;
+    assert!(dst.len() >= 2 * hp * wp * c && b < d.batch, "pad: buffer");
+    let zp = d.input_zp as i16;
+    let left = d.pad_left.min(wp);
+    let cols = d.in_w.min(wp - left);
+    let (rows, slack) = dst.split_at_mut(2 * hp * wp * c);
+    for (py, row) in rows.chunks_exact_mut(2 * wp * c).enumerate() {
+        let iy = py as isize - d.pad_top as isize;
+        if iy < 0 || iy as usize >= d.in_h {
+            row.fill(0);
+            continue;
+        }
+        let src = (b * d.in_h + iy as usize) * d.in_w * c;
+        row[..2 * left * c].fill(0);
+        widen(
+            &mut row[2 * left * c..2 * (left + cols) * c],
+            &input[src..src + cols * c],
+            zp,
+        );
+        row[2 * (left + cols) * c..].fill(0);
+    }
+    slack.fill(0);
+}

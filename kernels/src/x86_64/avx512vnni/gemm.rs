@@ -17,6 +17,7 @@ use super::gemm_pairs;
 use super::im2col::flip_copy;
 use super::requant::Out16;
 use crate::conv_add::Residual;
+pub(crate) use crate::gemm::ALayout;
 use crate::gemm::{OutputQuant, PackedGemm};
 use epilogue::epilogue;
 use tiles::{tile_6x4, tile_12x1, tile_12x2};
@@ -27,38 +28,6 @@ pub(crate) const MR: usize = 6;
 pub(crate) const NB: usize = 4;
 /// Rows of A flipped into scratch at a time.
 pub(crate) const ROWS: usize = 96;
-
-/// Where the bytes of A lie: row `r`, quad `q = s·seg_quads + j` (segment `s`, quad `j` in it)
-/// is the 4 bytes at `r·row + s·seg_stride + 4j`. A plain matrix is one segment of `k4 / 4`
-/// quads; a convolution read straight from its padded input has one segment per kernel row.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ALayout {
-    /// Bytes between consecutive rows.
-    pub row: usize,
-    /// Segments per row.
-    pub segs: usize,
-    /// Quads per segment.
-    pub seg_quads: usize,
-    /// Bytes between consecutive segments of a row.
-    pub seg_stride: usize,
-}
-
-impl ALayout {
-    /// Dense rows of `k4` bytes.
-    fn dense(k4: usize) -> Self {
-        ALayout {
-            row: k4,
-            segs: 1,
-            seg_quads: k4 / 4,
-            seg_stride: 0,
-        }
-    }
-
-    /// Bytes from a tile's first row to the end of the last quad of row `rows − 1`.
-    pub(crate) fn span(&self, rows: usize) -> usize {
-        (rows - 1) * self.row + (self.segs - 1) * self.seg_stride + self.seg_quads * 4
-    }
-}
 
 /// A residual added in the epilogue: `c = add.apply(requant(acc), skip)` (the add of a
 /// [`Residual`], the GEMM's result as first operand), the skip operand's channels `ldb..n`
@@ -277,7 +246,7 @@ pub(crate) fn gemm_flipped(p: &PackedGemm, a: &[u8], m: usize, c: &mut [i8], ldc
 }
 
 /// As [`gemm_flipped`], with A's `m` rows laid out as `layout` says inside `a`
-/// (`layout.segs · layout.seg_quads · 4` must equal the packed k rounded up to 4).
+/// (`layout.segs · layout.seg_words · 4` must equal the packed k rounded up to 4).
 pub(crate) fn gemm_strided(
     p: &PackedGemm,
     a: &[u8],
@@ -291,7 +260,7 @@ pub(crate) fn gemm_strided(
         return;
     }
     let k4 = p.k.div_ceil(4) * 4;
-    assert_eq!(layout.segs * layout.seg_quads * 4, k4, "gemm: A layout");
+    assert_eq!(layout.segs * layout.seg_words * 4, k4, "gemm: A layout");
     assert!(a.len() >= layout.span(m), "gemm: A too short");
     assert!(
         ldc >= p.n && c.len() >= (m - 1) * ldc + p.n,
@@ -319,7 +288,7 @@ pub(crate) fn gemm_strided(
 /// `la` says, `la.span(rows)` bytes readable (quads past k carry zero weights, so their
 /// bytes may be anything); `dst.c` at `rows` rows (stride `ldc`) with room for channels
 /// `0..p.n`, and the skip operand (if any) at `rows` rows; the weights are packed for
-/// AVX-512 VNNI with `la.segs · la.seg_quads` quads.
+/// AVX-512 VNNI with `la.segs · la.seg_words` quads.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 unsafe fn blocks_of_rows(p: &PackedGemm, a: *const u8, la: ALayout, rows: usize, dst: Dst) {
     let blocks = p.n.div_ceil(16);
@@ -406,7 +375,7 @@ unsafe fn tile<const R: usize, const B: usize>(
     dst: Dst,
     jb: usize,
 ) {
-    let bs = lda.segs * lda.seg_quads * 64;
+    let bs = lda.segs * lda.seg_words * 64;
     // SAFETY: the bias is padded to a multiple of 16 channels; blocks jb..jb+B exist.
     let bias: [__m512i; B] = core::array::from_fn(|b| unsafe {
         _mm512_loadu_si512(p.quant.bias.as_ptr().add((jb + b) * 16).cast())
@@ -417,11 +386,11 @@ unsafe fn tile<const R: usize, const B: usize>(
     for s in 0..lda.segs {
         // SAFETY: segment s of every row lies inside A (contract: span readable).
         let a_s = unsafe { a.add(s * lda.seg_stride) };
-        for j in 0..lda.seg_quads {
-            let q = s * lda.seg_quads + j;
+        for j in 0..lda.seg_words {
+            let q = s * lda.seg_words + j;
             let mut w = [_mm512_setzero_si512(); B];
             for (b, wb) in w.iter_mut().enumerate() {
-                // SAFETY: q < segs · seg_quads, so the 64 bytes lie inside block jb + b.
+                // SAFETY: q < segs · seg_words, so the 64 bytes lie inside block jb + b.
                 *wb = unsafe { _mm512_loadu_si512(w0.add(b * bs + q * 64).cast()) };
             }
             for (r, acc_r) in acc.iter_mut().enumerate() {

@@ -27,7 +27,7 @@ pub(crate) fn applies(p: &PackedGemm, jb: usize) -> bool {
 /// The CPU supports AVX-512 F/BW/VL/VNNI; [`applies`]`(p, jb)`; `a` points at [`ROWS`]
 /// flipped rows laid out as `la` says (`la.span(ROWS)` bytes readable); `c` at [`ROWS`] rows
 /// (stride `ldc`) with room for channels `16·jb..p.n`; the weights are packed for AVX-512
-/// VNNI with `la.segs · la.seg_quads` quads.
+/// VNNI with `la.segs · la.seg_words` quads.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 pub(crate) unsafe fn tile(
     p: &PackedGemm,
@@ -64,7 +64,7 @@ unsafe fn tile_in<Q: LaneRequant>(
     jb: usize,
 ) {
     debug_assert!(applies(p, jb));
-    let bs = la.segs * la.seg_quads * 64;
+    let bs = la.segs * la.seg_words * 64;
     // SAFETY: the bias is padded to a multiple of 16 channels; blocks jb, jb + 1 exist.
     let (b_full, b_half) = unsafe {
         let b = p.quant.bias.as_ptr().add(jb * 16);
@@ -78,8 +78,8 @@ unsafe fn tile_in<Q: LaneRequant>(
     // SAFETY: blocks jb and jb + 1 exist in the packing.
     let w = unsafe { p.w8.as_ptr().add(jb * bs) };
     for seg in 0..la.segs {
-        for j in 0..la.seg_quads {
-            let off = (seg * la.seg_quads + j) * 64;
+        for j in 0..la.seg_words {
+            let off = (seg * la.seg_words + j) * 64;
             // SAFETY: segment seg of every row lies inside A (contract: span readable).
             let a_q = unsafe { a.add(seg * la.seg_stride + j * 4) };
             // SAFETY: quad (seg, j) of blocks jb, jb + 1 lies inside the packing; lanes 0–7

@@ -14,7 +14,7 @@ use crate::gemm::PackedGemm;
 /// As [`tile_dispatch`] with `mr = 6`, `nb = 4`.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 pub(super) unsafe fn tile_6x4(p: &PackedGemm, a: *const u8, lda: ALayout, dst: Dst, jb: usize) {
-    let bs = lda.segs * lda.seg_quads * 64;
+    let bs = lda.segs * lda.seg_words * 64;
     // Accumulators start at the (zero-point folded) bias.
     // SAFETY: the bias is padded to a multiple of 16 channels; blocks jb..jb+4 exist.
     let (b0, b1, b2, b3) = unsafe {
@@ -35,8 +35,8 @@ pub(super) unsafe fn tile_6x4(p: &PackedGemm, a: *const u8, lda: ALayout, dst: D
     // SAFETY: blocks jb..jb+4 exist in the packing.
     let w = unsafe { p.w8.as_ptr().add(jb * bs) };
     for seg in 0..lda.segs {
-        for j in 0..lda.seg_quads {
-            let off = (seg * lda.seg_quads + j) * 64;
+        for j in 0..lda.seg_words {
+            let off = (seg * lda.seg_words + j) * 64;
             // SAFETY: segment seg of every row lies inside A (contract: span readable).
             let a_q = unsafe { a.add(seg * lda.seg_stride + j * 4) };
             // SAFETY: quad (seg, j) of blocks jb..jb+4 lies inside the packing.
@@ -88,7 +88,7 @@ pub(super) unsafe fn tile_6x4(p: &PackedGemm, a: *const u8, lda: ALayout, dst: D
 /// As [`tile_dispatch`] with `mr = 12`, `nb = 2`.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 pub(super) unsafe fn tile_12x2(p: &PackedGemm, a: *const u8, lda: ALayout, dst: Dst, jb: usize) {
-    let bs = lda.segs * lda.seg_quads * 64;
+    let bs = lda.segs * lda.seg_words * 64;
     // SAFETY: the bias is padded to a multiple of 16 channels; blocks jb..jb+2 exist.
     let (b0, b1) = unsafe {
         let b = p.quant.bias.as_ptr().add(jb * 16);
@@ -112,8 +112,8 @@ pub(super) unsafe fn tile_12x2(p: &PackedGemm, a: *const u8, lda: ALayout, dst: 
     // SAFETY: blocks jb..jb+2 exist in the packing.
     let w = unsafe { p.w8.as_ptr().add(jb * bs) };
     for seg in 0..lda.segs {
-        for j in 0..lda.seg_quads {
-            let off = (seg * lda.seg_quads + j) * 64;
+        for j in 0..lda.seg_words {
+            let off = (seg * lda.seg_words + j) * 64;
             // SAFETY: segment seg of every row lies inside A (contract: span readable).
             let a_q = unsafe { a.add(seg * lda.seg_stride + j * 4) };
             // SAFETY: quad (seg, j) of blocks jb..jb+2 lies inside the packing.
@@ -173,7 +173,7 @@ pub(super) unsafe fn tile_12x2(p: &PackedGemm, a: *const u8, lda: ALayout, dst: 
 /// As [`tile_dispatch`] with `mr = 12`, `nb = 1`.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 pub(super) unsafe fn tile_12x1(p: &PackedGemm, a: *const u8, lda: ALayout, dst: Dst, jb: usize) {
-    let bs = lda.segs * lda.seg_quads * 64;
+    let bs = lda.segs * lda.seg_words * 64;
     // SAFETY: the bias is padded to a multiple of 16 channels; blocks jb..jb+1 exist.
     let b0 = unsafe { _mm512_loadu_si512(p.quant.bias.as_ptr().add(jb * 16).cast()) };
     let mut c0_0 = b0;
@@ -191,8 +191,8 @@ pub(super) unsafe fn tile_12x1(p: &PackedGemm, a: *const u8, lda: ALayout, dst: 
     // SAFETY: blocks jb..jb+1 exist in the packing.
     let w = unsafe { p.w8.as_ptr().add(jb * bs) };
     for seg in 0..lda.segs {
-        for j in 0..lda.seg_quads {
-            let off = (seg * lda.seg_quads + j) * 64;
+        for j in 0..lda.seg_words {
+            let off = (seg * lda.seg_words + j) * 64;
             // SAFETY: segment seg of every row lies inside A (contract: span readable).
             let a_q = unsafe { a.add(seg * lda.seg_stride + j * 4) };
             // SAFETY: quad (seg, j) of blocks jb..jb+1 lies inside the packing.
