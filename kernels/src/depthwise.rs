@@ -31,6 +31,9 @@ pub struct PackedDepthwise {
     /// AVX-512 VNNI 3×3 with dilation 1 and horizontal stride 1 or 2: column quads
     /// `[c/64][kx][4][16 lanes][ky 0..3, 0]` (empty otherwise).
     pub(crate) w8_col: Vec<i8>,
+    /// AVX2, the same 3×3 layers: column pairs `[c/16][kx][(ky 0, 1), (ky 2, 0)][2][8 lanes][2]`
+    /// (empty otherwise).
+    pub(crate) w16_col: Vec<i16>,
     /// Per-channel epilogue, permuted to the SIMD accumulator order.
     pub(crate) quant: ChannelQuant,
     pub(crate) out: OutputQuant,
@@ -102,6 +105,12 @@ impl PackedDepthwise {
         let mut w8 = Vec::new();
         let mut w16 = Vec::new();
         let mut w8_col = Vec::new();
+        let mut w16_col = Vec::new();
+        let columns = params.k_h == 3
+            && params.k_w == 3
+            && params.dilation_h == 1
+            && params.dilation_w == 1
+            && params.stride_w <= 2;
         let mut quant =
             ChannelQuant::new(bias.iter().copied(), &requant, c.div_ceil(16) * 16, f32_out);
         if simd && tier == Tier::Avx512Vnni {
@@ -122,12 +131,7 @@ impl PackedDepthwise {
                     }
                 }
             }
-            if params.k_h == 3
-                && params.k_w == 3
-                && params.dilation_h == 1
-                && params.dilation_w == 1
-                && params.stride_w <= 2
-            {
+            if columns {
                 w8_col = vec![0i8; chunks * 3 * 4 * 64];
                 for k in 0..chunks {
                     for kx in 0..3 {
@@ -172,6 +176,26 @@ impl PackedDepthwise {
                     }
                 }
             }
+            if columns {
+                w16_col = vec![0i16; chunks * 3 * 2 * 2 * 16];
+                for k in 0..chunks {
+                    for kx in 0..3 {
+                        for (g, [ky0, ky1]) in
+                            [[Some(0), Some(1)], [Some(2), None]].iter().enumerate()
+                        {
+                            for h in 0..2 {
+                                for e in 0..8 {
+                                    for (t, ky) in [ky0, ky1].iter().enumerate() {
+                                        let at = ((((k * 3 + kx) * 2 + g) * 2 + h) * 8 + e) * 2 + t;
+                                        w16_col[at] =
+                                            ky.map_or(0, |ky| w(ky * 3 + kx, chan(k, h, e)) as i16);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
             quant = ChannelQuant::new(bias.iter().copied(), &requant, chunks * 16, f32_out)
                 .permuted(chunks * 16, |i| {
                     let ch = chan(i / 16, (i % 16) / 8, i % 8);
@@ -182,6 +206,7 @@ impl PackedDepthwise {
         }
         PackedDepthwise {
             w8_col,
+            w16_col,
             params: *params,
             tier,
             weights: weights.to_vec(),
@@ -246,10 +271,17 @@ impl PackedDepthwise {
         self.quant.ties_up
     }
 
-    /// Scratch bytes a call needs (a row of input zero points for the SIMD tiers).
+    /// Scratch bytes a call needs (a row of input zero points for the SIMD tiers; AVX2's 3×3
+    /// rows also keep their input columns there).
     pub fn scratch_bytes(&self) -> usize {
         // The channels' zero-point row, padded for the AVX2 tier's 16-byte loads.
-        if self.simd { self.params.in_c + 16 } else { 0 }
+        let zp_row = if self.simd { self.params.in_c + 16 } else { 0 };
+        #[cfg(target_arch = "x86_64")]
+        if !self.w16_col.is_empty() {
+            return crate::x86_64::avx2::depthwise::columns_at(zp_row)
+                + crate::x86_64::avx2::depthwise::columns_bytes(&self.params);
+        }
+        zp_row
     }
 
     /// For each kernel row `ky`, the input row offset of output row `oy` of image `b`, or

@@ -4,6 +4,13 @@
 //! inside the row ([`TapWalk`]); computing all of them per pixel, with a readability check per
 //! load, cost half the time of a 24-channel layer. The requantization form is chosen once per
 //! call ([`LaneRequant8`]).
+//!
+//! 3×3 layers (dilation 1, horizontal stride 1 or 2) take [`row3x3`] instead: each input
+//! column of the row is widened and interleaved once per 16-channel chunk (kernel rows 0 and
+//! 1 as one pair, row 2 with zero as another) into the scratch, and every output pixel then
+//! reads the three columns it covers, the chunk's twelve weight vectors staying in registers:
+//! a column serves three pixels (stride 1) or one and a half (stride 2) instead of being
+//! widened once per tap.
 
 use core::arch::x86_64::*;
 
@@ -18,14 +25,24 @@ pub(crate) fn run(p: &PackedDepthwise, input: &[i8], output: &mut [i8], scratch:
     assert!(p.simd && d.multiplier == 1 && d.k_h * d.k_w <= MAX_SIMD_TAPS);
     assert_eq!(input.len(), d.input_len(), "depthwise: input length");
     assert_eq!(output.len(), d.output_len(), "depthwise: output length");
-    assert!(scratch.len() >= c + 16, "depthwise: scratch too short");
+    assert!(
+        scratch.len() >= p.scratch_bytes(),
+        "depthwise: scratch too short"
+    );
     assert_eq!(
         p.w16.len(),
         c.div_ceil(16) * (d.k_h * d.k_w).div_ceil(2) * 32,
         "depthwise: not packed for AVX2"
     );
+    // The column buffer of the 3×3 rows, on a cache line after the zero-point row.
+    let (zp_row, cols) = if p.w16_col.is_empty() {
+        scratch.split_at_mut(c + 16)
+    } else {
+        scratch.split_at_mut(columns_at(c + 16))
+    };
+    let cols = cols.as_mut_ptr();
     // Padded by 16 bytes, so that a chunk's 16-byte load never leaves it.
-    let zp_row = &mut scratch[..c + 16];
+    let zp_row = &mut zp_row[..c + 16];
     zp_row.fill(d.input_zp as i8 as u8);
     let zp_row = zp_row.as_ptr().cast::<i8>();
     let src = Src {
@@ -40,13 +57,14 @@ pub(crate) fn run(p: &PackedDepthwise, input: &[i8], output: &mut [i8], scratch:
             let out = &mut output[((b * d.out_h + oy) * d.out_w) * c..][..row_len];
             let (i, o) = (input.as_ptr(), out.as_mut_ptr());
             // SAFETY: AVX2 is available (asserted); row offsets are inside `input`; `out` holds
-            // out_w·c bytes; `zp_row` holds c + 16 bytes; the packing matches (asserted above);
-            // the form is `p.quant`'s.
+            // out_w·c bytes; `zp_row` holds c + 16 bytes; `cols` the column buffer where the
+            // 3×3 packing exists (scratch length asserted); the packing matches (asserted
+            // above); the form is `p.quant`'s.
             unsafe {
                 match (p.quant.f32_range.is_some(), p.quant.f32_bounded) {
-                    (true, true) => row_any::<Rq8F32<false>>(p, i, &rows, src, o),
-                    (true, false) => row_any::<Rq8F32<true>>(p, i, &rows, src, o),
-                    (false, _) => row_any::<Rq8>(p, i, &rows, src, o),
+                    (true, true) => row_any::<Rq8F32<false>>(p, i, &rows, src, cols, o),
+                    (true, false) => row_any::<Rq8F32<true>>(p, i, &rows, src, cols, o),
+                    (false, _) => row_any::<Rq8>(p, i, &rows, src, cols, o),
                 }
             }
         }
@@ -104,11 +122,16 @@ unsafe fn row_any<Q: LaneRequant8>(
     input: *const i8,
     rows: &[Option<usize>; MAX_SIMD_TAPS],
     src: Src,
+    cols: *mut u8,
     out: *mut i8,
 ) {
     // SAFETY: forwarded from this function's contract.
     unsafe {
         match p.params.k_h * p.params.k_w {
+            9 if !p.w16_col.is_empty() && p.params.stride_w == 1 => {
+                row3x3::<1, Q>(p, input, rows, src, cols.cast(), out)
+            }
+            9 if !p.w16_col.is_empty() => row3x3::<2, Q>(p, input, rows, src, cols.cast(), out),
             9 => row::<9, Q>(p, input, rows, src, out),
             25 => row::<25, Q>(p, input, rows, src, out),
             _ => row::<0, Q>(p, input, rows, src, out),
@@ -173,19 +196,130 @@ unsafe fn row<const T: usize, Q: LaneRequant8>(
                 Q::load(&p.quant, (k * 2 + h) * 8).apply_narrowed(_mm256_add_epi32(acc[h], b))
             });
             let bytes = o.depthwise_pair(v);
-            // SAFETY: pixel ox of the output row holds c bytes; at most `left` are written, or
-            // 16 when they stay inside the row (the bytes past the pixel belong to the row's
-            // next pixels, written after this one).
+            // SAFETY: `out` holds the output row (contract).
+            unsafe { store_pixel(d, out, ox, k, bytes) };
+        }
+    }
+}
+
+/// Where the 3×3 rows' column buffer starts in the scratch: the first cache line after
+/// `zp_row` bytes.
+pub(crate) fn columns_at(zp_row: usize) -> usize {
+    zp_row.next_multiple_of(64)
+}
+
+/// Bytes of the 3×3 rows' column buffer: four vectors per input column an output row reads.
+pub(crate) fn columns_bytes(d: &crate::DepthwiseParams) -> usize {
+    ((d.out_w - 1) * d.stride_w + 3) * 4 * 32
+}
+
+/// One output row of a 3×3 depthwise layer (dilation 1, horizontal stride `S`), chunk by
+/// chunk: the row's input columns into `cols` (per column: kernel rows 0 and 1 interleaved,
+/// low and high half, then row 2 interleaved with zero), then every pixel from its three
+/// columns with the chunk's weights in registers.
+///
+/// # Safety
+/// As [`row`]; `p.w16_col` is packed; `cols` holds [`columns_bytes`] writable bytes.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn row3x3<const S: usize, Q: LaneRequant8>(
+    p: &PackedDepthwise,
+    input: *const i8,
+    rows: &[Option<usize>; MAX_SIMD_TAPS],
+    src: Src,
+    cols: *mut __m256i,
+    out: *mut i8,
+) {
+    let d = &p.params;
+    let c = d.in_c;
+    let zp = _mm256_set1_epi16(d.input_zp as i16);
+    let zero = _mm256_setzero_si256();
+    let o = Narrow8::new(p.out);
+    let columns = (d.out_w - 1) * S + 3;
+    let x0 = -(d.pad_left as isize);
+    let chunks = c.div_ceil(16);
+    // The last chunk first: where it is partial, its 16-byte stores spill into the next
+    // pixel's first channels ([`store_pixel`]), which the pass of chunk 0 then writes.
+    for k in (0..chunks).map(|n| (n + chunks - 1) % chunks) {
+        let left = c - 16 * k;
+        for i in 0..columns {
+            let ix = x0 + i as isize;
+            let inside = ix >= 0 && (ix as usize) < d.in_w;
+            let x: [__m256i; 3] = core::array::from_fn(|ky| match rows[ky] {
+                // SAFETY: pixel ix of input row ky holds c bytes, so `left` from 16k, and all
+                // 16 where `readable16` says so.
+                Some(off) if inside => unsafe {
+                    load16(input.add(off + ix as usize * c + 16 * k), left, src, c, zp)
+                },
+                // Padding: x − zp = 0.
+                _ => zero,
+            });
+            // SAFETY: column i < columns of the buffer (contract).
             unsafe {
-                let dst = out.add(ox * c + 16 * k);
-                if left >= 16 || 16 * k + 16 <= (d.out_w - ox) * c {
-                    _mm_storeu_si128(dst.cast(), bytes);
-                } else {
-                    let mut tmp = [0i8; 16];
-                    _mm_storeu_si128(tmp.as_mut_ptr().cast(), bytes);
-                    core::ptr::copy_nonoverlapping(tmp.as_ptr(), dst, left);
+                let col = cols.add(4 * i);
+                _mm256_storeu_si256(col, _mm256_unpacklo_epi16(x[0], x[1]));
+                _mm256_storeu_si256(col.add(1), _mm256_unpackhi_epi16(x[0], x[1]));
+                _mm256_storeu_si256(col.add(2), _mm256_unpacklo_epi16(x[2], zero));
+                _mm256_storeu_si256(col.add(3), _mm256_unpackhi_epi16(x[2], zero));
+            }
+        }
+        // SAFETY: chunk k of the column weights and of the per-channel arrays exist (packed
+        // sizes); the form is `p.quant`'s (contract).
+        let (w, bias, q) = unsafe {
+            let w: [[__m256i; 4]; 3] = core::array::from_fn(|kx| {
+                core::array::from_fn(|j| {
+                    _mm256_loadu_si256(p.w16_col.as_ptr().add(((k * 3 + kx) * 4 + j) * 16).cast())
+                })
+            });
+            let bias: [__m256i; 2] = core::array::from_fn(|h| {
+                _mm256_loadu_si256(p.quant.bias.as_ptr().add((k * 2 + h) * 8).cast())
+            });
+            let q: [Q; 2] = core::array::from_fn(|h| Q::load(&p.quant, (k * 2 + h) * 8));
+            (w, bias, q)
+        };
+        for ox in 0..d.out_w {
+            let mut acc = bias;
+            for (kx, w) in w.iter().enumerate() {
+                // SAFETY: column ox·S + kx < columns was written above.
+                let col = unsafe { cols.add(4 * (ox * S + kx)) };
+                for j in 0..4 {
+                    // SAFETY: as above.
+                    let v = unsafe { _mm256_loadu_si256(col.add(j)) };
+                    acc[j % 2] = _mm256_add_epi32(acc[j % 2], _mm256_madd_epi16(v, w[j]));
                 }
             }
+            // SAFETY: the CPU runs AVX2 (contract).
+            let v: [__m256i; 2] = core::array::from_fn(|h| unsafe { q[h].apply_narrowed(acc[h]) });
+            // SAFETY: as in `row`.
+            unsafe { store_pixel(d, out, ox, k, o.depthwise_pair(v)) };
+        }
+    }
+}
+
+/// Stores chunk `k` of output pixel `ox` of the row at `out`: at most the chunk's channels
+/// below `c`, or 16 bytes when they stay inside the row (the bytes past the pixel belong to
+/// the row's next pixels, which the caller writes after this one).
+///
+/// # Safety
+/// `out` holds one output row (`out_w · c` bytes).
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn store_pixel(
+    d: &crate::DepthwiseParams,
+    out: *mut i8,
+    ox: usize,
+    k: usize,
+    bytes: __m128i,
+) {
+    let (c, left) = (d.in_c, d.in_c - 16 * k);
+    // SAFETY: pixel ox of the row holds c bytes from ox·c (contract); see above.
+    unsafe {
+        let dst = out.add(ox * c + 16 * k);
+        if left >= 16 || 16 * k + 16 <= (d.out_w - ox) * c {
+            _mm_storeu_si128(dst.cast(), bytes);
+        } else {
+            let mut tmp = [0i8; 16];
+            _mm_storeu_si128(tmp.as_mut_ptr().cast(), bytes);
+            core::ptr::copy_nonoverlapping(tmp.as_ptr(), dst, left);
         }
     }
 }
