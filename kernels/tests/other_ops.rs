@@ -302,3 +302,42 @@ fn global_mean_i8_matches_column_sums() {
         assert_eq!(got, want, "tier {t}");
     }
 }
+
+/// Every permutation of every small 4-D shape: output element `(i0, i1, i2, i3)` is the input
+/// element whose axis `perm[k]` index is `ik`, through both paths of the transpose (whole runs
+/// when the innermost axis stays, single elements otherwise).
+#[test]
+fn transpose_matches_index_arithmetic_for_every_permutation() {
+    let t = &tables()[0];
+    let shapes = [[1, 2, 3, 4], [2, 3, 1, 5], [3, 2, 4, 2]];
+    let perms: Vec<[usize; 4]> = (0..256)
+        .map(|n| [n % 4, n / 4 % 4, n / 16 % 4, n / 64])
+        .filter(|p| (0..4).all(|a| p.contains(&a)))
+        .collect();
+    assert_eq!(perms.len(), 24);
+    for shape in shapes {
+        let x: Vec<i32> = (0..shape.iter().product::<usize>() as i32).collect();
+        for perm in &perms {
+            let out_shape: [usize; 4] = core::array::from_fn(|i| shape[perm[i]]);
+            let mut y = vec![0i32; x.len()];
+            t.transpose(&x, &shape, perm, &mut y);
+            let mut o = 0;
+            for i0 in 0..out_shape[0] {
+                for i1 in 0..out_shape[1] {
+                    for i2 in 0..out_shape[2] {
+                        for i3 in 0..out_shape[3] {
+                            let mut idx = [0; 4];
+                            for (k, &v) in [i0, i1, i2, i3].iter().enumerate() {
+                                idx[perm[k]] = v;
+                            }
+                            let src = ((idx[0] * shape[1] + idx[1]) * shape[2] + idx[2]) * shape[3]
+                                + idx[3];
+                            assert_eq!(y[o], x[src], "shape {shape:?} perm {perm:?} at {o}");
+                            o += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -102,10 +102,17 @@ pub(crate) fn transpose<T: Copy>(input: &[T], shape: &[usize], perm: &[usize], o
         for b in 0..os[1] {
             for c in 0..os[2] {
                 let base = a * is[0] + b * is[1] + c * is[2];
-                for d in 0..os[3] {
-                    out[o] = input[base + d * is[3]];
-                    o += 1;
+                let run = &mut out[o..o + os[3]];
+                if is[3] == 1 {
+                    // The innermost axis stays innermost (e.g. a depth-to-space interleave of
+                    // pixels): whole runs of it move at once.
+                    run.copy_from_slice(&input[base..base + os[3]]);
+                } else {
+                    for (d, v) in run.iter_mut().enumerate() {
+                        *v = input[base + d * is[3]];
+                    }
                 }
+                o += os[3];
             }
         }
     }

@@ -18,10 +18,11 @@ pub struct Pcan {
 }
 
 /// The gain `2^gain_bits · (x / 2^input_bits + offset)^-strength` in 16 bits, as C computes it
-/// in f32.
+/// in f32, with the C library's `powf` at run time (the barrier stops compile-time folding, as
+/// in the filterbank).
 fn gain(strength: f32, offset: f32, gain_bits: u32, input_bits: u32, x: u32) -> i16 {
     let x_as_float = x as f32 / (1u32 << input_bits) as f32;
-    let g = (1u32 << gain_bits) as f32 * (x_as_float + offset).powf(-strength);
+    let g = (1u32 << gain_bits) as f32 * std::hint::black_box(x_as_float + offset).powf(-strength);
     if g > i16::MAX as f32 {
         i16::MAX
     } else {

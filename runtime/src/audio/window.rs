@@ -20,11 +20,12 @@ pub struct Window {
 impl Window {
     /// A window of `size` samples sliding by `step` (`0 < step <= size`).
     pub fn new(size: usize, step: usize) -> Self {
-        // Computed in f32 exactly as `WindowPopulateState` does.
+        // Computed in f32 exactly as `WindowPopulateState` does, with the C library's `cosf`
+        // at run time (the barrier stops compile-time folding, as in the filterbank).
         let arg = std::f32::consts::PI * 2.0 / size as f32;
         let coefficients = (0..size)
             .map(|i| {
-                let v = 0.5f32 - 0.5 * (arg * (i as f32 + 0.5)).cos();
+                let v = 0.5f32 - 0.5 * std::hint::black_box(arg * (i as f32 + 0.5)).cos();
                 (v * (1 << WINDOW_BITS) as f32 + 0.5).floor() as i16
             })
             .collect();
