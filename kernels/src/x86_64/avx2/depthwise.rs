@@ -167,7 +167,6 @@ unsafe fn row<const T: usize, Q: LaneRequant8>(
         unsafe { walk.pixel(d, rows, ox, input, zp_row, &mut tap_ptr) };
         for k in 0..chunks {
             let left = c - 16 * k;
-            // SAFETY: the permuted per-channel arrays hold chunks·16 entries.
             let mut acc = [_mm256_setzero_si256(); 2];
             for q in 0..pairs {
                 // SAFETY: tap pointers address c readable bytes, so `left` from 16k, and
