@@ -106,6 +106,47 @@ impl Implicit {
     }
 }
 
+/// Copies image `b` of `input` into `dst` as `hp` rows of `wp` pixels of `in_c` values of
+/// `value_bytes` bytes, `pad_top` rows and `pad_left` columns of padding before it and padding
+/// after, every padding byte (and `dst` past the rows) `fill`: the padded input an
+/// [`Implicit`] convolution reads in place. `copy` writes one run of input pixels in the
+/// tier's operand form.
+///
+/// # Panics
+/// Unless `dst` holds the `hp · wp · in_c` values and `b` is an image of `input`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn pad_image(
+    d: &Conv2dParams,
+    input: &[i8],
+    b: usize,
+    (hp, wp): (usize, usize),
+    value_bytes: usize,
+    fill: u8,
+    dst: &mut [u8],
+    mut copy: impl FnMut(&mut [u8], &[i8]),
+) {
+    let c = d.in_c;
+    let line = wp * c * value_bytes;
+    assert!(dst.len() >= hp * line && b < d.batch, "pad: buffer");
+    let left = d.pad_left.min(wp);
+    let cols = d.in_w.min(wp - left);
+    let (rows, slack) = dst.split_at_mut(hp * line);
+    for (py, row) in rows.chunks_exact_mut(line).enumerate() {
+        let iy = py as isize - d.pad_top as isize;
+        if iy < 0 || iy as usize >= d.in_h {
+            row.fill(fill);
+            continue;
+        }
+        let src = (b * d.in_h + iy as usize) * d.in_w * c;
+        let (before, rest) = row.split_at_mut(left * c * value_bytes);
+        let (inside, after) = rest.split_at_mut(cols * c * value_bytes);
+        before.fill(fill);
+        copy(inside, &input[src..src + cols * c]);
+        after.fill(fill);
+    }
+    slack.fill(fill);
+}
+
 impl PackedConv {
     /// Prepares a convolution for `tier`.
     ///

@@ -80,26 +80,8 @@ pub(crate) fn pad_widened(
     wp: usize,
     dst: &mut [u8],
 ) {
-    let c = d.in_c;
-    assert!(dst.len() >= 2 * hp * wp * c && b < d.batch, "pad: buffer");
     let zp = d.input_zp as i16;
-    let left = d.pad_left.min(wp);
-    let cols = d.in_w.min(wp - left);
-    let (rows, slack) = dst.split_at_mut(2 * hp * wp * c);
-    for (py, row) in rows.chunks_exact_mut(2 * wp * c).enumerate() {
-        let iy = py as isize - d.pad_top as isize;
-        if iy < 0 || iy as usize >= d.in_h {
-            row.fill(0);
-            continue;
-        }
-        let src = (b * d.in_h + iy as usize) * d.in_w * c;
-        row[..2 * left * c].fill(0);
-        widen(
-            &mut row[2 * left * c..2 * (left + cols) * c],
-            &input[src..src + cols * c],
-            zp,
-        );
-        row[2 * (left + cols) * c..].fill(0);
-    }
-    slack.fill(0);
+    crate::conv::pad_image(d, input, b, (hp, wp), 2, 0, dst, |dst, src| {
+        widen(dst, src, zp)
+    });
 }

@@ -134,24 +134,8 @@ pub(crate) fn pad_flipped(
 
 #[target_feature(enable = "avx512f,avx512bw")]
 fn pad_fill(d: &Conv2dParams, input: &[i8], b: usize, hp: usize, wp: usize, dst: &mut [u8]) {
-    let c = d.in_c;
     let zp = d.input_zp as i8 as u8 ^ 0x80;
-    let left = d.pad_left.min(wp);
-    let cols = d.in_w.min(wp - left);
-    let (rows, slack) = dst.split_at_mut(hp * wp * c);
-    for (py, row) in rows.chunks_exact_mut(wp * c).enumerate() {
-        let iy = py as isize - d.pad_top as isize;
-        if iy < 0 || iy as usize >= d.in_h {
-            row.fill(zp);
-            continue;
-        }
-        let src = (b * d.in_h + iy as usize) * d.in_w * c;
-        row[..left * c].fill(zp);
-        flip_copy(
-            &mut row[left * c..(left + cols) * c],
-            &input[src..src + cols * c],
-        );
-        row[(left + cols) * c..].fill(zp);
-    }
-    slack.fill(zp);
+    crate::conv::pad_image(d, input, b, (hp, wp), 1, zp, dst, |dst, src| {
+        flip_copy(dst, src)
+    });
 }
