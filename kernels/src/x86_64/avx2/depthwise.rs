@@ -56,10 +56,9 @@ pub(crate) fn run(p: &PackedDepthwise, input: &[i8], output: &mut [i8], scratch:
             p.row_offsets(b, oy, &mut rows);
             let out = &mut output[((b * d.out_h + oy) * d.out_w) * c..][..row_len];
             let (i, o) = (input.as_ptr(), out.as_mut_ptr());
-            // SAFETY: AVX2 is available (asserted); row offsets are inside `input`; `out` holds
-            // out_w·c bytes; `zp_row` holds c + 16 bytes; `cols` the column buffer where the
-            // 3×3 packing exists (scratch length asserted); the packing matches (asserted
-            // above); the form is `p.quant`'s.
+            // SAFETY: AVX2 (asserted); row offsets inside `input`; `out` holds out_w·c bytes,
+            // `zp_row` c + 16, `cols` the 3×3 column buffer where that packing exists (scratch
+            // length asserted); the packing matches (asserted); the form is `p.quant`'s.
             unsafe {
                 match (p.quant.f32_range.is_some(), p.quant.f32_bounded) {
                     (true, true) => row_any::<Rq8F32<false>>(p, i, &rows, src, cols, o),
