@@ -218,6 +218,7 @@ impl PackedConv {
             params.k_h * params.k_w * params.in_c_per_group(),
         );
         let implicit = Implicit::plan(tier, params);
+        let rows = params.batch * params.out_h * params.out_w;
         let groups = if tier == Tier::Generic {
             Vec::new()
         } else if let Some(im) = implicit {
@@ -225,6 +226,7 @@ impl PackedConv {
                 tier,
                 params.out_c,
                 params.k_h * im.run,
+                rows,
                 &im.widen(params, weights),
                 Some(&bias),
                 requant,
@@ -240,6 +242,7 @@ impl PackedConv {
                         tier,
                         ocg,
                         k,
+                        rows,
                         &weights[ch.start * k..ch.end * k],
                         Some(&bias[ch.clone()]),
                         &requant[ch],

@@ -218,6 +218,14 @@ impl OutputQuant {
     }
 }
 
+/// The most rows per call for which the AVX2 tier keeps its weights as i8 and widens them as
+/// it loads them, rather than storing them as i16: each weight then serves few rows, so the
+/// time to stream the weights from memory (where a model's layers evict each other from the
+/// caches) outweighs the extra widening instruction. MobileNetV2 on AVX2, every layer either
+/// way (`outpost bench --profile`, best of three): the 7×7 layers and the classifier are
+/// 6–30 % faster with i8 weights, the 14×14 ones (196 rows) 2–3 % slower.
+pub(crate) const NARROW_WEIGHT_ROWS: usize = 64;
+
 /// One group's weights packed for a SIMD tier.
 #[derive(Debug, Clone)]
 pub(crate) struct PackedGemm {
@@ -228,21 +236,26 @@ pub(crate) struct PackedGemm {
     pub k: usize,
     /// AVX-512 VNNI: `[n/16][ceil(k/4)][16][4]` i8, zero padded.
     pub w8: Vec<i8>,
-    /// AVX2: `[n/8][ceil(k/2)][8][2]` i16, zero padded.
+    /// AVX2: `[n/8][ceil(k/2)][8][2]` i16, zero padded; empty where `w8x2` holds them.
     pub w16: Vec<i16>,
+    /// AVX2 for a GEMM of at most [`NARROW_WEIGHT_ROWS`] rows: `w16`'s layout as i8, widened
+    /// as the kernel loads them (half the bytes to stream; see that constant).
+    pub w8x2: Vec<i8>,
     pub quant: ChannelQuant,
     pub input_zp: i32,
     pub out: OutputQuant,
 }
 
 impl PackedGemm {
-    /// Packs `weights` (`n` rows of `k`) for `tier` (a SIMD tier); `f32_out`: requantize in
-    /// `f32` ([`crate::requantize_f32`]).
+    /// Packs `weights` (`n` rows of `k`) for `tier` (a SIMD tier) and calls of about `rows`
+    /// rows ([`NARROW_WEIGHT_ROWS`]); `f32_out`: requantize in `f32`
+    /// ([`crate::requantize_f32`]).
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         tier: Tier,
         n: usize,
         k: usize,
+        rows: usize,
         weights: &[i8],
         bias: Option<&[i32]>,
         requant: &[Requant],
@@ -265,6 +278,7 @@ impl PackedGemm {
         };
         let mut w8 = Vec::new();
         let mut w16 = Vec::new();
+        let mut w8x2 = Vec::new();
         let folded: Vec<i32> = match tier {
             Tier::Avx512Vnni => {
                 // Activations are flipped to u8 (x + 128): fold −(zp + 128)·Σw into the bias.
@@ -283,13 +297,17 @@ impl PackedGemm {
             Tier::Avx2 => {
                 // Activations are widened to i16 with the zero point subtracted: bias unchanged.
                 let kp = k.div_ceil(2);
-                w16 = vec![0i16; padded * kp * 2];
+                let mut packed = vec![0i8; padded * kp * 2];
                 for c in 0..n {
                     for kk in 0..k {
                         let (blk, lane) = (c / 8, c % 8);
-                        w16[(blk * kp + kk / 2) * 16 + lane * 2 + kk % 2] =
-                            weights[c * k + kk] as i16;
+                        packed[(blk * kp + kk / 2) * 16 + lane * 2 + kk % 2] = weights[c * k + kk];
                     }
+                }
+                if rows <= NARROW_WEIGHT_ROWS {
+                    w8x2 = packed;
+                } else {
+                    w16 = packed.into_iter().map(i16::from).collect();
                 }
                 (0..n).map(bias_at).collect()
             }
@@ -304,6 +322,7 @@ impl PackedGemm {
             k,
             w8,
             w16,
+            w8x2,
             quant,
             input_zp,
             out,

@@ -113,11 +113,28 @@ fn tiles(p: &PackedGemm, a: &[u8], la: ALayout, mr: usize, c: &mut [i8], ldc: us
     );
     assert_eq!(la.segs * la.seg_words, p.k.div_ceil(2), "gemm: A layout");
     assert!(c.len() >= (mr - 1) * ldc + p.n, "gemm: C block too short");
+    let wide = !p.w16.is_empty();
     assert_eq!(
-        p.w16.len(),
+        if wide { p.w16.len() } else { p.w8x2.len() },
         p.n.div_ceil(16) * 16 * p.k.div_ceil(2) * 2,
         "gemm: not packed for AVX2"
     );
+    if wide {
+        tiles_of::<i16>(p, a, la, mr, c, ldc)
+    } else {
+        tiles_of::<i8>(p, a, la, mr, c, ldc)
+    }
+}
+
+/// [`tiles`] with the weights stored as `W`.
+fn tiles_of<W: PairWeights>(
+    p: &PackedGemm,
+    a: &[u8],
+    la: ALayout,
+    mr: usize,
+    c: &mut [i8],
+    ldc: usize,
+) {
     let blocks = p.n.div_ceil(8);
     let mut jb = 0;
     while jb < blocks {
@@ -125,25 +142,64 @@ fn tiles(p: &PackedGemm, a: &[u8], la: ALayout, mr: usize, c: &mut [i8], ldc: us
         let (a, c) = (a.as_ptr(), c.as_mut_ptr());
         // SAFETY: the CPU supports AVX2 (callers assert it); every pair of the mr rows lies
         // inside `a` (span asserted); `c` holds mr rows (stride ldc) of at least p.n channels
-        // (asserted); stores stop at channel p.n; the form matches `p.quant`.
+        // (asserted); stores stop at channel p.n; the form matches `p.quant`; the weights
+        // are packed as `W` (`tiles` checked their length).
         unsafe {
             match (p.quant.f32_range.is_some(), p.quant.f32_bounded) {
-                (true, true) => tile_dispatch::<Rq8F32<false>>(p, a, la, c, ldc, jb, nb, mr),
-                (true, false) => tile_dispatch::<Rq8F32<true>>(p, a, la, c, ldc, jb, nb, mr),
-                (false, _) => tile_dispatch::<Rq8>(p, a, la, c, ldc, jb, nb, mr),
+                (true, true) => tile_dispatch::<Rq8F32<false>, W>(p, a, la, c, ldc, jb, nb, mr),
+                (true, false) => tile_dispatch::<Rq8F32<true>, W>(p, a, la, c, ldc, jb, nb, mr),
+                (false, _) => tile_dispatch::<Rq8, W>(p, a, la, c, ldc, jb, nb, mr),
             }
         };
         jb += nb;
     }
 }
 
+/// How the packed weights are stored: i16, or i8 widened as they are loaded
+/// ([`crate::gemm::NARROW_WEIGHT_ROWS`]).
+trait PairWeights: Sized {
+    /// The packing's first weight.
+    fn base(p: &PackedGemm) -> *const Self;
+    /// The 16 weights at `w` as i16.
+    ///
+    /// # Safety
+    /// AVX2 available; 16 weights at `w` are readable.
+    unsafe fn load16(w: *const Self) -> __m256i;
+}
+
+impl PairWeights for i16 {
+    fn base(p: &PackedGemm) -> *const i16 {
+        p.w16.as_ptr()
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn load16(w: *const i16) -> __m256i {
+        // SAFETY: 16 i16 at `w` are readable (contract).
+        unsafe { _mm256_loadu_si256(w.cast()) }
+    }
+}
+
+impl PairWeights for i8 {
+    fn base(p: &PackedGemm) -> *const i8 {
+        p.w8x2.as_ptr()
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn load16(w: *const i8) -> __m256i {
+        // SAFETY: 16 i8 at `w` are readable (contract).
+        _mm256_cvtepi8_epi16(unsafe { _mm_loadu_si128(w.cast()) })
+    }
+}
+
 /// # Safety
 /// AVX2 available; `a` holds `mr` widened rows laid out as `la` says (every pair readable);
 /// `c` has `mr` rows (stride `ldc`) with room for channels `8·jb..p.n`; `p.quant` is in form
-/// `Q`.
+/// `Q`; the weights are packed as `W`.
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn tile_dispatch<Q: LaneRequant8>(
+unsafe fn tile_dispatch<Q: LaneRequant8, W: PairWeights>(
     p: &PackedGemm,
     a: *const u8,
     la: ALayout,
@@ -156,18 +212,18 @@ unsafe fn tile_dispatch<Q: LaneRequant8>(
     // SAFETY: forwarded from this function's contract.
     unsafe {
         match (mr, nb) {
-            (1, 1) => tile::<1, 1, Q>(p, a, la, c, ldc, jb),
-            (1, 2) => tile::<1, 2, Q>(p, a, la, c, ldc, jb),
-            (2, 1) => tile::<2, 1, Q>(p, a, la, c, ldc, jb),
-            (2, 2) => tile::<2, 2, Q>(p, a, la, c, ldc, jb),
-            (3, 1) => tile::<3, 1, Q>(p, a, la, c, ldc, jb),
-            (3, 2) => tile::<3, 2, Q>(p, a, la, c, ldc, jb),
-            (4, 1) => tile::<4, 1, Q>(p, a, la, c, ldc, jb),
-            (4, 2) => tile::<4, 2, Q>(p, a, la, c, ldc, jb),
-            (5, 1) => tile::<5, 1, Q>(p, a, la, c, ldc, jb),
-            (5, 2) => tile::<5, 2, Q>(p, a, la, c, ldc, jb),
-            (6, 1) => tile::<6, 1, Q>(p, a, la, c, ldc, jb),
-            (6, 2) => tile::<6, 2, Q>(p, a, la, c, ldc, jb),
+            (1, 1) => tile::<1, 1, Q, W>(p, a, la, c, ldc, jb),
+            (1, 2) => tile::<1, 2, Q, W>(p, a, la, c, ldc, jb),
+            (2, 1) => tile::<2, 1, Q, W>(p, a, la, c, ldc, jb),
+            (2, 2) => tile::<2, 2, Q, W>(p, a, la, c, ldc, jb),
+            (3, 1) => tile::<3, 1, Q, W>(p, a, la, c, ldc, jb),
+            (3, 2) => tile::<3, 2, Q, W>(p, a, la, c, ldc, jb),
+            (4, 1) => tile::<4, 1, Q, W>(p, a, la, c, ldc, jb),
+            (4, 2) => tile::<4, 2, Q, W>(p, a, la, c, ldc, jb),
+            (5, 1) => tile::<5, 1, Q, W>(p, a, la, c, ldc, jb),
+            (5, 2) => tile::<5, 2, Q, W>(p, a, la, c, ldc, jb),
+            (6, 1) => tile::<6, 1, Q, W>(p, a, la, c, ldc, jb),
+            (6, 2) => tile::<6, 2, Q, W>(p, a, la, c, ldc, jb),
             _ => unreachable!(),
         }
     }
@@ -177,7 +233,7 @@ unsafe fn tile_dispatch<Q: LaneRequant8>(
 /// As [`tile_dispatch`] with `mr = R`, `nb = B`.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn tile<const R: usize, const B: usize, Q: LaneRequant8>(
+unsafe fn tile<const R: usize, const B: usize, Q: LaneRequant8, W: PairWeights>(
     p: &PackedGemm,
     a: *const u8,
     la: ALayout,
@@ -193,15 +249,15 @@ unsafe fn tile<const R: usize, const B: usize, Q: LaneRequant8>(
     });
     let mut acc = [bias; R];
     // SAFETY: blocks jb..jb+B exist in the padded packing.
-    let w0 = unsafe { p.w16.as_ptr().add(jb * block_stride) };
+    let w0 = unsafe { W::base(p).add(jb * block_stride) };
     for s in 0..la.segs {
         let a_s = a.wrapping_add(s * la.seg_stride);
         for j in 0..la.seg_words {
             let q = s * la.seg_words + j;
             let mut w = [_mm256_setzero_si256(); B];
             for (b, wb) in w.iter_mut().enumerate() {
-                // SAFETY: pair q < kp of block jb + b: 16 i16 inside the packing.
-                *wb = unsafe { _mm256_loadu_si256(w0.add(b * block_stride + q * 16).cast()) };
+                // SAFETY: pair q < kp of block jb + b: 16 weights inside the packing.
+                *wb = unsafe { W::load16(w0.add(b * block_stride + q * 16)) };
             }
             for (r, acc_r) in acc.iter_mut().enumerate() {
                 // SAFETY: pair j of segment s of row r is readable (contract).
