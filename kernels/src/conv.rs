@@ -382,14 +382,27 @@ impl PackedConv {
             let layout = im.layout(d, bytes);
             // Output row `oy` reads from padded row `oy · stride_h` on.
             let row_step = d.stride_h * im.wp * d.in_c * bytes;
-            for b in 0..d.batch {
+            // The padding: the zero point, widened (to 0) or flipped as the tier's operands.
+            let (zp, fill) = (
+                d.input_zp as i16,
+                if wide { 0 } else { d.input_zp as u8 ^ 0x80 },
+            );
+            if wide {
+                crate::x86_64::avx2::assert_supported();
+            } else {
+                crate::x86_64::avx512vnni::assert_supported();
+            }
+            let copy = |dst: &mut [u8], src: &[i8]| {
                 if wide {
-                    crate::x86_64::avx2::im2col::pad_widened(d, input, b, im.hp, im.wp, padded);
+                    // SAFETY: the CPU supports AVX2 (asserted above).
+                    unsafe { crate::x86_64::avx2::im2col::widen(dst, src, zp) }
                 } else {
-                    crate::x86_64::avx512vnni::im2col::pad_flipped(
-                        d, input, b, im.hp, im.wp, padded,
-                    );
+                    // SAFETY: the CPU supports AVX-512 F/BW (asserted above).
+                    unsafe { crate::x86_64::avx512vnni::im2col::flip_copy(dst, src) }
                 }
+            };
+            for b in 0..d.batch {
+                pad_image(d, input, b, (im.hp, im.wp), bytes, fill, padded, copy);
                 for oy in 0..d.out_h {
                     let out = &mut output[(b * pixels + oy * d.out_w) * d.out_c..];
                     let a = &padded[oy * row_step..];

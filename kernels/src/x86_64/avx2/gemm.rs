@@ -48,15 +48,8 @@ pub(crate) fn gemm(
     let mut i = 0;
     while i < m {
         let mr = (m - i).min(MR);
-        // Widen rows i..i+mr: (x − zp) as i16, the odd tail padded with 0.
-        for r in 0..mr {
-            let row = &a[(i + r) * lda..(i + r) * lda + p.k];
-            let dst = &mut scratch[r * row_bytes..(r + 1) * row_bytes];
-            dst.fill(0);
-            for (d, &x) in dst.chunks_exact_mut(2).zip(row) {
-                d.copy_from_slice(&((x as i32 - p.input_zp) as i16).to_ne_bytes());
-            }
-        }
+        // SAFETY: the CPU supports AVX2 (asserted above).
+        unsafe { widen_rows(p, &a[i * lda..], lda, mr, &mut scratch[..mr * row_bytes]) };
         let la = ALayout::dense(row_bytes);
         tiles(
             p,
@@ -70,6 +63,23 @@ pub(crate) fn gemm(
     }
 }
 
+/// Widens the first `mr` rows of `a` (stride `lda`) into `dst` as rows of [`row_bytes`]:
+/// `x − zp` as i16, an odd `k` padded with 0.
+#[target_feature(enable = "avx2")]
+fn widen_rows(p: &PackedGemm, a: &[i8], lda: usize, mr: usize, dst: &mut [u8]) {
+    let (k, zp) = (p.k, p.input_zp as i16);
+    if lda == k && k.is_multiple_of(2) {
+        // Dense rows with nothing to pad (a pointwise convolution): one run.
+        return super::im2col::widen(dst, &a[..mr * k], zp);
+    }
+    for (r, dst) in dst.chunks_exact_mut(row_bytes(k)).take(mr).enumerate() {
+        super::im2col::widen(dst, &a[r * lda..r * lda + k], zp);
+        if k % 2 == 1 {
+            dst[2 * k..].fill(0);
+        }
+    }
+}
+
 /// As [`gemm`] on `m` rows already widened ([`row_bytes`] each, e.g. by
 /// [`super::im2col::im2col_widened`]).
 pub(crate) fn gemm_widened(p: &PackedGemm, a: &[u8], m: usize, c: &mut [i8], ldc: usize) {
@@ -78,7 +88,7 @@ pub(crate) fn gemm_widened(p: &PackedGemm, a: &[u8], m: usize, c: &mut [i8], ldc
 
 /// As [`gemm_widened`], with A's `m` widened rows laid out as `la` says inside `a` (in pairs
 /// of i16: `la.segs · la.seg_words` must be the packed k's pair count), e.g. read in place
-/// from a padded input ([`super::im2col::pad_widened`]).
+/// from a padded input ([`crate::conv::pad_image`]).
 pub(crate) fn gemm_strided(
     p: &PackedGemm,
     a: &[u8],
@@ -140,10 +150,9 @@ fn tiles_of<W: PairWeights>(
     while jb < blocks {
         let nb = (blocks - jb).min(NB);
         let (a, c) = (a.as_ptr(), c.as_mut_ptr());
-        // SAFETY: the CPU supports AVX2 (callers assert it); every pair of the mr rows lies
-        // inside `a` (span asserted); `c` holds mr rows (stride ldc) of at least p.n channels
-        // (asserted); stores stop at channel p.n; the form matches `p.quant`; the weights
-        // are packed as `W` (`tiles` checked their length).
+        // SAFETY: AVX2 runs (callers assert it); the mr rows' pairs lie inside `a`, `c` holds
+        // mr rows (stride ldc) of p.n channels (asserted); stores stop at channel p.n; the
+        // form is `p.quant`'s; the weights are packed as `W` (`tiles` checked the length).
         unsafe {
             match (p.quant.f32_range.is_some(), p.quant.f32_bounded) {
                 (true, true) => tile_dispatch::<Rq8F32<false>, W>(p, a, la, c, ldc, jb, nb, mr),
@@ -270,17 +279,18 @@ unsafe fn tile<const R: usize, const B: usize, Q: LaneRequant8, W: PairWeights>(
         }
     }
     // SAFETY: forwarded from this function's contract.
-    unsafe { epilogue::<R, B, Q>(p, &acc, c, ldc, jb) }
+    unsafe { epilogue::<R, B, Q, W>(p, &acc, c, ldc, jb) }
 }
 
 /// Requantizes the tile's accumulators (bias included) and stores rows `0..R`, channels
-/// `8·jb..` up to `8·(jb + B)` or `p.n`.
+/// `8·jb..` up to `8·(jb + B)` or `p.n`. `W` only keeps one caller per instance: with two
+/// (both weight forms) LLVM stopped inlining it, and the small-K GEMMs ran 5–7 % slower.
 ///
 /// # Safety
 /// As [`tile`].
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn epilogue<const R: usize, const B: usize, Q: LaneRequant8>(
+unsafe fn epilogue<const R: usize, const B: usize, Q: LaneRequant8, W: PairWeights>(
     p: &PackedGemm,
     acc: &[[__m256i; B]; R],
     c: *mut i8,

@@ -2,12 +2,37 @@
 //! (`x − zp` as i16, rows of [`super::gemm::row_bytes`]), so no second pass widens them.
 //! Padding is the input zero point, which widens to 0.
 
+use core::arch::x86_64::*;
+
 use crate::params::Conv2dParams;
 
-/// Writes `x − zp` as native-endian i16 for each byte of `src` into `dst` (`2·src.len()` bytes).
+/// Writes `x − zp` as native-endian i16 for each byte of `src` into the first `2·src.len()`
+/// bytes of `dst`, 16 and 8 at a time (`zp` within ±255 of every byte, so no lane wraps).
 #[inline]
-fn widen(dst: &mut [u8], src: &[i8], zp: i16) {
-    for (d, &x) in dst.chunks_exact_mut(2).zip(src) {
+#[target_feature(enable = "avx2")]
+pub(crate) fn widen(dst: &mut [u8], src: &[i8], zp: i16) {
+    let n = src.len();
+    assert!(dst.len() >= 2 * n, "widen: destination too short");
+    let (s, d) = (src.as_ptr(), dst.as_mut_ptr());
+    let mut i = 0;
+    while i + 16 <= n {
+        // SAFETY: bytes i..i + 16 of `src` and 2i..2i + 32 of `dst` lie inside them.
+        unsafe {
+            let v = _mm256_cvtepi8_epi16(_mm_loadu_si128(s.add(i).cast()));
+            let v = _mm256_sub_epi16(v, _mm256_set1_epi16(zp));
+            _mm256_storeu_si256(d.add(2 * i).cast(), v);
+        }
+        i += 16;
+    }
+    if i + 8 <= n {
+        // SAFETY: bytes i..i + 8 of `src` and 2i..2i + 16 of `dst` lie inside them.
+        unsafe {
+            let v = _mm_cvtepi8_epi16(_mm_loadl_epi64(s.add(i).cast()));
+            _mm_storeu_si128(d.add(2 * i).cast(), _mm_sub_epi16(v, _mm_set1_epi16(zp)));
+        }
+        i += 8;
+    }
+    for (d, &x) in dst[2 * i..2 * n].chunks_exact_mut(2).zip(&src[i..]) {
         d.copy_from_slice(&(i16::from(x) - zp).to_ne_bytes());
     }
 }
@@ -25,6 +50,7 @@ pub(crate) fn im2col_widened(
     row_bytes: usize,
     col: &mut [u8],
 ) {
+    super::assert_supported();
     let icg = d.in_c_per_group();
     let run = d.k_w * icg; // values per kernel row
     let k = d.k_h * run;
@@ -48,7 +74,8 @@ pub(crate) fn im2col_widened(
             let row_start = (b * d.in_h + iy as usize) * d.in_w;
             if contiguous && ix0 >= 0 && ix0 as usize + d.k_w <= d.in_w {
                 let src = (row_start + ix0 as usize) * d.in_c;
-                widen(seg, &input[src..src + run], zp);
+                // SAFETY: the CPU supports AVX2 (asserted above).
+                unsafe { widen(seg, &input[src..src + run], zp) };
                 continue;
             }
             for kx in 0..d.k_w {
@@ -58,30 +85,10 @@ pub(crate) fn im2col_widened(
                     dst.fill(0);
                 } else {
                     let src = (row_start + ix as usize) * d.in_c + g * icg;
-                    widen(dst, &input[src..src + icg], zp);
+                    // SAFETY: the CPU supports AVX2 (asserted above).
+                    unsafe { widen(dst, &input[src..src + icg], zp) };
                 }
             }
         }
     }
-}
-
-/// Copies image `b` of `input` widened (`x − zp` as native-endian i16) into `hp` rows of `wp`
-/// pixels, `pad_top` rows and `pad_left` columns of padding (0, the zero point's value)
-/// before it and padding after: the padded input a [`super::gemm::gemm_strided`] convolution
-/// reads in place. Bytes of `dst` past the `hp · wp · in_c` values are zeroed too.
-///
-/// # Panics
-/// Unless `dst` holds `hp · wp · in_c` values and `b` is an image of `input`.
-pub(crate) fn pad_widened(
-    d: &Conv2dParams,
-    input: &[i8],
-    b: usize,
-    hp: usize,
-    wp: usize,
-    dst: &mut [u8],
-) {
-    let zp = d.input_zp as i16;
-    crate::conv::pad_image(d, input, b, (hp, wp), 2, 0, dst, |dst, src| {
-        widen(dst, src, zp)
-    });
 }

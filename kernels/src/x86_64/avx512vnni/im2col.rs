@@ -83,7 +83,7 @@ fn fill(
 /// `dst[i] = src[i] ^ 0x80` for `i < dst.len()` (`src` at least as long).
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw")]
-pub(super) fn flip_copy(dst: &mut [u8], src: &[i8]) {
+pub(crate) fn flip_copy(dst: &mut [u8], src: &[i8]) {
     let n = dst.len();
     assert!(src.len() >= n);
     let flip = _mm512_set1_epi8(-128);
@@ -109,33 +109,4 @@ pub(super) fn flip_copy(dst: &mut [u8], src: &[i8]) {
             );
         }
     }
-}
-
-/// Writes image `b` of `input` into `dst` as `hp` rows of `wp` pixels, flipped, with the
-/// convolution's padding (rows and columns outside the input) filled with the flipped input
-/// zero point: the padded input a [`super::gemm::gemm_strided`] convolution reads directly.
-/// Bytes of `dst` past `hp · wp · in_c` are filled with the zero point too.
-///
-/// # Panics
-/// Unless the CPU runs the VNNI tier and `dst` holds `hp · wp · in_c` bytes.
-pub(crate) fn pad_flipped(
-    d: &Conv2dParams,
-    input: &[i8],
-    b: usize,
-    hp: usize,
-    wp: usize,
-    dst: &mut [u8],
-) {
-    super::assert_supported();
-    assert!(dst.len() >= hp * wp * d.in_c && b < d.batch);
-    // SAFETY: the CPU supports AVX-512 F/BW (asserted above).
-    unsafe { pad_fill(d, input, b, hp, wp, dst) }
-}
-
-#[target_feature(enable = "avx512f,avx512bw")]
-fn pad_fill(d: &Conv2dParams, input: &[i8], b: usize, hp: usize, wp: usize, dst: &mut [u8]) {
-    let zp = d.input_zp as i8 as u8 ^ 0x80;
-    crate::conv::pad_image(d, input, b, (hp, wp), 1, zp, dst, |dst, src| {
-        flip_copy(dst, src)
-    });
 }
