@@ -239,26 +239,46 @@ unsafe fn row3x3<const S: usize, Q: LaneRequant8>(
     // pixel's first channels ([`store_pixel`]), which the pass of chunk 0 then writes.
     for k in (0..chunks).map(|n| (n + chunks - 1) % chunks) {
         let left = c - 16 * k;
-        for i in 0..columns {
-            let ix = x0 + i as isize;
-            let inside = ix >= 0 && (ix as usize) < d.in_w;
-            let x: [__m256i; 3] = core::array::from_fn(|ky| match rows[ky] {
-                // SAFETY: pixel ix of input row ky holds c bytes, so `left` from 16k, and all
-                // 16 where `readable16` says so.
-                Some(off) if inside => unsafe {
-                    load16(input.add(off + ix as usize * c + 16 * k), left, src, c, zp)
-                },
-                // Padding: x − zp = 0.
-                _ => zero,
+        // Each kernel row's chunk at column 0 and its byte step per column: a row in the
+        // padding reads the zero-point row (16 bytes past c) at every column (step 0), which
+        // widens to 0, so the loads carry no branch.
+        let (base, step): ([*const i8; 3], [usize; 3]) = (
+            core::array::from_fn(|ky| match rows[ky] {
+                Some(off) => input.wrapping_add(off + 16 * k),
+                None => src.zp_row.wrapping_add(16 * k),
+            }),
+            core::array::from_fn(|ky| if rows[ky].is_some() { c } else { 0 }),
+        );
+        // SAFETY: column i < columns of the buffer (contract).
+        let put = |i: usize, x: [__m256i; 3]| unsafe {
+            let col = cols.add(4 * i);
+            _mm256_storeu_si256(col, _mm256_unpacklo_epi16(x[0], x[1]));
+            _mm256_storeu_si256(col.add(1), _mm256_unpackhi_epi16(x[0], x[1]));
+            _mm256_storeu_si256(col.add(2), _mm256_unpacklo_epi16(x[2], zero));
+            _mm256_storeu_si256(col.add(3), _mm256_unpackhi_epi16(x[2], zero));
+        };
+        // Columns first_in..end_in lie inside the input row; the rest are padding (x − zp = 0).
+        let first_in = (-x0).clamp(0, columns as isize) as usize;
+        let end_in = (d.in_w as isize - x0).clamp(first_in as isize, columns as isize) as usize;
+        for i in (0..first_in).chain(end_in..columns) {
+            put(i, [zero; 3]);
+        }
+        for i in first_in..end_in {
+            let at = (x0 + i as isize) as usize;
+            let x: [__m256i; 3] = core::array::from_fn(|ky| {
+                let ptr = base[ky].wrapping_add(at * step[ky]);
+                if left >= 16 {
+                    // SAFETY: a full chunk of pixel `at` < in_w of an input row, or of the
+                    // zero-point row: 16 readable bytes.
+                    let raw = unsafe { _mm_loadu_si128(ptr.cast()) };
+                    _mm256_sub_epi16(_mm256_cvtepi8_epi16(raw), zp)
+                } else {
+                    // SAFETY: the chunk holds `left` readable bytes, all 16 where
+                    // `readable16` says so.
+                    unsafe { load16(ptr, left, src, c, zp) }
+                }
             });
-            // SAFETY: column i < columns of the buffer (contract).
-            unsafe {
-                let col = cols.add(4 * i);
-                _mm256_storeu_si256(col, _mm256_unpacklo_epi16(x[0], x[1]));
-                _mm256_storeu_si256(col.add(1), _mm256_unpackhi_epi16(x[0], x[1]));
-                _mm256_storeu_si256(col.add(2), _mm256_unpacklo_epi16(x[2], zero));
-                _mm256_storeu_si256(col.add(3), _mm256_unpackhi_epi16(x[2], zero));
-            }
+            put(i, x);
         }
         // SAFETY: chunk k of the column weights and of the per-channel arrays exist (packed
         // sizes); the form is `p.quant`'s (contract).
