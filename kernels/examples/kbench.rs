@@ -205,18 +205,23 @@ fn main() {
         });
         println!("{tier} conv {size}x{size}x{ic}->{oc} k{k}s2: {g:.1} GOPS");
     }
-    for (h, w, c, s) in [
-        (112, 112, 32, 1),
-        (112, 112, 96, 2),
-        (64, 64, 24, 1),
-        (56, 56, 144, 1),
-        (56, 56, 144, 2),
-        (14, 14, 576, 1),
+    for (h, w, c, s, k) in [
+        (112, 112, 32, 1, 3),
+        (112, 112, 96, 2, 3),
+        (64, 64, 24, 1, 3),
+        (56, 56, 144, 1, 3),
+        (56, 56, 144, 2, 3),
+        (14, 14, 576, 1, 3),
+        // BlazeFace's 5×5 layers.
+        (64, 64, 24, 1, 5),
+        (64, 64, 24, 2, 5),
+        (32, 32, 36, 1, 5),
+        (16, 16, 64, 1, 5),
     ] {
-        if !format!("dw{h}x{w}x{c}").contains(&only) {
+        if !format!("dw{h}x{w}x{c}k{k}").contains(&only) {
             continue;
         }
-        let mut p = DepthwiseParams::same(h, w, c, 3, s);
+        let mut p = DepthwiseParams::same(h, w, c, k, s);
         p.requant_f32 = f32_requant;
         let packed = PackedDepthwise::new(
             tier,
@@ -238,7 +243,7 @@ fn main() {
                 scratch.bytes_mut(),
             )
         });
-        println!("{tier} depthwise3x3 {h}x{w}x{c}s{s}: {g:.1} GOPS");
+        println!("{tier} depthwise{k}x{k} {h}x{w}x{c}s{s}: {g:.1} GOPS");
     }
     f32_shapes(&t, tier, &only);
 }

@@ -31,8 +31,8 @@ pub struct PackedDepthwise {
     /// AVX-512 VNNI 3×3 with dilation 1 and horizontal stride 1 or 2: column quads
     /// `[c/64][kx][4][16 lanes][ky 0..3, 0]` (empty otherwise).
     pub(crate) w8_col: Vec<i8>,
-    /// AVX2, the same 3×3 layers: column pairs `[c/16][kx][(ky 0, 1), (ky 2, 0)][2][8 lanes][2]`
-    /// (empty otherwise).
+    /// AVX2, the same layers and 5×5 ones (K×K): column pairs
+    /// `[c/16][kx][(ky 0, 1), (ky 2, 3), …, (ky K − 1, 0)][2][8 lanes][2]` (empty otherwise).
     pub(crate) w16_col: Vec<i16>,
     /// Per-channel epilogue, permuted to the SIMD accumulator order.
     pub(crate) quant: ChannelQuant,
@@ -106,11 +106,14 @@ impl PackedDepthwise {
         let mut w16 = Vec::new();
         let mut w8_col = Vec::new();
         let mut w16_col = Vec::new();
-        let columns = params.k_h == 3
-            && params.k_w == 3
-            && params.dilation_h == 1
-            && params.dilation_w == 1
-            && params.stride_w <= 2;
+        // Square kernels whose rows reuse input columns (AVX-512 VNNI: 3×3; AVX2: 3×3, 5×5).
+        let columns = |sizes: &[usize]| {
+            params.k_h == params.k_w
+                && sizes.contains(&params.k_h)
+                && params.dilation_h == 1
+                && params.dilation_w == 1
+                && params.stride_w <= 2
+        };
         let mut quant =
             ChannelQuant::new(bias.iter().copied(), &requant, c.div_ceil(16) * 16, f32_out);
         if simd && tier == Tier::Avx512Vnni {
@@ -131,7 +134,7 @@ impl PackedDepthwise {
                     }
                 }
             }
-            if columns {
+            if columns(&[3]) {
                 w8_col = vec![0i8; chunks * 3 * 4 * 64];
                 for k in 0..chunks {
                     for kx in 0..3 {
@@ -176,19 +179,23 @@ impl PackedDepthwise {
                     }
                 }
             }
-            if columns {
-                w16_col = vec![0i16; chunks * 3 * 2 * 2 * 16];
+            if columns(&[3, 5]) {
+                // `[c/16][kx][pair g: kernel rows 2g, 2g + 1 (0 past the last)][h][8][2]`.
+                let kk = params.k_h;
+                let rows = kk.div_ceil(2);
+                w16_col = vec![0i16; chunks * kk * rows * 2 * 16];
                 for k in 0..chunks {
-                    for kx in 0..3 {
-                        for (g, [ky0, ky1]) in
-                            [[Some(0), Some(1)], [Some(2), None]].iter().enumerate()
-                        {
+                    for kx in 0..kk {
+                        for g in 0..rows {
                             for h in 0..2 {
                                 for e in 0..8 {
-                                    for (t, ky) in [ky0, ky1].iter().enumerate() {
-                                        let at = ((((k * 3 + kx) * 2 + g) * 2 + h) * 8 + e) * 2 + t;
-                                        w16_col[at] =
-                                            ky.map_or(0, |ky| w(ky * 3 + kx, chan(k, h, e)) as i16);
+                                    for t in 0..2 {
+                                        let ky = 2 * g + t;
+                                        let at =
+                                            ((((k * kk + kx) * rows + g) * 2 + h) * 8 + e) * 2 + t;
+                                        if ky < kk {
+                                            w16_col[at] = w(ky * kk + kx, chan(k, h, e)) as i16;
+                                        }
                                     }
                                 }
                             }

@@ -5,12 +5,12 @@
 //! load, cost half the time of a 24-channel layer. The requantization form is chosen once per
 //! call ([`LaneRequant8`]).
 //!
-//! 3×3 layers (dilation 1, horizontal stride 1 or 2) take [`row3x3`] instead: each input
-//! column of the row is widened and interleaved once per 16-channel chunk (kernel rows 0 and
-//! 1 as one pair, row 2 with zero as another) into the scratch, and every output pixel then
-//! reads the three columns it covers, the chunk's twelve weight vectors staying in registers:
-//! a column serves three pixels (stride 1) or one and a half (stride 2) instead of being
-//! widened once per tap.
+//! 3×3 and 5×5 layers (dilation 1, horizontal stride 1 or 2) take [`row_columns`] instead:
+//! each input column of the row is widened and interleaved once per 16-channel chunk (kernel
+//! rows 0 and 1 as one pair, 2 and 3 as the next, the last with zero) into the scratch, and
+//! every output pixel then reads the K columns it covers (a 3×3 layer's twelve weight vectors
+//! staying in registers): a column serves K pixels (stride 1) or K / 2 (stride 2) instead of
+//! being widened once per tap.
 
 use core::arch::x86_64::*;
 
@@ -128,9 +128,17 @@ unsafe fn row_any<Q: LaneRequant8>(
     unsafe {
         match p.params.k_h * p.params.k_w {
             9 if !p.w16_col.is_empty() && p.params.stride_w == 1 => {
-                row3x3::<1, Q>(p, input, rows, src, cols.cast(), out)
+                row_columns::<3, 4, 1, Q>(p, input, rows, src, cols.cast(), out)
             }
-            9 if !p.w16_col.is_empty() => row3x3::<2, Q>(p, input, rows, src, cols.cast(), out),
+            9 if !p.w16_col.is_empty() => {
+                row_columns::<3, 4, 2, Q>(p, input, rows, src, cols.cast(), out)
+            }
+            25 if !p.w16_col.is_empty() && p.params.stride_w == 1 => {
+                row_columns::<5, 6, 1, Q>(p, input, rows, src, cols.cast(), out)
+            }
+            25 if !p.w16_col.is_empty() => {
+                row_columns::<5, 6, 2, Q>(p, input, rows, src, cols.cast(), out)
+            }
             9 => row::<9, Q>(p, input, rows, src, out),
             25 => row::<25, Q>(p, input, rows, src, out),
             _ => row::<0, Q>(p, input, rows, src, out),
@@ -200,26 +208,28 @@ unsafe fn row<const T: usize, Q: LaneRequant8>(
     }
 }
 
-/// Where the 3×3 rows' column buffer starts in the scratch: the first cache line after
+/// Where the column rows' buffer starts in the scratch: the first cache line after
 /// `zp_row` bytes.
 pub(crate) fn columns_at(zp_row: usize) -> usize {
     zp_row.next_multiple_of(64)
 }
 
-/// Bytes of the 3×3 rows' column buffer: four vectors per input column an output row reads.
+/// Bytes of the column rows' buffer ([`row_columns`]): two vectors per pair of kernel rows
+/// for each input column an output row reads.
 pub(crate) fn columns_bytes(d: &crate::DepthwiseParams) -> usize {
-    ((d.out_w - 1) * d.stride_w + 3) * 4 * 32
+    ((d.out_w - 1) * d.stride_w + d.k_w) * 2 * d.k_h.div_ceil(2) * 32
 }
 
-/// One output row of a 3×3 depthwise layer (dilation 1, horizontal stride `S`), chunk by
-/// chunk: the row's input columns into `cols` (per column: kernel rows 0 and 1 interleaved,
-/// low and high half, then row 2 interleaved with zero), then every pixel from its three
-/// columns with the chunk's weights in registers.
+/// One output row of a K×K depthwise layer (K = 3 or 5, dilation 1, horizontal stride `S`),
+/// chunk by chunk: the row's input columns into `cols` (per column, for each pair of kernel
+/// rows, the low and high half of the pair interleaved; the last row of an odd K paired with
+/// zero), then every pixel from its K columns with the chunk's weights.
 ///
 /// # Safety
-/// As [`row`]; `p.w16_col` is packed; `cols` holds [`columns_bytes`] writable bytes.
+/// As [`row`]; `p.w16_col` is packed for K; `V` = 2·⌈K/2⌉ (the vectors per column); `cols`
+/// holds [`columns_bytes`] writable bytes.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn row3x3<const S: usize, Q: LaneRequant8>(
+unsafe fn row_columns<const K: usize, const V: usize, const S: usize, Q: LaneRequant8>(
     p: &PackedDepthwise,
     input: *const i8,
     rows: &[Option<usize>; MAX_SIMD_TAPS],
@@ -227,12 +237,13 @@ unsafe fn row3x3<const S: usize, Q: LaneRequant8>(
     cols: *mut __m256i,
     out: *mut i8,
 ) {
+    debug_assert_eq!(V, 2 * K.div_ceil(2));
     let d = &p.params;
     let c = d.in_c;
     let zp = _mm256_set1_epi16(d.input_zp as i16);
     let zero = _mm256_setzero_si256();
     let o = Narrow8::new(p.out);
-    let columns = (d.out_w - 1) * S + 3;
+    let columns = (d.out_w - 1) * S + K;
     let x0 = -(d.pad_left as isize);
     let chunks = c.div_ceil(16);
     // The last chunk first: where it is partial, its 16-byte stores spill into the next
@@ -242,7 +253,7 @@ unsafe fn row3x3<const S: usize, Q: LaneRequant8>(
         // Each kernel row's chunk at column 0 and its byte step per column: a row in the
         // padding reads the zero-point row (16 bytes past c) at every column (step 0), which
         // widens to 0, so the loads carry no branch.
-        let (base, step): ([*const i8; 3], [usize; 3]) = (
+        let (base, step): ([*const i8; K], [usize; K]) = (
             core::array::from_fn(|ky| match rows[ky] {
                 Some(off) => input.wrapping_add(off + 16 * k),
                 None => src.zp_row.wrapping_add(16 * k),
@@ -250,22 +261,23 @@ unsafe fn row3x3<const S: usize, Q: LaneRequant8>(
             core::array::from_fn(|ky| if rows[ky].is_some() { c } else { 0 }),
         );
         // SAFETY: column i < columns of the buffer (contract).
-        let put = |i: usize, x: [__m256i; 3]| unsafe {
-            let col = cols.add(4 * i);
-            _mm256_storeu_si256(col, _mm256_unpacklo_epi16(x[0], x[1]));
-            _mm256_storeu_si256(col.add(1), _mm256_unpackhi_epi16(x[0], x[1]));
-            _mm256_storeu_si256(col.add(2), _mm256_unpacklo_epi16(x[2], zero));
-            _mm256_storeu_si256(col.add(3), _mm256_unpackhi_epi16(x[2], zero));
+        let put = |i: usize, x: [__m256i; K]| unsafe {
+            let col = cols.add(V * i);
+            for g in 0..K.div_ceil(2) {
+                let odd = if 2 * g + 1 < K { x[2 * g + 1] } else { zero };
+                _mm256_storeu_si256(col.add(2 * g), _mm256_unpacklo_epi16(x[2 * g], odd));
+                _mm256_storeu_si256(col.add(2 * g + 1), _mm256_unpackhi_epi16(x[2 * g], odd));
+            }
         };
         // Columns first_in..end_in lie inside the input row; the rest are padding (x − zp = 0).
         let first_in = (-x0).clamp(0, columns as isize) as usize;
         let end_in = (d.in_w as isize - x0).clamp(first_in as isize, columns as isize) as usize;
         for i in (0..first_in).chain(end_in..columns) {
-            put(i, [zero; 3]);
+            put(i, [zero; K]);
         }
         for i in first_in..end_in {
             let at = (x0 + i as isize) as usize;
-            let x: [__m256i; 3] = core::array::from_fn(|ky| {
+            let x: [__m256i; K] = core::array::from_fn(|ky| {
                 let ptr = base[ky].wrapping_add(at * step[ky]);
                 if left >= 16 {
                     // SAFETY: a full chunk of pixel `at` < in_w of an input row, or of the
@@ -283,9 +295,9 @@ unsafe fn row3x3<const S: usize, Q: LaneRequant8>(
         // SAFETY: chunk k of the column weights and of the per-channel arrays exist (packed
         // sizes); the form is `p.quant`'s (contract).
         let (w, bias, q) = unsafe {
-            let w: [[__m256i; 4]; 3] = core::array::from_fn(|kx| {
+            let w: [[__m256i; V]; K] = core::array::from_fn(|kx| {
                 core::array::from_fn(|j| {
-                    _mm256_loadu_si256(p.w16_col.as_ptr().add(((k * 3 + kx) * 4 + j) * 16).cast())
+                    _mm256_loadu_si256(p.w16_col.as_ptr().add(((k * K + kx) * V + j) * 16).cast())
                 })
             });
             let bias: [__m256i; 2] = core::array::from_fn(|h| {
@@ -298,11 +310,11 @@ unsafe fn row3x3<const S: usize, Q: LaneRequant8>(
             let mut acc = bias;
             for (kx, w) in w.iter().enumerate() {
                 // SAFETY: column ox·S + kx < columns was written above.
-                let col = unsafe { cols.add(4 * (ox * S + kx)) };
-                for j in 0..4 {
+                let col = unsafe { cols.add(V * (ox * S + kx)) };
+                for (j, w) in w.iter().enumerate() {
                     // SAFETY: as above.
                     let v = unsafe { _mm256_loadu_si256(col.add(j)) };
-                    acc[j % 2] = _mm256_add_epi32(acc[j % 2], _mm256_madd_epi16(v, w[j]));
+                    acc[j % 2] = _mm256_add_epi32(acc[j % 2], _mm256_madd_epi16(v, *w));
                 }
             }
             // SAFETY: the CPU runs AVX2 (contract).
