@@ -212,7 +212,7 @@ fn main() {
         (56, 56, 144, 1, 3),
         (56, 56, 144, 2, 3),
         (14, 14, 576, 1, 3),
-        // BlazeFace's 5×5 layers.
+        // 5×5 layers (the second depthwise fast path).
         (64, 64, 24, 1, 5),
         (64, 64, 24, 2, 5),
         (32, 32, 36, 1, 5),
