@@ -2,8 +2,11 @@
 //!
 //! The SIMD tiers handle depth multiplier 1 and up to [`MAX_SIMD_TAPS`] kernel taps with one
 //! row kernel specialised at compile time for 3×3 and 5×5 (any stride or dilation); other
-//! shapes use the scalar reference. Padded taps read a scratch row filled with the input zero
-//! point, so every tap contributes `(x − zp)·w` exactly like the reference skips them.
+//! shapes use the scalar reference. With dilation 1 and a horizontal stride of 1 or 2, 3×3
+//! layers (both tiers) and 5×5 ones (AVX2) take column rows instead, which prepare each input
+//! column once for the pixels that share it. Padded taps read a scratch row filled with the
+//! input zero point, so every tap contributes `(x − zp)·w` exactly like the reference skips
+//! them.
 
 use crate::gemm::{ChannelQuant, OutputQuant};
 use crate::params::{DepthwiseParams, RowGeometry, slice_rows};
