@@ -35,7 +35,9 @@ pub struct PackedDepthwise {
     /// `[c/64][kx][4][16 lanes][ky 0..3, 0]` (empty otherwise).
     pub(crate) w8_col: Vec<i8>,
     /// AVX2, the same layers and 5×5 ones (K×K): column pairs
-    /// `[c/16][kx][(ky 0, 1), (ky 2, 3), …, (ky K − 1, 0)][2][8 lanes][2]` (empty otherwise).
+    /// `[c/16][kx][(ky 0, 1), (ky 2, 3), …, last][2][8 lanes][2]`, `last` the last kernel row
+    /// at columns kx and kx + 1 (0 past column K − 1) for even kx, unused for odd kx (empty
+    /// otherwise).
     pub(crate) w16_col: Vec<i16>,
     /// Per-channel epilogue, permuted to the SIMD accumulator order.
     pub(crate) quant: ChannelQuant,
@@ -183,9 +185,14 @@ impl PackedDepthwise {
                 }
             }
             if columns(&[3, 5]) {
-                // `[c/16][kx][pair g: kernel rows 2g, 2g + 1 (0 past the last)][h][8][2]`.
+                // `[c/16][kx][pair g][h][8][2]`: pair g < K / 2 holds kernel rows 2g and
+                // 2g + 1 of column kx; the last pair (g = K / 2) holds the last kernel row at
+                // columns kx and kx + 1 (0 past the last column) for even kx, and nothing (it
+                // is not read) for odd kx: the column buffer pairs the last row across
+                // neighbouring columns (`avx2::depthwise::row_columns`).
                 let kk = params.k_h;
                 let rows = kk.div_ceil(2);
+                let last = kk - 1;
                 w16_col = vec![0i16; chunks * kk * rows * 2 * 16];
                 for k in 0..chunks {
                     for kx in 0..kk {
@@ -193,12 +200,17 @@ impl PackedDepthwise {
                             for h in 0..2 {
                                 for e in 0..8 {
                                     for t in 0..2 {
-                                        let ky = 2 * g + t;
+                                        let (ky, x) = if 2 * g < last {
+                                            (2 * g + t, kx)
+                                        } else {
+                                            (last, kx + t)
+                                        };
                                         let at =
                                             ((((k * kk + kx) * rows + g) * 2 + h) * 8 + e) * 2 + t;
-                                        if ky < kk {
-                                            w16_col[at] = w(ky * kk + kx, chan(k, h, e)) as i16;
+                                        if 2 * g == last && kx % 2 == 1 || x >= kk {
+                                            continue;
                                         }
+                                        w16_col[at] = w(ky * kk + x, chan(k, h, e)) as i16;
                                     }
                                 }
                             }

@@ -237,7 +237,7 @@ unsafe fn row_columns<const K: usize, const V: usize, const S: usize, Q: LaneReq
     cols: *mut __m256i,
     out: *mut i8,
 ) {
-    debug_assert_eq!(V, 2 * K.div_ceil(2));
+    debug_assert!(K % 2 == 1 && V == K + 1);
     let d = &p.params;
     let c = d.in_c;
     let zp = _mm256_set1_epi16(d.input_zp as i16);
@@ -260,20 +260,31 @@ unsafe fn row_columns<const K: usize, const V: usize, const S: usize, Q: LaneReq
             }),
             core::array::from_fn(|ky| if rows[ky].is_some() { c } else { 0 }),
         );
-        // SAFETY: column i < columns of the buffer (contract).
-        let put = |i: usize, x: [__m256i; K]| unsafe {
-            let col = cols.add(V * i);
-            for g in 0..K.div_ceil(2) {
-                let odd = if 2 * g + 1 < K { x[2 * g + 1] } else { zero };
-                _mm256_storeu_si256(col.add(2 * g), _mm256_unpacklo_epi16(x[2 * g], odd));
-                _mm256_storeu_si256(col.add(2 * g + 1), _mm256_unpackhi_epi16(x[2 * g], odd));
+        // Column i's pairs of kernel rows (2g, 2g + 1) for g < K / 2, and column i − 1's last
+        // pair: the last kernel row at columns i − 1 and i (`last` carries column i − 1's).
+        let put = |i: usize, x: &[__m256i; K], last: &mut __m256i| {
+            // SAFETY: columns i − 1 and i < columns of the buffer (contract).
+            unsafe {
+                let col = cols.add(V * i);
+                for g in 0..K / 2 {
+                    let (a, b) = (x[2 * g], x[2 * g + 1]);
+                    _mm256_storeu_si256(col.add(2 * g), _mm256_unpacklo_epi16(a, b));
+                    _mm256_storeu_si256(col.add(2 * g + 1), _mm256_unpackhi_epi16(a, b));
+                }
+                if i > 0 {
+                    let prev = cols.add(V * (i - 1) + V - 2);
+                    _mm256_storeu_si256(prev, _mm256_unpacklo_epi16(*last, x[K - 1]));
+                    _mm256_storeu_si256(prev.add(1), _mm256_unpackhi_epi16(*last, x[K - 1]));
+                }
             }
+            *last = x[K - 1];
         };
         // Columns first_in..end_in lie inside the input row; the rest are padding (x − zp = 0).
         let first_in = (-x0).clamp(0, columns as isize) as usize;
         let end_in = (d.in_w as isize - x0).clamp(first_in as isize, columns as isize) as usize;
-        for i in (0..first_in).chain(end_in..columns) {
-            put(i, [zero; K]);
+        let mut last = zero;
+        for i in 0..first_in {
+            put(i, &[zero; K], &mut last);
         }
         for i in first_in..end_in {
             let at = (x0 + i as isize) as usize;
@@ -290,7 +301,17 @@ unsafe fn row_columns<const K: usize, const V: usize, const S: usize, Q: LaneReq
                     unsafe { load16(ptr, left, src, c, zp) }
                 }
             });
-            put(i, x);
+            put(i, &x, &mut last);
+        }
+        for i in end_in..columns {
+            put(i, &[zero; K], &mut last);
+        }
+        // The last column's last pair: its kernel row with zero (past the row's columns).
+        // SAFETY: column columns − 1 of the buffer (contract).
+        unsafe {
+            let col = cols.add(V * (columns - 1) + V - 2);
+            _mm256_storeu_si256(col, _mm256_unpacklo_epi16(last, zero));
+            _mm256_storeu_si256(col.add(1), _mm256_unpackhi_epi16(last, zero));
         }
         // SAFETY: chunk k of the column weights and of the per-channel arrays exist (packed
         // sizes); the form is `p.quant`'s (contract).
@@ -312,6 +333,10 @@ unsafe fn row_columns<const K: usize, const V: usize, const S: usize, Q: LaneReq
                 // SAFETY: column ox·S + kx < columns was written above.
                 let col = unsafe { cols.add(V * (ox * S + kx)) };
                 for (j, w) in w.iter().enumerate() {
+                    if kx % 2 == 1 && j >= V - 2 {
+                        // The last kernel row at this column was taken with column kx − 1's.
+                        continue;
+                    }
                     // SAFETY: as above.
                     let v = unsafe { _mm256_loadu_si256(col.add(j)) };
                     acc[j % 2] = _mm256_add_epi32(acc[j % 2], _mm256_madd_epi16(v, *w));
