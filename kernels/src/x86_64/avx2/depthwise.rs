@@ -273,7 +273,9 @@ unsafe fn row_columns<const K: usize, const V: usize, const S: usize, Q: LaneReq
                     _mm256_storeu_si256(col.add(2 * g), _mm256_unpacklo_epi16(a, b));
                     _mm256_storeu_si256(col.add(2 * g + 1), _mm256_unpackhi_epi16(a, b));
                 }
-                if i > 0 {
+                // With stride 2 the windows start at even columns, and only those read the
+                // last pair (at even kx): the odd columns' is not written.
+                if i > 0 && (S == 1 || i % 2 == 1) {
                     let prev = cols.add(V * (i - 1) + V - 2);
                     _mm256_storeu_si256(prev, _mm256_unpacklo_epi16(*last, x[K - 1]));
                     _mm256_storeu_si256(prev.add(1), _mm256_unpackhi_epi16(*last, x[K - 1]));
