@@ -239,10 +239,11 @@ impl Narrow8 {
     /// 4–7 and 12–15 in `v[1]`, [`crate::PackedDepthwise`]) as 16 bytes in channel order.
     #[inline]
     #[target_feature(enable = "avx2")]
-    pub fn depthwise_pair(self, v: [__m256i; 2]) -> __m128i {
+    pub fn depthwise_pair(self, v: [__m256i; 2], full: bool) -> __m128i {
         let words = _mm256_adds_epi16(_mm256_packs_epi32(v[0], v[1]), self.zp);
         let bytes = _mm256_permute4x64_epi64(_mm256_packs_epi16(words, words), 0b00_00_10_00);
-        _mm256_castsi256_si128(self.clamp(bytes))
+        // With the output's range all of int8 the saturating packs are the whole clamp.
+        _mm256_castsi256_si128(if full { bytes } else { self.clamp(bytes) })
     }
 }
 
