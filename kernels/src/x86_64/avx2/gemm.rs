@@ -299,7 +299,7 @@ unsafe fn epilogue<const R: usize, const B: usize, Q: LaneRequant8, W: PairWeigh
 ) {
     let ch = jb * 8;
     let left = p.n - ch;
-    let o = Narrow8::new(p.out);
+    let (o, full) = (Narrow8::new(p.out), p.out.full_range());
     // SAFETY: per-channel arrays are padded to a multiple of 16 >= ch + 8·B; `ch` is even;
     // the form is `p.quant`'s (contract).
     let q: [Q; B] = core::array::from_fn(|b| unsafe { Q::load(&p.quant, ch + 8 * b) });
@@ -317,7 +317,7 @@ unsafe fn epilogue<const R: usize, const B: usize, Q: LaneRequant8, W: PairWeigh
     let run = |r: usize| [y[r][0], y[r][B - 1]];
     for r in (0..R).step_by(2) {
         let second = (r + 1 < R).then_some(r + 1);
-        let bytes = o.two_runs(run(r), run(second.unwrap_or(r)));
+        let bytes = o.two_runs(run(r), run(second.unwrap_or(r)), full);
         // SAFETY: rows r and r + 1 (when < R) have room for channels ch..ch + min(left, 16)
         // (contract).
         unsafe {

@@ -210,13 +210,14 @@ impl Narrow8 {
     /// the low 16, `b`'s in the high 16 (one lane permutation undoes the packs' interleave).
     #[inline]
     #[target_feature(enable = "avx2")]
-    pub fn two_runs(self, a: [__m256i; 2], b: [__m256i; 2]) -> __m256i {
+    pub fn two_runs(self, a: [__m256i; 2], b: [__m256i; 2], full: bool) -> __m256i {
         let wa = _mm256_adds_epi16(_mm256_packs_epi32(a[0], a[1]), self.zp);
         let wb = _mm256_adds_epi16(_mm256_packs_epi32(b[0], b[1]), self.zp);
         // Dwords: a0–3 a8–11 b0–3 b8–11 | a4–7 a12–15 b4–7 b12–15.
         let bytes = _mm256_packs_epi16(wa, wb);
         let bytes = _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-        self.clamp(bytes)
+        // With the output's range all of int8 the saturating packs are the whole clamp.
+        if full { bytes } else { self.clamp(bytes) }
     }
 
     /// 8 channels as the low 8 bytes.
