@@ -324,6 +324,41 @@ impl PackedConv {
         Some(sliced)
     }
 
+    /// A pointwise convolution of one group restricted to output channels `ch`: a convolution
+    /// of its own with `ch.len()` output channels, packed anew from those channels' weights,
+    /// biases and multipliers (its own copy of them). Its results are those channels of the
+    /// whole convolution's, bit for bit. On the SIMD tiers, which read only the packed
+    /// weights, it does not keep the raw ones (a classifier's slices then cost one copy of its
+    /// weights, not two), so it cannot be cut again. `None` for any other convolution, an
+    /// empty or out-of-range `ch`, or such a slice.
+    pub fn out_channels(&self, ch: Range<usize>) -> Option<PackedConv> {
+        let d = &self.params;
+        let k = d.in_c;
+        if !d.is_pointwise()
+            || d.groups != 1
+            || ch.is_empty()
+            || ch.end > d.out_c
+            || self.weights.len() != d.out_c * k
+        {
+            return None;
+        }
+        let params = Conv2dParams {
+            out_c: ch.len(),
+            ..*d
+        };
+        let mut sliced = Self::with_requant(
+            self.tier,
+            &params,
+            &self.weights[ch.start * k..ch.end * k],
+            Some(&self.bias[ch.clone()]),
+            &self.requant[ch],
+        );
+        if self.tier != Tier::Generic {
+            sliced.weights = Arc::from([]);
+        }
+        Some(sliced)
+    }
+
     /// The parameters this was packed for.
     pub fn params(&self) -> &Conv2dParams {
         &self.params

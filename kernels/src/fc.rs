@@ -1,5 +1,7 @@
 //! Fully connected int8 layer, prepared as a 1×1 convolution over `batch` pixels.
 
+use core::ops::Range;
+
 use crate::conv::PackedConv;
 use crate::params::FcParams;
 use crate::tier::Tier;
@@ -34,6 +36,23 @@ impl PackedFc {
                 output_scale,
             ),
         }
+    }
+
+    /// The layer restricted to output features `features` of a batch of one: a layer of its
+    /// own writing those features' bytes of the output (`features.len()` of them), its
+    /// weights copied out of this one's. Bit-exact with those features of the whole layer.
+    /// `None` for a batch above one, or an empty or out-of-range `features`.
+    pub fn outputs(&self, features: Range<usize>) -> Option<PackedFc> {
+        if self.params.batch != 1 {
+            return None;
+        }
+        Some(PackedFc {
+            params: FcParams {
+                out_features: features.len(),
+                ..self.params
+            },
+            conv: self.conv.out_channels(features)?,
+        })
     }
 
     /// The parameters this was packed for.

@@ -338,6 +338,39 @@ proptest! {
     }
 
 
+    /// Output-feature slices of a fully connected layer of one row (what a session with
+    /// several threads runs in parallel), cut anywhere, put together are the whole layer, bit
+    /// for bit, on every tier.
+    #[test]
+    fn fully_connected_output_slices_match_whole(
+        (p, weights, bias, scales, input) in (1usize..=300, 2usize..=90, zero_point(), zero_point(), act_range(0))
+            .prop_flat_map(|(inf, outf, izp, ozp, act)| {
+                let p = FcParams { batch: 1, in_features: inf, out_features: outf, input_zp: izp, output_zp: ozp, act_min: act.0, act_max: act.1 };
+                (Just(p), bytes(inf * outf), biases(outf), prop_oneof![multipliers(1), any_multipliers(outf)], bytes(inf))
+            }),
+        cut in 0.0f64..1.0,
+    ) {
+        let n = p.out_features;
+        let at = ((n as f64 * cut) as usize).clamp(1, n - 1);
+        for t in Tier::supported().map(|t| KernelTable::for_tier(t).unwrap()) {
+            let packed = PackedFc::new(t.tier(), &p, &weights, Some(&bias), 1.0, &scales, 1.0);
+            let mut want = vec![0i8; n];
+            let mut scratch = vec![0u8; packed.scratch_bytes()];
+            t.fully_connected_i8(&packed, &input, &mut want, &mut scratch);
+            let mut got = vec![0i8; n];
+            for r in [0..at, at..n] {
+                let slice = packed.outputs(r.clone()).expect("a batch of one slices");
+                prop_assert_eq!(slice.params().out_features, r.len());
+                if t.tier() != Tier::Generic {
+                    prop_assert!(slice.outputs(0..1).is_none(), "a SIMD slice is not cut again");
+                }
+                let mut scratch = vec![0u8; slice.scratch_bytes()];
+                t.fully_connected_i8(&slice, &input, &mut got[r], &mut scratch);
+            }
+            prop_assert_eq!(&got, &want, "tier {}", t.tier());
+        }
+    }
+
     /// Row slices (what a session with several threads runs in parallel) put together are the
     /// whole convolution, bit for bit, on every tier.
     #[test]

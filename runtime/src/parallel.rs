@@ -13,14 +13,17 @@
 //! cut into runs of whole cache lines (of whole pixels where its second operand is
 //! channel-padded) the same way (on the caller's thread alone it took as long as with one
 //! thread, reading the rows the worker had just written from the other core's cache), and
-//! pools of that size by output rows. Other steps run on the caller's thread.
+//! pools of that size by output rows. A fully connected layer of one row (a classifier) is
+//! cut by output features, each slice with its own copy of its features' packed weights:
+//! those layers stream their weights from memory, and each thread then streams its share.
+//! Other steps run on the caller's thread.
 
 use std::ops::Range;
 use std::sync::Mutex;
 
 use outpost_kernels::{
     Add16Quant, ChannelPadded, KernelTable, PackedConv, PackedConvF32, PackedDepthwise,
-    PackedDepthwiseF32, PoolParams, Residual,
+    PackedDepthwiseF32, PackedFc, PoolParams, Residual,
 };
 
 use crate::plan::{Kernel, Step};
@@ -61,6 +64,8 @@ enum PartKernel {
     Conv(PackedConv),
     Depthwise(Box<PackedDepthwise>),
     ConvAdd(PackedConv, Add16Quant, ChannelPadded),
+    /// A fully connected layer's run of output features (the whole input).
+    Fc(Box<PackedFc>),
     /// An element-wise int16 add over the part's bytes of both operands.
     Add16(Add16Quant),
     ConvF32(PackedConvF32),
@@ -115,6 +120,9 @@ pub(crate) fn split(step: &Step, out_bytes: usize, threads: usize) -> Vec<Part> 
     let f32 = matches!(step.kernel, Kernel::ConvF32(_) | Kernel::DepthwiseF32(_));
     if step.macs < if f32 { MIN_MACS_F32 } else { MIN_MACS } {
         return Vec::new();
+    }
+    if let Kernel::FcI8(p) = &step.kernel {
+        return split_fc(p, threads);
     }
     if let Some(parts) = split_pointwise(step, threads) {
         return parts;
@@ -257,6 +265,42 @@ fn split_pointwise(step: &Step, threads: usize) -> Option<Vec<Part>> {
     Some(parts)
 }
 
+/// Output features a fully connected slice's length is a multiple of (except the last): whole
+/// 16-channel blocks of both SIMD tiers' packings.
+const FEATURE_GRAIN: usize = 16;
+
+/// A fully connected layer of one row cut by output features into runs of whole
+/// [`FEATURE_GRAIN`]s, each slice with its own copy of its features' weights
+/// ([`PackedFc::outputs`]): every thread reads the whole (small) input and only its
+/// features' weights, which a classifier streams from memory. Batches above one run whole.
+fn split_fc(p: &PackedFc, threads: usize) -> Vec<Part> {
+    let f = p.params();
+    let grains = f.out_features.div_ceil(FEATURE_GRAIN);
+    if f.batch != 1 || grains < threads {
+        return Vec::new();
+    }
+    let slices = if grains >= threads * SLICES_PER_THREAD {
+        threads * SLICES_PER_THREAD
+    } else {
+        threads
+    };
+    let mut parts = Vec::with_capacity(slices);
+    for g in cuts(grains, slices) {
+        let features = (g.start * FEATURE_GRAIN).min(f.out_features)
+            ..(g.end * FEATURE_GRAIN).min(f.out_features);
+        let Some(slice) = p.outputs(features.clone()) else {
+            return Vec::new();
+        };
+        parts.push(Part {
+            kernel: PartKernel::Fc(Box::new(slice)),
+            input: 0..f.in_features,
+            output: features,
+            skip: 0..0,
+        });
+    }
+    parts
+}
+
 /// An element-wise step cut into `SLICES_PER_THREAD` runs per thread of whole units (64-byte
 /// lines, or pixels), or none below [`MIN_ADD_BYTES`] of output. `bytes` and `unit`: of the
 /// first operand, the second and the output (the last run takes the rest).
@@ -318,6 +362,7 @@ pub(crate) fn scratch_bytes(parts: &[Part]) -> usize {
         .map(|p| match &p.kernel {
             PartKernel::Conv(c) | PartKernel::ConvAdd(c, ..) => c.scratch_bytes(),
             PartKernel::Depthwise(d) => d.scratch_bytes(),
+            PartKernel::Fc(f) => f.scratch_bytes(),
             _ => 0,
         })
         .max()
@@ -380,6 +425,7 @@ pub(crate) fn run(
         match &part.kernel {
             PartKernel::Conv(p) => table.conv2d_i8(p, i8s(input), i8s_mut(out), scratch),
             PartKernel::Depthwise(p) => table.depthwise_i8(p, i8s(input), i8s_mut(out), scratch),
+            PartKernel::Fc(p) => table.fully_connected_i8(p, i8s(input), i8s_mut(out), scratch),
             PartKernel::ConvAdd(p, add, pad) => {
                 let r = Residual {
                     add: *add,

@@ -174,6 +174,11 @@ impl Session {
         self.parts.iter().filter(|p| !p.is_empty()).count()
     }
 
+    /// Whether a run splits step `step` (of [`Plan::steps`]) across the threads.
+    pub fn is_split(&self, step: usize) -> bool {
+        self.pool.is_some() && self.parts.get(step).is_some_and(|p| !p.is_empty())
+    }
+
     /// Scratch bytes held, every thread's region together.
     pub fn scratch_bytes(&self) -> usize {
         self.scratch.len()

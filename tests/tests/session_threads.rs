@@ -1,6 +1,7 @@
 //! `SessionOptions::threads`: a run split across threads gives the one-thread outputs bit for
 //! bit (real BlazeFace int8 and f32 and a synthetic MobileNetV2 int8, every tier this CPU has,
-//! 2 and 3 threads). That the workers sleep between runs: `session_workers_idle.rs`.
+//! 2 and 3 threads; the classifier split by output features). That the workers sleep between
+//! runs: `session_workers_idle.rs`.
 
 use outpost_kernels::Tier;
 use outpost_models::Model;
@@ -75,6 +76,7 @@ fn blazeface_f32_is_bit_exact_across_threads() {
     same_outputs_on_every_thread_count(&model);
 }
 
+/// Its classifier (a fully connected layer of one row) splits by output features.
 #[test]
 fn mobilenet_v2_int8_is_bit_exact_across_threads() {
     let cfg = MobileNetV2 {
@@ -83,5 +85,15 @@ fn mobilenet_v2_int8_is_bit_exact_across_threads() {
         ..Default::default()
     };
     let model = Model::from_bytes(synth_mobilenet_v2(&cfg).unwrap().build().unwrap()).unwrap();
+    for tier in Tier::supported() {
+        let s = session(&model, tier, 2);
+        let fc = s
+            .plan()
+            .steps
+            .iter()
+            .position(|st| st.op == "fully_connected");
+        let fc = fc.expect("MobileNetV2 ends in a fully connected layer");
+        assert!(s.is_split(fc), "{tier}: the classifier runs on one thread");
+    }
     same_outputs_on_every_thread_count(&model);
 }
