@@ -87,6 +87,19 @@ enum PoolKind {
     AvgF32,
 }
 
+/// How many slices `units` (rows, pixel grains, feature blocks) make for `threads` threads:
+/// [`SLICES_PER_THREAD`] per thread where there are enough, else one per thread, or `None`
+/// (run whole) with fewer units than threads.
+fn slice_count(units: usize, threads: usize) -> Option<usize> {
+    if units >= threads * SLICES_PER_THREAD {
+        Some(threads * SLICES_PER_THREAD)
+    } else if units >= threads {
+        Some(threads)
+    } else {
+        None
+    }
+}
+
 /// Rows `0..n` cut into `parts` runs of nearly equal length.
 fn cuts(n: usize, parts: usize) -> impl Iterator<Item = Range<usize>> {
     (0..parts).map(move |i| i * n / parts..(i + 1) * n / parts)
@@ -194,13 +207,8 @@ pub(crate) fn split(step: &Step, out_bytes: usize, threads: usize) -> Vec<Part> 
             }
             _ => return Vec::new(),
         };
-    if out_h < threads {
+    let Some(slices) = slice_count(out_h, threads) else {
         return Vec::new();
-    }
-    let slices = if out_h >= threads * SLICES_PER_THREAD {
-        threads * SLICES_PER_THREAD
-    } else {
-        threads
     };
     let mut parts = Vec::with_capacity(slices);
     for rows in cuts(out_h, slices) {
@@ -240,11 +248,7 @@ fn split_pointwise(step: &Step, threads: usize) -> Option<Vec<Part>> {
     }
     let pixels = d.out_h * d.out_w;
     let grains = pixels.div_ceil(PIXEL_GRAIN);
-    let slices = if grains >= threads * SLICES_PER_THREAD {
-        threads * SLICES_PER_THREAD
-    } else if grains >= threads {
-        threads
-    } else {
+    let Some(slices) = slice_count(grains, threads) else {
         return Some(Vec::new());
     };
     let skip_c = residual.map_or(0, |(_, pad)| pad.b_channels);
@@ -276,13 +280,8 @@ const FEATURE_GRAIN: usize = 16;
 fn split_fc(p: &PackedFc, threads: usize) -> Vec<Part> {
     let f = p.params();
     let grains = f.out_features.div_ceil(FEATURE_GRAIN);
-    if f.batch != 1 || grains < threads {
+    let Some(slices) = slice_count(grains, threads).filter(|_| f.batch == 1) else {
         return Vec::new();
-    }
-    let slices = if grains >= threads * SLICES_PER_THREAD {
-        threads * SLICES_PER_THREAD
-    } else {
-        threads
     };
     let mut parts = Vec::with_capacity(slices);
     for g in cuts(grains, slices) {
@@ -331,15 +330,10 @@ fn split_runs(
 /// allow), or none below [`MIN_ADD_BYTES`] of output or fewer rows than threads.
 fn split_pool(kind: PoolKind, p: PoolParams, elem: usize, threads: usize) -> Vec<Part> {
     let (row_in, row_out) = (p.in_w * p.channels * elem, p.out_w * p.channels * elem);
-    if p.out_h * row_out < MIN_ADD_BYTES || p.out_h < threads {
+    let Some(slices) = slice_count(p.out_h, threads).filter(|_| p.out_h * row_out >= MIN_ADD_BYTES)
+    else {
         return Vec::new();
-    }
-    let slices = threads
-        * if p.out_h >= threads * SLICES_PER_THREAD {
-            SLICES_PER_THREAD
-        } else {
-            1
-        };
+    };
     let mut parts = Vec::with_capacity(slices);
     for rows in cuts(p.out_h, slices) {
         let Some((slice, input)) = p.rows(rows.clone()) else {
