@@ -16,6 +16,7 @@ pub use outpost_models as models;
 
 pub mod affinity;
 pub mod audio;
+mod chain;
 pub mod error;
 pub mod infer;
 pub mod ipc;

@@ -45,18 +45,18 @@ pub const MIN_ADD_BYTES: usize = 16 * 1024;
 const SLICES_PER_THREAD: usize = 2;
 
 /// The most slices of one step.
-const MAX_SLICES: usize = MAX_THREADS * SLICES_PER_THREAD;
+pub(crate) const MAX_SLICES: usize = MAX_THREADS * SLICES_PER_THREAD;
 
 /// One thread's slice of a step.
 #[derive(Debug)]
 pub(crate) struct Part {
     kernel: PartKernel,
     /// Bytes of the step's first input that the slice reads.
-    input: Range<usize>,
+    pub(crate) input: Range<usize>,
     /// Bytes of the step's output that the slice writes.
-    output: Range<usize>,
+    pub(crate) output: Range<usize>,
     /// Bytes of the residual operand (second input) it adds.
-    skip: Range<usize>,
+    pub(crate) skip: Range<usize>,
 }
 
 #[derive(Debug)]
@@ -237,24 +237,43 @@ const PIXEL_GRAIN: usize = 12;
 /// not one. Cutting by pixels instead of image rows keeps the threads' shares equal on small
 /// images (7 × 7: 24 and 25 pixels instead of 21 and 28).
 fn split_pointwise(step: &Step, threads: usize) -> Option<Vec<Part>> {
+    let pixels = pointwise_pixels(step)?;
+    let grains = pixels.div_ceil(PIXEL_GRAIN);
+    let Some(slices) = slice_count(grains, threads) else {
+        return Some(Vec::new());
+    };
+    let px = cuts(grains, slices)
+        .map(|g| (g.start * PIXEL_GRAIN).min(pixels)..(g.end * PIXEL_GRAIN).min(pixels));
+    split_pointwise_at(step, px)
+}
+
+/// The output pixels of an int8 pointwise convolution of one image (with or without its
+/// residual add), or `None` where the step is not one.
+pub(crate) fn pointwise_pixels(step: &Step) -> Option<usize> {
+    let p = match &step.kernel {
+        Kernel::ConvI8(p) | Kernel::ConvAdd16I8(p, ..) => p,
+        _ => return None,
+    };
+    let d = p.params();
+    (d.is_pointwise() && d.batch == 1).then_some(d.out_h * d.out_w)
+}
+
+/// An int8 pointwise convolution (with or without its residual add) cut into the given runs
+/// of output pixels ([`PackedConv::pixels`]), which must tile its pixels; `None` where the
+/// step is not one or a run is empty.
+pub(crate) fn split_pointwise_at(
+    step: &Step,
+    runs: impl Iterator<Item = Range<usize>>,
+) -> Option<Vec<Part>> {
     let (p, residual) = match &step.kernel {
         Kernel::ConvI8(p) => (p, None),
         Kernel::ConvAdd16I8(p, add, pad) => (p, Some((*add, *pad))),
         _ => return None,
     };
     let d = p.params();
-    if !d.is_pointwise() || d.batch != 1 {
-        return None;
-    }
-    let pixels = d.out_h * d.out_w;
-    let grains = pixels.div_ceil(PIXEL_GRAIN);
-    let Some(slices) = slice_count(grains, threads) else {
-        return Some(Vec::new());
-    };
     let skip_c = residual.map_or(0, |(_, pad)| pad.b_channels);
-    let mut parts = Vec::with_capacity(slices);
-    for g in cuts(grains, slices) {
-        let px = (g.start * PIXEL_GRAIN).min(pixels)..(g.end * PIXEL_GRAIN).min(pixels);
+    let mut parts = Vec::new();
+    for px in runs {
         let slice = p.pixels(px.clone())?;
         parts.push(Part {
             kernel: match residual {
@@ -395,12 +414,7 @@ pub(crate) fn run(
         rest = tail;
         at = part.output.end;
     }
-    let mut rest = scratch;
-    for slot in scratches.iter().take(pool.threads()) {
-        let (mine, tail) = std::mem::take(&mut rest).split_at_mut(per);
-        *slot.lock().unwrap_or_else(|e| e.into_inner()) = mine;
-        rest = tail;
-    }
+    hand_out_scratch(&scratches, pool.threads(), scratch, per);
     pool.run(parts.len(), &|i, thread| {
         let part = &parts[i];
         let out = outs[i].lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -409,41 +423,68 @@ pub(crate) fn run(
         };
         // Only this thread uses its region; the lock is held for the slice.
         let mut scratch = scratches[thread].lock().unwrap_or_else(|e| e.into_inner());
-        let scratch: &mut [u8] = &mut scratch;
         let input = &input[part.input.clone()];
         let skip = &skip[part.skip.clone()];
-        let (i8s, f32s) = (
-            bytemuck::cast_slice::<u8, i8>,
-            bytemuck::cast_slice::<u8, f32>,
-        );
-        match &part.kernel {
-            PartKernel::Conv(p) => table.conv2d_i8(p, i8s(input), i8s_mut(out), scratch),
-            PartKernel::Depthwise(p) => table.depthwise_i8(p, i8s(input), i8s_mut(out), scratch),
-            PartKernel::Fc(p) => table.fully_connected_i8(p, i8s(input), i8s_mut(out), scratch),
-            PartKernel::ConvAdd(p, add, pad) => {
-                let r = Residual {
-                    add: *add,
-                    pad: *pad,
-                    skip: i8s(skip),
-                };
-                table.conv2d_add16_i8(p, i8s(input), &r, i8s_mut(out), scratch)
-            }
-            PartKernel::Add16(q) => table.add16_i8(q, i8s(input), i8s(skip), i8s_mut(out)),
-            PartKernel::ConvF32(p) => table.conv2d_f32(p, f32s(input), f32s_mut(out)),
-            PartKernel::DepthwiseF32(p) => table.depthwise_f32(p, f32s(input), f32s_mut(out)),
-            PartKernel::AddF32(act) => table.add_f32(f32s(input), f32s(skip), f32s_mut(out), *act),
-            PartKernel::AddF32Padded(act, pad) => {
-                let (a, b) = (f32s(input), f32s(skip));
-                table.add_f32_padded(pad, a, b, f32s_mut(out), *act)
-            }
-            PartKernel::Pool(kind, p) => match kind {
-                PoolKind::MaxI8 => table.max_pool_i8(p, i8s(input), i8s_mut(out)),
-                PoolKind::AvgI8 => table.avg_pool_i8(p, i8s(input), i8s_mut(out)),
-                PoolKind::MaxF32 => table.max_pool_f32(p, f32s(input), f32s_mut(out)),
-                PoolKind::AvgF32 => table.avg_pool_f32(p, f32s(input), f32s_mut(out)),
-            },
-        }
+        run_part(table, part, input, skip, out, &mut scratch);
     });
+}
+
+/// Puts `per` bytes of `scratch` in each of the first `threads` slots.
+pub(crate) fn hand_out_scratch<'a>(
+    slots: &[Mutex<&'a mut [u8]>],
+    threads: usize,
+    scratch: &'a mut [u8],
+    per: usize,
+) {
+    let mut rest = scratch;
+    for slot in slots.iter().take(threads) {
+        let (mine, tail) = std::mem::take(&mut rest).split_at_mut(per);
+        *slot.lock().unwrap_or_else(|e| e.into_inner()) = mine;
+        rest = tail;
+    }
+}
+
+/// Runs one slice: `input` and `skip` are the bytes of its ranges (`part.input`,
+/// `part.skip`), `out` those of `part.output`.
+pub(crate) fn run_part(
+    table: &KernelTable,
+    part: &Part,
+    input: &[u8],
+    skip: &[u8],
+    out: &mut [u8],
+    scratch: &mut [u8],
+) {
+    let (i8s, f32s) = (
+        bytemuck::cast_slice::<u8, i8>,
+        bytemuck::cast_slice::<u8, f32>,
+    );
+    match &part.kernel {
+        PartKernel::Conv(p) => table.conv2d_i8(p, i8s(input), i8s_mut(out), scratch),
+        PartKernel::Depthwise(p) => table.depthwise_i8(p, i8s(input), i8s_mut(out), scratch),
+        PartKernel::Fc(p) => table.fully_connected_i8(p, i8s(input), i8s_mut(out), scratch),
+        PartKernel::ConvAdd(p, add, pad) => {
+            let r = Residual {
+                add: *add,
+                pad: *pad,
+                skip: i8s(skip),
+            };
+            table.conv2d_add16_i8(p, i8s(input), &r, i8s_mut(out), scratch)
+        }
+        PartKernel::Add16(q) => table.add16_i8(q, i8s(input), i8s(skip), i8s_mut(out)),
+        PartKernel::ConvF32(p) => table.conv2d_f32(p, f32s(input), f32s_mut(out)),
+        PartKernel::DepthwiseF32(p) => table.depthwise_f32(p, f32s(input), f32s_mut(out)),
+        PartKernel::AddF32(act) => table.add_f32(f32s(input), f32s(skip), f32s_mut(out), *act),
+        PartKernel::AddF32Padded(act, pad) => {
+            let (a, b) = (f32s(input), f32s(skip));
+            table.add_f32_padded(pad, a, b, f32s_mut(out), *act)
+        }
+        PartKernel::Pool(kind, p) => match kind {
+            PoolKind::MaxI8 => table.max_pool_i8(p, i8s(input), i8s_mut(out)),
+            PoolKind::AvgI8 => table.avg_pool_i8(p, i8s(input), i8s_mut(out)),
+            PoolKind::MaxF32 => table.max_pool_f32(p, f32s(input), f32s_mut(out)),
+            PoolKind::AvgF32 => table.avg_pool_f32(p, f32s(input), f32s_mut(out)),
+        },
+    }
 }
 
 fn i8s_mut(b: &mut [u8]) -> &mut [i8] {

@@ -1,10 +1,12 @@
 //! `Session`: one arena, one scratch buffer, one plan; `run` allocates nothing.
 
+use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use outpost_kernels::{KernelTable, Lines, Residual, Tier};
 use outpost_models::Model;
 
+use crate::chain::{self, Chain};
 use crate::error::{Result, RuntimeError};
 use crate::parallel::{self, Part};
 use crate::plan::{Elem, Kernel, Plan, Step};
@@ -37,6 +39,10 @@ pub struct Session {
     /// With more than one thread: the workers, and each step's row slices (empty: run whole).
     pool: Option<WorkerPool>,
     parts: Vec<Vec<Part>>,
+    /// The chains ([`crate::chain`]) in step order.
+    chains: Vec<Chain>,
+    /// Per step: the index in `chains` of the chain it starts, if any.
+    chain_at: Vec<Option<usize>>,
     /// Bytes of each thread's scratch region.
     scratch_per: usize,
 }
@@ -83,7 +89,7 @@ impl Session {
             None => KernelTable::from_env(),
         }
         .map_err(|e| RuntimeError::Tier(e.to_string()))?;
-        let plan = Plan::new(model, table.tier())?;
+        let mut plan = Plan::new(model, table.tier())?;
         for s in &plan.steps {
             if matches!(s.kernel, Kernel::Concat { .. }) && s.inputs.len() > MAX_CONCAT_INPUTS {
                 return Err(RuntimeError::Unsupported {
@@ -101,11 +107,23 @@ impl Session {
                 kind: outpost_hal::ErrorKind::InvalidInput,
             });
         }
-        let parts: Vec<Vec<Part>> = plan
+        let mut parts: Vec<Vec<Part>> = plan
             .steps
             .iter()
             .map(|s| parallel::split(s, plan.buffers[s.output].bytes, threads))
             .collect();
+        let mut chains = chain::find(&plan, &mut parts);
+        if !chains.is_empty() {
+            let runs: Vec<_> = chains.iter().map(Chain::steps).collect();
+            plan.place(&runs);
+            // The placement keeps them apart; a chain whose buffers overlapped would run its
+            // steps one job each (their slices stand alone).
+            chains.retain(|c| c.disjoint(&plan));
+        }
+        let mut chain_at = vec![None; plan.steps.len()];
+        for (n, c) in chains.iter().enumerate() {
+            chain_at[c.start] = Some(n);
+        }
         let split = parts.iter().filter(|p| !p.is_empty()).count();
         let scratch_per = parts
             .iter()
@@ -132,8 +150,9 @@ impl Session {
         });
         if threads > 1 {
             log::info!(
-                "session: {split} of {} steps split across {threads} threads",
-                plan.steps.len()
+                "session: {split} of {} steps split across {threads} threads, {} chains",
+                plan.steps.len(),
+                chains.len()
             );
         }
         let state = plan
@@ -157,8 +176,20 @@ impl Session {
             state,
             pool,
             parts,
+            chains,
+            chain_at,
             scratch_per,
         })
+    }
+
+    /// The steps run as one job with step `step` ([`crate::chain`]: a split step and the
+    /// pointwise convolutions after it, each thread running its slice of all of them), or
+    /// `None` where it runs alone.
+    pub fn chain(&self, step: usize) -> Option<Range<usize>> {
+        self.chains
+            .iter()
+            .map(Chain::steps)
+            .find(|r| r.contains(&step))
     }
 
     /// Threads a run uses ([`SessionOptions::threads`]).
@@ -298,23 +329,47 @@ impl Session {
     /// once they are no longer needed). Performs no heap allocation.
     pub fn run(&mut self) {
         self.move_state(true);
-        for i in 0..self.plan.steps.len() {
-            self.step(i);
+        let mut i = 0;
+        while i < self.plan.steps.len() {
+            i += self.step_or_chain(i);
         }
         self.move_state(false);
     }
 
-    /// Run like [`Session::run`], adding each step's wall time to `times[step]`.
+    /// Run like [`Session::run`], adding each step's wall time to `times[step]` (a chain's
+    /// to its first step's: [`Session::chain`]).
     pub fn run_profiled(&mut self, times: &mut [Duration]) {
         self.move_state(true);
-        for i in 0..self.plan.steps.len() {
+        let mut i = 0;
+        while i < self.plan.steps.len() {
             let t = Instant::now();
-            self.step(i);
+            let n = self.step_or_chain(i);
             if let Some(slot) = times.get_mut(i) {
                 *slot += t.elapsed();
             }
+            i += n;
         }
         self.move_state(false);
+    }
+
+    /// Runs step `i`, or the chain it starts; returns the steps run.
+    fn step_or_chain(&mut self, i: usize) -> usize {
+        let (Some(n), Some(pool)) = (self.chain_at[i], &self.pool) else {
+            self.step(i);
+            return 1;
+        };
+        let c = &self.chains[n];
+        chain::run(
+            pool,
+            &self.table,
+            &self.plan,
+            &self.parts,
+            c,
+            self.arena.bytes_mut(),
+            self.scratch.bytes_mut(),
+            self.scratch_per,
+        );
+        c.len
     }
 
     fn step(&mut self, i: usize) {

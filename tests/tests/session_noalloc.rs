@@ -1,7 +1,7 @@
 //! `Session::run` performs zero heap allocations: a counting global allocator over 1,000 runs
 //! of a real multi-op graph (MobileNetV2: conv, depthwise, add, mean, fully connected), on one
-//! thread and split across two (the worker pool counts: it is in this process), and of the
-//! real BlazeFace f32 split across two.
+//! thread and split across two (the worker pool counts: it is in this process; on two
+//! threads some steps run in chains), and of the real BlazeFace f32 split across two.
 
 use outpost_models::Model;
 use outpost_models::zoo::{MobileNetV2, synth_mobilenet_v2};
@@ -21,8 +21,8 @@ fn run_allocates_nothing_over_1000_frames() {
 
 fn runs_allocate_nothing(threads: usize) {
     let cfg = MobileNetV2 {
-        width: 0.35,
-        size: 64,
+        width: 0.5,
+        size: 128,
         ..Default::default()
     };
     let model = Model::from_bytes(synth_mobilenet_v2(&cfg).unwrap().build().unwrap()).unwrap();
@@ -38,6 +38,11 @@ fn runs_allocate_nothing(threads: usize) {
     assert_eq!(session.threads(), threads);
     if threads > 1 {
         assert!(session.split_steps() > 0, "no step split");
+        let steps = session.plan().steps.len();
+        assert!(
+            (0..steps).any(|i| session.chain(i).is_some()),
+            "no chain of steps (the depthwise and pointwise convolutions of a block)"
+        );
     }
     let mut checksum = 0i64;
     let before = alloc_count::calls();

@@ -76,7 +76,8 @@ fn blazeface_f32_is_bit_exact_across_threads() {
     same_outputs_on_every_thread_count(&model);
 }
 
-/// Its classifier (a fully connected layer of one row) splits by output features.
+/// Its classifier (a fully connected layer of one row) splits by output features; its
+/// depthwise and pointwise convolutions run in chains ([`Session::chain`]).
 #[test]
 fn mobilenet_v2_int8_is_bit_exact_across_threads() {
     let cfg = MobileNetV2 {
@@ -94,6 +95,24 @@ fn mobilenet_v2_int8_is_bit_exact_across_threads() {
             .position(|st| st.op == "fully_connected");
         let fc = fc.expect("MobileNetV2 ends in a fully connected layer");
         assert!(s.is_split(fc), "{tier}: the classifier runs on one thread");
+        // An inverted residual block's depthwise convolution heads a chain with its project
+        // convolution (and the next block's expand where there is one); in this small model
+        // every split one does.
+        let steps = &s.plan().steps;
+        let mut chained = 0;
+        for (i, st) in steps.iter().enumerate() {
+            if st.op != "depthwise_conv2d" || !s.is_split(i) {
+                continue;
+            }
+            let chain = s
+                .chain(i)
+                .unwrap_or_else(|| panic!("{tier}: {} unchained", st.node));
+            assert_eq!(chain.start, i, "{tier}: {} heads its chain", st.node);
+            assert!(chain.len() >= 2 && chain.len() <= 3, "{tier}: {chain:?}");
+            assert!(chain.clone().skip(1).all(|f| s.is_split(f)));
+            chained += 1;
+        }
+        assert!(chained >= 5, "{tier}: {chained} chains");
     }
     same_outputs_on_every_thread_count(&model);
 }

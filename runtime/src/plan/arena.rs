@@ -21,7 +21,7 @@ pub struct Interval {
 }
 
 /// The result of planning.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ArenaPlan {
     /// Offset of each buffer, in input order.
     pub offsets: Vec<usize>,

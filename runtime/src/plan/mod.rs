@@ -7,6 +7,7 @@ pub mod kernel;
 mod lower;
 
 use std::collections::HashMap;
+use std::ops::Range;
 
 use outpost_hal::DType;
 use outpost_kernels::Tier;
@@ -174,25 +175,65 @@ impl Plan {
             })
             .collect::<Result<Vec<_>>>()?;
 
+        let scratch_bytes = steps
+            .iter()
+            .map(|s| s.kernel.scratch_bytes())
+            .max()
+            .unwrap_or(0);
+        let mut plan = Plan {
+            steps,
+            buffers,
+            inputs,
+            outputs,
+            states,
+            shapes,
+            arena: ArenaPlan::default(),
+            scratch_bytes,
+            tier,
+        };
+        plan.place(&[]);
+        Ok(plan)
+    }
+
+    /// Places every buffer in the arena ([`arena::plan`]). Each run of steps in `chains`
+    /// (steps whose slices one thread runs back to back, [`crate::chain`]) counts as one
+    /// step: every buffer a step of the run reads or writes lives through the whole run, so
+    /// none of them shares bytes with another.
+    pub(crate) fn place(&mut self, chains: &[Range<usize>]) {
+        let steps = &self.steps;
         // Lifetimes in step indices: born when written (inputs: 0), dead after the last read
         // (outputs: the end).
         let end = steps.len().saturating_sub(1);
-        let mut first = vec![usize::MAX; buffers.len()];
-        let mut last = vec![0usize; buffers.len()];
-        for &b in inputs.iter().chain(states.iter().map(|s| &s.current)) {
+        let mut first = vec![usize::MAX; self.buffers.len()];
+        let mut last = vec![0usize; self.buffers.len()];
+        for &b in self
+            .inputs
+            .iter()
+            .chain(self.states.iter().map(|s| &s.current))
+        {
             first[b] = 0;
         }
         for (i, s) in steps.iter().enumerate() {
-            first[s.output] = first[s.output].min(i);
-            last[s.output] = last[s.output].max(i);
+            // The run of steps this one belongs to (itself when in none).
+            let run = chains
+                .iter()
+                .find(|c| c.contains(&i))
+                .map_or(i..i + 1, Clone::clone);
+            first[s.output] = first[s.output].min(run.start);
+            last[s.output] = last[s.output].max(run.end - 1);
             for &b in &s.inputs {
-                last[b] = last[b].max(i);
+                last[b] = last[b].max(run.end - 1);
             }
         }
-        for &b in outputs.iter().chain(states.iter().map(|s| &s.next)) {
+        for &b in self
+            .outputs
+            .iter()
+            .chain(self.states.iter().map(|s| &s.next))
+        {
             last[b] = end;
         }
-        let intervals: Vec<arena::Interval> = buffers
+        let intervals: Vec<arena::Interval> = self
+            .buffers
             .iter()
             .enumerate()
             .map(|(i, b)| arena::Interval {
@@ -202,8 +243,8 @@ impl Plan {
                 last: last[i],
             })
             .collect();
-        let arena = arena::plan(&intervals, ARENA_ALIGN);
-        for ((b, &off), &born) in buffers.iter_mut().zip(&arena.offsets).zip(&first) {
+        self.arena = arena::plan(&intervals, ARENA_ALIGN);
+        for ((b, &off), &born) in self.buffers.iter_mut().zip(&self.arena.offsets).zip(&first) {
             b.offset = off;
             if born == usize::MAX {
                 // Never written (a fused pad's output): no bytes, so no view can reach past
@@ -211,22 +252,6 @@ impl Plan {
                 b.bytes = 0;
             }
         }
-        let scratch_bytes = steps
-            .iter()
-            .map(|s| s.kernel.scratch_bytes())
-            .max()
-            .unwrap_or(0);
-        Ok(Plan {
-            steps,
-            buffers,
-            inputs,
-            outputs,
-            states,
-            shapes,
-            arena,
-            scratch_bytes,
-            tier,
-        })
     }
 
     /// Total multiply-accumulates per run.

@@ -51,7 +51,9 @@ pub struct Args {
     /// published before measuring (at least 1).
     #[arg(long, default_value_t = 20)]
     pub warmup: usize,
-    /// Add a per-op time table (--model only).
+    /// Add a per-op time table (--model only). With --threads above 1, a chain (a
+    /// depthwise convolution and the pointwise convolutions after it, each thread running its
+    /// slice of all of them in one job) is one row, op `chain`, its nodes joined by " > ".
     #[arg(long, conflicts_with = "pipeline")]
     pub profile: bool,
     /// Print one JSON object.
@@ -197,29 +199,42 @@ pub fn run(args: Args) -> CmdResult {
     let macs = plan.macs();
     let profile_total: f64 = op_times.iter().map(Duration::as_secs_f64).sum();
     let profile = if args.profile {
-        plan.steps
-            .iter()
-            .zip(&op_times)
-            .map(|(s, t)| {
-                let mean_s = t.as_secs_f64() / args.runs as f64;
-                OpTime {
-                    node: s.node.clone(),
-                    op: s.op.to_string(),
-                    macs: s.macs,
-                    mean_us: mean_s * 1e6,
-                    share: if profile_total > 0.0 {
-                        t.as_secs_f64() / profile_total
-                    } else {
-                        0.0
-                    },
-                    gops: if mean_s > 0.0 {
-                        2.0 * s.macs as f64 / mean_s / 1e9
-                    } else {
-                        0.0
-                    },
-                }
-            })
-            .collect()
+        let op_time = |node: String, op: String, macs: u64, t: Duration| {
+            let mean_s = t.as_secs_f64() / args.runs as f64;
+            OpTime {
+                node,
+                op,
+                macs,
+                mean_us: mean_s * 1e6,
+                share: if profile_total > 0.0 {
+                    t.as_secs_f64() / profile_total
+                } else {
+                    0.0
+                },
+                gops: if mean_s > 0.0 {
+                    2.0 * macs as f64 / mean_s / 1e9
+                } else {
+                    0.0
+                },
+            }
+        };
+        let mut rows = Vec::with_capacity(plan.steps.len());
+        let mut i = 0;
+        while i < plan.steps.len() {
+            // A chain of steps runs as one job: one row, its steps' names joined by " > ".
+            let run = session.chain(i).unwrap_or(i..i + 1);
+            let steps = &plan.steps[run.clone()];
+            let (node, op) = if steps.len() > 1 {
+                let names: Vec<&str> = steps.iter().map(|s| s.node.as_str()).collect();
+                (names.join(" > "), "chain".to_string())
+            } else {
+                (steps[0].node.clone(), steps[0].op.to_string())
+            };
+            let macs = steps.iter().map(|s| s.macs).sum();
+            rows.push(op_time(node, op, macs, op_times[i]));
+            i = run.end;
+        }
+        rows
     } else {
         Vec::new()
     };

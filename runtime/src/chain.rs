@@ -1,0 +1,235 @@
+//! Chains: runs of split steps whose slices one thread takes back to back, in one job.
+//!
+//! A depthwise convolution cut by output rows, followed by the pointwise convolution that
+//! reads its output (MobileNetV2's project, with or without its residual add) and the next
+//! block's pointwise expand, needs no other thread's rows after the first step: a pointwise
+//! convolution's output pixel reads only the same pixel of its input. So at session start
+//! such a run of steps becomes one chain: the followers are cut into the head's pixel runs
+//! ([`parallel::split_pointwise_at`]), and in a run each thread claims a slice of the chain
+//! and runs the head's slice, then each follower's slice over the pixels it has just written,
+//! in its own cache. One job instead of one per step: the hand-out, the wait for the slowest
+//! slice and the rows crossing cores happen once per chain (a job costs about 1 µs more than
+//! its parts, `cargo bench -p outpost-benches --bench pool`).
+//!
+//! A slice of a follower may run while another thread is still in the head's: the arena plan
+//! treats the chain as one step ([`crate::plan::Plan::place`]), so no buffer a chain reads or
+//! writes shares bytes with another ([`Chain::disjoint`] checks it again). A follower's other
+//! operand (the residual) must come from before the chain.
+
+use std::ops::Range;
+use std::sync::Mutex;
+
+use outpost_kernels::KernelTable;
+
+use crate::parallel::{self, MAX_SLICES, Part};
+use crate::plan::{Kernel, Plan, Step};
+use crate::pool::{MAX_THREADS, WorkerPool};
+
+/// The most steps in one chain: a depthwise convolution, its project and the next expand.
+pub(crate) const MAX_CHAIN: usize = 3;
+
+/// The most bytes a chain's steps write. The saving is per job, so it counts on short steps;
+/// a chain's buffers cannot share arena bytes, and longer ones measured no faster (MobileNetV2
+/// int8 on two threads, `outpost bench`: chains at every resolution grew the arena from 1.4
+/// to 2.1 MiB for the same time as chains at 28 × 28 and below). Half of a core's L2.
+pub(crate) const MAX_CHAIN_BYTES: usize = 512 * 1024;
+
+/// The steps `start..start + len` of a plan, run as one job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Chain {
+    pub start: usize,
+    pub len: usize,
+}
+
+impl Chain {
+    pub fn steps(&self) -> Range<usize> {
+        self.start..self.start + self.len
+    }
+
+    /// Whether the buffers the chain writes share no byte with each other or with a buffer
+    /// it reads (what running its steps' slices out of order needs).
+    pub fn disjoint(&self, plan: &Plan) -> bool {
+        let range = |b: usize| {
+            let buf = &plan.buffers[b];
+            buf.offset..buf.offset + buf.bytes
+        };
+        let steps = &plan.steps[self.steps()];
+        let written: Vec<usize> = steps.iter().map(|s| s.output).collect();
+        let touched: Vec<usize> = steps
+            .iter()
+            .flat_map(|s| s.inputs.iter().copied().chain([s.output]))
+            .collect();
+        written.iter().all(|&w| {
+            touched.iter().all(|&t| {
+                let (a, b) = (range(w), range(t));
+                t == w || a.is_empty() || b.is_empty() || a.end <= b.start || b.end <= a.start
+            })
+        })
+    }
+}
+
+/// Bytes per output pixel of an int8 step a chain can start with (a convolution or depthwise
+/// convolution of one image, split by output rows or pixels), or `None`.
+fn head_pixel_bytes(step: &Step) -> Option<usize> {
+    match &step.kernel {
+        Kernel::ConvI8(p) | Kernel::ConvAdd16I8(p, ..) => {
+            let d = p.params();
+            (d.batch == 1).then_some(d.out_c)
+        }
+        Kernel::DepthwiseI8(p) => {
+            let d = p.params();
+            (d.batch == 1).then_some(d.out_c())
+        }
+        _ => None,
+    }
+}
+
+/// Finds the chains of `plan` for the steps' slices `parts` (empty: the step runs whole) and
+/// cuts each follower into its head's pixel runs (replacing its `parts`).
+pub(crate) fn find(plan: &Plan, parts: &mut [Vec<Part>]) -> Vec<Chain> {
+    let steps = &plan.steps;
+    let mut chains = Vec::new();
+    let mut i = 0;
+    while i < steps.len() {
+        let Some(head_bytes) = head_pixel_bytes(&steps[i]).filter(|_| !parts[i].is_empty()) else {
+            i += 1;
+            continue;
+        };
+        let runs: Vec<Range<usize>> = parts[i]
+            .iter()
+            .map(|p| p.output.start / head_bytes..p.output.end / head_bytes)
+            .collect();
+        let mut followers: Vec<Vec<Part>> = Vec::new();
+        let mut j = i + 1;
+        while j < steps.len() && j - i < MAX_CHAIN {
+            let (prev, s) = (&steps[j - 1], &steps[j]);
+            let produced_here = |b: usize| steps[i..j].iter().any(|p| p.output == b);
+            let follows = s.inputs.first() == Some(&prev.output)
+                && !s.inputs[1..].iter().any(|&b| produced_here(b))
+                && parallel::pointwise_pixels(s) == runs.last().map(|r| r.end);
+            let written: usize = steps[i..=j]
+                .iter()
+                .map(|s| plan.buffers[s.output].bytes)
+                .sum();
+            let Some(cut) = (follows && written <= MAX_CHAIN_BYTES)
+                .then(|| parallel::split_pointwise_at(s, runs.iter().cloned()))
+                .flatten()
+            else {
+                break;
+            };
+            // Each slice reads exactly the bytes the same slice of the step before wrote.
+            let before = followers.last().unwrap_or(&parts[i]);
+            if cut.iter().zip(before).any(|(c, b)| c.input != b.output) {
+                break;
+            }
+            followers.push(cut);
+            j += 1;
+        }
+        if followers.is_empty() {
+            i += 1;
+            continue;
+        }
+        for (k, f) in followers.into_iter().enumerate() {
+            parts[i + 1 + k] = f;
+        }
+        chains.push(Chain {
+            start: i,
+            len: j - i,
+        });
+        i = j;
+    }
+    chains
+}
+
+/// One buffer of the arena as (offset, bytes).
+type Span = (usize, usize);
+
+/// Runs `chain`'s steps: each of the head's slices, with the followers' same slices after it,
+/// on whichever thread claims it. `arena` holds every buffer; each thread's scratch region is
+/// `per` bytes of `scratch`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run(
+    pool: &WorkerPool,
+    table: &KernelTable,
+    plan: &Plan,
+    parts: &[Vec<Part>],
+    chain: &Chain,
+    arena: &mut [u8],
+    scratch: &mut [u8],
+    per: usize,
+) {
+    let steps = &plan.steps[chain.steps()];
+    let parts = &parts[chain.steps()];
+    let slices = parts[0].len();
+    assert!(slices <= MAX_SLICES && steps.len() <= MAX_CHAIN);
+    let span = |b: usize| (plan.buffers[b].offset, plan.buffers[b].bytes);
+
+    // The written buffers in arena order, cut out of the arena; what lies between them (every
+    // buffer the chain only reads) stays shared.
+    let mut order: [usize; MAX_CHAIN] = core::array::from_fn(|j| j);
+    let order = &mut order[..steps.len()];
+    order.sort_unstable_by_key(|&j| span(steps[j].output).0);
+    let mut gaps: [(usize, &[u8]); MAX_CHAIN + 1] = [(0, &[]); MAX_CHAIN + 1];
+    let mut outs: [&mut [u8]; MAX_CHAIN] = Default::default();
+    let (mut rest, mut at) = (arena, 0);
+    for (g, &j) in order.iter().enumerate() {
+        let (off, len) = span(steps[j].output);
+        let (gap, tail) = std::mem::take(&mut rest).split_at_mut(off - at);
+        let (out, tail) = tail.split_at_mut(len);
+        gaps[g] = (at, gap);
+        outs[j] = out;
+        (rest, at) = (tail, off + len);
+    }
+    gaps[order.len()] = (at, rest);
+    let read = |(off, len): Span| -> &[u8] {
+        let Some(&(start, gap)) = gaps
+            .iter()
+            .find(|(start, gap)| *start <= off && off + len <= start + gap.len())
+        else {
+            unreachable!("a chain reads only buffers it does not write")
+        };
+        &gap[off - start..off - start + len]
+    };
+
+    // Each slice's output bytes of each step, handed over through uncontended locks.
+    let slots: [[Mutex<Option<&mut [u8]>>; MAX_CHAIN]; MAX_SLICES] =
+        [const { [const { Mutex::new(None) }; MAX_CHAIN] }; MAX_SLICES];
+    for (j, out) in outs.iter_mut().enumerate().take(steps.len()) {
+        let mut rest = std::mem::take(out);
+        let mut at = 0;
+        for (k, part) in parts[j].iter().enumerate() {
+            assert_eq!(part.output.start, at, "chain: slices must tile the output");
+            let (mine, tail) = rest.split_at_mut(part.output.len());
+            *slots[k][j].lock().unwrap_or_else(|e| e.into_inner()) = Some(mine);
+            (rest, at) = (tail, part.output.end);
+        }
+    }
+    let scratches: [Mutex<&mut [u8]>; MAX_THREADS] = [const { Mutex::new(&mut []) }; MAX_THREADS];
+    parallel::hand_out_scratch(&scratches, pool.threads(), scratch, per);
+    let head_input = read(span(steps[0].inputs[0]));
+    let skips: [&[u8]; MAX_CHAIN] = core::array::from_fn(|j| match steps.get(j) {
+        Some(s) if s.inputs.len() > 1 => read(span(s.inputs[1])),
+        _ => &[],
+    });
+
+    pool.run(slices, &|k, thread| {
+        // Only this thread uses its region; the lock is held for the slice.
+        let mut scratch = scratches[thread].lock().unwrap_or_else(|e| e.into_inner());
+        let mut before: &[u8] = &[];
+        for (j, step_parts) in parts.iter().enumerate() {
+            let part = &step_parts[k];
+            let Some(out) = slots[k][j].lock().unwrap_or_else(|e| e.into_inner()).take() else {
+                unreachable!("every slice has its output bytes")
+            };
+            // A follower's slice reads what this slice of the step before just wrote.
+            let input = if j == 0 {
+                &head_input[part.input.clone()]
+            } else {
+                before
+            };
+            let skip = skips[j].get(part.skip.clone()).unwrap_or(&[]);
+            parallel::run_part(table, part, input, skip, out, &mut scratch);
+            before = out;
+        }
+    });
+}
