@@ -20,7 +20,7 @@ mod chain;
 pub mod error;
 pub mod infer;
 pub mod ipc;
-mod parallel;
+pub mod parallel;
 pub mod pipeline;
 pub mod plan;
 pub mod pool;

@@ -59,7 +59,7 @@ pub(crate) struct Part {
     pub(crate) skip: Range<usize>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum PartKernel {
     Conv(PackedConv),
     Depthwise(Box<PackedDepthwise>),
@@ -68,6 +68,8 @@ enum PartKernel {
     Fc(Box<PackedFc>),
     /// An element-wise int16 add over the part's bytes of both operands.
     Add16(Add16Quant),
+    /// An int16 add over the part's pixels, the second operand channel-padded.
+    Add16Padded(Add16Quant, ChannelPadded),
     ConvF32(PackedConvF32),
     DepthwiseF32(Box<PackedDepthwiseF32>),
     /// An element-wise f32 add over the part's elements of both operands.
@@ -108,6 +110,16 @@ fn cuts(n: usize, parts: usize) -> impl Iterator<Item = Range<usize>> {
 /// The slices of `step` (writing `out_bytes`) for `threads` threads, or none where it runs
 /// whole.
 pub(crate) fn split(step: &Step, out_bytes: usize, threads: usize) -> Vec<Part> {
+    split_sized(step, out_bytes, threads, true)
+}
+
+/// [`split`] whatever the step's size: the head of a chain, whose job its followers share
+/// ([`crate::chain`]).
+pub(crate) fn split_any_size(step: &Step, out_bytes: usize, threads: usize) -> Vec<Part> {
+    split_sized(step, out_bytes, threads, false)
+}
+
+fn split_sized(step: &Step, out_bytes: usize, threads: usize, sized: bool) -> Vec<Part> {
     if threads < 2 {
         return Vec::new();
     }
@@ -131,7 +143,7 @@ pub(crate) fn split(step: &Step, out_bytes: usize, threads: usize) -> Vec<Part> 
         _ => {}
     }
     let f32 = matches!(step.kernel, Kernel::ConvF32(_) | Kernel::DepthwiseF32(_));
-    if step.macs < if f32 { MIN_MACS_F32 } else { MIN_MACS } {
+    if sized && step.macs < if f32 { MIN_MACS_F32 } else { MIN_MACS } {
         return Vec::new();
     }
     if let Kernel::FcI8(p) = &step.kernel {
@@ -256,6 +268,37 @@ pub(crate) fn pointwise_pixels(step: &Step) -> Option<usize> {
     };
     let d = p.params();
     (d.is_pointwise() && d.batch == 1).then_some(d.out_h * d.out_w)
+}
+
+/// An int8 add (the second operand channel-padded or not) of `channels`-byte pixels writing
+/// `out_bytes`, cut into the given runs of pixels, which must tile them; `None` where the
+/// step is not one or its pixels are not of that size.
+pub(crate) fn split_add_at(
+    step: &Step,
+    out_bytes: usize,
+    channels: usize,
+    runs: impl Iterator<Item = Range<usize>>,
+) -> Option<Vec<Part>> {
+    let (kernel, b_channels) = match step.kernel {
+        Kernel::Add16I8(q) => (PartKernel::Add16(q), channels),
+        Kernel::Add16I8Padded(q, pad) if pad.channels == channels => {
+            (PartKernel::Add16Padded(q, pad), pad.b_channels)
+        }
+        _ => return None,
+    };
+    if channels == 0 || !out_bytes.is_multiple_of(channels) {
+        return None;
+    }
+    let parts: Vec<Part> = runs
+        .map(|px| Part {
+            kernel: kernel.clone(),
+            input: px.start * channels..px.end * channels,
+            output: px.start * channels..px.end * channels,
+            skip: px.start * b_channels..px.end * b_channels,
+        })
+        .collect();
+    let tiles = parts.last().is_some_and(|p| p.output.end == out_bytes);
+    tiles.then_some(parts)
 }
 
 /// An int8 pointwise convolution (with or without its residual add) cut into the given runs
@@ -471,6 +514,9 @@ pub(crate) fn run_part(
             table.conv2d_add16_i8(p, i8s(input), &r, i8s_mut(out), scratch)
         }
         PartKernel::Add16(q) => table.add16_i8(q, i8s(input), i8s(skip), i8s_mut(out)),
+        PartKernel::Add16Padded(q, pad) => {
+            table.add16_i8_padded(q, pad, i8s(input), i8s(skip), i8s_mut(out))
+        }
         PartKernel::ConvF32(p) => table.conv2d_f32(p, f32s(input), f32s_mut(out)),
         PartKernel::DepthwiseF32(p) => table.depthwise_f32(p, f32s(input), f32s_mut(out)),
         PartKernel::AddF32(act) => table.add_f32(f32s(input), f32s(skip), f32s_mut(out), *act),

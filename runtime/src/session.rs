@@ -112,7 +112,7 @@ impl Session {
             .iter()
             .map(|s| parallel::split(s, plan.buffers[s.output].bytes, threads))
             .collect();
-        let mut chains = chain::find(&plan, &mut parts);
+        let mut chains = chain::find(&plan, &mut parts, threads);
         if !chains.is_empty() {
             let runs: Vec<_> = chains.iter().map(Chain::steps).collect();
             plan.place(&runs);
