@@ -182,9 +182,9 @@ impl Session {
         })
     }
 
-    /// The steps run as one job with step `step` ([`crate::chain`]: a split step and the
-    /// pointwise convolutions after it, each thread running its slice of all of them), or
-    /// `None` where it runs alone.
+    /// The steps run as one job with step `step` (a chain: a split convolution and the
+    /// pointwise convolutions and adds after it, each thread running its slice of all of
+    /// them; docs/runtime.md, "Threads"), or `None` where it runs alone.
     pub fn chain(&self, step: usize) -> Option<Range<usize>> {
         self.chains
             .iter()
