@@ -248,14 +248,7 @@ pub(crate) fn run(
     let slots: [[Mutex<Option<&mut [u8]>>; MAX_CHAIN]; MAX_SLICES] =
         [const { [const { Mutex::new(None) }; MAX_CHAIN] }; MAX_SLICES];
     for (j, out) in outs.iter_mut().enumerate().take(steps.len()) {
-        let mut rest = std::mem::take(out);
-        let mut at = 0;
-        for (k, part) in parts[j].iter().enumerate() {
-            assert_eq!(part.output.start, at, "chain: slices must tile the output");
-            let (mine, tail) = rest.split_at_mut(part.output.len());
-            *slots[k][j].lock().unwrap_or_else(|e| e.into_inner()) = Some(mine);
-            (rest, at) = (tail, part.output.end);
-        }
+        parallel::hand_out_outputs(&parts[j], std::mem::take(out), |k| &slots[k][j]);
     }
     let scratches: [Mutex<&mut [u8]>; MAX_THREADS] = [const { Mutex::new(&mut []) }; MAX_THREADS];
     parallel::hand_out_scratch(&scratches, pool.threads(), scratch, per);

@@ -445,18 +445,7 @@ pub(crate) fn run(
     // borrows handed over through uncontended locks (nothing allocated).
     let outs: [Mutex<Option<&mut [u8]>>; MAX_SLICES] = [const { Mutex::new(None) }; MAX_SLICES];
     let scratches: [Mutex<&mut [u8]>; MAX_THREADS] = [const { Mutex::new(&mut []) }; MAX_THREADS];
-    let mut rest = output;
-    let mut at = 0;
-    for (t, part) in parts.iter().enumerate() {
-        assert_eq!(
-            part.output.start, at,
-            "parallel: slices must tile the output"
-        );
-        let (mine, tail) = std::mem::take(&mut rest).split_at_mut(part.output.len());
-        *outs[t].lock().unwrap_or_else(|e| e.into_inner()) = Some(mine);
-        rest = tail;
-        at = part.output.end;
-    }
+    hand_out_outputs(parts, output, |t| &outs[t]);
     hand_out_scratch(&scratches, pool.threads(), scratch, per);
     pool.run(parts.len(), &|i, thread| {
         let part = &parts[i];
@@ -470,6 +459,29 @@ pub(crate) fn run(
         let skip = &skip[part.skip.clone()];
         run_part(table, part, input, skip, out, &mut scratch);
     });
+}
+
+/// Cuts `output` into the bytes of each of `parts` (which must tile it) and puts slice `t`'s
+/// in `slot(t)`.
+pub(crate) fn hand_out_outputs<'a, 's>(
+    parts: &[Part],
+    output: &'a mut [u8],
+    slot: impl Fn(usize) -> &'s Mutex<Option<&'a mut [u8]>>,
+) where
+    'a: 's,
+{
+    let mut rest = output;
+    let mut at = 0;
+    for (t, part) in parts.iter().enumerate() {
+        assert_eq!(
+            part.output.start, at,
+            "parallel: slices must tile the output"
+        );
+        let (mine, tail) = std::mem::take(&mut rest).split_at_mut(part.output.len());
+        *slot(t).lock().unwrap_or_else(|e| e.into_inner()) = Some(mine);
+        rest = tail;
+        at = part.output.end;
+    }
 }
 
 /// Puts `per` bytes of `scratch` in each of the first `threads` slots.
