@@ -262,9 +262,15 @@ fn cuts(n: usize, parts: usize) -> Vec<std::ops::Range<usize>> {
         .collect()
 }
 
+/// Bytes after an output that a kernel must leave as they are.
+const GUARD: usize = 64;
+
 /// A convolution run in slices into one output: `units` output units (rows or pixels) of
 /// `unit_in` input and `unit_out` output bytes cut into `parts`, `slice` giving each slice's
-/// convolution and the input units it reads; `None` where a slice has none.
+/// convolution and the input units it reads; `None` where a slice has none. The slices run
+/// last first, so that a slice writing past its end (a whole store of a partial channel
+/// block meant for rows the same call writes later) spoils the slice after it, and the bytes
+/// after the output are checked untouched.
 fn run_conv_sliced(
     table: &KernelTable,
     c: &ConvCase,
@@ -273,8 +279,13 @@ fn run_conv_sliced(
     slice: impl Fn(&PackedConv, std::ops::Range<usize>) -> Option<(PackedConv, std::ops::Range<usize>)>,
 ) -> Option<Vec<i8>> {
     let packed = c.pack(table);
-    let mut out = vec![0i8; c.p.output_len()];
-    for r in cuts(units, parts).into_iter().filter(|r| !r.is_empty()) {
+    let len = c.p.output_len();
+    let mut out = vec![0x5Ai8; len + GUARD];
+    for r in cuts(units, parts)
+        .into_iter()
+        .filter(|r| !r.is_empty())
+        .rev()
+    {
         let (sliced, input) = slice(&packed, r.clone())?;
         let mut scratch = vec![0u8; sliced.scratch_bytes()];
         table.conv2d_i8(
@@ -284,6 +295,11 @@ fn run_conv_sliced(
             &mut scratch,
         );
     }
+    assert!(
+        out[len..].iter().all(|&b| b == 0x5A),
+        "written past the output"
+    );
+    out.truncate(len);
     Some(out)
 }
 
@@ -573,11 +589,12 @@ proptest! {
             let packed = c.pack(&t);
             let fuses = t.tier() == Tier::Avx512Vnni && c.p.is_pointwise() && c.p.out_c > FUSED_ADD_MIN_CHANNELS;
             prop_assert_eq!(packed.fuses_add(), fuses);
-            let mut got = vec![0i8; conv.len()];
+            let mut got = vec![0x5Ai8; conv.len() + GUARD];
             let mut scratch = vec![0u8; packed.scratch_bytes()];
             let r = Residual { add: q, pad, skip: &skip };
-            t.conv2d_add16_i8(&packed, &c.input, &r, &mut got, &mut scratch);
-            prop_assert_eq!(&got, &want, "tier {}", t.tier());
+            t.conv2d_add16_i8(&packed, &c.input, &r, &mut got[..conv.len()], &mut scratch);
+            prop_assert!(got[conv.len()..].iter().all(|&b| b == 0x5A), "tier {}: written past the output", t.tier());
+            prop_assert_eq!(&got[..conv.len()], &want[..], "tier {}", t.tier());
         }
     }
 

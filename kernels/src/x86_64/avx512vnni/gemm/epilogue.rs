@@ -87,10 +87,11 @@ pub(super) unsafe fn epilogue<const R: usize, const B: usize>(
     }
 }
 
-/// [`epilogue_packed`], out of line for the 12-row tiles: inlined, its constants were kept
-/// live across the tile's K loop, whose 24 accumulators then spilled to the stack on every
-/// iteration (`perf annotate`; 28×28×192 → 32 ran at 245 instead of 474 GOPS, depending on
-/// the build). Out of line the accumulators are stored once per tile.
+/// [`epilogue_packed`], out of line for the 12-row tiles and the tiles of three column
+/// blocks: inlined, its constants were kept live across the tile's K loop, whose
+/// accumulators then spilled to the stack on every iteration (`perf annotate`; 28×28×192 →
+/// 32 ran at 245 instead of 474 GOPS, depending on the build; BlazeFace's 32×32×32 → 36 at
+/// 84 instead of 139). Out of line the accumulators are stored once per tile.
 ///
 /// # Safety
 /// As [`epilogue_packed`].
@@ -104,7 +105,7 @@ unsafe fn epilogue_single_step<const R: usize, const B: usize, Q: LaneRequant>(
 ) {
     // SAFETY: forwarded from this function's contract.
     unsafe {
-        if R > MR {
+        if R > MR || B == 3 {
             epilogue_outlined::<R, B, Q>(p, acc, dst, jb)
         } else {
             epilogue_packed::<R, B, Q>(p, acc, dst, jb)
