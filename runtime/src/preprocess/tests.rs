@@ -640,14 +640,18 @@ mod decode_files {
     use super::super::decode::{DecodeError, decode_rgb, load_rgb};
     use std::path::PathBuf;
 
-    fn tmp(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("outpost-preprocess-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir.join(name)
+    /// A scratch directory removed when the test ends.
+    fn scratch() -> tempfile::TempDir {
+        tempfile::Builder::new()
+            .prefix("outpost-preprocess-")
+            .tempdir()
+            .unwrap()
     }
 
     #[test]
     fn png_and_jpeg_load_as_rgb() {
+        let dir = scratch();
+        let tmp = |name: &str| -> PathBuf { dir.path().join(name) };
         let data = super::bytes(13 * 7 * 3, 9);
         let img = ::image::RgbImage::from_raw(13, 7, data.clone()).unwrap();
         let p = tmp("a.png");
@@ -679,6 +683,8 @@ mod decode_files {
 
     #[test]
     fn bad_files_are_typed_errors() {
+        let dir = scratch();
+        let tmp = |name: &str| -> PathBuf { dir.path().join(name) };
         assert!(matches!(
             load_rgb(&tmp("missing.png")).unwrap_err(),
             DecodeError::NotFound { .. }
