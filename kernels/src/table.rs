@@ -13,13 +13,14 @@
 //! | pad int8 | reference | → generic | masked 64-byte stores per pixel |
 //! | global mean int8 | reference | sums 32 channels at a time (`vpmovsxbd`), reference requantization | 64 channels at a time (masked `vpmovsxbd`), 16-lane requantization |
 //! | conv2d f32 (groups 1; also fully connected) and depthwise f32 (multiplier 1) | reference loop | convolution: the portable blocked kernel (`float_blocked`: 4 pixels × up to 16 channels) compiled for AVX2; depthwise: explicit, 4 pixels × 16 or 8 channels with the accumulators in registers, the last chunk through lane masks | 8 (4, 1 at the edges) pixels × 32, 24, 16 or 8 channels (zmm and ymm lanes, `float_lanes`), input values broadcast in the multiplies' memory operands, a kernel row's taps as one run where adjacent |
-//! | everything else (mul, average pool, LUT ops, softmax, concat, pad (f32), the f32 adds (plain and channel-padded), transpose, slice, resize, quantize, requantize, the other f32 ops) | reference | → generic | → generic |
+//! | bilinear resize int8 and f32 (the f32 blend of four pixels; int8 rounded half away from zero) | reference | 8 channels per vector, the last `c mod 8` by the reference | 16 channels per vector, masked |
+//! | everything else (mul, average pool, LUT ops, softmax, concat, pad (f32), the f32 adds (plain and channel-padded), transpose, slice, nearest resize (copies), quantize, requantize, the other f32 ops) | reference | → generic | → generic |
 //!
 //! The last row's entries are the generic functions on every tier: they are memory-bound or
 //! rare in the target models, so SIMD brings little; a tier can take one over later by turning
 //! the method into a table entry. Every SIMD int8 entry is tested bit-exact against generic,
-//! and so are the f32 convolution entries: they sum in the reference's order with separate
-//! multiplies and adds (`kernels/tests/float_ops.rs`).
+//! and so are the f32 convolution and resize entries: they sum in the reference's order with
+//! separate multiplies and adds (`kernels/tests/float_ops.rs`, `kernels/tests/other_ops.rs`).
 
 use crate::conv::PackedConv;
 use crate::conv_add::Residual;
@@ -42,6 +43,7 @@ type PoolFn = fn(&PoolParams, &[i8], &mut [i8]);
 type PadFn = fn(&[i8], [usize; 4], [(usize, usize); 4], i8, &mut [i8]);
 type ConvF32Fn = fn(&PackedConvF32, &[f32], &mut [f32]);
 type DepthwiseF32Fn = fn(&PackedDepthwiseF32, &[f32], &mut [f32]);
+type ResizeFn<T> = fn(&[T], [usize; 4], usize, usize, ResizeOptions, &mut [T]);
 
 /// Kernel entry points for one [`Tier`].
 ///
@@ -60,6 +62,8 @@ pub struct KernelTable {
     mean_chunk: generic::pool::MeanChunk,
     conv2d_f32: ConvF32Fn,
     depthwise_f32: DepthwiseF32Fn,
+    resize_bilinear_i8: ResizeFn<i8>,
+    resize_bilinear_f32: ResizeFn<f32>,
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -104,6 +108,8 @@ impl KernelTable {
                 mean_chunk: generic::pool::mean_chunk,
                 conv2d_f32: generic::conv::conv2d_f32,
                 depthwise_f32: generic::depthwise::depthwise_f32,
+                resize_bilinear_i8: generic::resize::resize_bilinear_i8,
+                resize_bilinear_f32: generic::resize::resize_bilinear_f32,
             },
             #[cfg(target_arch = "x86_64")]
             Tier::Avx2 => KernelTable {
@@ -118,6 +124,8 @@ impl KernelTable {
                 mean_chunk: crate::x86_64::avx2::mean::mean_chunk,
                 conv2d_f32: crate::x86_64::avx2::float::conv2d,
                 depthwise_f32: crate::x86_64::avx2::float::depthwise,
+                resize_bilinear_i8: crate::x86_64::avx2::resize::resize_bilinear_i8,
+                resize_bilinear_f32: crate::x86_64::avx2::resize::resize_bilinear_f32,
             },
             #[cfg(target_arch = "x86_64")]
             Tier::Avx512Vnni => KernelTable {
@@ -132,6 +140,8 @@ impl KernelTable {
                 mean_chunk: crate::x86_64::avx512vnni::mean::mean_chunk,
                 conv2d_f32: crate::x86_64::avx512vnni::float::conv2d,
                 depthwise_f32: crate::x86_64::avx512vnni::float::depthwise,
+                resize_bilinear_i8: crate::x86_64::avx512vnni::resize::resize_bilinear_i8,
+                resize_bilinear_f32: crate::x86_64::avx512vnni::resize::resize_bilinear_f32,
             },
             #[cfg(not(target_arch = "x86_64"))]
             _ => return Err(TierError::Unsupported(tier)),
@@ -313,7 +323,7 @@ impl KernelTable {
         o: ResizeOptions,
         output: &mut [i8],
     ) {
-        generic::resize::resize_bilinear_i8(input, in_shape, out_h, out_w, o, output)
+        (self.resize_bilinear_i8)(input, in_shape, out_h, out_w, o, output)
     }
 
     /// Quantizes f32 to int8.
@@ -502,6 +512,6 @@ impl KernelTable {
         o: ResizeOptions,
         output: &mut [f32],
     ) {
-        generic::resize::resize_bilinear_f32(input, in_shape, out_h, out_w, o, output)
+        (self.resize_bilinear_f32)(input, in_shape, out_h, out_w, o, output)
     }
 }

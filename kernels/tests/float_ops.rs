@@ -5,7 +5,7 @@
 
 use outpost_kernels::{
     Activation, ChannelPadded, Conv2dParams, DepthwiseParams, FcParams, KernelTable, PackedConvF32,
-    PackedDepthwiseF32, PackedFcF32, PoolParams, Tier, conv_output_size, f16_to_f32,
+    PackedDepthwiseF32, PackedFcF32, PoolParams, ResizeOptions, Tier, conv_output_size, f16_to_f32,
 };
 use proptest::prelude::*;
 
@@ -529,4 +529,31 @@ fn elementwise_f32() {
     assert_eq!(out, [2.0, -5.0, 12.0]);
     t.map_f32(&[-4.0, 0.0, 1.0], &mut out, outpost_kernels::hardswish);
     assert_eq!(out, [-0.0, 0.0, 1.0 * 4.0 / 6.0]);
+}
+
+proptest! {
+    /// Bilinear resize f32, up and down, every mapping option, channel counts across the 8-
+    /// and 16-lane vectors and their tails, ±0 and ±∞ among the inputs: every tier equals the
+    /// reference bit for bit (the same products and sums in the same order).
+    #[test]
+    fn resize_bilinear_f32_tiers_match_reference(
+        (n, h, w, c) in (1usize..=2, 1usize..=5, 1usize..=5, prop::sample::select(&[1usize, 3, 8, 9, 16, 17, 33][..])),
+        (out_h, out_w) in (1usize..=11, 1usize..=11),
+        (align_corners, half_pixel_centers) in (any::<bool>(), any::<bool>()),
+        raw in prop::collection::vec(prop_oneof![
+            8 => -1000.0f32..1000.0,
+            1 => prop::sample::select(vec![0.0f32, -0.0, f32::INFINITY, f32::NEG_INFINITY]),
+        ], 2 * 5 * 5 * 33),
+    ) {
+        let o = ResizeOptions { align_corners, half_pixel_centers };
+        let input = &raw[..n * h * w * c];
+        let shape = [n, h, w, c];
+        let mut want = vec![0f32; n * out_h * out_w * c];
+        table().resize_bilinear_f32(input, shape, out_h, out_w, o, &mut want);
+        for t in tables().into_iter().skip(1) {
+            let mut got = vec![f32::NAN; want.len()];
+            t.resize_bilinear_f32(input, shape, out_h, out_w, o, &mut got);
+            same_bits(&got, &want, &format!("tier {}", t.tier()))?;
+        }
+    }
 }

@@ -6,8 +6,8 @@
 
 use outpost_kernels::{
     Add16Quant, AddQuant, ChannelPadded, Conv2dParams, DepthwiseParams, FUSED_ADD_MIN_CHANNELS,
-    FcParams, KernelTable, PackedConv, PackedFc, PoolParams, Residual, Tier, conv_output_size,
-    pseudo_random_i8,
+    FcParams, KernelTable, PackedConv, PackedFc, PoolParams, Residual, ResizeOptions, Tier,
+    conv_output_size, pseudo_random_i8,
 };
 use proptest::prelude::*;
 
@@ -689,6 +689,34 @@ proptest! {
             let mut got = vec![0i8; want.len()];
             t.global_mean_i8(&input, batch, pixels, channels, in_zp, r, out_zp, &mut got);
             prop_assert_eq!(&got, &want, "tier {}", t.tier());
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// Bilinear resize, up and down, every mapping option, channel counts across the 8- and
+    /// 16-lane vectors and their tails: every tier equals generic (many outputs fall exactly
+    /// half-way, so the rounding of ties is exercised).
+    #[test]
+    fn resize_bilinear_tiers_match_generic(
+        (n, h, w, c) in (1usize..=2, 1usize..=6, 1usize..=6, prop::sample::select(&[1usize, 3, 7, 8, 9, 15, 16, 17, 24, 31, 33, 48, 70][..])),
+        (out_h, out_w) in (1usize..=13, 1usize..=13),
+        (align_corners, half_pixel_centers) in (any::<bool>(), any::<bool>()),
+        seed in any::<u32>(),
+    ) {
+        let o = ResizeOptions { align_corners, half_pixel_centers };
+        let input = pseudo_random_i8(n * h * w * c, seed);
+        let shape = [n, h, w, c];
+        let mut want = vec![0i8; n * out_h * out_w * c];
+        generic().resize_bilinear_i8(&input, shape, out_h, out_w, o, &mut want);
+        for t in simd_tiers() {
+            let mut got = vec![0x5Ai8; want.len() + GUARD];
+            let len = want.len();
+            t.resize_bilinear_i8(&input, shape, out_h, out_w, o, &mut got[..len]);
+            prop_assert!(got[len..].iter().all(|&b| b == 0x5A), "tier {}: written past the output", t.tier());
+            prop_assert_eq!(&got[..len], &want[..], "tier {}", t.tier());
         }
     }
 }

@@ -77,20 +77,58 @@ pub(crate) fn resize_nearest<T: Copy>(
     }
 }
 
+/// The weights of an output pixel's four source pixels: rows `y0 = 1 − dy`, `y1 = dy`,
+/// columns `x0 = 1 − dx`, `x1 = dx`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Weights {
+    pub y0: f32,
+    pub y1: f32,
+    pub x0: f32,
+    pub x1: f32,
+}
+
+impl Weights {
+    /// One element from its four sources (see [`Corners`]): `a·y0·x0 + b·y1·x0 + c·y0·x1 +
+    /// d·y1·x1`, every product and sum in this order (left to right). The SIMD tiers repeat
+    /// exactly these operations lane by lane, so they are bit-exact with this.
+    #[inline]
+    pub(crate) fn blend(self, a: f32, b: f32, c: f32, d: f32) -> f32 {
+        a * self.y0 * self.x0
+            + b * self.y1 * self.x0
+            + c * self.y0 * self.x1
+            + d * self.y1 * self.x1
+    }
+}
+
+/// An output pixel's four source pixels, `c` elements each: (y0, x0), (y1, x0), (y0, x1),
+/// (y1, x1).
+pub(crate) type Corners<'a, T> = [&'a [T]; 4];
+
+/// Rounds half away from zero and saturates to int8 (TFLite's float-weight bilinear form).
+#[inline]
+pub(crate) fn round_i8(v: f32) -> i8 {
+    v.round().clamp(-128.0, 127.0) as i8
+}
+
+/// The bilinear resize's walk: checks the shapes, then hands every output pixel's corners,
+/// weights and `c` output elements to `pixel` (the per-tier channel loop).
 #[allow(clippy::too_many_arguments)]
-/// Bilinear resize; `load`/`store` convert elements to and from f32.
-fn bilinear<T: Copy>(
+pub(crate) fn bilinear_pixels<T: Copy>(
     input: &[T],
     in_shape: [usize; 4],
     out_h: usize,
     out_w: usize,
     o: ResizeOptions,
     output: &mut [T],
-    load: impl Fn(T) -> f32,
-    store: impl Fn(f32) -> T,
+    mut pixel: impl FnMut(Corners<'_, T>, Weights, &mut [T]),
 ) {
     check(input, in_shape, out_h, out_w, output);
     let [n, h, w, c] = in_shape;
+    if c == 0 {
+        return;
+    }
+    let px = |b: usize, yy: usize, xx: usize| &input[((b * h + yy) * w + xx) * c..][..c];
+    let mut dst = output.chunks_exact_mut(c);
     for b in 0..n {
         for oy in 0..out_h {
             let (y, y0, y1) = interp(oy, h, out_h, o);
@@ -98,16 +136,15 @@ fn bilinear<T: Copy>(
             for ox in 0..out_w {
                 let (x, x0, x1) = interp(ox, w, out_w, o);
                 let dx = x - x0 as f32;
-                let at =
-                    |yy: usize, xx: usize, ch: usize| load(input[((b * h + yy) * w + xx) * c + ch]);
-                let dst = ((b * out_h + oy) * out_w + ox) * c;
-                for ch in 0..c {
-                    let v = at(y0, x0, ch) * (1.0 - dy) * (1.0 - dx)
-                        + at(y1, x0, ch) * dy * (1.0 - dx)
-                        + at(y0, x1, ch) * (1.0 - dy) * dx
-                        + at(y1, x1, ch) * dy * dx;
-                    output[dst + ch] = store(v);
-                }
+                let weights = Weights {
+                    y0: 1.0 - dy,
+                    y1: dy,
+                    x0: 1.0 - dx,
+                    x1: dx,
+                };
+                let corners = [px(b, y0, x0), px(b, y1, x0), px(b, y0, x1), px(b, y1, x1)];
+                let out = dst.next().expect("resize: output length checked");
+                pixel(corners, weights, out);
             }
         }
     }
@@ -122,7 +159,11 @@ pub(crate) fn resize_bilinear_f32(
     o: ResizeOptions,
     output: &mut [f32],
 ) {
-    bilinear(input, in_shape, out_h, out_w, o, output, |x| x, |v| v);
+    bilinear_pixels(input, in_shape, out_h, out_w, o, output, |k, w, dst| {
+        for (ch, d) in dst.iter_mut().enumerate() {
+            *d = w.blend(k[0][ch], k[1][ch], k[2][ch], k[3][ch]);
+        }
+    });
 }
 
 /// Bilinear resize, int8 (same scale and zero point in and out).
@@ -134,14 +175,10 @@ pub(crate) fn resize_bilinear_i8(
     o: ResizeOptions,
     output: &mut [i8],
 ) {
-    bilinear(
-        input,
-        in_shape,
-        out_h,
-        out_w,
-        o,
-        output,
-        |x| x as f32,
-        |v| v.round().clamp(-128.0, 127.0) as i8,
-    );
+    bilinear_pixels(input, in_shape, out_h, out_w, o, output, |k, w, dst| {
+        for (ch, d) in dst.iter_mut().enumerate() {
+            let at = |i: usize| f32::from(k[i][ch]);
+            *d = round_i8(w.blend(at(0), at(1), at(2), at(3)));
+        }
+    });
 }

@@ -10,6 +10,7 @@ pub(crate) mod im2col;
 pub(crate) mod mean;
 pub(crate) mod pool;
 pub(crate) mod requant;
+pub(crate) mod resize;
 
 /// Panics unless this CPU runs the AVX2 tier; every safe wrapper calls it first.
 #[inline]

@@ -15,6 +15,7 @@ pub(crate) mod pad;
 pub(crate) mod pool;
 pub(crate) mod probe;
 pub(crate) mod requant;
+pub(crate) mod resize;
 
 /// Panics unless this CPU runs the AVX-512 VNNI tier; every safe wrapper calls it first.
 #[inline]
