@@ -22,6 +22,8 @@
 //! and so are the f32 convolution and resize entries: they sum in the reference's order with
 //! separate multiplies and adds (`kernels/tests/float_ops.rs`, `kernels/tests/other_ops.rs`).
 
+use core::ops::Range;
+
 use crate::conv::PackedConv;
 use crate::conv_add::Residual;
 use crate::depthwise::PackedDepthwise;
@@ -43,7 +45,7 @@ type PoolFn = fn(&PoolParams, &[i8], &mut [i8]);
 type PadFn = fn(&[i8], [usize; 4], [(usize, usize); 4], i8, &mut [i8]);
 type ConvF32Fn = fn(&PackedConvF32, &[f32], &mut [f32]);
 type DepthwiseF32Fn = fn(&PackedDepthwiseF32, &[f32], &mut [f32]);
-type ResizeFn<T> = fn(&[T], [usize; 4], usize, usize, ResizeOptions, &mut [T]);
+type ResizeFn<T> = fn(&[T], [usize; 4], usize, usize, ResizeOptions, Range<usize>, &mut [T]);
 
 /// Kernel entry points for one [`Tier`].
 ///
@@ -323,7 +325,25 @@ impl KernelTable {
         o: ResizeOptions,
         output: &mut [i8],
     ) {
-        (self.resize_bilinear_i8)(input, in_shape, out_h, out_w, o, output)
+        let rows = 0..in_shape[0] * out_h;
+        (self.resize_bilinear_i8)(input, in_shape, out_h, out_w, o, rows, output)
+    }
+
+    /// Output rows `rows` of [`KernelTable::resize_bilinear_i8`], counted over all images
+    /// (`0..n · out_h`, image-major); `output` holds just those rows. Bit-exact with the
+    /// same rows of the whole resize (a thread's slice).
+    #[allow(clippy::too_many_arguments)]
+    pub fn resize_bilinear_i8_rows(
+        &self,
+        input: &[i8],
+        in_shape: [usize; 4],
+        out_h: usize,
+        out_w: usize,
+        o: ResizeOptions,
+        rows: Range<usize>,
+        output: &mut [i8],
+    ) {
+        (self.resize_bilinear_i8)(input, in_shape, out_h, out_w, o, rows, output)
     }
 
     /// Quantizes f32 to int8.
@@ -512,6 +532,24 @@ impl KernelTable {
         o: ResizeOptions,
         output: &mut [f32],
     ) {
-        (self.resize_bilinear_f32)(input, in_shape, out_h, out_w, o, output)
+        let rows = 0..in_shape[0] * out_h;
+        (self.resize_bilinear_f32)(input, in_shape, out_h, out_w, o, rows, output)
+    }
+
+    /// Output rows `rows` of [`KernelTable::resize_bilinear_f32`], counted over all images
+    /// (`0..n · out_h`, image-major); `output` holds just those rows. Bit-exact with the
+    /// same rows of the whole resize (a thread's slice).
+    #[allow(clippy::too_many_arguments)]
+    pub fn resize_bilinear_f32_rows(
+        &self,
+        input: &[f32],
+        in_shape: [usize; 4],
+        out_h: usize,
+        out_w: usize,
+        o: ResizeOptions,
+        rows: Range<usize>,
+        output: &mut [f32],
+    ) {
+        (self.resize_bilinear_f32)(input, in_shape, out_h, out_w, o, rows, output)
     }
 }

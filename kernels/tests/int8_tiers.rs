@@ -698,13 +698,15 @@ proptest! {
 
     /// Bilinear resize, up and down, every mapping option, channel counts across the 8- and
     /// 16-lane vectors and their tails: every tier equals generic (many outputs fall exactly
-    /// half-way, so the rounding of ties is exercised).
+    /// half-way, so the rounding of ties is exercised), and so do its output rows run as
+    /// slices.
     #[test]
     fn resize_bilinear_tiers_match_generic(
         (n, h, w, c) in (1usize..=2, 1usize..=6, 1usize..=6, prop::sample::select(&[1usize, 3, 7, 8, 9, 15, 16, 17, 24, 31, 33, 48, 70][..])),
         (out_h, out_w) in (1usize..=13, 1usize..=13),
         (align_corners, half_pixel_centers) in (any::<bool>(), any::<bool>()),
         seed in any::<u32>(),
+        parts in 2usize..=4,
     ) {
         let o = ResizeOptions { align_corners, half_pixel_centers };
         let input = pseudo_random_i8(n * h * w * c, seed);
@@ -717,6 +719,17 @@ proptest! {
             t.resize_bilinear_i8(&input, shape, out_h, out_w, o, &mut got[..len]);
             prop_assert!(got[len..].iter().all(|&b| b == 0x5A), "tier {}: written past the output", t.tier());
             prop_assert_eq!(&got[..len], &want[..], "tier {}", t.tier());
+        }
+        // Row slices (a session's threads), last first, put together: the whole, every tier.
+        let (rows, row) = (n * out_h, out_w * c);
+        for t in std::iter::once(generic()).chain(simd_tiers()) {
+            let mut got = vec![0x5Ai8; want.len() + GUARD];
+            for r in cuts(rows, parts).into_iter().filter(|r| !r.is_empty()).rev() {
+                let out = &mut got[r.start * row..r.end * row];
+                t.resize_bilinear_i8_rows(&input, shape, out_h, out_w, o, r, out);
+            }
+            prop_assert!(got[want.len()..].iter().all(|&b| b == 0x5A), "tier {}: written past the output", t.tier());
+            prop_assert_eq!(&got[..want.len()], &want[..], "tier {}: row slices", t.tier());
         }
     }
 }

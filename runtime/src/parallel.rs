@@ -23,10 +23,10 @@ use std::sync::Mutex;
 
 use outpost_kernels::{
     Add16Quant, ChannelPadded, KernelTable, PackedConv, PackedConvF32, PackedDepthwise,
-    PackedDepthwiseF32, PackedFc, PoolParams, Residual,
+    PackedDepthwiseF32, PackedFc, PoolParams, Residual, ResizeOptions,
 };
 
-use crate::plan::{Kernel, Step};
+use crate::plan::{Elem, Kernel, Step};
 use crate::pool::{MAX_THREADS, WorkerPool};
 
 /// Steps with fewer multiply-accumulates run on one thread: a job costs about 1 µs more than
@@ -78,6 +78,18 @@ enum PartKernel {
     AddF32Padded((f32, f32), ChannelPadded<f32>),
     /// A pool's output rows (max or average, int8 or f32: the step's own kernel).
     Pool(PoolKind, PoolParams),
+    /// A bilinear resize's output rows (of all images, image-major), the whole input read.
+    Resize(Box<ResizeRows>),
+}
+
+/// A bilinear resize's run of output rows.
+#[derive(Debug, Clone)]
+struct ResizeRows {
+    shape: [usize; 4],
+    out: [usize; 2],
+    options: ResizeOptions,
+    elem: Elem,
+    rows: Range<usize>,
 }
 
 /// Which pool a [`PartKernel::Pool`] runs.
@@ -140,6 +152,13 @@ fn split_sized(step: &Step, out_bytes: usize, threads: usize, sized: bool) -> Ve
         Kernel::AvgPoolI8(p) => return split_pool(PoolKind::AvgI8, p, 1, threads),
         Kernel::MaxPoolF32(p) => return split_pool(PoolKind::MaxF32, p, F32, threads),
         Kernel::AvgPoolF32(p) => return split_pool(PoolKind::AvgF32, p, F32, threads),
+        Kernel::Resize {
+            shape,
+            out,
+            bilinear: true,
+            options,
+            elem,
+        } => return split_resize(shape, out, options, elem, threads),
         _ => {}
     }
     let f32 = matches!(step.kernel, Kernel::ConvF32(_) | Kernel::DepthwiseF32(_));
@@ -411,6 +430,43 @@ fn split_pool(kind: PoolKind, p: PoolParams, elem: usize, threads: usize) -> Vec
     parts
 }
 
+/// A bilinear resize cut by output rows (of all images; two slices per thread where the rows
+/// allow), each slice reading the whole input, or none below [`MIN_ADD_BYTES`] of output or
+/// fewer rows than threads.
+fn split_resize(
+    shape: [usize; 4],
+    out: [usize; 2],
+    options: ResizeOptions,
+    elem: Elem,
+    threads: usize,
+) -> Vec<Part> {
+    let size = match elem {
+        Elem::I8 => 1,
+        Elem::F32 => F32,
+    };
+    let rows = shape[0] * out[0];
+    let row_out = out[1] * shape[3] * size;
+    let in_bytes = shape.iter().product::<usize>() * size;
+    let Some(slices) = slice_count(rows, threads).filter(|_| rows * row_out >= MIN_ADD_BYTES)
+    else {
+        return Vec::new();
+    };
+    cuts(rows, slices)
+        .map(|r| Part {
+            output: r.start * row_out..r.end * row_out,
+            kernel: PartKernel::Resize(Box::new(ResizeRows {
+                shape,
+                out,
+                options,
+                elem,
+                rows: r,
+            })),
+            input: 0..in_bytes,
+            skip: 0..0,
+        })
+        .collect()
+}
+
 /// Scratch bytes one thread's slice of `parts` needs at most.
 pub(crate) fn scratch_bytes(parts: &[Part]) -> usize {
     parts
@@ -542,6 +598,29 @@ pub(crate) fn run_part(
             PoolKind::MaxF32 => table.max_pool_f32(p, f32s(input), f32s_mut(out)),
             PoolKind::AvgF32 => table.avg_pool_f32(p, f32s(input), f32s_mut(out)),
         },
+        PartKernel::Resize(r) => {
+            let ([oh, ow], rows) = (r.out, r.rows.clone());
+            match r.elem {
+                Elem::I8 => table.resize_bilinear_i8_rows(
+                    i8s(input),
+                    r.shape,
+                    oh,
+                    ow,
+                    r.options,
+                    rows,
+                    i8s_mut(out),
+                ),
+                Elem::F32 => table.resize_bilinear_f32_rows(
+                    f32s(input),
+                    r.shape,
+                    oh,
+                    ow,
+                    r.options,
+                    rows,
+                    f32s_mut(out),
+                ),
+            }
+        }
     }
 }
 

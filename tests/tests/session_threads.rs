@@ -1,6 +1,6 @@
 //! `SessionOptions::threads`: a run split across threads gives the one-thread outputs bit for
-//! bit (real BlazeFace int8 and f32 and a synthetic MobileNetV2 int8, every tier this CPU has,
-//! 2 and 3 threads; the classifier split by output features). That the workers sleep between
+//! bit (real BlazeFace int8, short and full range, and f32, and a synthetic MobileNetV2 int8,
+//! every tier this CPU has, 2 and 3 threads; the classifier split by output features). That the workers sleep between
 //! runs: `session_workers_idle.rs`.
 
 use outpost_kernels::Tier;
@@ -84,6 +84,25 @@ fn blazeface_int8_is_bit_exact_across_threads() {
             .iter()
             .any(|c| steps[c.start].macs < outpost_runtime::parallel::MIN_MACS);
         assert!(small_head, "{tier}: no chain with a small head");
+    }
+    same_outputs_on_every_thread_count(&model);
+}
+
+/// Its bilinear upsamplings (the feature pyramid's 12 → 24 → 48 steps) split by output
+/// rows, each slice reading the whole input.
+#[test]
+fn blazeface_full_range_is_bit_exact_across_threads() {
+    let model = Model::open(model_file("blazeface-full-int8.safetensors")).unwrap();
+    for tier in Tier::supported() {
+        let s = session(&model, tier, 2);
+        let steps = &s.plan().steps;
+        let resizes: Vec<usize> = (0..steps.len())
+            .filter(|&i| steps[i].op == "resize")
+            .collect();
+        assert_eq!(resizes.len(), 3, "{tier}");
+        // The 12 × 12 × 96 one writes 13.5 KiB, under the split threshold.
+        let split = resizes.iter().filter(|&&i| s.is_split(i)).count();
+        assert_eq!(split, 2, "{tier}: {split} of the resizes split");
     }
     same_outputs_on_every_thread_count(&model);
 }

@@ -3,6 +3,8 @@
 //! Bilinear int8 interpolates in f32 and rounds half away from zero (TFLite's float-weight
 //! reference form, not its 10-bit fixed-point `ResizeBilinearInteger`).
 
+use core::ops::Range;
+
 use crate::params::ResizeOptions;
 
 fn scale(input: usize, output: usize, align: bool) -> f32 {
@@ -110,8 +112,9 @@ pub(crate) fn round_i8(v: f32) -> i8 {
     v.round().clamp(-128.0, 127.0) as i8
 }
 
-/// The bilinear resize's walk: checks the shapes, then hands every output pixel's corners,
-/// weights and `c` output elements to `pixel` (the per-tier channel loop).
+/// The bilinear resize's walk over output rows `rows` (of all images' `n · out_h` rows,
+/// image-major; `output` holds exactly those rows): checks the shapes, then hands every output
+/// pixel's corners, weights and `c` output elements to `pixel` (the per-tier channel loop).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn bilinear_pixels<T: Copy>(
     input: &[T],
@@ -119,66 +122,102 @@ pub(crate) fn bilinear_pixels<T: Copy>(
     out_h: usize,
     out_w: usize,
     o: ResizeOptions,
+    rows: Range<usize>,
     output: &mut [T],
     mut pixel: impl FnMut(Corners<'_, T>, Weights, &mut [T]),
 ) {
-    check(input, in_shape, out_h, out_w, output);
     let [n, h, w, c] = in_shape;
+    assert_eq!(
+        input.len(),
+        in_shape.iter().product::<usize>(),
+        "resize: input length"
+    );
+    assert!(h > 0 && w > 0, "resize: empty input");
+    assert!(
+        rows.start <= rows.end && rows.end <= n * out_h,
+        "resize: rows {rows:?} of {}",
+        n * out_h
+    );
+    assert_eq!(
+        output.len(),
+        rows.len() * out_w * c,
+        "resize: output length"
+    );
     if c == 0 {
         return;
     }
     let px = |b: usize, yy: usize, xx: usize| &input[((b * h + yy) * w + xx) * c..][..c];
     let mut dst = output.chunks_exact_mut(c);
-    for b in 0..n {
-        for oy in 0..out_h {
-            let (y, y0, y1) = interp(oy, h, out_h, o);
-            let dy = y - y0 as f32;
-            for ox in 0..out_w {
-                let (x, x0, x1) = interp(ox, w, out_w, o);
-                let dx = x - x0 as f32;
-                let weights = Weights {
-                    y0: 1.0 - dy,
-                    y1: dy,
-                    x0: 1.0 - dx,
-                    x1: dx,
-                };
-                let corners = [px(b, y0, x0), px(b, y1, x0), px(b, y0, x1), px(b, y1, x1)];
-                let out = dst.next().expect("resize: output length checked");
-                pixel(corners, weights, out);
-            }
+    for row in rows {
+        let (b, oy) = (row / out_h, row % out_h);
+        let (y, y0, y1) = interp(oy, h, out_h, o);
+        let dy = y - y0 as f32;
+        for ox in 0..out_w {
+            let (x, x0, x1) = interp(ox, w, out_w, o);
+            let dx = x - x0 as f32;
+            let weights = Weights {
+                y0: 1.0 - dy,
+                y1: dy,
+                x0: 1.0 - dx,
+                x1: dx,
+            };
+            let corners = [px(b, y0, x0), px(b, y1, x0), px(b, y0, x1), px(b, y1, x1)];
+            let out = dst.next().expect("resize: output length checked");
+            pixel(corners, weights, out);
         }
     }
 }
 
-/// Bilinear resize, f32.
+/// Bilinear resize, f32: output rows `rows` ([`bilinear_pixels`]).
 pub(crate) fn resize_bilinear_f32(
     input: &[f32],
     in_shape: [usize; 4],
     out_h: usize,
     out_w: usize,
     o: ResizeOptions,
+    rows: Range<usize>,
     output: &mut [f32],
 ) {
-    bilinear_pixels(input, in_shape, out_h, out_w, o, output, |k, w, dst| {
-        for (ch, d) in dst.iter_mut().enumerate() {
-            *d = w.blend(k[0][ch], k[1][ch], k[2][ch], k[3][ch]);
-        }
-    });
+    bilinear_pixels(
+        input,
+        in_shape,
+        out_h,
+        out_w,
+        o,
+        rows,
+        output,
+        |k, w, dst| {
+            for (ch, d) in dst.iter_mut().enumerate() {
+                *d = w.blend(k[0][ch], k[1][ch], k[2][ch], k[3][ch]);
+            }
+        },
+    );
 }
 
-/// Bilinear resize, int8 (same scale and zero point in and out).
+/// Bilinear resize, int8 (same scale and zero point in and out): output rows `rows`
+/// ([`bilinear_pixels`]).
 pub(crate) fn resize_bilinear_i8(
     input: &[i8],
     in_shape: [usize; 4],
     out_h: usize,
     out_w: usize,
     o: ResizeOptions,
+    rows: Range<usize>,
     output: &mut [i8],
 ) {
-    bilinear_pixels(input, in_shape, out_h, out_w, o, output, |k, w, dst| {
-        for (ch, d) in dst.iter_mut().enumerate() {
-            let at = |i: usize| f32::from(k[i][ch]);
-            *d = round_i8(w.blend(at(0), at(1), at(2), at(3)));
-        }
-    });
+    bilinear_pixels(
+        input,
+        in_shape,
+        out_h,
+        out_w,
+        o,
+        rows,
+        output,
+        |k, w, dst| {
+            for (ch, d) in dst.iter_mut().enumerate() {
+                let at = |i: usize| f32::from(k[i][ch]);
+                *d = round_i8(w.blend(at(0), at(1), at(2), at(3)));
+            }
+        },
+    );
 }

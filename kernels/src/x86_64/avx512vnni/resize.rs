@@ -3,40 +3,62 @@
 //! [`round_i8`] does. Bit-exact with the generic tier.
 
 use core::arch::x86_64::*;
+use core::ops::Range;
 
 use crate::generic::resize::{Corners, Weights, bilinear_pixels};
 use crate::params::ResizeOptions;
 
-/// Bilinear resize, int8 (same quantization in and out).
+/// Bilinear resize, int8 (same quantization in and out): output rows `rows`
+/// ([`bilinear_pixels`]).
 pub(crate) fn resize_bilinear_i8(
     input: &[i8],
     in_shape: [usize; 4],
     out_h: usize,
     out_w: usize,
     o: ResizeOptions,
+    rows: Range<usize>,
     output: &mut [i8],
 ) {
     super::assert_supported();
-    bilinear_pixels(input, in_shape, out_h, out_w, o, output, |k, w, dst| {
-        // SAFETY: the CPU supports AVX-512 F/BW/VL (asserted above).
-        unsafe { pixel_i8(k, w, dst) }
-    });
+    bilinear_pixels(
+        input,
+        in_shape,
+        out_h,
+        out_w,
+        o,
+        rows,
+        output,
+        |k, w, dst| {
+            // SAFETY: the CPU supports AVX-512 F/BW/VL (asserted above).
+            unsafe { pixel_i8(k, w, dst) }
+        },
+    );
 }
 
-/// Bilinear resize, f32.
+/// Bilinear resize, f32: output rows `rows` ([`bilinear_pixels`]).
 pub(crate) fn resize_bilinear_f32(
     input: &[f32],
     in_shape: [usize; 4],
     out_h: usize,
     out_w: usize,
     o: ResizeOptions,
+    rows: Range<usize>,
     output: &mut [f32],
 ) {
     super::assert_supported();
-    bilinear_pixels(input, in_shape, out_h, out_w, o, output, |k, w, dst| {
-        // SAFETY: the CPU supports AVX-512 F (asserted above).
-        unsafe { pixel_f32(k, w, dst) }
-    });
+    bilinear_pixels(
+        input,
+        in_shape,
+        out_h,
+        out_w,
+        o,
+        rows,
+        output,
+        |k, w, dst| {
+            // SAFETY: the CPU supports AVX-512 F (asserted above).
+            unsafe { pixel_f32(k, w, dst) }
+        },
+    );
 }
 
 /// The broadcast weights.
