@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""BlazeFace short range: Outpost (int8 and float) against LiteRT (XNNPACK, float), one run.
+"""BlazeFace short range (and full range, int8): Outpost against LiteRT (XNNPACK, float), one
+run.
 
 Runs `outpost bench --json` on the zoo models and LiteRT's Interpreter on the original
 .tflite (the same letterboxed astronaut as input for LiteRT; Outpost's bench feeds a fixed
@@ -42,7 +43,7 @@ def main():
     a = ap.parse_args()
     models = Path(os.environ.get("OUTPOST_MODELS", ROOT / ".models"))
     res = {}
-    for name in ["blazeface-short-int8", "blazeface-short-f32"]:
+    for name in ["blazeface-short-int8", "blazeface-short-f32", "blazeface-full-int8"]:
         r = outpost(models / f"{name}.safetensors", a.runs, a.warmup)
         res[f"outpost_{name}_p50_ms"] = r["p50_ms"]
         res[f"outpost_{name}_min_ms"] = r["min_ms"]
@@ -66,6 +67,12 @@ def main():
     base2 = lite["litert_blazeface_short_f32_2t_p50_ms"]
     for name in ["blazeface-short-int8", "blazeface-short-f32"]:
         res[f"outpost_{name}_vs_litert_2t"] = round(res[f"outpost_{name}_2t_p50_ms"] / base2, 3)
+    # Full range (192 × 192) against LiteRT on its own .tflite.
+    for t in (1, 2):
+        suffix = "" if t == 1 else "_2t"
+        ours = res[f"outpost_blazeface-full-int8{suffix}_p50_ms"]
+        peer = lite[f"litert_blazeface_full_f32_{t}t_p50_ms"]
+        res[f"outpost_blazeface-full-int8_vs_litert_{t}t"] = round(ours / peer, 3)
     onnx = models / "src/face_detection_short_range.onnx"
     if onnx.exists():
         out = subprocess.run([sys.executable, str(ROOT / "tools/reference/bench_ort.py"),

@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""Time BlazeFace short range (float: fp16 weights dequantised, run in f32) in LiteRT's
-Interpreter with its default XNNPACK delegate, at num_threads = 1 and 2.
+"""Time BlazeFace short and full range (float: fp16 weights dequantised, run in f32) in
+LiteRT's Interpreter with its default XNNPACK delegate, at num_threads = 1 and 2.
 
 The input is the letterboxed astronaut (same preprocessing as reference.py), set once; only
-`invoke()` is timed. 50 warm-up runs, then 1000 timed runs per thread count. Prints one JSON
-object with p50 / min / p99 in milliseconds, e.g.
+`invoke()` is timed. 50 warm-up runs, then 1000 timed runs per model and thread count. Prints
+one JSON object with p50 / min / p99 in milliseconds, e.g.
     {"litert_blazeface_short_f32_1t_p50_ms": ..., "litert_blazeface_short_f32_1t_min_ms": ...,
-     "litert_blazeface_short_f32_1t_p99_ms": ..., "litert_blazeface_short_f32_2t_p50_ms": ...}
+     "litert_blazeface_short_f32_1t_p99_ms": ..., "litert_blazeface_short_f32_2t_p50_ms": ...,
+     "litert_blazeface_full_f32_1t_p50_ms": ..., ...}
 
 Usage: python3 tools/reference/bench_litert.py [--warmup 50] [--runs 1000]
 Run it on an otherwise idle machine; other load shows up directly in the numbers.
@@ -48,17 +49,18 @@ def main():
     ap.add_argument("--runs", type=int, default=1000)
     args = ap.parse_args()
 
-    cfg = reference.BLAZEFACE["short"]
-    path = reference.SRC / cfg["file"]
     img = reference.load_rgb(reference.DATA / "astronaut.png")
-    x, *_ = reference.letterbox(img, cfg["size"])
     out = {}
-    for threads in (1, 2):
-        t = bench(path, threads, x, args.warmup, args.runs)
-        key = f"litert_blazeface_short_f32_{threads}t"
-        out[f"{key}_p50_ms"] = round(float(np.percentile(t, 50)), 4)
-        out[f"{key}_min_ms"] = round(float(t.min()), 4)
-        out[f"{key}_p99_ms"] = round(float(np.percentile(t, 99)), 4)
+    for variant in ("short", "full"):
+        cfg = reference.BLAZEFACE[variant]
+        path = reference.SRC / cfg["file"]
+        x, *_ = reference.letterbox(img, cfg["size"])
+        for threads in (1, 2):
+            t = bench(path, threads, x, args.warmup, args.runs)
+            key = f"litert_blazeface_{variant}_f32_{threads}t"
+            out[f"{key}_p50_ms"] = round(float(np.percentile(t, 50)), 4)
+            out[f"{key}_min_ms"] = round(float(t.min()), 4)
+            out[f"{key}_p99_ms"] = round(float(np.percentile(t, 99)), 4)
     out["runs"] = args.runs
     out["warmup"] = args.warmup
     out["cpus"] = os.cpu_count()
