@@ -5,7 +5,7 @@
 //! | conv2d int8 (incl. pointwise, groups) | reference loop | im2col + `vpmaddwd` GEMM, tiles of 6 rows × 16 channels | im2col + `vpdpbusd` GEMM; few input channels (kernel rows ≤ 64 bytes): GEMM straight from a padded input copy; 17–24 output channels: 16-row tiles pairing rows in the last block |
 //! | conv2d int8 then int16 add (residual; a method, not an entry) | conv, then add in place | conv, then add in place | pointwise with > 32 output channels: the add in the GEMM epilogue; else conv, then add in place |
 //! | fully connected int8 | reference loop | GEMM | GEMM |
-//! | depthwise int8 | reference loop | `vpmaddwd` (multiplier 1, ≤ 64 taps; else generic), tap addresses moving on by one stride per pixel inside the row | `vpdpbusd` (same limits; 3×3 with dilation 1 and horizontal stride ≤ 2 slides interleaved input columns along the row, a last chunk of ≤ 32 / ≤ 16 channels computing 2 / 4 pixels per vector) |
+//! | depthwise int8 | reference loop | `vpmaddwd` (multiplier 1, ≤ 64 taps; else generic), tap addresses moving on by one stride per pixel inside the row | `vpdpbusd` (same limits; 3×3 with dilation 1 and horizontal stride ≤ 2 slides interleaved input columns along the row, a last chunk of ≤ 32 / ≤ 16 / ≤ 8 channels computing 2 / 4 / 8 pixels per vector) |
 //! | add int8 (TFLite arithmetic) | reference | 8 lanes | 16 lanes |
 //! | add int8 (16-bit multipliers) | reference | `vpmaddwd`, 32 lanes | `vpdpwssd`, 32 lanes |
 //! | the same, second operand channel-padded (a pad fused into the add) | reference | runs of pixels padded on the stack, then the flat add | `vpdpwssd`, per pixel, missing channels through the load mask |

@@ -45,8 +45,9 @@ fn first_layers_at_full_size_match_generic() {
     }
 }
 
-/// Depthwise 3×3 at BlazeFace's channel counts, whose last chunks run two or four pixels per
-/// vector (at most 32 channels: pairs; 16: quads; 33–48: both), stride 1 and 2, widths that
+/// Depthwise 3×3 at BlazeFace's channel counts, whose last chunks run two, four or eight
+/// pixels per vector (at most 32 channels: pairs; 16: quads; 8: octets; 33–48: pairs and one
+/// of the others), stride 1 and 2, widths that
 /// leave a partial group, with power-of-two multipliers, where exact ties are frequent: every
 /// tier equals generic with either rounding of ties, and with the `f32` requantization.
 #[test]
@@ -60,13 +61,21 @@ fn depthwise_ties_on_narrow_chunks_match_generic() {
         (12, 1, 2),
         (72, 2, 4),
         (80, 1, 3),
-        // Groups that are whole pixels: two (32) or four (16) adjacent pixels per load.
+        // Groups that are whole pixels: two (32), four (16) or eight (8) adjacent pixels
+        // per load.
         (32, 1, 3),
         (16, 1, 2),
         (96, 1, 3),
+        (8, 1, 3),
+        (8, 2, 2),
+        // Eight pixels a vector of up to 8 channels: alone (5), after 32 (40), after a full
+        // chunk (71).
+        (5, 1, 3),
+        (40, 1, 2),
+        (71, 2, 3),
     ];
     for (ch, stride, e) in cases {
-        let mut p = DepthwiseParams::same(11, 13, ch, 3, stride);
+        let mut p = DepthwiseParams::same(11, 21, ch, 3, stride);
         (p.input_zp, p.output_zp) = (-5, 7);
         for (upward, f32_requant) in [(false, false), (true, false), (false, true)] {
             p.requant_f32 = f32_requant;

@@ -193,7 +193,9 @@ fn dw_case() -> impl Strategy<Value = DwCase> {
         Just((5, 5)),
         (1usize..=7, 1usize..=7)
     ];
-    let channels = prop_oneof![prop::sample::select(&ODD_CHANNELS[..]), 1usize..=200];
+    // 8 and 40: groups of eight 8-channel pixels a vector, alone and after 32 channels.
+    let dw_channels = [&ODD_CHANNELS[..], &[8, 40]].concat();
+    let channels = prop_oneof![prop::sample::select(dw_channels), 1usize..=200];
     (
         1usize..=2,
         1usize..=9,

@@ -259,8 +259,8 @@ unsafe fn row3x3<const S: usize, const UP: bool, R: LaneRequant>(
     for k in 0..c.div_ceil(64) {
         let left = c - 64 * k;
         if left <= 48 {
-            // Narrow last chunk: up to 32 channels two pixels per vector, up to 16 four;
-            // 33–48 as 32 + the rest (¾ of a full chunk per pixel).
+            // Narrow last chunk: up to 32 channels two pixels per vector, up to 16 four, up
+            // to 8 eight; 33–48 as 32 + the rest.
             let (pairs, quads) = match left {
                 0..=16 => (0, left),
                 17..=32 => (left, 0),
@@ -283,13 +283,16 @@ unsafe fn row3x3<const S: usize, const UP: bool, R: LaneRequant>(
                         },
                     );
                 }
-                if quads > 0 {
-                    let g = Group {
-                        k,
-                        l0: quad_lane,
-                        chans: quads,
-                    };
+                let g = Group {
+                    k,
+                    l0: quad_lane,
+                    chans: quads,
+                };
+                // Up to 8 channels: eight pixels a vector, two to a 128-bit lane.
+                if quads > 8 {
                     row3x3_group::<S, 4, UP, R>(p, &row_ptr, zp_row, out, g);
+                } else if quads > 0 {
+                    row3x3_group::<S, 8, UP, R>(p, &row_ptr, zp_row, out, g);
                 }
             }
             continue;

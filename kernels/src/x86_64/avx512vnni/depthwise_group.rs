@@ -1,6 +1,6 @@
 //! Depthwise 3×3 rows for chunks narrower than a vector: `P` output pixels share each
 //! 512-bit vector (`P = 2`: up to 32 channels per pixel, one 256-bit half each; `P = 4`: up
-//! to 16, one 128-bit lane each).
+//! to 16, one 128-bit lane each; `P = 8`: up to 8, one 64-bit half of a lane each).
 //!
 //! Lane `d` of a 64-channel chunk's accumulator `j` holds channel `16·(d/4) + 4j + d%4`, so
 //! 128-bit lane `L` holds channels `16L..16L + 16` of the chunk and the whole computation —
@@ -8,7 +8,9 @@
 //! of `16·4/P` channels starting at lane `l0` is therefore computed for `P` pixels at once
 //! with the chunk's weights and per-channel constants for those lanes repeated `P` times: a
 //! 24-channel layer runs at the instruction count of a full chunk per two pixels, a
-//! 36-channel one as 32 + 4 channels at ¾ of it.
+//! 36-channel one as 32 + 4 channels at ⅝ of it. With `P = 8` a lane holds two pixels of up to
+//! 8 channels: its accumulators 0–1 are the first pixel's channels, 2–3 the second's, so
+//! blocks 2–3 take the constants of blocks 0–1.
 //!
 //! Stride 1: the vector of columns `x..x + P` is loaded once and the windows shifted by one
 //! and two columns are recombined from it and the next one (`valignq`). Stride 2: the even
@@ -58,7 +60,8 @@ impl GroupRows {
     }
 }
 
-/// `P` masked loads at `ptr(i)`, `i < P`, one per `64 / P`-byte part of the vector.
+/// `P` masked loads at `ptr(i)`, `i < P`, one per `64 / P`-byte part of the vector (`mask`
+/// has at most `64 / P` bits).
 ///
 /// # Safety
 /// Each `ptr(i)` addresses the masked bytes.
@@ -74,6 +77,18 @@ unsafe fn gather<const P: usize>(mask: u32, ptr: impl Fn(usize) -> *const i8) ->
                 _mm256_maskz_loadu_epi8(mask, ptr(1)),
                 1,
             )
+        } else if P == 8 {
+            let m = mask as u16;
+            // Lane L: pixels 2L and 2L + 1, eight bytes each.
+            let lane = |l: usize| {
+                _mm_unpacklo_epi64(
+                    _mm_maskz_loadu_epi8(m, ptr(2 * l)),
+                    _mm_maskz_loadu_epi8(m, ptr(2 * l + 1)),
+                )
+            };
+            let lo = _mm256_inserti32x4(_mm256_castsi128_si256(lane(0)), lane(1), 1);
+            let hi = _mm256_inserti32x4(_mm256_castsi128_si256(lane(2)), lane(3), 1);
+            _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1)
         } else {
             let m = mask as u16;
             let lo = _mm256_inserti32x4(
@@ -87,6 +102,25 @@ unsafe fn gather<const P: usize>(mask: u32, ptr: impl Fn(usize) -> *const i8) ->
                 1,
             );
             _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1)
+        }
+    }
+}
+
+/// The first `64 / P` bytes at `src` repeated `P` times ([`bcast_lanes`]), 16 bytes four
+/// times for `P = 8` (a lane's two pixels share its 16 bytes of constants, see the module
+/// docs).
+///
+/// # Safety
+/// `64 / P` bytes (16 for `P = 8`) are readable at `src`.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn bcast<const P: usize>(src: *const u8) -> __m512i {
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        if P == 2 {
+            bcast_lanes::<2>(src)
+        } else {
+            bcast_lanes::<4>(src)
         }
     }
 }
@@ -106,7 +140,11 @@ unsafe fn columns<const P: usize>(
     step: isize,
 ) -> [__m512i; 4] {
     let flip = _mm512_set1_epi8(-128);
-    let full = if P == 2 { u32::MAX } else { 0xFFFF };
+    let full = match P {
+        2 => u32::MAX,
+        4 => 0xFFFF,
+        _ => 0xFF,
+    };
     let last = first + (P as isize - 1) * step;
     let x = if first >= 0 && last < rows.in_w {
         // SAFETY: every column lies inside the row.
@@ -164,13 +202,17 @@ unsafe fn columns_edge<const P: usize>(
     [row(0), row(1), row(2)]
 }
 
-/// The columns of `a` shifted by `n` pixels (of `P` per vector), continued by `b`'s.
+/// The column quads of `a` shifted by `n` pixels (of `P` per vector), continued by `b`'s.
 #[inline]
 #[target_feature(enable = "avx512f")]
 fn shift<const P: usize>(a: [__m512i; 4], b: [__m512i; 4], n: usize) -> [__m512i; 4] {
     core::array::from_fn(|j| match (P, n) {
         (2, 1) | (4, 2) => _mm512_alignr_epi64::<4>(b[j], a[j]),
-        (4, 1) => _mm512_alignr_epi64::<2>(b[j], a[j]),
+        (4, 1) | (8, 2) => _mm512_alignr_epi64::<2>(b[j], a[j]),
+        // Eight pixels: lane L of quads 0–1 is pixel 2L, of quads 2–3 pixel 2L + 1, so one
+        // pixel on is quads 2–3 of the same lane, then quads 0–1 of the next.
+        (8, 1) if j >= 2 => _mm512_alignr_epi64::<2>(b[j - 2], a[j - 2]),
+        (8, 1) => a[j + 2],
         _ => unreachable!("shift by {n} of {P} pixels"),
     })
 }
@@ -199,7 +241,7 @@ pub(crate) unsafe fn row3x3_group<
 ) {
     let d = &p.params;
     let c = d.in_c;
-    debug_assert!((P == 2 || P == 4) && g.chans <= 64 / P && 16 * g.l0 + g.chans <= 64);
+    debug_assert!(matches!(P, 2 | 4 | 8) && g.chans <= 64 / P && 16 * g.l0 + g.chans <= 64);
     let at = 64 * g.k + 16 * g.l0;
     debug_assert!(at + g.chans <= c);
     let mask = if g.chans >= 32 {
@@ -210,26 +252,34 @@ pub(crate) unsafe fn row3x3_group<
     let o = Out64::new(p.out);
     // Lanes 4·l0.. of block (k, j) of the per-channel arrays, and bytes 16·l0.. of the
     // 64-byte weight blocks.
-    let lane = |j: usize| (g.k * 4 + j) * 16 + 4 * g.l0;
+    // With P = 8, blocks 2–3 hold the second pixel of each lane: blocks 0–1's channels.
+    let blk = |j: usize| if P == 8 { j % 2 } else { j };
+    let lane = |j: usize| (g.k * 4 + blk(j)) * 16 + 4 * g.l0;
     // SAFETY: chunk k of the column-quad weights and the bias exist (packed sizes); the
     // group's lanes lie inside each block.
     let (w, bias) = unsafe {
         let w: [[__m512i; 4]; 3] = core::array::from_fn(|kx| {
             core::array::from_fn(|j| {
-                bcast_lanes::<P>(
+                bcast::<P>(
                     p.w8_col
                         .as_ptr()
-                        .add(((g.k * 3 + kx) * 4 + j) * 64 + 16 * g.l0)
+                        .add(((g.k * 3 + kx) * 4 + blk(j)) * 64 + 16 * g.l0)
                         .cast(),
                 )
             })
         });
         let bias: [__m512i; 4] =
-            core::array::from_fn(|j| bcast_lanes::<P>(p.quant.bias.as_ptr().add(lane(j)).cast()));
+            core::array::from_fn(|j| bcast::<P>(p.quant.bias.as_ptr().add(lane(j)).cast()));
         (w, bias)
     };
     // SAFETY: as above; the arrays `R` reads exist in `p.quant` (contract).
-    let rq: [R; 4] = core::array::from_fn(|j| unsafe { R::load_repeated::<P>(&p.quant, lane(j)) });
+    let rq: [R; 4] = core::array::from_fn(|j| unsafe {
+        if P == 2 {
+            R::load_repeated::<2>(&p.quant, lane(j))
+        } else {
+            R::load_repeated::<4>(&p.quant, lane(j))
+        }
+    });
     let rows = GroupRows::new(rows, zp_row, d.in_w, c, at);
     let x0 = -(d.pad_left as isize);
     // SAFETY: forwarded from this function's contract (as every `columns` call below).
@@ -297,6 +347,27 @@ unsafe fn store<const P: usize>(dst: *mut i8, c: usize, n: usize, mask: u32, byt
             _mm256_mask_storeu_epi8(dst, mask, _mm512_castsi512_si256(bytes));
             if n > 1 {
                 _mm256_mask_storeu_epi8(dst.add(c), mask, _mm512_extracti64x4_epi64(bytes, 1));
+            }
+        } else if P == 8 {
+            if n == 8 && c == 8 && mask == 0xFF {
+                // Eight whole pixels of 8 channels: 64 adjacent bytes.
+                _mm512_storeu_si512(dst.cast(), bytes);
+                return;
+            }
+            let m = mask as u16;
+            for i in 0..n {
+                let lane = match i / 2 {
+                    0 => _mm512_castsi512_si128(bytes),
+                    1 => _mm512_extracti32x4_epi32(bytes, 1),
+                    2 => _mm512_extracti32x4_epi32(bytes, 2),
+                    _ => _mm512_extracti32x4_epi32(bytes, 3),
+                };
+                let px = if i % 2 == 0 {
+                    lane
+                } else {
+                    _mm_unpackhi_epi64(lane, lane)
+                };
+                _mm_mask_storeu_epi8(dst.add(i * c), m, px);
             }
         } else {
             let m = mask as u16;
