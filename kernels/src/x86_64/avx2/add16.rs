@@ -1,7 +1,8 @@
 //! Int8 add with 16-bit multipliers ([`Add16Quant`]), 32 lanes at a time: inputs widened to
 //! i16 and interleaved in pairs, one `vpmaddwd` per 8 outputs, one arithmetic shift, packed
 //! back with saturation. The channel-padded form ([`ChannelPadded`]) pads a run of the second
-//! operand's pixels into a stack buffer, then adds the run as flat vectors.
+//! operand's pixels into a stack buffer (a pixel of up to 32 bytes as one vector: load, blend
+//! with the fill, store), then adds the run as flat vectors.
 
 use core::arch::x86_64::*;
 
@@ -24,20 +25,68 @@ pub(crate) fn add16_padded(
     if c > PAD_RUN {
         return crate::generic::elementwise::add16_i8_padded(q, pad, a, b, out);
     }
-    let mut buf = [0i8; PAD_RUN];
+    // 32 bytes of slack: a pixel padded whole may write up to 32 bytes from its start.
+    let mut buf = [0i8; PAD_RUN + 32];
     let run = PAD_RUN / c * c;
     let runs = out
         .chunks_mut(run)
         .zip(a.chunks(run))
         .zip(b.chunks(run / c * cb));
     for ((o, x), y) in runs {
+        let pixels = o.len() / c;
+        // Pixels padded as one 32-byte vector each (both widths at most 32 and 32 bytes of
+        // the second operand readable from the pixel on); the rest one slice copy each.
+        let whole = if c <= 32 && cb > 0 && y.len() >= 32 {
+            ((y.len() - 32) / cb + 1).min(pixels)
+        } else {
+            0
+        };
+        if whole > 0 {
+            // SAFETY: AVX2 is available (asserted); `whole` pixels of `cb` bytes are read with
+            // 32 readable from each one's start, and each writes 32 bytes from `p·c` inside
+            // `buf` (`p·c + 32 ≤ PAD_RUN + 32`).
+            unsafe { pad_whole(&mut buf, y, whole, c, cb, pad.fill) };
+        }
         let padded = &mut buf[..o.len()];
-        for (dst, src) in padded.chunks_exact_mut(c).zip(y.chunks_exact(cb)) {
+        let rest = padded
+            .chunks_exact_mut(c)
+            .zip(y.chunks_exact(cb))
+            .skip(whole);
+        for (dst, src) in rest {
             let (have, missing) = dst.split_at_mut(cb);
             have.copy_from_slice(src);
             missing.fill(pad.fill);
         }
         add16(q, x, padded, o);
+    }
+}
+
+/// Pads the first `pixels` pixels of `src` (`cb` bytes each) to `c` bytes each in `dst`: one
+/// 32-byte load, blend with the fill and store per pixel, in order, each store's bytes past
+/// `c` overwritten by the next pixel's (or left in `dst`'s slack).
+///
+/// # Safety
+/// AVX2 is available; `cb ≤ c ≤ 32`; `(pixels − 1)·cb + 32 ≤ src.len()` and
+/// `(pixels − 1)·c + 32 ≤ dst.len()`.
+#[target_feature(enable = "avx2")]
+unsafe fn pad_whole(dst: &mut [i8], src: &[i8], pixels: usize, c: usize, cb: usize, fill: i8) {
+    debug_assert!(cb <= c && c <= 32 && pixels > 0);
+    debug_assert!((pixels - 1) * cb + 32 <= src.len() && (pixels - 1) * c + 32 <= dst.len());
+    let keep = _mm256_cmpgt_epi8(
+        _mm256_set1_epi8(cb as i8),
+        _mm256_setr_epi8(
+            0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23,
+            24, 25, 26, 27, 28, 29, 30, 31,
+        ),
+    );
+    let fill = _mm256_set1_epi8(fill);
+    for p in 0..pixels {
+        // SAFETY: 32 bytes from p·cb of src and from p·c of dst (contract).
+        unsafe {
+            let v = _mm256_loadu_si256(src.as_ptr().add(p * cb).cast());
+            let v = _mm256_blendv_epi8(fill, v, keep);
+            _mm256_storeu_si256(dst.as_mut_ptr().add(p * c).cast(), v);
+        }
     }
 }
 
