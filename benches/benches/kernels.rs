@@ -4,7 +4,9 @@
 //! elements are outputs). Time is this
 //! thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`), not wall time: the bench machine is shared,
 //! and wall time would count the slices other processes hold the core. `peak/vpdpbusd`
-//! measures the core's int8 peak at the same moment (register-only `vpdpbusd zmm`).
+//! measures the core's int8 peak at the same moment (register-only `vpdpbusd zmm`, when the
+//! CPU has AVX-512 VNNI), `peak/vpmaddwd` the AVX2 tier's (register-only `vpmaddwd ymm` and
+//! `vpaddd`, as its GEMM multiplies).
 //!
 //! Run: `cargo bench -p outpost-benches --bench kernels -- --measurement-time 2 --warm-up-time 1`.
 
@@ -137,18 +139,25 @@ fn tier_id(t: &KernelTable, f32_requant: bool) -> String {
     )
 }
 
+/// A peak probe: runs its work and returns the int8 operations done (`None`: not supported).
+type Probe = fn(usize) -> Option<u64>;
+
 fn peak(c: &mut Criterion<ThreadCpu>) {
     const ITERS: usize = 100_000;
-    let Some(ops) = outpost_kernels::probe_int8_peak(ITERS) else {
-        return;
-    };
-    let mut group = c.benchmark_group("peak");
-    group.sample_size(10);
-    group.throughput(Throughput::Elements(ops / 2));
-    group.bench_function("vpdpbusd", |b| {
-        b.iter(|| outpost_kernels::probe_int8_peak(black_box(ITERS)))
-    });
-    group.finish();
+    let probes: [(&str, Probe); 2] = [
+        ("vpdpbusd", outpost_kernels::probe_int8_peak),
+        ("vpmaddwd", outpost_kernels::probe_avx2_int8_peak),
+    ];
+    for (name, probe) in probes {
+        let Some(ops) = probe(ITERS) else {
+            continue;
+        };
+        let mut group = c.benchmark_group("peak");
+        group.sample_size(10);
+        group.throughput(Throughput::Elements(ops / 2));
+        group.bench_function(name, |b| b.iter(|| probe(black_box(ITERS))));
+        group.finish();
+    }
 }
 
 fn pointwise(c: &mut Criterion<ThreadCpu>) {

@@ -1,7 +1,7 @@
 //! Quick single-shape timing without criterion (for iterating on kernels):
 //! `cargo run --release -p outpost-kernels --example kbench [tier [filter]]` (`KBENCH_F32=1`:
-//! with the `f32` requantization; filter `f32`: the f32 shapes alone); `kbench peak` and
-//! `kbench broadcast` are probes of the CPU.
+//! with the `f32` requantization; filter `f32`: the f32 shapes alone); `kbench peak` (the
+//! `vpdpbusd` and `vpmaddwd` int8 peaks) and `kbench broadcast` are probes of the CPU.
 
 use outpost_kernels::{
     Activation, Conv2dParams, DepthwiseParams, KernelTable, Lines, PackedConv, PackedConvF32,
@@ -94,6 +94,9 @@ mod broadcast {
     }
 }
 
+/// A peak probe: runs its work and returns the int8 operations done (`None`: not supported).
+type Probe = fn(usize) -> Option<u64>;
+
 fn main() {
     #[cfg(target_arch = "x86_64")]
     if std::env::args().nth(1).as_deref() == Some("broadcast") {
@@ -117,13 +120,25 @@ fn main() {
     }
     if std::env::args().nth(1).as_deref() == Some("peak") {
         let iters = 10_000_000;
-        let (mut best, mut ops) = (f64::MAX, 0);
-        for _ in 0..5 {
-            let c = thread_cpu();
-            ops = outpost_kernels::probe_int8_peak(iters).expect("no AVX-512 VNNI");
-            best = best.min(thread_cpu() - c);
+        let probes: [(&str, Probe); 2] = [
+            ("vpdpbusd zmm", outpost_kernels::probe_int8_peak),
+            (
+                "vpmaddwd ymm (avx2 tier)",
+                outpost_kernels::probe_avx2_int8_peak,
+            ),
+        ];
+        for (name, probe) in probes {
+            let (mut best, mut ops) = (f64::MAX, None);
+            for _ in 0..5 {
+                let c = thread_cpu();
+                ops = probe(iters);
+                best = best.min(thread_cpu() - c);
+            }
+            match ops {
+                Some(ops) => println!("{name} peak: {:.0} GOPS", ops as f64 / best / 1e9),
+                None => println!("{name} peak: not supported by this CPU"),
+            }
         }
-        println!("vpdpbusd zmm peak: {:.0} GOPS", ops as f64 / best / 1e9);
         return;
     }
     let tier = std::env::args()

@@ -34,7 +34,8 @@
 //!
 //! Reshape needs no kernel. Which tier implements what is tabled in the [`table`] module docs.
 //! Also: [`cpu_features`] (this CPU as an `outpost_hal::CpuFeatures`), [`Tier::best_for`],
-//! [`probe_int8_peak`] (times the core's `vpdpbusd` peak, for benchmarks).
+//! [`probe_int8_peak`] and [`probe_avx2_int8_peak`] (time the core's `vpdpbusd` and
+//! `vpmaddwd` peaks, for benchmarks).
 //!
 //! # Contracts and limits
 //! * Slice lengths and shapes are checked with `assert!` on every call (a panic names the op
@@ -118,6 +119,18 @@ pub fn probe_int8_peak(iters: usize) -> Option<u64> {
     #[cfg(target_arch = "x86_64")]
     if Tier::Avx512Vnni.is_supported() {
         return Some(x86_64::avx512vnni::probe::peak(iters));
+    }
+    let _ = iters;
+    None
+}
+
+/// As [`probe_int8_peak`] for the AVX2 tier's arithmetic: register-only `vpmaddwd ymm` (16
+/// i16 multiply-accumulates each) and `vpaddd`, as its GEMM runs them; `None` without AVX2.
+/// On a CPU without AVX-512 VNNI this is the int8 peak the best tier can reach.
+pub fn probe_avx2_int8_peak(iters: usize) -> Option<u64> {
+    #[cfg(target_arch = "x86_64")]
+    if Tier::Avx2.is_supported() {
+        return Some(x86_64::avx2::probe::peak(iters));
     }
     let _ = iters;
     None
