@@ -38,6 +38,15 @@ pub(crate) struct ChannelQuant {
     /// half) and `s − 1` (odd lane; result in the high half).
     pub shift_even: Vec<i64>,
     pub shift_odd: Vec<i64>,
+    /// Derived, fast form for tiers without a 64-bit arithmetic shift (AVX2): the addends
+    /// plus 2^62, which keeps every sum non-negative for a logical shift, and the same with
+    /// the `− 2^31` of negative products (`_neg`); `offset` is what the 2^62 adds to the
+    /// quotient, `2^(31 − s)` per channel.
+    pub add_even_u: Vec<i64>,
+    pub add_odd_u: Vec<i64>,
+    pub add_even_u_neg: Vec<i64>,
+    pub add_odd_u_neg: Vec<i64>,
+    pub offset: Vec<i32>,
     /// Per-channel `f32` scales ([`Requant::scale_f32`]; 0 in padding lanes).
     pub scale: Vec<f32>,
     /// `Some([min − zp, max − zp])` when the channels requantize in `f32`
@@ -73,6 +82,11 @@ impl ChannelQuant {
             add_odd: Vec::new(),
             shift_even: Vec::new(),
             shift_odd: Vec::new(),
+            add_even_u: Vec::new(),
+            add_odd_u: Vec::new(),
+            add_even_u_neg: Vec::new(),
+            add_odd_u_neg: Vec::new(),
+            offset: Vec::new(),
             scale: vec![0.0; padded],
             f32_range: f32_out.map(|o| [(o.min - o.zp) as f32, (o.max - o.zp) as f32]),
             f32_bounded: false,
@@ -117,6 +131,16 @@ impl ChannelQuant {
             self.add_odd = (1..n).step_by(2).map(|i| addend(rs(i))).collect();
             self.shift_even = (0..n).step_by(2).map(|i| 31 + rs(i) as i64).collect();
             self.shift_odd = (1..n).step_by(2).map(|i| rs(i) as i64 - 1).collect();
+            let biased = |v: &[i64], neg: bool| -> Vec<i64> {
+                v.iter()
+                    .map(|&a| a + (1i64 << 62) - if neg { 1i64 << 31 } else { 0 })
+                    .collect()
+            };
+            self.add_even_u = biased(&self.add_even, false);
+            self.add_odd_u = biased(&self.add_odd, false);
+            self.add_even_u_neg = biased(&self.add_even, true);
+            self.add_odd_u_neg = biased(&self.add_odd, true);
+            self.offset = (0..n).map(|i| 1i32 << (31 - rs(i))).collect();
         }
         self.mult_odd = (0..n)
             .map(|i| {
@@ -157,6 +181,11 @@ impl ChannelQuant {
             add_odd: Vec::new(),
             shift_even: Vec::new(),
             shift_odd: Vec::new(),
+            add_even_u: Vec::new(),
+            add_odd_u: Vec::new(),
+            add_even_u_neg: Vec::new(),
+            add_odd_u_neg: Vec::new(),
+            offset: Vec::new(),
             scale: (0..len)
                 .map(|i| map(i).map_or(0.0, |c| self.scale[c]))
                 .collect(),

@@ -16,7 +16,7 @@
 
 use core::arch::x86_64::*;
 
-use super::requant::{LaneRequant8, Narrow8, Rq8, Rq8F32};
+use super::requant::{LaneRequant8, Narrow8, Rq8, Rq8F32, Rq8Fast};
 use crate::depthwise::{MAX_SIMD_TAPS, PackedDepthwise, TapWalk};
 
 /// Runs a packed depthwise convolution (multiplier 1, at most [`MAX_SIMD_TAPS`] taps).
@@ -62,10 +62,13 @@ pub(crate) fn run(p: &PackedDepthwise, input: &[i8], output: &mut [i8], scratch:
             // `zp_row` c + 16, `cols` the 3×3 column buffer where that packing exists (scratch
             // length asserted); the packing matches (asserted); the form is `p.quant`'s.
             unsafe {
-                match (p.quant.f32_range.is_some(), p.quant.f32_bounded) {
-                    (true, true) => row_any::<Rq8F32<false>>(p, i, &rows, src, cols, o),
-                    (true, false) => row_any::<Rq8F32<true>>(p, i, &rows, src, cols, o),
-                    (false, _) => row_any::<Rq8>(p, i, &rows, src, cols, o),
+                let q = &p.quant;
+                match (q.f32_range.is_some(), q.f32_bounded, q.fast, q.ties_up) {
+                    (true, true, ..) => row_any::<Rq8F32<false>>(p, i, &rows, src, cols, o),
+                    (true, false, ..) => row_any::<Rq8F32<true>>(p, i, &rows, src, cols, o),
+                    (false, _, true, true) => row_any::<Rq8Fast<true>>(p, i, &rows, src, cols, o),
+                    (false, _, true, false) => row_any::<Rq8Fast<false>>(p, i, &rows, src, cols, o),
+                    (false, _, false, _) => row_any::<Rq8>(p, i, &rows, src, cols, o),
                 }
             }
         }
