@@ -194,8 +194,10 @@ pub(crate) struct Rq8F32<const HI: bool> {
     pub hi: __m256,
 }
 
-/// A requantization form, [`Rq8`] (TFLite's fixed point) or [`Rq8F32`], chosen once per call
-/// so that the kernels' loops carry no branch and keep only the constants the form uses.
+/// A requantization form, [`Rq8`] (TFLite's fixed point), [`Rq8Fast`] (the same in one
+/// rounding step, the depthwise kernels' where [`ChannelQuant::fast`]) or [`Rq8F32`], chosen
+/// once per call so that the kernels' loops carry no branch and keep only the constants the
+/// form uses.
 pub(crate) trait LaneRequant8: Copy {
     /// Lanes `at..at + 8` of `q` (which must be in this form).
     ///
