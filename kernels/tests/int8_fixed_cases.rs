@@ -99,6 +99,60 @@ fn depthwise_ties_on_narrow_chunks_match_generic() {
     }
 }
 
+/// Depthwise 3×3 and 5×5 layers whose last chunk holds at most 8 channels (the AVX2 tier's
+/// half chunks, which join the two halves of the 16-channel layout into one vector), with a
+/// different multiplier per channel in each requantization form: all below 0.5 (the
+/// single-step form), spanning 1/1024 to 2 (the two-step form, with left shifts), and `f32`;
+/// ties either way. Every tier equals generic.
+#[test]
+fn depthwise_half_chunks_in_every_form_match_generic() {
+    for ch in [5, 8, 24, 40, 72] {
+        for (k, stride) in [(3, 1), (3, 2), (5, 1), (5, 2)] {
+            let mut p = DepthwiseParams::same(9, 13, ch, k, stride);
+            (p.input_zp, p.output_zp) = (3, -9);
+            let forms: [(&str, Vec<f32>, bool); 3] = [
+                (
+                    "single-step",
+                    (0..ch).map(|i| 0.002 * (1.0 + (i % 7) as f32)).collect(),
+                    false,
+                ),
+                (
+                    "two-step",
+                    (0..ch).map(|i| 2f32.powi(i as i32 % 12 - 10)).collect(),
+                    false,
+                ),
+                (
+                    "f32",
+                    (0..ch).map(|i| 0.002 * (1.0 + (i % 5) as f32)).collect(),
+                    true,
+                ),
+            ];
+            for (form, scales, f32_requant) in forms {
+                for upward in [false, true] {
+                    p.requant_f32 = f32_requant;
+                    let c = DwCase {
+                        p,
+                        weights: pseudo_random_i8(p.weight_len(), 31 + ch as u32),
+                        bias: (0..ch as i32).map(|i| i * 37 - 400).collect(),
+                        scales: scales.clone(),
+                        input: pseudo_random_i8(p.input_len(), 32 + ch as u32),
+                        upward,
+                    };
+                    let want = run_dw(&generic(), &c);
+                    for t in simd_tiers() {
+                        assert!(
+                            run_dw(&t, &c) == want,
+                            "{ch} channels, {k}×{k} stride {stride}, {form}, upward {upward}: \
+                             tier {}",
+                            t.tier()
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn conv_reference_hand_value() {
     // 1×1×2 input [10, -20], zp 5; one 1×1 filter [3, -4]; bias 100; multiplier 0.5; out zp -3.

@@ -162,6 +162,23 @@ impl<const UP: bool> LaneRequant8 for Rq8Fast<UP> {
         // SAFETY: forwarded from this function's contract.
         unsafe { mbqm8_fast::<UP>(acc, self) }
     }
+
+    #[inline]
+    unsafe fn join_low(self, hi: Self) -> Self {
+        // SAFETY: the CPU supports AVX2 (contract).
+        let j = |a, b| unsafe { join_low(a, b) };
+        Rq8Fast {
+            mult: j(self.mult, hi.mult),
+            mult_odd: j(self.mult_odd, hi.mult_odd),
+            add_even: j(self.add_even, hi.add_even),
+            add_odd: j(self.add_odd, hi.add_odd),
+            add_even_neg: j(self.add_even_neg, hi.add_even_neg),
+            add_odd_neg: j(self.add_odd_neg, hi.add_odd_neg),
+            shift_even: j(self.shift_even, hi.shift_even),
+            shift_odd: j(self.shift_odd, hi.shift_odd),
+            offset: j(self.offset, hi.offset),
+        }
+    }
 }
 
 /// See [`Rq8Fast`].
@@ -212,6 +229,21 @@ pub(crate) trait LaneRequant8: Copy {
     /// # Safety
     /// The CPU supports AVX2.
     unsafe fn apply_narrowed(self, acc: __m256i) -> __m256i;
+
+    /// The low 128-bit halves of `self` and `hi` as one set of 8 lanes (`self`'s lanes 0–3,
+    /// then `hi`'s): the depthwise kernels' half chunks, whose 8 channels sit in lanes 0–3 of
+    /// the two accumulator orders ([`crate::PackedDepthwise`]).
+    ///
+    /// # Safety
+    /// The CPU supports AVX2.
+    unsafe fn join_low(self, hi: Self) -> Self;
+}
+
+/// `a`'s low 128 bits, then `b`'s.
+#[inline]
+#[target_feature(enable = "avx2")]
+pub(crate) fn join_low(a: __m256i, b: __m256i) -> __m256i {
+    _mm256_permute2x128_si256(a, b, 0x20)
 }
 
 impl LaneRequant8 for Rq8 {
@@ -226,6 +258,21 @@ impl LaneRequant8 for Rq8 {
     unsafe fn apply_narrowed(self, acc: __m256i) -> __m256i {
         // SAFETY: forwarded from this function's contract.
         unsafe { mbqm8(acc, self) }
+    }
+
+    #[inline]
+    unsafe fn join_low(self, hi: Self) -> Self {
+        // SAFETY: the CPU supports AVX2 (contract).
+        let j = |a, b| unsafe { join_low(a, b) };
+        Rq8 {
+            mult: j(self.mult, hi.mult),
+            mult_odd: j(self.mult_odd, hi.mult_odd),
+            lshift: j(self.lshift, hi.lshift),
+            rshift: j(self.rshift, hi.rshift),
+            rmask: j(self.rmask, hi.rmask),
+            rhalf: j(self.rhalf, hi.rhalf),
+            tie: self.tie,
+        }
     }
 }
 
@@ -248,6 +295,18 @@ impl<const HI: bool> LaneRequant8 for Rq8F32<HI> {
     unsafe fn apply_narrowed(self, acc: __m256i) -> __m256i {
         // SAFETY: forwarded from this function's contract.
         unsafe { requant8_f32_narrowed::<HI>(acc, self) }
+    }
+
+    #[inline]
+    unsafe fn join_low(self, hi: Self) -> Self {
+        // SAFETY: the CPU supports AVX2 (contract).
+        let scale = unsafe {
+            _mm256_castsi256_ps(join_low(
+                _mm256_castps_si256(self.scale),
+                _mm256_castps_si256(hi.scale),
+            ))
+        };
+        Rq8F32 { scale, hi: self.hi }
     }
 }
 
