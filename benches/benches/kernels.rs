@@ -13,8 +13,8 @@
 use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use outpost_kernels::{
-    Add16Quant, AddQuant, Conv2dParams, DepthwiseParams, KernelTable, Lines, PackedConv,
-    PackedDepthwise, Tier,
+    Add16Quant, AddQuant, ChannelPadded, Conv2dParams, DepthwiseParams, KernelTable, Lines,
+    PackedConv, PackedDepthwise, Tier,
 };
 use std::hint::black_box;
 
@@ -311,18 +311,26 @@ fn depthwise(
     group.finish();
 }
 
-/// Residual adds at BlazeFace's shapes (64×64×28 and 16×16×88, relu fused, scales like its
-/// calibrated ones): TFLite's arithmetic (`tflite`) against 16-bit multipliers (`int16`).
+/// Residual adds at BlazeFace's shapes (64×64×28, 32×32×36 and 16×16×88, relu fused, scales
+/// like its calibrated ones): TFLite's arithmetic (`tflite`) against 16-bit multipliers
+/// (`int16`), and the 16-bit add with the second operand channel-padded as BlazeFace's are
+/// (`int16-padded`: from 24, 32 and 80 channels).
 fn add(c: &mut Criterion<ThreadCpu>) {
-    let shapes = [(64, 64, 28), (16, 16, 88)];
+    let shapes = [(64, 64, 28, 24), (32, 32, 36, 32), (16, 16, 88, 80)];
     let mut group = c.benchmark_group("add_i8");
     group.sample_size(10);
     let (s1, z1, s2, z2, so, zo) = (0.071, -9, 0.043, 4, 0.082, -128);
     let tflite = AddQuant::new(s1, z1, s2, z2, so, zo, -128, 127);
     let int16 = Add16Quant::new(s1, z1, s2, z2, so, zo, -128, 127).expect("representable");
-    for (h, w, ch) in shapes {
+    for (h, w, ch, b_ch) in shapes {
         let n = h * w * ch;
         let (a, b) = (bytes(n, 5), bytes(n, 6));
+        let pad = ChannelPadded {
+            channels: ch,
+            b_channels: b_ch,
+            fill: z2 as i8,
+        };
+        let b_narrow = bytes(h * w * b_ch, 7);
         let mut out = vec![0i8; n];
         group.throughput(Throughput::Elements(n as u64));
         for t in tables() {
@@ -332,6 +340,11 @@ fn add(c: &mut Criterion<ThreadCpu>) {
             });
             group.bench_function(id("int16"), |bch| {
                 bch.iter(|| t.add16_i8(&int16, black_box(&a), black_box(&b), &mut out))
+            });
+            group.bench_function(id("int16-padded"), |bch| {
+                bch.iter(|| {
+                    t.add16_i8_padded(&int16, &pad, black_box(&a), black_box(&b_narrow), &mut out)
+                })
             });
         }
     }

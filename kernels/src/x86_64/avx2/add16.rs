@@ -2,7 +2,8 @@
 //! i16 and interleaved in pairs, one `vpmaddwd` per 8 outputs, one arithmetic shift, packed
 //! back with saturation. The channel-padded form ([`ChannelPadded`]) pads a run of the second
 //! operand's pixels into a stack buffer (a pixel of up to 32 bytes as one vector: load, blend
-//! with the fill, store), then adds the run as flat vectors.
+//! with the fill, store; a wider one as 32-byte copies and fill stores), then adds the run as
+//! flat vectors.
 
 use core::arch::x86_64::*;
 
@@ -34,18 +35,23 @@ pub(crate) fn add16_padded(
         .zip(b.chunks(run / c * cb));
     for ((o, x), y) in runs {
         let pixels = o.len() / c;
-        // Pixels padded as one 32-byte vector each (both widths at most 32 and 32 bytes of
-        // the second operand readable from the pixel on); the rest one slice copy each.
-        let whole = if c <= 32 && cb > 0 && y.len() >= 32 {
-            ((y.len() - 32) / cb + 1).min(pixels)
+        // Pixels padded in whole 32-byte vectors (the second operand's `cb` bytes read as
+        // ⌈cb/32⌉ vectors, all readable from the pixel on); the rest one slice copy each.
+        let reach = cb.div_ceil(32) * 32;
+        let whole = if cb > 0 && y.len() >= reach {
+            ((y.len() - reach) / cb + 1).min(pixels)
         } else {
             0
         };
-        if whole > 0 {
+        if whole > 0 && c <= 32 {
             // SAFETY: AVX2 is available (asserted); `whole` pixels of `cb` bytes are read with
             // 32 readable from each one's start, and each writes 32 bytes from `p·c` inside
             // `buf` (`p·c + 32 ≤ PAD_RUN + 32`).
             unsafe { pad_whole(&mut buf, y, whole, c, cb, pad.fill) };
+        } else if whole > 0 {
+            // SAFETY: as above, with ⌈cb/32⌉ vectors readable from each pixel's start; the
+            // writes stay below `p·c + c + 31 ≤ PAD_RUN + 32`.
+            unsafe { pad_wide(&mut buf, y, whole, c, cb, pad.fill) };
         }
         let padded = &mut buf[..o.len()];
         let rest = padded
@@ -86,6 +92,36 @@ unsafe fn pad_whole(dst: &mut [i8], src: &[i8], pixels: usize, c: usize, cb: usi
             let v = _mm256_loadu_si256(src.as_ptr().add(p * cb).cast());
             let v = _mm256_blendv_epi8(fill, v, keep);
             _mm256_storeu_si256(dst.as_mut_ptr().add(p * c).cast(), v);
+        }
+    }
+}
+
+/// [`pad_whole`] for pixels wider than 32 bytes: each pixel's `cb` bytes as ⌈cb/32⌉ 32-byte
+/// copies, then its `c − cb` missing bytes as 32-byte stores of the fill, in order: a copy's
+/// bytes past `cb` are overwritten by the fill, a fill's past `c` by the next pixel (or land
+/// in `dst`'s slack).
+///
+/// # Safety
+/// AVX2 is available; `cb ≤ c`; `(pixels − 1)·cb + ⌈cb/32⌉·32 ≤ src.len()` and
+/// `(pixels − 1)·c + c + 32 ≤ dst.len()`.
+#[target_feature(enable = "avx2")]
+unsafe fn pad_wide(dst: &mut [i8], src: &[i8], pixels: usize, c: usize, cb: usize, fill: i8) {
+    debug_assert!(cb <= c && pixels > 0);
+    debug_assert!((pixels - 1) * cb + cb.div_ceil(32) * 32 <= src.len());
+    debug_assert!(pixels * c + 32 <= dst.len());
+    let fill = _mm256_set1_epi8(fill);
+    let (s, d) = (src.as_ptr(), dst.as_mut_ptr());
+    for p in 0..pixels {
+        // SAFETY: reads below p·cb + ⌈cb/32⌉·32 of src; writes below p·c + c + 32 of dst
+        // (contract).
+        unsafe {
+            let (s, d) = (s.add(p * cb), d.add(p * c));
+            for j in (0..cb).step_by(32) {
+                _mm256_storeu_si256(d.add(j).cast(), _mm256_loadu_si256(s.add(j).cast()));
+            }
+            for j in (cb..c).step_by(32) {
+                _mm256_storeu_si256(d.add(j).cast(), fill);
+            }
         }
     }
 }
