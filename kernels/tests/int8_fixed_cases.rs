@@ -4,7 +4,7 @@
 
 use outpost_kernels::{
     Add16Quant, AddQuant, ChannelPadded, Conv2dParams, DepthwiseParams, KernelTable, PackedConv,
-    Residual, Tier, pseudo_random_i8,
+    PoolParams, Residual, Tier, pseudo_random_i8,
 };
 
 mod common;
@@ -148,6 +148,51 @@ fn depthwise_half_chunks_in_every_form_match_generic() {
                         );
                     }
                 }
+            }
+        }
+    }
+}
+
+/// Max pools with windows of more cells than the SIMD tiers gather at a time (AVX2: 25), so
+/// that a window's maximum is taken over several groups: 6 × 5 and 7 × 7 (a global pool of a
+/// 7 × 7 image), with padding and without, at channel counts with and without vector tails,
+/// and a narrow activation clamp. Every tier equals generic.
+#[test]
+fn max_pool_large_windows_match_generic() {
+    for channels in [16, 20, 33, 70] {
+        for (k_h, k_w, stride, pad, act) in [
+            (7, 7, 1, 0, (-128, 127)),
+            (6, 5, 2, 2, (-128, 127)),
+            (7, 7, 3, 3, (-20, 90)),
+        ] {
+            let (in_h, in_w) = (7, 9);
+            let p = PoolParams {
+                batch: 1,
+                in_h,
+                in_w,
+                channels,
+                out_h: (in_h + 2 * pad - k_h) / stride + 1,
+                out_w: (in_w + 2 * pad - k_w) / stride + 1,
+                k_h,
+                k_w,
+                stride_h: stride,
+                stride_w: stride,
+                pad_top: pad,
+                pad_left: pad,
+                act_min: act.0,
+                act_max: act.1,
+            };
+            let input = pseudo_random_i8(in_h * in_w * channels, 41 + channels as u32);
+            let mut want = vec![0i8; p.out_h * p.out_w * channels];
+            generic().max_pool_i8(&p, &input, &mut want);
+            for t in simd_tiers() {
+                let mut got = vec![0i8; want.len()];
+                t.max_pool_i8(&p, &input, &mut got);
+                assert!(
+                    got == want,
+                    "{k_h}×{k_w} stride {stride} pad {pad}, {channels} channels: tier {}",
+                    t.tier()
+                );
             }
         }
     }
