@@ -225,6 +225,8 @@ impl PackedDepthwise {
                 });
             // The accumulators sum `(x − zp)·w`: |x − zp| ≤ 255, as the bound assumes.
             quant.bound_products(taps);
+            // The fast form's AVX2 variant (`avx2::requant::Rq8Fast`) reads these.
+            quant.derive_logical();
         }
         PackedDepthwise {
             w8_col,

@@ -38,10 +38,11 @@ pub(crate) struct ChannelQuant {
     /// half) and `s − 1` (odd lane; result in the high half).
     pub shift_even: Vec<i64>,
     pub shift_odd: Vec<i64>,
-    /// Derived, fast form for tiers without a 64-bit arithmetic shift (AVX2): the addends
+    /// Derived on request ([`ChannelQuant::derive_logical`]: the AVX2 depthwise packing
+    /// alone reads them), fast form for tiers without a 64-bit arithmetic shift: the addends
     /// plus 2^62, which keeps every sum non-negative for a logical shift, and the same with
     /// the `− 2^31` of negative products (`_neg`); `offset` is what the 2^62 adds to the
-    /// quotient, `2^(31 − s)` per channel.
+    /// quotient, `2^(31 − s)` per channel. Empty otherwise.
     pub add_even_u: Vec<i64>,
     pub add_odd_u: Vec<i64>,
     pub add_even_u_neg: Vec<i64>,
@@ -115,15 +116,8 @@ impl ChannelQuant {
     /// Recomputes the derived arrays from `mult` and `rshift` (after any permutation).
     fn derive(&mut self) {
         let n = self.mult.len();
-        // Padding lanes have multiplier 0 (their output is discarded), so they never block
-        // the fast form: give them shift 1.
-        let rs = |i: usize| {
-            if self.mult[i] == 0 {
-                self.rshift[i].max(1)
-            } else {
-                self.rshift[i]
-            }
-        };
+        let shifts: Vec<i32> = (0..n).map(|i| self.fast_rshift(i)).collect();
+        let rs = |i: usize| shifts[i];
         self.fast = (0..n).all(|i| self.lshift[i] == 0 && rs(i) >= 1);
         let addend = |s: i32| (1i64 << 30) + (1i64 << (s - 1)) * (1i64 << 31);
         if self.fast {
@@ -131,16 +125,6 @@ impl ChannelQuant {
             self.add_odd = (1..n).step_by(2).map(|i| addend(rs(i))).collect();
             self.shift_even = (0..n).step_by(2).map(|i| 31 + rs(i) as i64).collect();
             self.shift_odd = (1..n).step_by(2).map(|i| rs(i) as i64 - 1).collect();
-            let biased = |v: &[i64], neg: bool| -> Vec<i64> {
-                v.iter()
-                    .map(|&a| a + (1i64 << 62) - if neg { 1i64 << 31 } else { 0 })
-                    .collect()
-            };
-            self.add_even_u = biased(&self.add_even, false);
-            self.add_odd_u = biased(&self.add_odd, false);
-            self.add_even_u_neg = biased(&self.add_even, true);
-            self.add_odd_u_neg = biased(&self.add_odd, true);
-            self.offset = (0..n).map(|i| 1i32 << (31 - rs(i))).collect();
         }
         self.mult_odd = (0..n)
             .map(|i| {
@@ -157,6 +141,37 @@ impl ChannelQuant {
             .map(|&r| ((1i64 << r) - 1) as i32)
             .collect();
         self.rhalf = self.rmask.iter().map(|&m| m >> 1).collect();
+    }
+
+    /// Fills the logical-shift arrays of the fast form ([`ChannelQuant::add_even_u`] …,
+    /// [`ChannelQuant::offset`]) from the derived ones; nothing unless [`ChannelQuant::fast`].
+    /// Call after any permutation.
+    pub fn derive_logical(&mut self) {
+        if !self.fast {
+            return;
+        }
+        let biased = |v: &[i64], neg: bool| -> Vec<i64> {
+            v.iter()
+                .map(|&a| a + (1i64 << 62) - if neg { 1i64 << 31 } else { 0 })
+                .collect()
+        };
+        self.add_even_u = biased(&self.add_even, false);
+        self.add_odd_u = biased(&self.add_odd, false);
+        self.add_even_u_neg = biased(&self.add_even, true);
+        self.add_odd_u_neg = biased(&self.add_odd, true);
+        self.offset = (0..self.mult.len())
+            .map(|i| 1i32 << (31 - self.fast_rshift(i)))
+            .collect();
+    }
+
+    /// Channel `i`'s right shift in the fast form. Padding lanes have multiplier 0 (their
+    /// output is discarded), so they never block the fast form: they get shift 1.
+    fn fast_rshift(&self, i: usize) -> i32 {
+        if self.mult[i] == 0 {
+            self.rshift[i].max(1)
+        } else {
+            self.rshift[i]
+        }
     }
 
     /// Permutes channels: entry `i` of the result is channel `map(i)` (or zero padding when

@@ -138,19 +138,26 @@ impl<const UP: bool> LaneRequant8 for Rq8Fast<UP> {
     #[inline]
     unsafe fn load(q: &ChannelQuant, at: usize) -> Self {
         debug_assert!(q.fast && q.f32_range.is_none() && q.ties_up == UP);
+        debug_assert!(
+            q.offset.len() == q.mult.len(),
+            "derive_logical() not called"
+        );
         debug_assert!(at + 8 <= q.mult.len() && at.is_multiple_of(2));
         let ld = |p: *const i32| {
             // SAFETY: the caller guarantees 8 lanes from `at` (4 pairs from `at / 2`) and AVX2.
             unsafe { _mm256_loadu_si256(p.cast()) }
         };
         let ld64 = |v: &[i64]| ld(v.as_ptr().wrapping_add(at / 2).cast());
+        // SAFETY: AVX2 (contract).
+        let zero = unsafe { _mm256_setzero_si256() };
         Rq8Fast {
             mult: ld(q.mult.as_ptr().wrapping_add(at)),
             mult_odd: ld(q.mult_odd.as_ptr().wrapping_add(at)),
             add_even: ld64(&q.add_even_u),
             add_odd: ld64(&q.add_odd_u),
-            add_even_neg: ld64(&q.add_even_u_neg),
-            add_odd_neg: ld64(&q.add_odd_u_neg),
+            // Read only with ties away from zero (`c` may be 1).
+            add_even_neg: if UP { zero } else { ld64(&q.add_even_u_neg) },
+            add_odd_neg: if UP { zero } else { ld64(&q.add_odd_u_neg) },
             shift_even: ld64(&q.shift_even),
             shift_odd: ld64(&q.shift_odd),
             offset: ld(q.offset.as_ptr().wrapping_add(at)),
