@@ -344,18 +344,7 @@ unsafe fn row_columns<const K: usize, const V: usize, const S: usize, Q: LaneReq
         fill_columns!(p, input, rows, src, cols, k, K, V, S, store_pair);
         // SAFETY: chunk k of the column weights and of the per-channel arrays exist (packed
         // sizes); the form is `p.quant`'s (contract).
-        let (w, bias, q) = unsafe {
-            let w: [[__m256i; V]; K] = core::array::from_fn(|kx| {
-                core::array::from_fn(|j| {
-                    _mm256_loadu_si256(p.w16_col.as_ptr().add(((k * K + kx) * V + j) * 16).cast())
-                })
-            });
-            let bias: [__m256i; 2] = core::array::from_fn(|h| {
-                _mm256_loadu_si256(p.quant.bias.as_ptr().add((k * 2 + h) * 8).cast())
-            });
-            let q: [Q; 2] = core::array::from_fn(|h| Q::load(&p.quant, (k * 2 + h) * 8));
-            (w, bias, q)
-        };
+        let (w, bias, q) = unsafe { chunk_constants::<K, V, Q>(p, k) };
         for ox in 0..d.out_w {
             let mut acc = bias;
             for (kx, w) in w.iter().enumerate() {
