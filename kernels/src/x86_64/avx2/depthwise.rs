@@ -301,9 +301,11 @@ macro_rules! fill_columns {
 }
 
 /// One output row of a K×K depthwise layer (K = 3 or 5, dilation 1, horizontal stride `S`),
-/// chunk by chunk: the row's input columns into `cols` (per column, for each pair of kernel
-/// rows, the low and high half of the pair interleaved; the last row of an odd K paired with
-/// zero), then every pixel from its K columns with the chunk's weights.
+/// chunk by chunk: the row's input columns into `cols` ([`fill_columns!`]: per column, for
+/// each pair of kernel rows, the low and high half of the pair interleaved; the last row of
+/// an odd K paired with itself one column to the right), then every pixel from its K columns
+/// with the chunk's weights ([`chunk_constants`]). A last chunk of at most 8 channels runs
+/// as [`half_chunk`].
 ///
 /// # Safety
 /// As [`row`]; `p.w16_col` is packed for K; `V` = 2·⌈K/2⌉ (the vectors per column); `cols`
