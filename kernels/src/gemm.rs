@@ -38,8 +38,8 @@ pub(crate) struct ChannelQuant {
     /// half) and `s − 1` (odd lane; result in the high half).
     pub shift_even: Vec<i64>,
     pub shift_odd: Vec<i64>,
-    /// Derived on request ([`ChannelQuant::derive_logical`]: the AVX2 depthwise packing
-    /// alone reads them), fast form for tiers without a 64-bit arithmetic shift: the addends
+    /// Derived on request ([`ChannelQuant::derive_logical`]: the AVX2 packings alone read
+    /// them), fast form for tiers without a 64-bit arithmetic shift: the addends
     /// plus 2^62, which keeps every sum non-negative for a logical shift, and the same with
     /// the `− 2^31` of negative products (`_neg`); `offset` is what the 2^62 adds to the
     /// quotient, `2^(31 − s)` per channel. Empty otherwise.
@@ -360,6 +360,10 @@ impl PackedGemm {
         let mut quant =
             ChannelQuant::new(folded.into_iter(), requant, padded, f32_out.then_some(out));
         quant.bound_products(k);
+        if tier == Tier::Avx2 {
+            // The fast form's AVX2 variant (`avx2::requant::Rq8Fast`) reads these.
+            quant.derive_logical();
+        }
         PackedGemm {
             tier,
             n,

@@ -45,6 +45,36 @@ fn first_layers_at_full_size_match_generic() {
     }
 }
 
+/// A pointwise convolution whose accumulators are every value from −138 to 137 (one input
+/// channel, weights ±1, small biases) on 20 output channels with multipliers below 0.5
+/// (the single-step form of TFLite's requantization): powers of two, where exact ties and
+/// the products just below zero (`x·m ≥ −2^30`: x = −1 with m = 2^30, whose sign the AVX2
+/// form reads as the rounding's correction) occur, and others. Every tier equals generic.
+#[test]
+fn pointwise_accumulators_around_zero_match_generic() {
+    let oc = 20;
+    let mut p = Conv2dParams::simple(16, 16, 1, oc, 1, 1);
+    (p.input_zp, p.output_zp) = (0, -2);
+    let c = ConvCase {
+        p,
+        weights: (0..oc).map(|i| if i % 3 == 1 { -1 } else { 1 }).collect(),
+        bias: (0..oc as i32).map(|i| i - 10).collect(),
+        scales: (0..oc)
+            .map(|i| match i % 5 {
+                0..=2 => 2f32.powi(-2 - (i as i32 % 7)),
+                3 => 0.3,
+                _ => 0.49,
+            })
+            .collect(),
+        input: (-128..=127).map(|v: i32| v as i8).collect(),
+    };
+    let want = run_conv(&generic(), &c);
+    assert!(want.iter().any(|&v| v < -2) && want.iter().any(|&v| v > -2));
+    for t in simd_tiers() {
+        assert!(run_conv(&t, &c) == want, "tier {}", t.tier());
+    }
+}
+
 /// Depthwise 3×3 at BlazeFace's channel counts, whose last chunks run two, four or eight
 /// pixels per vector (at most 32 channels: pairs; 16: quads; 8: octets; 33–48: pairs and one
 /// of the others), stride 1 and 2, widths that

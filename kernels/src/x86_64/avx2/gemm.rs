@@ -7,7 +7,7 @@
 
 use core::arch::x86_64::*;
 
-use super::requant::{LaneRequant8, Narrow8, Rq8, Rq8F32};
+use super::requant::{LaneRequant8, Narrow8, Rq8, Rq8F32, Rq8Fast};
 use crate::gemm::{ALayout, PackedGemm};
 
 /// Rows per micro-tile (and per widened block).
@@ -157,7 +157,13 @@ fn tiles_of<W: PairWeights>(
             match (p.quant.f32_range.is_some(), p.quant.f32_bounded) {
                 (true, true) => tile_dispatch::<Rq8F32<false>, W>(p, a, la, c, ldc, jb, nb, mr),
                 (true, false) => tile_dispatch::<Rq8F32<true>, W>(p, a, la, c, ldc, jb, nb, mr),
-                (false, _) => tile_dispatch::<Rq8, W>(p, a, la, c, ldc, jb, nb, mr),
+                (false, _) => match (p.quant.fast, p.quant.ties_up) {
+                    (true, true) => tile_dispatch::<Rq8Fast<true>, W>(p, a, la, c, ldc, jb, nb, mr),
+                    (true, false) => {
+                        tile_dispatch::<Rq8Fast<false>, W>(p, a, la, c, ldc, jb, nb, mr)
+                    }
+                    (false, _) => tile_dispatch::<Rq8, W>(p, a, la, c, ldc, jb, nb, mr),
+                },
             }
         };
         jb += nb;

@@ -116,8 +116,8 @@ pub(crate) fn finish8(acc: __m256i, q: Rq8, o: Out8) -> __m256i {
 /// ties of the final shift round upward ([`ChannelQuant::ties_up`]), `c = 0`. AVX2 has no
 /// 64-bit arithmetic shift, so the sums carry 2^62 more (`|x·m| < 2^62` keeps them
 /// non-negative), shift logically (`vpsrlvq`), and the 2^62's share of the quotient,
-/// `2^(31−s)`, comes off in 32 bits. 9 instructions per 8 lanes (13 without `UP`) against
-/// [`mbqm8`]'s 16.
+/// `2^(31−s)`, comes off in 32 bits. 9 instructions per 8 lanes (11 without `UP`: the
+/// product's sign picks the addend) against [`mbqm8`]'s 16.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Rq8Fast<const UP: bool> {
     mult: __m256i,
@@ -197,11 +197,20 @@ fn mbqm8_fast<const UP: bool>(x: __m256i, q: Rq8Fast<UP>) -> __m256i {
     let (add_even, add_odd) = if UP {
         (q.add_even, q.add_odd)
     } else {
-        // c = 1 where x·m < −2^30.
-        let lim = _mm256_set1_epi64x(-(1 << 30));
+        // c = 1 where x·m < −2^30. Taking c = [x·m < 0] instead (the product's sign bit,
+        // which `vblendvpd` reads) changes nothing: for −2^30 ≤ x·m < 0 the sum is
+        // 2^62 + x·m + 2^30 + 2^(30+s) − c·2^31, inside [2^62, 2^62 + 2^(31+s)) with either
+        // c when s ≥ 1, so the quotient is 2^(31−s) (0 after the offset) both ways.
+        let pick = |pos: __m256i, neg: __m256i, prod: __m256i| {
+            _mm256_castpd_si256(_mm256_blendv_pd(
+                _mm256_castsi256_pd(pos),
+                _mm256_castsi256_pd(neg),
+                _mm256_castsi256_pd(prod),
+            ))
+        };
         (
-            _mm256_blendv_epi8(q.add_even, q.add_even_neg, _mm256_cmpgt_epi64(lim, even)),
-            _mm256_blendv_epi8(q.add_odd, q.add_odd_neg, _mm256_cmpgt_epi64(lim, odd)),
+            pick(q.add_even, q.add_even_neg, even),
+            pick(q.add_odd, q.add_odd_neg, odd),
         )
     };
     let re = _mm256_srlv_epi64(_mm256_add_epi64(even, add_even), q.shift_even);
@@ -219,7 +228,7 @@ pub(crate) struct Rq8F32<const HI: bool> {
 }
 
 /// A requantization form, [`Rq8`] (TFLite's fixed point), [`Rq8Fast`] (the same in one
-/// rounding step, the depthwise kernels' where [`ChannelQuant::fast`]) or [`Rq8F32`], chosen
+/// rounding step, wherever [`ChannelQuant::fast`]) or [`Rq8F32`], chosen
 /// once per call so that the kernels' loops carry no branch and keep only the constants the
 /// form uses.
 pub(crate) trait LaneRequant8: Copy {
