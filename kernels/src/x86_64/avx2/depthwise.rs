@@ -479,9 +479,7 @@ unsafe fn store_pixel(
         if left >= 16 || 16 * k + 16 <= (d.out_w - ox) * c {
             _mm_storeu_si128(dst.cast(), bytes);
         } else {
-            let mut tmp = [0i8; 16];
-            _mm_storeu_si128(tmp.as_mut_ptr().cast(), bytes);
-            core::ptr::copy_nonoverlapping(tmp.as_ptr(), dst, left);
+            super::store::store_first(dst, left, bytes);
         }
     }
 }

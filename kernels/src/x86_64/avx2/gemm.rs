@@ -8,6 +8,7 @@
 use core::arch::x86_64::*;
 
 use super::requant::{LaneRequant8, Narrow8, Rq8, Rq8F32, Rq8Fast};
+use super::store::store_first as store;
 use crate::gemm::{ALayout, PackedGemm};
 
 /// Rows per micro-tile (and per widened block).
@@ -335,27 +336,6 @@ unsafe fn epilogue<const R: usize, const B: usize, Q: LaneRequant8, W: PairWeigh
             if let Some(r1) = second {
                 let hi = _mm256_extracti128_si256(bytes, 1);
                 store(c.add(r1 * ldc + ch), left.min(16), hi);
-            }
-        }
-    }
-}
-
-/// Stores the first `n` (at most 16) bytes of `bytes` at `dst`.
-///
-/// # Safety
-/// `dst` is writable for `n` bytes.
-#[inline]
-#[target_feature(enable = "avx2")]
-unsafe fn store(dst: *mut i8, n: usize, bytes: __m128i) {
-    // SAFETY: forwarded from this function's contract.
-    unsafe {
-        match n {
-            16 => _mm_storeu_si128(dst.cast(), bytes),
-            8 => _mm_storel_epi64(dst.cast(), bytes),
-            _ => {
-                let mut tmp = [0i8; 16];
-                _mm_storeu_si128(tmp.as_mut_ptr().cast(), bytes);
-                core::ptr::copy_nonoverlapping(tmp.as_ptr(), dst, n);
             }
         }
     }

@@ -12,6 +12,7 @@ pub(crate) mod pool;
 pub(crate) mod probe;
 pub(crate) mod requant;
 pub(crate) mod resize;
+pub(crate) mod store;
 
 /// Panics unless this CPU runs the AVX2 tier; every safe wrapper calls it first.
 #[inline]
