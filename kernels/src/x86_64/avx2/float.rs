@@ -153,12 +153,11 @@ unsafe fn dw_tile<const P: usize, const R: usize, const PART: bool>(
         unsafe {
             let o = out.add(q * c + c0);
             if PART {
-                // Through a copy: `vmaskmovps` stores are slow on AMD cores.
-                let mut tmp = [0.0f32; CH];
+                // Whole registers, then the rest in 4-, 2- and 1-float stores (`vmaskmovps`
+                // stores are slow on AMD cores; a copy through a buffer was a `memcpy` call).
                 for (k, v) in v.iter().enumerate() {
-                    _mm256_storeu_ps(tmp.as_mut_ptr().add(8 * k), *v);
+                    super::store::store_first_ps(o.add(8 * k), n.saturating_sub(8 * k).min(8), *v);
                 }
-                core::ptr::copy_nonoverlapping(tmp.as_ptr(), o, n);
             } else {
                 for (k, v) in v.iter().enumerate() {
                     _mm256_storeu_ps(o.add(8 * k), *v);
