@@ -42,6 +42,7 @@ type AddFn = fn(&AddQuant, &[i8], &[i8], &mut [i8]);
 type Add16Fn = fn(&Add16Quant, &[i8], &[i8], &mut [i8]);
 type Add16PaddedFn = fn(&Add16Quant, &ChannelPadded, &[i8], &[i8], &mut [i8]);
 type PoolFn = fn(&PoolParams, &[i8], &mut [i8]);
+type PoolF32Fn = fn(&PoolParams, &[f32], &mut [f32]);
 type PadFn = fn(&[i8], [usize; 4], [(usize, usize); 4], i8, &mut [i8]);
 type ConvF32Fn = fn(&PackedConvF32, &[f32], &mut [f32]);
 type DepthwiseF32Fn = fn(&PackedDepthwiseF32, &[f32], &mut [f32]);
@@ -60,6 +61,7 @@ pub struct KernelTable {
     add16_i8: Add16Fn,
     add16_i8_padded: Add16PaddedFn,
     max_pool_i8: PoolFn,
+    max_pool_f32: PoolF32Fn,
     pad_i8: PadFn,
     mean_chunk: generic::pool::MeanChunk,
     conv2d_f32: ConvF32Fn,
@@ -106,6 +108,7 @@ impl KernelTable {
                 add16_i8: generic::elementwise::add16_i8,
                 add16_i8_padded: generic::elementwise::add16_i8_padded,
                 max_pool_i8: generic::pool::max_pool_i8,
+                max_pool_f32: generic::pool::max_pool_f32,
                 pad_i8: generic::layout::pad::<i8>,
                 mean_chunk: generic::pool::mean_chunk,
                 conv2d_f32: generic::conv::conv2d_f32,
@@ -122,6 +125,7 @@ impl KernelTable {
                 add16_i8: crate::x86_64::avx2::add16::add16,
                 add16_i8_padded: crate::x86_64::avx2::add16::add16_padded,
                 max_pool_i8: crate::x86_64::avx2::pool::max_pool_i8,
+                max_pool_f32: crate::x86_64::avx2::pool_f32::max_pool_f32,
                 pad_i8: generic::layout::pad::<i8>,
                 mean_chunk: crate::x86_64::avx2::mean::mean_chunk,
                 conv2d_f32: crate::x86_64::avx2::float::conv2d,
@@ -138,6 +142,8 @@ impl KernelTable {
                 add16_i8: crate::x86_64::avx512vnni::add16::add16,
                 add16_i8_padded: crate::x86_64::avx512vnni::add16::add16_padded,
                 max_pool_i8: crate::x86_64::avx512vnni::pool::max_pool_i8,
+                // The AVX2 kernel (every AVX-512 VNNI CPU runs AVX2); no 16-lane form yet.
+                max_pool_f32: crate::x86_64::avx2::pool_f32::max_pool_f32,
                 pad_i8: crate::x86_64::avx512vnni::pad::pad_i8,
                 mean_chunk: crate::x86_64::avx512vnni::mean::mean_chunk,
                 conv2d_f32: crate::x86_64::avx512vnni::float::conv2d,
@@ -492,7 +498,7 @@ impl KernelTable {
 
     /// F32 max pool.
     pub fn max_pool_f32(&self, p: &PoolParams, input: &[f32], output: &mut [f32]) {
-        generic::pool::max_pool_f32(p, input, output)
+        (self.max_pool_f32)(p, input, output)
     }
 
     /// F32 average pool.

@@ -9,6 +9,7 @@ pub(crate) mod gemm;
 pub(crate) mod im2col;
 pub(crate) mod mean;
 pub(crate) mod pool;
+pub(crate) mod pool_f32;
 pub(crate) mod probe;
 pub(crate) mod requant;
 pub(crate) mod resize;
