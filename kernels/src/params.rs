@@ -401,6 +401,20 @@ pub struct PoolParams {
 }
 
 impl PoolParams {
+    /// The input rows of output row `oy`'s window inside the image (`oy·stride_h + ky −
+    /// pad_top` in `[0, in_h)`); empty (its start may pass its end) when none are.
+    pub(crate) fn window_rows(&self, oy: usize) -> std::ops::Range<usize> {
+        let y0 = (oy * self.stride_h) as isize - self.pad_top as isize;
+        (y0.max(0) as usize)..((y0 + self.k_h as isize).clamp(0, self.in_h as isize) as usize)
+    }
+
+    /// The input columns of output column `ox`'s window inside the image, as
+    /// [`PoolParams::window_rows`].
+    pub(crate) fn window_cols(&self, ox: usize) -> std::ops::Range<usize> {
+        let x0 = (ox * self.stride_w) as isize - self.pad_left as isize;
+        (x0.max(0) as usize)..((x0 + self.k_w as isize).clamp(0, self.in_w as isize) as usize)
+    }
+
     /// Panics unless `input` and `output` hold this pool's input and output elements.
     pub(crate) fn check_lengths(&self, input: usize, output: usize) {
         let (b, c) = (self.batch, self.channels);

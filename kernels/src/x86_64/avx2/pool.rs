@@ -30,14 +30,9 @@ pub(crate) fn max_pool_i8(d: &PoolParams, input: &[i8], output: &mut [i8]) {
     let rel = &rel[..cells.min(MAX_CELLS)];
     for b in 0..d.batch {
         for oy in 0..d.out_h {
-            // Valid window rows: iy = oy·stride + ky − pad_top in [0, in_h).
-            let y0 = (oy * d.stride_h) as isize - d.pad_top as isize;
-            let rows =
-                (y0.max(0) as usize)..((y0 + d.k_h as isize).clamp(0, d.in_h as isize) as usize);
+            let rows = d.window_rows(oy);
             for ox in 0..d.out_w {
-                let x0 = (ox * d.stride_w) as isize - d.pad_left as isize;
-                let cols = (x0.max(0) as usize)
-                    ..((x0 + d.k_w as isize).clamp(0, d.in_w as isize) as usize);
+                let cols = d.window_cols(ox);
                 let at = ((b * d.out_h + oy) * d.out_w + ox) * c;
                 let out = &mut output[at..at + c];
                 let cell = |iy: usize, ix: usize| ((b * d.in_h + iy) * d.in_w + ix) * c;

@@ -31,14 +31,9 @@ fn pool(d: &PoolParams, input: &[f32], output: &mut [f32]) {
     let mut offs = [0usize; MAX_POOL_WINDOW];
     for b in 0..d.batch {
         for oy in 0..d.out_h {
-            // Valid window rows: iy = oy·stride + ky − pad_top in [0, in_h).
-            let y0 = (oy * d.stride_h) as isize - d.pad_top as isize;
-            let rows =
-                (y0.max(0) as usize)..((y0 + d.k_h as isize).clamp(0, d.in_h as isize) as usize);
+            let rows = d.window_rows(oy);
             for ox in 0..d.out_w {
-                let x0 = (ox * d.stride_w) as isize - d.pad_left as isize;
-                let cols = (x0.max(0) as usize)
-                    ..((x0 + d.k_w as isize).clamp(0, d.in_w as isize) as usize);
+                let cols = d.window_cols(ox);
                 let mut n = 0;
                 for iy in rows.clone() {
                     for ix in cols.clone() {

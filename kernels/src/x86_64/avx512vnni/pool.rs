@@ -25,18 +25,11 @@ fn pool(d: &PoolParams, input: &[i8], output: &mut [i8]) {
     let min = _mm512_set1_epi8(i8::MIN);
     for b in 0..d.batch {
         for oy in 0..d.out_h {
-            // Valid window rows: iy = oy·stride + ky − pad_top in [0, in_h).
-            let y0 = (oy * d.stride_h) as isize - d.pad_top as isize;
-            let (y_lo, y_hi) = (
-                y0.max(0) as usize,
-                (y0 + d.k_h as isize).clamp(0, d.in_h as isize) as usize,
-            );
+            let rows = d.window_rows(oy);
+            let (y_lo, y_hi) = (rows.start, rows.end);
             for ox in 0..d.out_w {
-                let x0 = (ox * d.stride_w) as isize - d.pad_left as isize;
-                let (x_lo, x_hi) = (
-                    x0.max(0) as usize,
-                    (x0 + d.k_w as isize).clamp(0, d.in_w as isize) as usize,
-                );
+                let cols = d.window_cols(ox);
+                let (x_lo, x_hi) = (cols.start, cols.end);
                 let at = ((b * d.out_h + oy) * d.out_w + ox) * c;
                 let out = &mut output[at..at + c];
                 // The window's first valid cell; rows `y_hi − y_lo`, cells `x_hi − x_lo`.
