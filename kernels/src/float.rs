@@ -50,7 +50,7 @@ pub struct PackedConvF32 {
     pub(crate) params: Conv2dParams,
     pub(crate) weights: Arc<[f32]>,
     /// The weights again in `[tap][in][out]` order for the SIMD tiers' kernels
-    /// (`float_blocked`, `x86_64::avx512vnni::float`), plus 32 zeros so that a 32-channel load
+    /// (`x86_64::avx2::conv_f32`, `x86_64::avx512vnni::float`), plus 32 zeros so that a 32-channel load
     /// from the last row stays inside; empty for grouped convolutions, which run the reference.
     pub(crate) weights_io: Arc<[f32]>,
     pub(crate) bias: Arc<[f32]>,

@@ -1,4 +1,4 @@
-//! The window geometry the f32 SIMD convolution kernels share (`float_blocked`, `avx2::float`,
+//! The window geometry the f32 SIMD convolution kernels share (`avx2::conv_f32`, `avx2::float`,
 //! `x86_64::avx512vnni::float`), and the order in which they walk the output: runs of
 //! [`PIXELS`] neighbouring pixels of a row where every tap of their windows lies inside the
 //! row, single pixels at the edges.
@@ -6,7 +6,7 @@
 use crate::params::{Conv2dParams, DepthwiseParams};
 
 /// Output pixels of a row computed together where their windows lie inside the row.
-pub(crate) const PIXELS: usize = 4; // `float_blocked` spells out `[0, 1, 2, 3]`
+pub(crate) const PIXELS: usize = 4;
 
 /// The window geometry of a convolution or depthwise convolution, as the f32 kernels see it.
 #[derive(Clone, Copy)]
@@ -151,7 +151,12 @@ impl Iterator for Tiles {
         }
         let (lo, hi) = self.interior;
         let fits = |n: usize| ox >= lo && ox + n <= hi;
-        let pixels = if fits(self.block) {
+        // A block that is not a multiple of PIXELS (6) would leave 2 or 3 pixels before the
+        // edge to run one by one where two PIXELS tiles cover them (8 = 4 + 4, 9 = 4 + 4 + 1).
+        let strands = |n: usize| {
+            !self.block.is_multiple_of(PIXELS) && (2..PIXELS).contains(&(hi.saturating_sub(ox + n)))
+        };
+        let pixels = if fits(self.block) && !strands(self.block) {
             self.block
         } else if fits(PIXELS) {
             PIXELS
@@ -180,6 +185,8 @@ mod tests {
     fn tiles_cover_each_pixel_once() {
         for (in_w, k, stride, dil, pad) in [
             (9, 3, 1, 1, 1),
+            (10, 3, 1, 1, 1),
+            (11, 3, 1, 1, 1),
             (10, 5, 2, 1, 2),
             (7, 3, 2, 2, 0),
             (3, 5, 1, 1, 2),
@@ -193,12 +200,15 @@ mod tests {
             p.pad_left = pad;
             p.out_w = crate::conv_output_size(in_w, k, stride, dil, pad, pad);
             let g = TapGeometry::from(&p);
-            for block in [PIXELS, 8] {
+            for block in [PIXELS, 6, 8] {
                 let mut seen = Vec::new();
+                let mut singles = 0;
                 for t in Tiles::blocks_of(g, block) {
                     let [b, oy, ox] = t.at;
                     assert_eq!(t.pixel, (b * p.out_h + oy) * p.out_w + ox);
                     assert!([1, PIXELS, block].contains(&t.pixels), "{t:?}");
+                    let (lo, hi) = g.interior();
+                    singles += usize::from(t.pixels == 1 && (lo..hi).contains(&ox));
                     for q in 0..t.pixels {
                         seen.push(t.pixel + q);
                         if t.pixels > 1 {
@@ -210,6 +220,21 @@ mod tests {
                 }
                 let all: Vec<usize> = (0..p.batch * p.out_h * p.out_w).collect();
                 assert_eq!(seen, all, "in_w {in_w} k {k} stride {stride} block {block}");
+                // Inside the interior, single pixels only where tiles of PIXELS and `block`
+                // cannot cover it (an odd width, or a width under PIXELS).
+                let (lo, hi) = g.interior();
+                let fewest = if hi - lo < PIXELS {
+                    hi - lo
+                } else if block.is_multiple_of(PIXELS) {
+                    (hi - lo) % PIXELS
+                } else {
+                    (hi - lo) % 2
+                };
+                assert_eq!(
+                    singles,
+                    fewest * p.batch * p.out_h,
+                    "in_w {in_w} k {k} stride {stride} block {block}"
+                );
             }
         }
     }

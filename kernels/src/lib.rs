@@ -79,7 +79,6 @@ mod depthwise;
 mod elementwise;
 mod fc;
 mod float;
-mod float_blocked;
 mod float_window;
 mod gemm;
 mod generic;

@@ -12,7 +12,7 @@
 //! | max pool int8 | reference | `vpmaxsb`, 32 channels | `vpmaxsb`, 64 channels, masked |
 //! | pad int8 | reference | → generic | masked 64-byte stores per pixel |
 //! | global mean int8 | reference | sums 32 channels at a time (`vpmovsxbd`), reference requantization | 64 channels at a time (masked `vpmovsxbd`), 16-lane requantization |
-//! | conv2d f32 (groups 1; also fully connected) and depthwise f32 (multiplier 1) | reference loop | convolution: the portable blocked kernel (`float_blocked`: 4 pixels × up to 16 channels) compiled for AVX2; depthwise: explicit, 4 pixels × 16 or 8 channels with the accumulators in registers, the last chunk through lane masks | 8 (4, 1 at the edges) pixels × 32, 24, 16 or 8 channels (zmm and ymm lanes, `float_lanes`), input values broadcast in the multiplies' memory operands, a kernel row's taps as one run where adjacent |
+//! | conv2d f32 (groups 1; also fully connected) and depthwise f32 (multiplier 1) | reference loop | convolution: explicit (`conv_f32`), 6 (4, 1 at the edges) pixels × 16 or 8 channels, the accumulators in registers, a kernel row's taps as one run where adjacent; depthwise: explicit, 4 pixels × 16 or 8 channels with the accumulators in registers, the last chunk through lane masks | 8 (4, 1 at the edges) pixels × 32, 24, 16 or 8 channels (zmm and ymm lanes, `float_lanes`), input values broadcast in the multiplies' memory operands, a kernel row's taps as one run where adjacent |
 //! | bilinear resize int8 and f32 (the f32 blend of four pixels; int8 rounded half away from zero) | reference | 8 channels per vector, the last `c mod 8` by the reference | 16 channels per vector, masked |
 //! | everything else (mul, average pool, LUT ops, softmax, concat, pad (f32), the f32 adds (plain and channel-padded), transpose, slice, nearest resize (copies), quantize, requantize, the other f32 ops) | reference | → generic | → generic |
 //!
@@ -128,7 +128,7 @@ impl KernelTable {
                 max_pool_f32: crate::x86_64::avx2::pool_f32::max_pool_f32,
                 pad_i8: generic::layout::pad::<i8>,
                 mean_chunk: crate::x86_64::avx2::mean::mean_chunk,
-                conv2d_f32: crate::x86_64::avx2::float::conv2d,
+                conv2d_f32: crate::x86_64::avx2::conv_f32::conv2d,
                 depthwise_f32: crate::x86_64::avx2::float::depthwise,
                 resize_bilinear_i8: crate::x86_64::avx2::resize::resize_bilinear_i8,
                 resize_bilinear_f32: crate::x86_64::avx2::resize::resize_bilinear_f32,

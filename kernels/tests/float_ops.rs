@@ -229,9 +229,9 @@ proptest! {
     }
 
     /// The SIMD tiers' blocked f32 kernels sum in the reference's order: equal bit for bit,
-    /// at channel counts that take every chunk width (AVX2: 64, 16, 4, 1; AVX-512: 32, 24,
-    /// 16, 8 lanes), rows wide enough for every tile size (8 and 4 pixels, single ones at
-    /// the edges), and with activations.
+    /// at channel counts that take every chunk width (AVX2: 16 and 8 lanes, whole or the
+    /// last part; AVX-512: 32, 24, 16, 8 lanes), rows wide enough for every tile size (AVX2:
+    /// 6 and 4 pixels, AVX-512: 8 and 4, single ones at the edges), and with activations.
     #[test]
     fn conv2d_f32_tiers_equal_the_reference(
         (p, x, w, b, a) in (1usize..=2, 1usize..=4, 1usize..=21, 1usize..=20, 1usize..=140, 1usize..=3, 1usize..=3, 1usize..=2, 1usize..=2, 0usize..3, act())

@@ -1,6 +1,5 @@
-//! The AVX2 tier's f32 convolution and depthwise kernels, behind safe wrappers that check the
-//! CPU first. The convolution is [`crate::float_blocked`]'s portable body (chunks of up to 16
-//! channels) compiled with AVX2 enabled. The depthwise convolution is explicit: tiles of up to
+//! The AVX2 tier's f32 depthwise kernel (the convolution is [`super::conv_f32`]), behind a
+//! safe wrapper that checks the CPU first, and the lane helpers both share. Tiles of up to
 //! 16 channels (two 8-lane registers) of [`PIXELS`] neighbouring output pixels, the
 //! accumulators in registers (compiled from the portable form, a 16-channel tile kept its
 //! accumulators on the stack: an extra load and store per multiply-add), the last chunk of
@@ -10,27 +9,12 @@
 
 use core::arch::x86_64::*;
 
-use crate::float::{PackedConvF32, PackedDepthwiseF32};
-use crate::float_blocked;
+use crate::float::PackedDepthwiseF32;
 use crate::float_window::{PIXELS, TapGeometry, Tiles};
 use crate::generic;
 
 /// Channels of a depthwise tile: two 8-lane registers.
 const CH: usize = 16;
-
-/// # Safety
-/// The CPU supports AVX2.
-#[target_feature(enable = "avx2")]
-unsafe fn conv2d_body(p: &PackedConvF32, input: &[f32], output: &mut [f32]) {
-    float_blocked::conv2d::<16>(p, input, output)
-}
-
-/// F32 convolution, AVX2 tier.
-pub(crate) fn conv2d(p: &PackedConvF32, input: &[f32], output: &mut [f32]) {
-    super::assert_supported();
-    // SAFETY: the CPU runs the AVX2 tier (asserted).
-    unsafe { conv2d_body(p, input, output) }
-}
 
 /// F32 depthwise convolution (multiplier 1; others run the reference), AVX2 tier.
 pub(crate) fn depthwise(p: &PackedDepthwiseF32, input: &[f32], output: &mut [f32]) {
@@ -70,7 +54,7 @@ pub(crate) fn depthwise(p: &PackedDepthwiseF32, input: &[f32], output: &mut [f32
 /// `R` registers of lane masks (`vmaskmovps` form: sign bit set) for the first `n` lanes.
 #[inline]
 #[target_feature(enable = "avx2")]
-fn lane_masks<const R: usize>(n: usize) -> [__m256i; R] {
+pub(super) fn lane_masks<const R: usize>(n: usize) -> [__m256i; R] {
     let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     core::array::from_fn(|r| {
         let left = _mm256_set1_epi32(n.saturating_sub(8 * r).min(8) as i32);
@@ -85,7 +69,10 @@ fn lane_masks<const R: usize>(n: usize) -> [__m256i; R] {
 /// The CPU supports AVX2; `8·R` floats (`PART`: the masked ones) are readable at `src`.
 #[inline]
 #[target_feature(enable = "avx2")]
-unsafe fn load<const R: usize, const PART: bool>(src: *const f32, m: &[__m256i; R]) -> [__m256; R] {
+pub(super) unsafe fn load<const R: usize, const PART: bool>(
+    src: *const f32,
+    m: &[__m256i; R],
+) -> [__m256; R] {
     // SAFETY: forwarded from this function's contract.
     core::array::from_fn(|r| unsafe {
         if PART {
@@ -144,14 +131,34 @@ unsafe fn dw_tile<const P: usize, const R: usize, const PART: bool>(
             }
         }
     }
-    let (lo, hi) = (_mm256_set1_ps(p.act.0), _mm256_set1_ps(p.act.1));
+    // SAFETY: pixel q of `out` holds c floats, so channels c0..c0 + n.
+    unsafe { store_tile::<P, R, PART>(&acc, out, c, c0, n, p.act) }
+}
+
+/// Clamps `P` pixels' accumulators of `8·R` channels (`PART`: the first `n`) into channels
+/// `c0..` of pixels `stride` floats apart from `out` on, as `f32::clamp` per lane.
+///
+/// # Safety
+/// The CPU supports AVX2; pixel q's channels `c0..c0 + n` (`n = 8·R` unless `PART`) lie at
+/// `out + q·stride` and are writable.
+#[inline]
+#[target_feature(enable = "avx2")]
+pub(super) unsafe fn store_tile<const P: usize, const R: usize, const PART: bool>(
+    acc: &[[__m256; R]; P],
+    out: *mut f32,
+    stride: usize,
+    c0: usize,
+    n: usize,
+    (lo, hi): (f32, f32),
+) {
+    let (lo, hi) = (_mm256_set1_ps(lo), _mm256_set1_ps(hi));
     for (q, a) in acc.iter().enumerate() {
         // `f32::clamp` per lane: NaN stays NaN (`vmaxps` returns its second operand when
         // either is NaN), −0.0 stays −0.0.
         let v: [__m256; R] = core::array::from_fn(|k| _mm256_min_ps(hi, _mm256_max_ps(lo, a[k])));
-        // SAFETY: pixel q of `out` holds c floats, so channels c0..c0 + n.
+        // SAFETY: pixel q's channels c0..c0 + n are writable (this function's contract).
         unsafe {
-            let o = out.add(q * c + c0);
+            let o = out.add(q * stride + c0);
             if PART {
                 // Whole registers, then the rest in 4-, 2- and 1-float stores (`vmaskmovps`
                 // stores are slow on AMD cores; a copy through a buffer was a `memcpy` call).

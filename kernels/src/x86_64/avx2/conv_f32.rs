@@ -1,0 +1,141 @@
+//! The AVX2 tier's f32 convolution (groups 1; grouped convolutions run the reference):
+//! tiles of [`BLOCK`] neighbouring output pixels of a row (fewer where the row's edge is
+//! near: [`PIXELS`], then single pixels) × 16 or 8 output channels (two or one 8-lane
+//! registers), the accumulators in registers. A step loads one row of `[tap][in][out]`
+//! weights (`PackedConvF32::weights_io`, padded so that a whole register past the last
+//! channel stays inside; lanes past `out_c` are computed and never stored) and broadcasts one
+//! input value per pixel. Every lane sums its bias, then the taps in order (padding taps
+//! skipped), then the input channels in order, with `vmulps` and `vaddps` (no fused
+//! multiply-add, which would change the rounding), and clamps as `f32::clamp`: bit for bit
+//! the scalar reference's (`generic::conv::conv2d_f32`).
+//!
+//! It replaced the portable blocked body compiled for AVX2 (4 pixels × 16, 8, 4 or 1
+//! channels: a 28- or 42-channel layer ran 4- and 1-channel chunks).
+
+use core::arch::x86_64::*;
+
+use super::float::{lane_masks, load, store_tile};
+use crate::float::PackedConvF32;
+use crate::float_window::{PIXELS, TapGeometry, Tiles};
+use crate::generic;
+
+/// Output pixels of a row computed together where their windows lie inside the row (12
+/// accumulators at 16 channels, two weight registers and a broadcast: 15 of the 16).
+const BLOCK: usize = 6;
+
+/// Channels of a tile: two 8-lane registers.
+const CH: usize = 16;
+
+/// F32 convolution, AVX2 tier.
+pub(crate) fn conv2d(p: &PackedConvF32, input: &[f32], output: &mut [f32]) {
+    super::assert_supported();
+    let d = &p.params;
+    if p.weights_io.is_empty() {
+        return generic::conv::conv2d_f32(p, input, output);
+    }
+    assert_eq!(input.len(), d.input_len(), "conv2d: input length");
+    assert_eq!(output.len(), d.output_len(), "conv2d: output length");
+    assert!(
+        p.weights_io.len() >= d.weight_len() + CH,
+        "conv2d f32: padded weights"
+    );
+    let g = TapGeometry::from(d);
+    let oc = d.out_c;
+    for t in Tiles::blocks_of(g, BLOCK) {
+        let out = &mut output[t.pixel * oc..][..t.pixels * oc];
+        let o = out.as_mut_ptr();
+        for c0 in (0..oc).step_by(CH) {
+            let n = (oc - c0).min(CH);
+            // SAFETY: AVX2 asserted; `out` holds the tile's pixels, whose windows lie in
+            // `input` (blocks: every tap inside the row; single pixels check each; asserted
+            // per run); weights_io is padded by CH (asserted); the bias loads and the stores
+            // stop at out_c.
+            unsafe {
+                match (t.pixels, n) {
+                    (BLOCK, CH) => conv_tile::<BLOCK, 2, false>(p, g, input, t.at, c0, o),
+                    (BLOCK, 9..) => conv_tile::<BLOCK, 2, true>(p, g, input, t.at, c0, o),
+                    (BLOCK, 8) => conv_tile::<BLOCK, 1, false>(p, g, input, t.at, c0, o),
+                    (BLOCK, _) => conv_tile::<BLOCK, 1, true>(p, g, input, t.at, c0, o),
+                    (PIXELS, CH) => conv_tile::<PIXELS, 2, false>(p, g, input, t.at, c0, o),
+                    (PIXELS, 9..) => conv_tile::<PIXELS, 2, true>(p, g, input, t.at, c0, o),
+                    (PIXELS, 8) => conv_tile::<PIXELS, 1, false>(p, g, input, t.at, c0, o),
+                    (PIXELS, _) => conv_tile::<PIXELS, 1, true>(p, g, input, t.at, c0, o),
+                    (_, CH) => conv_tile::<1, 2, false>(p, g, input, t.at, c0, o),
+                    (_, 9..) => conv_tile::<1, 2, true>(p, g, input, t.at, c0, o),
+                    (_, 8) => conv_tile::<1, 1, false>(p, g, input, t.at, c0, o),
+                    (_, _) => conv_tile::<1, 1, true>(p, g, input, t.at, c0, o),
+                }
+            }
+        }
+    }
+}
+
+/// Channels `c0..c0 + 8·R` (`PART`: fewer, up to out_c) of output pixels `ox..ox + P` of a
+/// convolution (`P` = 1: any window, taps outside the input skipped; `P` > 1: every tap
+/// inside the row).
+///
+/// # Safety
+/// The CPU supports AVX2; as the call in [`conv2d`]; `PART` unless 8·R channels are left.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn conv_tile<const P: usize, const R: usize, const PART: bool>(
+    p: &PackedConvF32,
+    g: TapGeometry,
+    input: &[f32],
+    [b, oy, ox]: [usize; 3],
+    c0: usize,
+    out: *mut f32,
+) {
+    let (ic, oc) = (g.in_c, p.params.out_c);
+    let n = (oc - c0).min(8 * R);
+    debug_assert!(PART != (n == 8 * R));
+    let m = lane_masks::<R>(n);
+    // SAFETY: the bias holds out_c floats; the masks (or 8·R exact channels) stop there.
+    let mut acc = [unsafe { load::<R, PART>(p.bias[c0..].as_ptr(), &m) }; P];
+    // One run of input values per kernel row and pixel: the whole row's taps where they are
+    // adjacent (a block, dilation 1: `k_w·in_c` consecutive floats, matching consecutive
+    // weight rows; a 3-channel first layer then runs 15 values at a time, not 3), else one
+    // tap's `in_c`.
+    let whole_rows = P > 1 && g.dilation_w == 1;
+    let (runs, run) = if whole_rows {
+        (1, g.k_w * ic)
+    } else {
+        (g.k_w, ic)
+    };
+    // Pixel q's run starts `q·step` floats after pixel 0's.
+    let step = g.stride_w * ic;
+    for ky in 0..g.k_h {
+        let Some(iy) = g.row(oy, ky) else { continue };
+        for r in 0..runs {
+            let ix = if P == 1 {
+                let Some(ix) = g.column(ox, r) else { continue };
+                ix
+            } else {
+                ox * g.stride_w + r * g.dilation_w - g.pad_left
+            };
+            let at = ((b * g.in_h + iy) * g.in_w + ix) * ic;
+            assert!(
+                at + (P - 1) * step + run <= input.len(),
+                "conv2d f32: window"
+            );
+            let x = input[at..].as_ptr();
+            let w = p.weights_io[((ky * g.k_w + r) * ic) * oc + c0..].as_ptr();
+            for i in 0..run {
+                // SAFETY: row i of the run's weights starts inside weights_io, which holds CH
+                // floats past its last row; pixel q's value i lies inside `input` (asserted).
+                unsafe {
+                    let w: [__m256; R] =
+                        core::array::from_fn(|k| _mm256_loadu_ps(w.add(i * oc + 8 * k)));
+                    for (q, a) in acc.iter_mut().enumerate() {
+                        let x = _mm256_broadcast_ss(&*x.add(q * step + i));
+                        for k in 0..R {
+                            a[k] = _mm256_add_ps(a[k], _mm256_mul_ps(x, w[k]));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // SAFETY: pixel q of `out` holds out_c floats, so channels c0..c0 + n.
+    unsafe { store_tile::<P, R, PART>(&acc, out, oc, c0, n, p.act) }
+}
