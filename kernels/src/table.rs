@@ -12,15 +12,19 @@
 //! | max pool int8 | reference | `vpmaxsb`, 32 channels | `vpmaxsb`, 64 channels, masked |
 //! | pad int8 | reference | → generic | masked 64-byte stores per pixel |
 //! | global mean int8 | reference | sums 32 channels at a time (`vpmovsxbd`), reference requantization | 64 channels at a time (masked `vpmovsxbd`), 16-lane requantization |
-//! | conv2d f32 (groups 1; also fully connected) and depthwise f32 (multiplier 1) | reference loop | convolution: explicit (`conv_f32`), 6 (4, 1 at the edges) pixels × 16 or 8 channels, the accumulators in registers, a kernel row's taps as one run where adjacent; depthwise: explicit, 4 pixels × 16 or 8 channels with the accumulators in registers, the last chunk through lane masks | 8 (4, 1 at the edges) pixels × 32, 24, 16 or 8 channels (zmm and ymm lanes, `float_lanes`), input values broadcast in the multiplies' memory operands, a kernel row's taps as one run where adjacent |
+//! | conv2d f32 (groups 1; also fully connected) and depthwise f32 (multiplier 1) | reference loop | convolution: explicit (`conv_f32`), 6 (4, 1 at the edges) pixels × 16 or 8 channels, the accumulators in registers, a kernel row's taps as one run where adjacent, one fused multiply-add per tap; depthwise: explicit, 4 pixels × 16 or 8 channels with the accumulators in registers, the last chunk through lane masks, fused multiply-adds | 8 (4, 1 at the edges) pixels × 32, 24, 16 or 8 channels (zmm and ymm lanes, `float_lanes`), input values broadcast in the multiplies' memory operands, a kernel row's taps as one run where adjacent |
 //! | bilinear resize int8 and f32 (the f32 blend of four pixels; int8 rounded half away from zero) | reference | 8 channels per vector, the last `c mod 8` by the reference | 16 channels per vector, masked |
 //! | everything else (mul, average pool, LUT ops, softmax, concat, pad (f32), the f32 adds (plain and channel-padded), transpose, slice, nearest resize (copies), quantize, requantize, the other f32 ops) | reference | → generic | → generic |
 //!
 //! The last row's entries are the generic functions on every tier: they are memory-bound or
 //! rare in the target models, so SIMD brings little; a tier can take one over later by turning
 //! the method into a table entry. Every SIMD int8 entry is tested bit-exact against generic,
-//! and so are the f32 convolution and resize entries: they sum in the reference's order with
-//! separate multiplies and adds (`kernels/tests/float_ops.rs`, `kernels/tests/other_ops.rs`).
+//! and so are the f32 convolution and resize entries: they sum in the reference's order
+//! (`kernels/tests/float_ops.rs`, `kernels/tests/other_ops.rs`). The AVX-512 tier's f32
+//! convolutions multiply and add apart as generic does; the AVX2 tier's fuse each tap's
+//! multiply-add (`Tier::fuses_f32_multiply_add`) and equal the fused scalar reference
+//! (`KernelTable::reference_for`) bit for bit, every tier within the stated error budget of
+//! an f64 reference.
 
 use core::ops::Range;
 
@@ -154,6 +158,19 @@ impl KernelTable {
             #[cfg(not(target_arch = "x86_64"))]
             _ => return Err(TierError::Unsupported(tier)),
         })
+    }
+
+    /// The scalar table whose results a tier's equal bit for bit: the generic tier's, with
+    /// the f32 convolution and depthwise entries fused (`f32::mul_add` per tap, in the same
+    /// order) where the tier fuses them ([`Tier::fuses_f32_multiply_add`]). Its `tier()` is
+    /// [`Tier::Generic`].
+    pub fn reference_for(tier: Tier) -> KernelTable {
+        let mut t = KernelTable::for_tier(Tier::Generic).expect("the generic tier runs anywhere");
+        if tier.fuses_f32_multiply_add() {
+            t.conv2d_f32 = generic::conv::conv2d_f32_fused;
+            t.depthwise_f32 = generic::depthwise::depthwise_f32_fused;
+        }
+        t
     }
 
     /// The best table for this CPU, or the one forced by `OUTPOST_KERNELS`.

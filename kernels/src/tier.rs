@@ -66,6 +66,16 @@ impl Tier {
         }
     }
 
+    /// Whether the tier's f32 convolutions and depthwise convolutions round each tap's
+    /// multiply-add once (a fused multiply-add, as XNNPACK and most runtimes compute them)
+    /// instead of rounding the product and the sum apart as the generic tier does. Their
+    /// results then differ from the generic tier's in the last bits, within the same error
+    /// budget of an exact sum; [`crate::KernelTable::reference_for`] is the scalar table they
+    /// equal bit for bit.
+    pub fn fuses_f32_multiply_add(self) -> bool {
+        matches!(self, Tier::Avx2)
+    }
+
     /// Parses a tier name (case-insensitive).
     pub fn parse(name: &str) -> Result<Tier, TierError> {
         let n = name.trim().to_ascii_lowercase();

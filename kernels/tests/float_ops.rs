@@ -145,6 +145,50 @@ fn act() -> impl Strategy<Value = Activation> {
     ]
 }
 
+/// A tap whose product needs 25 bits, `(1 + 2⁻¹²)² − 1`: the generic tier rounds the product
+/// before the add (to `1 + 2⁻¹¹`, a tie to even), a tier that fuses (AVX2) rounds once and
+/// keeps the `2⁻²⁴`. Each tier gives its own reference's result, in the convolution and the
+/// depthwise convolution.
+#[test]
+fn fusing_tiers_round_each_tap_once() {
+    let x = 1.0 + f32::EPSILON * 2048.0;
+    let conv = PackedConvF32::new(
+        &Conv2dParams::simple(1, 1, 1, 1, 1, 1),
+        &[x],
+        Some(&[-1.0]),
+        Activation::None,
+    );
+    let dw = PackedDepthwiseF32::new(
+        &DepthwiseParams::same(1, 1, 1, 1, 1),
+        &[x],
+        Some(&[-1.0]),
+        Activation::None,
+    );
+    let separate = 2f32.powi(-11);
+    let fused = separate + 2f32.powi(-24);
+    for t in tables() {
+        let want = if t.tier().fuses_f32_multiply_add() {
+            fused
+        } else {
+            separate
+        };
+        let mut out = [f32::NAN];
+        t.conv2d_f32(&conv, &[x], &mut out);
+        assert_eq!(out[0], want, "{}: conv2d", t.tier().name());
+        KernelTable::reference_for(t.tier()).conv2d_f32(&conv, &[x], &mut out);
+        assert_eq!(out[0], want, "{}: its reference's conv2d", t.tier().name());
+        t.depthwise_f32(&dw, &[x], &mut out);
+        assert_eq!(out[0], want, "{}: depthwise", t.tier().name());
+        KernelTable::reference_for(t.tier()).depthwise_f32(&dw, &[x], &mut out);
+        assert_eq!(
+            out[0],
+            want,
+            "{}: its reference's depthwise",
+            t.tier().name()
+        );
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
 
@@ -228,7 +272,9 @@ proptest! {
         }
     }
 
-    /// The SIMD tiers' blocked f32 kernels sum in the reference's order: equal bit for bit,
+    /// The SIMD tiers' blocked f32 kernels sum in the reference's order: equal bit for bit
+    /// the scalar reference of their tier (`KernelTable::reference_for`: fused multiply-adds
+    /// for AVX2, separate ones for AVX-512, and the generic tier equals itself),
     /// at channel counts that take every chunk width (AVX2: 16 and 8 lanes, whole or the
     /// last part; AVX-512: 32, 24, 16, 8 lanes), rows wide enough for every tile size (AVX2:
     /// 6 and 4 pixels, AVX-512: 8 and 4, single ones at the edges), and with activations.
@@ -250,9 +296,9 @@ proptest! {
             })
     ) {
         let packed = PackedConvF32::new(&p, &w, Some(&b), a);
-        let mut want = vec![0f32; p.output_len()];
-        table().conv2d_f32(&packed, &x, &mut want);
         for t in tables() {
+            let mut want = vec![0f32; p.output_len()];
+            KernelTable::reference_for(t.tier()).conv2d_f32(&packed, &x, &mut want);
             let mut out = vec![f32::NAN; p.output_len()];
             t.conv2d_f32(&packed, &x, &mut out);
             same_bits(&out, &want, t.tier().name())?;
@@ -409,9 +455,9 @@ proptest! {
             })
     ) {
         let packed = PackedDepthwiseF32::new(&p, &w, Some(&b), a);
-        let mut want = vec![0f32; p.output_len()];
-        table().depthwise_f32(&packed, &x, &mut want);
         for t in tables() {
+            let mut want = vec![0f32; p.output_len()];
+            KernelTable::reference_for(t.tier()).depthwise_f32(&packed, &x, &mut want);
             let mut out = vec![f32::NAN; p.output_len()];
             t.depthwise_f32(&packed, &x, &mut out);
             same_bits(&out, &want, t.tier().name())?;

@@ -61,8 +61,21 @@ pub(crate) fn conv2d_i8(p: &PackedConv, input: &[i8], output: &mut [i8], _scratc
     }
 }
 
-/// F32 convolution (f32 accumulation, taps in order).
+/// F32 convolution (f32 accumulation, taps in order, a multiply then an add per tap).
 pub(crate) fn conv2d_f32(p: &PackedConvF32, input: &[f32], output: &mut [f32]) {
+    conv2d_f32_in::<false>(p, input, output)
+}
+
+/// [`conv2d_f32`] with a fused multiply-add per tap (`f32::mul_add`, one rounding), the
+/// reference of the AVX2 tier, which fuses them.
+#[inline]
+pub(crate) fn conv2d_f32_fused(p: &PackedConvF32, input: &[f32], output: &mut [f32]) {
+    conv2d_f32_in::<true>(p, input, output)
+}
+
+/// F32 convolution; `FUSED`: `acc = x·w + acc` rounded once, else `acc + round(x·w)`.
+#[inline]
+fn conv2d_f32_in<const FUSED: bool>(p: &PackedConvF32, input: &[f32], output: &mut [f32]) {
     let d = &p.params;
     assert_eq!(input.len(), d.input_len(), "conv2d: input length");
     assert_eq!(output.len(), d.output_len(), "conv2d: output length");
@@ -79,7 +92,11 @@ pub(crate) fn conv2d_f32(p: &PackedConvF32, input: &[f32], output: &mut [f32]) {
                     for_each_tap(d, b, oy, ox, |src, woff| {
                         let x = &input[src + g * icg..][..icg];
                         for (&xv, &wv) in x.iter().zip(&w[woff..woff + icg]) {
-                            acc += xv * wv;
+                            acc = if FUSED {
+                                xv.mul_add(wv, acc)
+                            } else {
+                                acc + xv * wv
+                            };
                         }
                     });
                     *o = acc.clamp(p.act.0, p.act.1);

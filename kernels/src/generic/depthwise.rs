@@ -70,8 +70,21 @@ pub(crate) fn depthwise_i8(
     }
 }
 
-/// F32 depthwise convolution.
+/// F32 depthwise convolution (a multiply then an add per tap).
 pub(crate) fn depthwise_f32(p: &PackedDepthwiseF32, input: &[f32], output: &mut [f32]) {
+    depthwise_f32_in::<false>(p, input, output)
+}
+
+/// [`depthwise_f32`] with a fused multiply-add per tap (`f32::mul_add`, one rounding), the
+/// reference of the AVX2 tier, which fuses them.
+#[inline]
+pub(crate) fn depthwise_f32_fused(p: &PackedDepthwiseF32, input: &[f32], output: &mut [f32]) {
+    depthwise_f32_in::<true>(p, input, output)
+}
+
+/// F32 depthwise convolution; `FUSED`: `acc = x·w + acc` rounded once.
+#[inline]
+fn depthwise_f32_in<const FUSED: bool>(p: &PackedDepthwiseF32, input: &[f32], output: &mut [f32]) {
     let d = &p.params;
     assert_eq!(input.len(), d.input_len(), "depthwise: input length");
     assert_eq!(output.len(), d.output_len(), "depthwise: output length");
@@ -84,7 +97,12 @@ pub(crate) fn depthwise_f32(p: &PackedDepthwiseF32, input: &[f32], output: &mut 
                     let ic = oc / d.multiplier;
                     let mut acc = p.bias[oc];
                     for_each_tap(d, b, oy, ox, |src, tap| {
-                        acc += input[src + ic] * p.weights[tap * oc_n + oc]
+                        let (x, w) = (input[src + ic], p.weights[tap * oc_n + oc]);
+                        acc = if FUSED {
+                            x.mul_add(w, acc)
+                        } else {
+                            acc + x * w
+                        };
                     });
                     *o = acc.clamp(p.act.0, p.act.1);
                 }

@@ -3,9 +3,9 @@
 //! 16 channels (two 8-lane registers) of [`PIXELS`] neighbouring output pixels, the
 //! accumulators in registers (compiled from the portable form, a 16-channel tile kept its
 //! accumulators on the stack: an extra load and store per multiply-add), the last chunk of
-//! channels loaded through lane masks. Every lane sums its bias, then the taps in order, with
-//! `vmulps` and `vaddps` (no fused multiply-add, which would change the rounding), and clamps
-//! as `f32::clamp`: bit for bit the scalar reference's (`generic::depthwise::depthwise_f32`).
+//! channels loaded through lane masks. Every lane sums its bias, then the taps in order, one
+//! fused multiply-add per tap, and clamps as `f32::clamp`: bit for bit the fused scalar
+//! reference (`generic::depthwise::depthwise_f32_fused`), within budget of an f64 reference.
 
 use core::arch::x86_64::*;
 
@@ -21,7 +21,8 @@ pub(crate) fn depthwise(p: &PackedDepthwiseF32, input: &[f32], output: &mut [f32
     super::assert_supported();
     let d = &p.params;
     if d.multiplier != 1 {
-        return generic::depthwise::depthwise_f32(p, input, output);
+        // SAFETY: AVX2 and FMA asserted.
+        return unsafe { multiplied(p, input, output) };
     }
     assert_eq!(input.len(), d.input_len(), "depthwise: input length");
     assert_eq!(output.len(), d.output_len(), "depthwise: output length");
@@ -32,7 +33,7 @@ pub(crate) fn depthwise(p: &PackedDepthwiseF32, input: &[f32], output: &mut [f32
         for c0 in (0..c).step_by(CH) {
             let o = out.as_mut_ptr();
             let n = (c - c0).min(CH);
-            // SAFETY: AVX2 asserted; `out` holds the tile's pixels; every load is masked to
+            // SAFETY: AVX2 and FMA asserted; `out` holds the tile's pixels; every load is masked to
             // the channels < c of a pixel inside the input or of a tap's weights (blocks:
             // every tap inside the row; single pixels check each); the stores stop at c.
             unsafe {
@@ -49,6 +50,15 @@ pub(crate) fn depthwise(p: &PackedDepthwiseF32, input: &[f32], output: &mut [f32
             }
         }
     }
+}
+
+/// A depthwise convolution with a channel multiplier: the fused reference compiled with FMA.
+///
+/// # Safety
+/// The CPU supports AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn multiplied(p: &PackedDepthwiseF32, input: &[f32], output: &mut [f32]) {
+    generic::depthwise::depthwise_f32_fused(p, input, output)
 }
 
 /// `R` registers of lane masks (`vmaskmovps` form: sign bit set) for the first `n` lanes.
@@ -88,9 +98,10 @@ pub(super) unsafe fn load<const R: usize, const PART: bool>(
 /// every tap inside the row), the accumulators in registers.
 ///
 /// # Safety
-/// The CPU supports AVX2; as the call in [`depthwise`]; `PART` unless 8·R channels are left.
+/// The CPU supports AVX2 and FMA; as the call in [`depthwise`]; `PART` unless 8·R channels
+/// are left.
 #[inline]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 unsafe fn dw_tile<const P: usize, const R: usize, const PART: bool>(
     p: &PackedDepthwiseF32,
     g: TapGeometry,
@@ -125,7 +136,7 @@ unsafe fn dw_tile<const P: usize, const R: usize, const PART: bool>(
                 for (q, a) in acc.iter_mut().enumerate() {
                     let x = load::<R, PART>(x.add(q * step), &m);
                     for k in 0..R {
-                        a[k] = _mm256_add_ps(a[k], _mm256_mul_ps(x[k], w[k]));
+                        a[k] = _mm256_fmadd_ps(x[k], w[k], a[k]);
                     }
                 }
             }
