@@ -94,6 +94,21 @@ impl TapGeometry {
         Some(((b * self.in_h + iy) * self.in_w + ix) * self.in_c)
     }
 
+    /// How a convolution tile reads each kernel row of its windows: `(runs, run)`, one run of
+    /// `k_w·in_c` consecutive input values (matching consecutive `[tap][in][out]` weight rows)
+    /// where the tile is a block (every tap inside the row) and the taps are adjacent
+    /// (dilation 1; a 3-channel first layer then runs 15 values at a time, not 3), else `k_w`
+    /// runs of one tap's `in_c`. Run `r` of kernel row `ky` starts at
+    /// [`tap_at`](Self::tap_at)`(px, ky, r, block)`, its weights at tap `ky·k_w + r`.
+    #[inline(always)]
+    pub(crate) fn conv_runs(&self, block: bool) -> (usize, usize) {
+        if block && self.dilation_w == 1 {
+            (1, self.k_w * self.in_c)
+        } else {
+            (self.k_w, self.in_c)
+        }
+    }
+
     /// Input column of horizontal tap `kx` for output column `ox`, if inside the row.
     #[inline(always)]
     pub(crate) fn column(&self, ox: usize, kx: usize) -> Option<usize> {

@@ -97,7 +97,7 @@ unsafe fn conv_tile<const P: usize, const R: usize, const PART: bool>(
     p: &PackedConvF32,
     g: TapGeometry,
     input: &[f32],
-    [b, oy, ox]: [usize; 3],
+    px: [usize; 3],
     c0: usize,
     out: *mut f32,
 ) {
@@ -107,28 +107,16 @@ unsafe fn conv_tile<const P: usize, const R: usize, const PART: bool>(
     let m = lane_masks::<R>(n);
     // SAFETY: the bias holds out_c floats; the masks (or 8·R exact channels) stop there.
     let mut acc = [unsafe { load::<R, PART>(p.bias[c0..].as_ptr(), &m) }; P];
-    // One run of input values per kernel row and pixel: the whole row's taps where they are
-    // adjacent (a block, dilation 1: `k_w·in_c` consecutive floats, matching consecutive
-    // weight rows; a 3-channel first layer then runs 15 values at a time, not 3), else one
-    // tap's `in_c`.
-    let whole_rows = P > 1 && g.dilation_w == 1;
-    let (runs, run) = if whole_rows {
-        (1, g.k_w * ic)
-    } else {
-        (g.k_w, ic)
-    };
+    // One run of input values per kernel row and pixel (`conv_runs`: the row's taps as one
+    // run where the tile is a block and they are adjacent).
+    let (runs, run) = g.conv_runs(P > 1);
     // Pixel q's run starts `q·step` floats after pixel 0's.
     let step = g.stride_w * ic;
     for ky in 0..g.k_h {
-        let Some(iy) = g.row(oy, ky) else { continue };
         for r in 0..runs {
-            let ix = if P == 1 {
-                let Some(ix) = g.column(ox, r) else { continue };
-                ix
-            } else {
-                ox * g.stride_w + r * g.dilation_w - g.pad_left
+            let Some(at) = g.tap_at(px, ky, r, P > 1) else {
+                continue;
             };
-            let at = ((b * g.in_h + iy) * g.in_w + ix) * ic;
             assert!(
                 at + (P - 1) * step + run <= input.len(),
                 "conv2d f32: window"

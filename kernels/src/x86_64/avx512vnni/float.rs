@@ -91,7 +91,7 @@ unsafe fn conv_tile<const P: usize, const W: usize>(
     p: &PackedConvF32,
     g: TapGeometry,
     input: &[f32],
-    [b, oy, ox]: [usize; 3],
+    px: [usize; 3],
     c0: usize,
     out: *mut f32,
 ) {
@@ -106,27 +106,16 @@ unsafe fn conv_tile<const P: usize, const W: usize>(
         ]
     };
     let mut acc = [bias; P];
-    // One run of input values per kernel row and pixel: the whole row's taps where they are
-    // adjacent (a block, dilation 1: `k_w·in_c` consecutive floats, matching consecutive
-    // weight rows), else one tap's `in_c`.
-    let whole_rows = P > 1 && g.dilation_w == 1;
-    let (runs, run) = if whole_rows {
-        (1, g.k_w * ic)
-    } else {
-        (g.k_w, ic)
-    };
+    // One run of input values per kernel row and pixel (`conv_runs`: the row's taps as one
+    // run where the tile is a block and they are adjacent).
+    let (runs, run) = g.conv_runs(P > 1);
     // Pixel q's run starts `q·step` floats after pixel 0's.
     let step = g.stride_w * ic;
     for ky in 0..g.k_h {
-        let Some(iy) = g.row(oy, ky) else { continue };
         for r in 0..runs {
-            let ix = if P == 1 {
-                let Some(ix) = g.column(ox, r) else { continue };
-                ix
-            } else {
-                ox * g.stride_w + r * g.dilation_w - g.pad_left
+            let Some(at) = g.tap_at(px, ky, r, P > 1) else {
+                continue;
             };
-            let at = ((b * g.in_h + iy) * g.in_w + ix) * ic;
             assert!(
                 at + (P - 1) * step + run <= input.len(),
                 "conv2d f32: window"
