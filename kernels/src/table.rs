@@ -14,7 +14,8 @@
 //! | global mean int8 | reference | sums 32 channels at a time (`vpmovsxbd`), reference requantization | 64 channels at a time (masked `vpmovsxbd`), 16-lane requantization |
 //! | conv2d f32 (groups 1; also fully connected) and depthwise f32 (multiplier 1) | reference loop | convolution: explicit (`conv_f32`), 6 (4, 1 at the edges) pixels × 16 or 8 channels, the accumulators in registers, a kernel row's taps as one run where adjacent, one fused multiply-add per tap; depthwise: explicit, 4 pixels × 16 or 8 channels with the accumulators in registers, the last chunk through lane masks, fused multiply-adds | 8 (4, 1 at the edges) pixels × 32, 24, 16 or 8 channels (zmm and ymm lanes, `float_lanes`), input values broadcast in the multiplies' memory operands, a kernel row's taps as one run where adjacent |
 //! | bilinear resize int8 and f32 (the f32 blend of four pixels; int8 rounded half away from zero) | reference | 8 channels per vector, the last `c mod 8` by the reference | 16 channels per vector, masked |
-//! | everything else (mul, average pool, LUT ops, softmax, concat, pad (f32), the f32 adds (plain and channel-padded), transpose, slice, nearest resize (copies), quantize, requantize, the other f32 ops) | reference | → generic | → generic |
+//! | add f32 (plain and channel-padded, fused clamp) | reference | the reference's loops compiled for AVX2 (8 lanes) | the AVX2 entries |
+//! | everything else (mul, average pool, LUT ops, softmax, concat, pad (f32), transpose, slice, nearest resize (copies), quantize, requantize, the other f32 ops) | reference | → generic | → generic |
 //!
 //! The last row's entries are the generic functions on every tier: they are memory-bound or
 //! rare in the target models, so SIMD brings little; a tier can take one over later by turning
@@ -47,6 +48,8 @@ type Add16Fn = fn(&Add16Quant, &[i8], &[i8], &mut [i8]);
 type Add16PaddedFn = fn(&Add16Quant, &ChannelPadded, &[i8], &[i8], &mut [i8]);
 type PoolFn = fn(&PoolParams, &[i8], &mut [i8]);
 type PoolF32Fn = fn(&PoolParams, &[f32], &mut [f32]);
+type AddF32Fn = fn(&[f32], &[f32], &mut [f32], (f32, f32));
+type AddF32PaddedFn = fn(&ChannelPadded<f32>, &[f32], &[f32], &mut [f32], (f32, f32));
 type PadFn = fn(&[i8], [usize; 4], [(usize, usize); 4], i8, &mut [i8]);
 type ConvF32Fn = fn(&PackedConvF32, &[f32], &mut [f32]);
 type DepthwiseF32Fn = fn(&PackedDepthwiseF32, &[f32], &mut [f32]);
@@ -66,6 +69,8 @@ pub struct KernelTable {
     add16_i8_padded: Add16PaddedFn,
     max_pool_i8: PoolFn,
     max_pool_f32: PoolF32Fn,
+    add_f32: AddF32Fn,
+    add_f32_padded: AddF32PaddedFn,
     pad_i8: PadFn,
     mean_chunk: generic::pool::MeanChunk,
     conv2d_f32: ConvF32Fn,
@@ -113,6 +118,8 @@ impl KernelTable {
                 add16_i8_padded: generic::elementwise::add16_i8_padded,
                 max_pool_i8: generic::pool::max_pool_i8,
                 max_pool_f32: generic::pool::max_pool_f32,
+                add_f32: generic::elementwise::add_f32,
+                add_f32_padded: generic::elementwise::add_f32_padded,
                 pad_i8: generic::layout::pad::<i8>,
                 mean_chunk: generic::pool::mean_chunk,
                 conv2d_f32: generic::conv::conv2d_f32,
@@ -130,6 +137,8 @@ impl KernelTable {
                 add16_i8_padded: crate::x86_64::avx2::add16::add16_padded,
                 max_pool_i8: crate::x86_64::avx2::pool::max_pool_i8,
                 max_pool_f32: crate::x86_64::avx2::pool_f32::max_pool_f32,
+                add_f32: crate::x86_64::avx2::add_f32::add_f32,
+                add_f32_padded: crate::x86_64::avx2::add_f32::add_f32_padded,
                 pad_i8: generic::layout::pad::<i8>,
                 mean_chunk: crate::x86_64::avx2::mean::mean_chunk,
                 conv2d_f32: crate::x86_64::avx2::conv_f32::conv2d,
@@ -148,6 +157,9 @@ impl KernelTable {
                 max_pool_i8: crate::x86_64::avx512vnni::pool::max_pool_i8,
                 // The AVX2 kernel (every AVX-512 VNNI CPU runs AVX2); no 16-lane form yet.
                 max_pool_f32: crate::x86_64::avx2::pool_f32::max_pool_f32,
+                // The AVX2 loops, as for the pool.
+                add_f32: crate::x86_64::avx2::add_f32::add_f32,
+                add_f32_padded: crate::x86_64::avx2::add_f32::add_f32_padded,
                 pad_i8: crate::x86_64::avx512vnni::pad::pad_i8,
                 mean_chunk: crate::x86_64::avx512vnni::mean::mean_chunk,
                 conv2d_f32: crate::x86_64::avx512vnni::float::conv2d,
@@ -493,7 +505,7 @@ impl KernelTable {
 
     /// F32 add with a clamp range.
     pub fn add_f32(&self, a: &[f32], b: &[f32], output: &mut [f32], act: (f32, f32)) {
-        generic::elementwise::add_f32(a, b, output, act)
+        (self.add_f32)(a, b, output, act)
     }
 
     /// F32 add with a clamp range, the second operand channel-padded.
@@ -505,7 +517,7 @@ impl KernelTable {
         output: &mut [f32],
         act: (f32, f32),
     ) {
-        generic::elementwise::add_f32_padded(pad, a, b, output, act)
+        (self.add_f32_padded)(pad, a, b, output, act)
     }
 
     /// F32 mul with a clamp range.

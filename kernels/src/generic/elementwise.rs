@@ -73,6 +73,7 @@ pub(crate) fn mul_i8(q: &MulQuant, a: &[i8], b: &[i8], out: &mut [i8]) {
 }
 
 /// F32 add with a clamp.
+#[inline(always)] // into the AVX2 tier's copy (`x86_64::avx2::add_f32`)
 pub(crate) fn add_f32(a: &[f32], b: &[f32], out: &mut [f32], act: (f32, f32)) {
     check(a.len(), b.len(), out.len());
     for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
@@ -83,6 +84,7 @@ pub(crate) fn add_f32(a: &[f32], b: &[f32], out: &mut [f32], act: (f32, f32)) {
 /// F32 add with a clamp, the second operand channel-padded (`pad.fill` for its missing
 /// channels). Either operand order of the graph's add: IEEE addition is commutative bit for
 /// bit, but for which NaN's payload survives, which Rust leaves unspecified anyway.
+#[inline(always)] // as `add_f32`
 pub(crate) fn add_f32_padded(
     pad: &ChannelPadded<f32>,
     a: &[f32],

@@ -3,6 +3,7 @@
 
 pub(crate) mod add;
 pub(crate) mod add16;
+pub(crate) mod add_f32;
 pub(crate) mod conv_f32;
 pub(crate) mod depthwise;
 pub(crate) mod float;
