@@ -43,14 +43,24 @@ pub(crate) fn conv2d(p: &PackedConvF32, input: &[f32], output: &mut [f32]) {
         p.weights_io.len() >= d.weight_len() + CH,
         "conv2d f32: padded weights"
     );
-    let g = TapGeometry::from(d);
-    let oc = d.out_c;
+    // SAFETY: AVX2 and FMA asserted; the lengths and the padding too.
+    unsafe { conv_tiles(p, TapGeometry::from(d), input, output) }
+}
+
+/// Every tile of a convolution, one function with the tile kernels inlined.
+///
+/// # Safety
+/// The CPU supports AVX2 and FMA; `input` and `output` have the lengths of `p`'s parameters;
+/// `weights_io` holds CH floats past its last row.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn conv_tiles(p: &PackedConvF32, g: TapGeometry, input: &[f32], output: &mut [f32]) {
+    let oc = p.params.out_c;
     for t in Tiles::blocks_of(g, BLOCK) {
         let out = &mut output[t.pixel * oc..][..t.pixels * oc];
         let o = out.as_mut_ptr();
         for c0 in (0..oc).step_by(CH) {
             let n = (oc - c0).min(CH);
-            // SAFETY: AVX2 and FMA asserted; `out` holds the tile's pixels, whose windows lie in
+            // SAFETY: AVX2 and FMA (this function's contract); `out` holds the tile's pixels, whose windows lie in
             // `input` (blocks: every tap inside the row; single pixels check each; asserted
             // per run); weights_io is padded by CH (asserted); the bias loads and the stores
             // stop at out_c.

@@ -26,8 +26,24 @@ pub(crate) fn depthwise(p: &PackedDepthwiseF32, input: &[f32], output: &mut [f32
     }
     assert_eq!(input.len(), d.input_len(), "depthwise: input length");
     assert_eq!(output.len(), d.output_len(), "depthwise: output length");
-    let g = TapGeometry::from(d);
-    let c = d.in_c;
+    // SAFETY: AVX2 and FMA asserted; the lengths too.
+    unsafe { depthwise_tiles(p, TapGeometry::from(d), input, output) }
+}
+
+/// Every tile of a depthwise convolution, one function with the tile kernels inlined (a call
+/// per tile and chunk cost as much as a 3 × 3 tile's arithmetic).
+///
+/// # Safety
+/// The CPU supports AVX2 and FMA; `input` and `output` have the lengths of `p`'s parameters;
+/// the channel multiplier is 1.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn depthwise_tiles(
+    p: &PackedDepthwiseF32,
+    g: TapGeometry,
+    input: &[f32],
+    output: &mut [f32],
+) {
+    let c = g.in_c;
     // Stride 2 stays per pixel and tap: its columns reach fewer pixels each (kbench and the
     // profile: 1.3–1.5× slower in columns).
     let columns = g.dilation_w == 1 && g.stride_w == 1 && matches!(g.k_w, 3 | 5);
@@ -41,7 +57,7 @@ pub(crate) fn depthwise(p: &PackedDepthwiseF32, input: &[f32], output: &mut [f32
         if t.pixels == COLUMNS {
             for c0 in (0..c).step_by(8) {
                 let o = out.as_mut_ptr();
-                // SAFETY: AVX2 and FMA asserted; `out` holds the tile's pixels, every tap of
+                // SAFETY: AVX2 and FMA (this function's contract); `out` holds the tile's pixels, every tap of
                 // whose windows lies inside the row (asserted per kernel row); the loads and
                 // stores are masked or cut to the channels < c.
                 unsafe {
@@ -58,7 +74,7 @@ pub(crate) fn depthwise(p: &PackedDepthwiseF32, input: &[f32], output: &mut [f32
         for c0 in (0..c).step_by(CH) {
             let o = out.as_mut_ptr();
             let n = (c - c0).min(CH);
-            // SAFETY: AVX2 and FMA asserted; `out` holds the tile's pixels; every load is masked to
+            // SAFETY: AVX2 and FMA (this function's contract); `out` holds the tile's pixels; every load is masked to
             // the channels < c of a pixel inside the input or of a tap's weights (blocks:
             // every tap inside the row; single pixels check each); the stores stop at c.
             unsafe {
