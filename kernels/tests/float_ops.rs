@@ -277,12 +277,15 @@ proptest! {
     /// for AVX2, separate ones for AVX-512, and the generic tier equals itself),
     /// at channel counts that take every chunk width (AVX2: 16 and 8 lanes, whole or the
     /// last part; AVX-512: 32, 24, 16, 8 lanes), rows wide enough for every tile size (AVX2:
-    /// 6 and 4 pixels, AVX-512: 8 and 4, single ones at the edges), and with activations.
+    /// 6 and 4 pixels, AVX-512: 8 and 4, single ones at the edges), with activations, and
+    /// grouped (the tiers' fallbacks).
     #[test]
     fn conv2d_f32_tiers_equal_the_reference(
-        (p, x, w, b, a) in (1usize..=2, 1usize..=4, 1usize..=21, 1usize..=20, 1usize..=140, 1usize..=3, 1usize..=3, 1usize..=2, 1usize..=2, 0usize..3, act())
-            .prop_flat_map(|(batch, h, wd, ic, oc, kh, kw, stride, dil, pad, a)| {
-                let mut p = Conv2dParams::simple(h, wd, ic, oc, kh, kw);
+        (p, x, w, b, a) in (1usize..=2, 1usize..=4, 1usize..=21, 1usize..=20, 1usize..=140, 1usize..=3, 1usize..=3, 1usize..=2, 1usize..=2, 0usize..3, act(), prop_oneof![4 => Just(1usize), 1 => Just(2usize)])
+            .prop_flat_map(|(batch, h, wd, ic, oc, kh, kw, stride, dil, pad, a, groups)| {
+                // Grouped convolutions run each tier's fallback (the reference, fused on AVX2).
+                let mut p = Conv2dParams::simple(h, wd, ic * groups, oc * groups, kh, kw);
+                p.groups = groups;
                 p.batch = batch;
                 p.stride_h = stride;
                 p.stride_w = stride;
