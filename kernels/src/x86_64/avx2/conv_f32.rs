@@ -1,4 +1,4 @@
-//! The AVX2 tier's f32 convolution (groups 1; grouped convolutions run the reference):
+//! The AVX2 tier's f32 convolution (groups 1; grouped convolutions run the fused reference):
 //! tiles of [`BLOCK`] neighbouring output pixels of a row (fewer where the row's edge is
 //! near: [`PIXELS`], then single pixels) × 16 or 8 output channels (two or one 8-lane
 //! registers), the accumulators in registers. A step loads one row of `[tap][in][out]`
@@ -60,10 +60,10 @@ unsafe fn conv_tiles(p: &PackedConvF32, g: TapGeometry, input: &[f32], output: &
         let o = out.as_mut_ptr();
         for c0 in (0..oc).step_by(CH) {
             let n = (oc - c0).min(CH);
-            // SAFETY: AVX2 and FMA (this function's contract); `out` holds the tile's pixels, whose windows lie in
-            // `input` (blocks: every tap inside the row; single pixels check each; asserted
-            // per run); weights_io is padded by CH (asserted); the bias loads and the stores
-            // stop at out_c.
+            // SAFETY: AVX2 and FMA (this function's contract); `out` holds the tile's pixels,
+            // whose windows lie in `input` (blocks: every tap inside the row; single pixels
+            // check each; asserted per run); weights_io is padded by CH (the caller asserted
+            // it); the bias loads and the stores stop at out_c.
             unsafe {
                 match (t.pixels, n) {
                     (BLOCK, CH) => conv_tile::<BLOCK, 2, false>(p, g, input, t.at, c0, o),

@@ -44,8 +44,8 @@ unsafe fn depthwise_tiles(
     output: &mut [f32],
 ) {
     let c = g.in_c;
-    // Stride 2 stays per pixel and tap: its columns reach fewer pixels each (kbench and the
-    // profile: 1.3–1.5× slower in columns).
+    // Stride 2 stays per pixel and tap: its columns reach fewer pixels each (`outpost bench
+    // --profile`: BlazeFace's stride-2 layers 1.3–1.5× slower in columns).
     let columns = g.dilation_w == 1 && g.stride_w == 1 && matches!(g.k_w, 3 | 5);
     let tiles = if columns {
         Tiles::blocks_of(g, COLUMNS)
@@ -57,9 +57,9 @@ unsafe fn depthwise_tiles(
         if t.pixels == COLUMNS {
             for c0 in (0..c).step_by(8) {
                 let o = out.as_mut_ptr();
-                // SAFETY: AVX2 and FMA (this function's contract); `out` holds the tile's pixels, every tap of
-                // whose windows lies inside the row (asserted per kernel row); the loads and
-                // stores are masked or cut to the channels < c.
+                // SAFETY: AVX2 and FMA (this function's contract); `out` holds the tile's
+                // pixels, every tap of whose windows lies inside the row (asserted per kernel
+                // row); the loads and stores are masked or cut to the channels < c.
                 unsafe {
                     match (g.k_w, c - c0 >= 8) {
                         (3, true) => dw_columns::<3, false>(p, g, input, t.at, c0, o),
@@ -74,9 +74,10 @@ unsafe fn depthwise_tiles(
         for c0 in (0..c).step_by(CH) {
             let o = out.as_mut_ptr();
             let n = (c - c0).min(CH);
-            // SAFETY: AVX2 and FMA (this function's contract); `out` holds the tile's pixels; every load is masked to
-            // the channels < c of a pixel inside the input or of a tap's weights (blocks:
-            // every tap inside the row; single pixels check each); the stores stop at c.
+            // SAFETY: AVX2 and FMA (this function's contract); `out` holds the tile's pixels;
+            // every load is masked to the channels < c of a pixel inside the input or of a
+            // tap's weights (blocks: every tap inside the row; single pixels check each); the
+            // stores stop at c.
             unsafe {
                 match (t.pixels == PIXELS, n) {
                     (true, CH) => dw_tile::<PIXELS, 2, false>(p, g, input, t.at, c0, o),
