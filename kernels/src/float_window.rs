@@ -109,6 +109,26 @@ impl TapGeometry {
         }
     }
 
+    /// Where run `r` of kernel row `ky` ([`conv_runs`](Self::conv_runs), `run` values long)
+    /// of a tile of `pixels` pixels from `px` starts in an input of `len` floats, or `None`
+    /// where it lies in the padding. Panics unless the last pixel's run (pixel q's starts
+    /// `q·stride_w·in_c` floats after pixel 0's) ends inside the input: the kernels' unchecked
+    /// loads rely on it.
+    #[inline(always)]
+    pub(crate) fn run_start(
+        &self,
+        px: [usize; 3],
+        [ky, r]: [usize; 2],
+        pixels: usize,
+        run: usize,
+        len: usize,
+    ) -> Option<usize> {
+        let at = self.tap_at(px, ky, r, pixels > 1)?;
+        let step = self.stride_w * self.in_c;
+        assert!(at + (pixels - 1) * step + run <= len, "conv2d f32: window");
+        Some(at)
+    }
+
     /// Input column of horizontal tap `kx` for output column `ox`, if inside the row.
     #[inline(always)]
     pub(crate) fn column(&self, ox: usize, kx: usize) -> Option<usize> {

@@ -124,18 +124,14 @@ unsafe fn conv_tile<const P: usize, const R: usize, const PART: bool>(
     let step = g.stride_w * ic;
     for ky in 0..g.k_h {
         for r in 0..runs {
-            let Some(at) = g.tap_at(px, ky, r, P > 1) else {
+            let Some(at) = g.run_start(px, [ky, r], P, run, input.len()) else {
                 continue;
             };
-            assert!(
-                at + (P - 1) * step + run <= input.len(),
-                "conv2d f32: window"
-            );
             let x = input[at..].as_ptr();
             let w = p.weights_io[((ky * g.k_w + r) * ic) * oc + c0..].as_ptr();
             for i in 0..run {
                 // SAFETY: row i of the run's weights starts inside weights_io, which holds CH
-                // floats past its last row; pixel q's value i lies inside `input` (asserted).
+                // floats past its last row; pixel q's value i lies inside `input` (`run_start`).
                 unsafe {
                     let w: [__m256; R] =
                         core::array::from_fn(|k| _mm256_loadu_ps(w.add(i * oc + 8 * k)));
