@@ -6,6 +6,7 @@
 //! P % of the values, which clips rare outliers and spends the 256 levels on the bulk; `mse`
 //! uses the same histograms to pick the range with the least expected squared error.
 
+use outpost_kernels::Tier;
 use outpost_models::Model;
 use outpost_runtime::{Session, SessionOptions};
 
@@ -92,7 +93,18 @@ impl Calibrator {
         let observed = probe.outputs.clone();
         let specs = Specs::default();
         let model = Model::from_bytes(emit(&probe, &specs)?)?;
-        let session = Session::new(&model, SessionOptions::default())?;
+        // Calibrate on a tier whose float kernels equal the scalar reference bit for bit (the
+        // generic tier where the best one fuses multiply-adds, AVX2): the ranges, so the
+        // converted model's bytes, are then the same on every CPU.
+        let tier = match Tier::from_env() {
+            Ok(t) if t.fuses_f32_multiply_add() => Some(Tier::Generic),
+            _ => None,
+        };
+        let options = SessionOptions {
+            tier,
+            ..SessionOptions::default()
+        };
+        let session = Session::new(&model, options)?;
         Ok(Calibrator {
             session,
             observed,
