@@ -60,10 +60,9 @@ unsafe fn conv_tiles(p: &PackedConvF32, g: TapGeometry, input: &[f32], output: &
         let o = out.as_mut_ptr();
         for c0 in (0..oc).step_by(CH) {
             let n = (oc - c0).min(CH);
-            // SAFETY: AVX2 and FMA (this function's contract); `out` holds the tile's pixels,
-            // whose windows lie in `input` (blocks: every tap inside the row; single pixels
-            // check each; asserted per run); weights_io is padded by CH (the caller asserted
-            // it); the bias loads and the stores stop at out_c.
+            // SAFETY: AVX2+FMA (fn contract); the tile's windows lie in `input` (asserted per
+            // run; single pixels check each tap); weights_io is padded by CH (asserted by the
+            // caller); `out` holds the tile; bias loads and stores stop at out_c.
             unsafe {
                 match (t.pixels, n) {
                     (BLOCK, CH) => conv_tile::<BLOCK, 2, false>(p, g, input, t.at, c0, o),

@@ -74,10 +74,9 @@ unsafe fn depthwise_tiles(
         for c0 in (0..c).step_by(CH) {
             let o = out.as_mut_ptr();
             let n = (c - c0).min(CH);
-            // SAFETY: AVX2 and FMA (this function's contract); `out` holds the tile's pixels;
-            // every load is masked to the channels < c of a pixel inside the input or of a
-            // tap's weights (blocks: every tap inside the row; single pixels check each); the
-            // stores stop at c.
+            // SAFETY: AVX2+FMA (fn contract); `out` holds the tile; each load is masked to
+            // channels < c of a tap's weights or of a pixel inside the input (blocks: every
+            // tap inside the row; single pixels check each); the stores stop at c.
             unsafe {
                 match (t.pixels == PIXELS, n) {
                     (true, CH) => dw_tile::<PIXELS, 2, false>(p, g, input, t.at, c0, o),
