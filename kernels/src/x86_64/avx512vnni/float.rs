@@ -34,14 +34,25 @@ pub(crate) fn conv2d(p: &PackedConvF32, input: &[f32], output: &mut [f32]) {
         p.weights_io.len() >= d.weight_len() + CH,
         "conv2d f32: padded weights"
     );
-    let g = TapGeometry::from(d);
-    let oc = d.out_c;
+    // SAFETY: AVX-512 F and VL asserted; the lengths and the padding too.
+    unsafe { conv_tiles(p, TapGeometry::from(d), input, output) }
+}
+
+/// Every tile of a convolution, one function with the tile kernels inlined (a call per tile
+/// from a function without the target features cannot inline them).
+///
+/// # Safety
+/// The CPU supports AVX-512 F and VL; `input` and `output` have the lengths of `p`'s
+/// parameters; `weights_io` holds CH floats past its last row.
+#[target_feature(enable = "avx512f,avx512vl")]
+unsafe fn conv_tiles(p: &PackedConvF32, g: TapGeometry, input: &[f32], output: &mut [f32]) {
+    let oc = p.params.out_c;
     for t in Tiles::blocks_of(g, BLOCK) {
         let out = &mut output[t.pixel * oc..][..t.pixels * oc];
         for c0 in (0..oc).step_by(CH) {
-            // SAFETY: AVX-512 F and VL asserted; `out` holds the tile's pixels, whose windows
-            // lie in `input` (blocks: every tap; single pixels check each); weights_io is
-            // padded by CH (asserted); the masks stop at out_c.
+            // SAFETY: AVX-512 F and VL (fn contract); `out` holds the tile, whose windows lie
+            // in `input` (blocks: every tap; single pixels check each); weights_io is padded
+            // by CH (contract); the masks stop at out_c.
             unsafe {
                 let o = out.as_mut_ptr();
                 match t.pixels {
@@ -150,12 +161,28 @@ pub(crate) fn depthwise(p: &PackedDepthwiseF32, input: &[f32], output: &mut [f32
     }
     assert_eq!(input.len(), d.input_len(), "depthwise: input length");
     assert_eq!(output.len(), d.output_len(), "depthwise: output length");
-    let g = TapGeometry::from(d);
-    let c = d.in_c;
+    // SAFETY: AVX-512 F and VL asserted; the lengths too.
+    unsafe { depthwise_tiles(p, TapGeometry::from(d), input, output) }
+}
+
+/// Every tile of a depthwise convolution with multiplier 1, one function with the tile
+/// kernels inlined.
+///
+/// # Safety
+/// The CPU supports AVX-512 F and VL; `input` and `output` have the lengths of `p`'s
+/// parameters.
+#[target_feature(enable = "avx512f,avx512vl")]
+unsafe fn depthwise_tiles(
+    p: &PackedDepthwiseF32,
+    g: TapGeometry,
+    input: &[f32],
+    output: &mut [f32],
+) {
+    let c = g.in_c;
     for t in Tiles::blocks_of(g, BLOCK) {
         let out = &mut output[t.pixel * c..][..t.pixels * c];
         for c0 in (0..c).step_by(CH) {
-            // SAFETY: as in conv2d; every load is masked to the channels < c of a pixel
+            // SAFETY: as in conv_tiles; every load is masked to the channels < c of a pixel
             // inside the input or of a tap's weights.
             unsafe {
                 let o = out.as_mut_ptr();
