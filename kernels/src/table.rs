@@ -21,11 +21,10 @@
 //! rare in the target models, so SIMD brings little; a tier can take one over later by turning
 //! the method into a table entry. Every SIMD int8 entry is tested bit-exact against generic,
 //! and so are the f32 convolution and resize entries: they sum in the reference's order
-//! (`kernels/tests/float_ops.rs`, `kernels/tests/other_ops.rs`). The AVX-512 tier's f32
-//! convolutions multiply and add apart as generic does; the AVX2 tier's fuse each tap's
-//! multiply-add (`Tier::fuses_f32_multiply_add`) and equal the fused scalar reference
-//! (`KernelTable::reference_for`) bit for bit, every tier within the stated error budget of
-//! an f64 reference.
+//! (`kernels/tests/float_ops.rs`, `kernels/tests/other_ops.rs`). The AVX2 and AVX-512 tiers'
+//! f32 convolutions fuse each tap's multiply-add (`Tier::fuses_f32_multiply_add`) and equal
+//! the fused scalar reference (`KernelTable::reference_for`) bit for bit, every tier within
+//! the stated error budget of an f64 reference.
 
 use core::ops::Range;
 

@@ -62,7 +62,7 @@ impl Tier {
         match self {
             Tier::Generic => "nothing",
             Tier::Avx2 => "AVX2 and FMA",
-            Tier::Avx512Vnni => "AVX-512 F/BW/VL and AVX-512 VNNI",
+            Tier::Avx512Vnni => "AVX-512 F/BW/VL, AVX-512 VNNI and FMA",
         }
     }
 
@@ -73,7 +73,7 @@ impl Tier {
     /// budget of an exact sum; [`crate::KernelTable::reference_for`] is the scalar table they
     /// equal bit for bit.
     pub fn fuses_f32_multiply_add(self) -> bool {
-        matches!(self, Tier::Avx2)
+        matches!(self, Tier::Avx2 | Tier::Avx512Vnni)
     }
 
     /// Parses a tier name (case-insensitive).
@@ -99,6 +99,7 @@ impl Tier {
                     && std::is_x86_feature_detected!("avx512bw")
                     && std::is_x86_feature_detected!("avx512vl")
                     && std::is_x86_feature_detected!("avx512vnni")
+                    && std::is_x86_feature_detected!("fma")
             }
             #[cfg(not(target_arch = "x86_64"))]
             _ => false,

@@ -67,7 +67,7 @@ pub(crate) fn conv2d_f32(p: &PackedConvF32, input: &[f32], output: &mut [f32]) {
 }
 
 /// [`conv2d_f32`] with a fused multiply-add per tap (`f32::mul_add`, one rounding), the
-/// reference of the AVX2 tier, which fuses them.
+/// reference of the tiers that fuse them (`Tier::fuses_f32_multiply_add`).
 #[inline]
 pub(crate) fn conv2d_f32_fused(p: &PackedConvF32, input: &[f32], output: &mut [f32]) {
     conv2d_f32_in::<true>(p, input, output)

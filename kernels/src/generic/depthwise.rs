@@ -76,7 +76,7 @@ pub(crate) fn depthwise_f32(p: &PackedDepthwiseF32, input: &[f32], output: &mut 
 }
 
 /// [`depthwise_f32`] with a fused multiply-add per tap (`f32::mul_add`, one rounding), the
-/// reference of the AVX2 tier, which fuses them.
+/// reference of the tiers that fuse them (`Tier::fuses_f32_multiply_add`).
 #[inline]
 pub(crate) fn depthwise_f32_fused(p: &PackedDepthwiseF32, input: &[f32], output: &mut [f32]) {
     depthwise_f32_in::<true>(p, input, output)

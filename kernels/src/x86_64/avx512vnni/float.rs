@@ -1,16 +1,16 @@
 //! F32 convolution (groups 1) and depthwise convolution (multiplier 1) with AVX-512: up to 32
 //! output channels (tiles of [`float_lanes`](super::float_lanes) lanes) of up to eight
 //! neighbouring output pixels at once, the accumulators in registers; the last chunk of
-//! channels masked. Each lane sums its bias, then
-//! the taps in order, then the input channels in order, with `vmulps` and `vaddps` (no fused
-//! multiply-add), and clamps with `vmaxps`/`vminps` in the order that keeps NaN and −0.0 as
-//! `f32::clamp` does: bit for bit the scalar reference's (`generic::conv::conv2d_f32`,
-//! `generic::depthwise::depthwise_f32`). Layers outside these forms run the reference.
+//! channels masked. Each lane sums its bias, then the taps in order, then the input channels
+//! in order, one fused multiply-add (`vfmadd231ps`) per tap, and clamps with
+//! `vmaxps`/`vminps` in the order that keeps NaN and −0.0 as `f32::clamp` does: bit for bit
+//! the fused scalar reference (`generic::conv::conv2d_f32_fused`,
+//! `generic::depthwise::depthwise_f32_fused`), which layers outside these forms run.
 
 use core::arch::x86_64::*;
 
 use super::float_lanes::{
-    CH, add_lanes, chunk_width, clamp, load_lanes, load_weights, masks, mul_broadcast, mul_lanes,
+    CH, chunk_width, clamp, fmadd_broadcast, fmadd_lanes, load_lanes, load_weights, masks,
     store_lanes,
 };
 use crate::float::{PackedConvF32, PackedDepthwiseF32};
@@ -26,7 +26,8 @@ pub(crate) fn conv2d(p: &PackedConvF32, input: &[f32], output: &mut [f32]) {
     super::assert_supported();
     let d = &p.params;
     if p.weights_io.is_empty() {
-        return generic::conv::conv2d_f32(p, input, output);
+        // SAFETY: AVX-512 F (and with it FMA) asserted.
+        return unsafe { grouped(p, input, output) };
     }
     assert_eq!(input.len(), d.input_len(), "conv2d: input length");
     assert_eq!(output.len(), d.output_len(), "conv2d: output length");
@@ -44,7 +45,7 @@ pub(crate) fn conv2d(p: &PackedConvF32, input: &[f32], output: &mut [f32]) {
 /// # Safety
 /// The CPU supports AVX-512 F and VL; `input` and `output` have the lengths of `p`'s
 /// parameters; `weights_io` holds CH floats past its last row.
-#[target_feature(enable = "avx512f,avx512vl")]
+#[target_feature(enable = "avx512f,avx512vl,fma")]
 unsafe fn conv_tiles(p: &PackedConvF32, g: TapGeometry, input: &[f32], output: &mut [f32]) {
     let oc = p.params.out_c;
     for t in Tiles::blocks_of(g, BLOCK) {
@@ -65,12 +66,22 @@ unsafe fn conv_tiles(p: &PackedConvF32, g: TapGeometry, input: &[f32], output: &
     }
 }
 
+/// A grouped convolution: the fused reference compiled with FMA (one instruction per tap,
+/// not a `fmaf` call).
+///
+/// # Safety
+/// The CPU supports FMA.
+#[target_feature(enable = "fma")]
+unsafe fn grouped(p: &PackedConvF32, input: &[f32], output: &mut [f32]) {
+    generic::conv::conv2d_f32_fused(p, input, output)
+}
+
 /// [`conv_tile`] at the width of the channels left from `c0` ([`chunk_width`]).
 ///
 /// # Safety
 /// As the call in [`conv2d`].
 #[inline]
-#[target_feature(enable = "avx512f,avx512vl")]
+#[target_feature(enable = "avx512f,avx512vl,fma")]
 unsafe fn conv_tile_any<const P: usize>(
     p: &PackedConvF32,
     g: TapGeometry,
@@ -97,7 +108,7 @@ unsafe fn conv_tile_any<const P: usize>(
 /// # Safety
 /// As the call in [`conv2d`].
 #[inline]
-#[target_feature(enable = "avx512f,avx512vl")]
+#[target_feature(enable = "avx512f,avx512vl,fma")]
 unsafe fn conv_tile<const P: usize, const W: usize>(
     p: &PackedConvF32,
     g: TapGeometry,
@@ -135,7 +146,7 @@ unsafe fn conv_tile<const P: usize, const W: usize>(
                 unsafe {
                     let w = load_weights::<W>(w.add(i * oc));
                     for (q, a) in acc.iter_mut().enumerate() {
-                        *a = add_lanes::<W>(*a, mul_broadcast::<W>(x.add(q * step + i), w));
+                        *a = fmadd_broadcast::<W>(*a, x.add(q * step + i), w);
                     }
                 }
             }
@@ -157,7 +168,8 @@ pub(crate) fn depthwise(p: &PackedDepthwiseF32, input: &[f32], output: &mut [f32
     super::assert_supported();
     let d = &p.params;
     if d.multiplier != 1 {
-        return generic::depthwise::depthwise_f32(p, input, output);
+        // SAFETY: AVX-512 F (and with it FMA) asserted.
+        return unsafe { multiplied(p, input, output) };
     }
     assert_eq!(input.len(), d.input_len(), "depthwise: input length");
     assert_eq!(output.len(), d.output_len(), "depthwise: output length");
@@ -171,7 +183,7 @@ pub(crate) fn depthwise(p: &PackedDepthwiseF32, input: &[f32], output: &mut [f32
 /// # Safety
 /// The CPU supports AVX-512 F and VL; `input` and `output` have the lengths of `p`'s
 /// parameters.
-#[target_feature(enable = "avx512f,avx512vl")]
+#[target_feature(enable = "avx512f,avx512vl,fma")]
 unsafe fn depthwise_tiles(
     p: &PackedDepthwiseF32,
     g: TapGeometry,
@@ -196,12 +208,21 @@ unsafe fn depthwise_tiles(
     }
 }
 
+/// A depthwise convolution with a channel multiplier: the fused reference compiled with FMA.
+///
+/// # Safety
+/// The CPU supports FMA.
+#[target_feature(enable = "fma")]
+unsafe fn multiplied(p: &PackedDepthwiseF32, input: &[f32], output: &mut [f32]) {
+    generic::depthwise::depthwise_f32_fused(p, input, output)
+}
+
 /// [`dw_tile`] at the width of the channels left from `c0` ([`chunk_width`]).
 ///
 /// # Safety
 /// As the call in [`depthwise`].
 #[inline]
-#[target_feature(enable = "avx512f,avx512vl")]
+#[target_feature(enable = "avx512f,avx512vl,fma")]
 unsafe fn dw_tile_any<const P: usize>(
     p: &PackedDepthwiseF32,
     g: TapGeometry,
@@ -227,7 +248,7 @@ unsafe fn dw_tile_any<const P: usize>(
 /// # Safety
 /// As the call in [`depthwise`].
 #[inline]
-#[target_feature(enable = "avx512f,avx512vl")]
+#[target_feature(enable = "avx512f,avx512vl,fma")]
 unsafe fn dw_tile<const P: usize, const W: usize>(
     p: &PackedDepthwiseF32,
     g: TapGeometry,
@@ -257,7 +278,7 @@ unsafe fn dw_tile<const P: usize, const W: usize>(
                 let w = load_lanes::<W>(p.weights[(ky * g.k_w + kx) * c + c0..].as_ptr(), m);
                 for (q, a) in acc.iter_mut().enumerate() {
                     let x = load_lanes::<W>(x.add(q * step), m);
-                    *a = add_lanes::<W>(*a, mul_lanes::<W>(x, w));
+                    *a = fmadd_lanes::<W>(*a, x, w);
                 }
             }
         }
@@ -271,7 +292,7 @@ unsafe fn dw_tile<const P: usize, const W: usize>(
 /// # Safety
 /// Pixel q < P of `out` holds c floats; the CPU has AVX-512 F and VL.
 #[inline]
-#[target_feature(enable = "avx512f,avx512vl")]
+#[target_feature(enable = "avx512f,avx512vl,fma")]
 unsafe fn dw_store<const P: usize, const W: usize>(
     p: &PackedDepthwiseF32,
     acc: &[[__m512; 2]; P],

@@ -1,6 +1,6 @@
 //! The lanes of the AVX-512 f32 kernels' tiles ([`super::float`]): one output pixel's chunk
 //! of up to [`CH`] channels in two registers, 32 lanes (two zmm), 24 (zmm and ymm), 16 (zmm)
-//! or 8 (ymm), with the loads, multiplies, adds and stores of each width.
+//! or 8 (ymm), with the loads, fused multiply-adds and stores of each width.
 
 use core::arch::x86_64::*;
 
@@ -53,74 +53,61 @@ pub(super) unsafe fn load_weights<const W: usize>(w: *const f32) -> [__m512; 2] 
     }
 }
 
-/// `[w[0] · *x, w[1] · *x]` in a tile of `W` lanes, `*x` broadcast by the multiplies' memory
-/// operand (`{1to16}`, `{1to8}`). An explicit `vbroadcastss zmm, m32` costs a vector-pipe
-/// slot on Zen 4 besides its load, so that a tile's broadcasts took a third of the
-/// multiply-add throughput (`kbench broadcast`: 35 against 56 G multiply-adds per second);
-/// the embedded broadcast is a load only. The products are those of `vmulps`.
+/// `acc + w · *x` per lane, fused (`vfmadd231ps`, one rounding), in a tile of `W` lanes,
+/// `*x` broadcast by the instruction's memory operand (`{1to16}`, `{1to8}`). An explicit
+/// `vbroadcastss zmm, m32` costs a vector-pipe slot on Zen 4 besides its load, so that a
+/// tile's broadcasts took a third of the multiply-add throughput (`kbench broadcast`: 35
+/// against 56 G multiply-adds per second); the embedded broadcast is a load only.
 ///
 /// # Safety
 /// `x` is readable; the CPU has AVX-512 F and VL.
 #[inline]
 #[target_feature(enable = "avx512f,avx512vl")]
-pub(super) unsafe fn mul_broadcast<const W: usize>(x: *const f32, w: [__m512; 2]) -> [__m512; 2] {
-    let mut m = [_mm512_setzero_ps(); 2];
+pub(super) unsafe fn fmadd_broadcast<const W: usize>(
+    mut acc: [__m512; 2],
+    x: *const f32,
+    w: [__m512; 2],
+) -> [__m512; 2] {
     // SAFETY: each reads the one f32 at `x` (readable: contract); no other memory or flags.
     unsafe {
         match W {
             32 => core::arch::asm!(
-                "vmulps {m0}, {w0}, dword ptr [{x}]{{1to16}}",
-                "vmulps {m1}, {w1}, dword ptr [{x}]{{1to16}}",
-                m0 = out(zmm_reg) m[0], m1 = lateout(zmm_reg) m[1],
+                "vfmadd231ps {a0}, {w0}, dword ptr [{x}]{{1to16}}",
+                "vfmadd231ps {a1}, {w1}, dword ptr [{x}]{{1to16}}",
+                a0 = inout(zmm_reg) acc[0], a1 = inout(zmm_reg) acc[1],
                 w0 = in(zmm_reg) w[0], w1 = in(zmm_reg) w[1], x = in(reg) x,
                 options(pure, readonly, nostack, preserves_flags),
             ),
             24 => {
-                let m1: __m256;
+                let mut a1 = _mm512_castps512_ps256(acc[1]);
                 core::arch::asm!(
-                    "vmulps {m0}, {w0}, dword ptr [{x}]{{1to16}}",
-                    "vmulps {m1}, {w1}, dword ptr [{x}]{{1to8}}",
-                    m0 = out(zmm_reg) m[0], m1 = lateout(ymm_reg) m1,
+                    "vfmadd231ps {a0}, {w0}, dword ptr [{x}]{{1to16}}",
+                    "vfmadd231ps {a1}, {w1}, dword ptr [{x}]{{1to8}}",
+                    a0 = inout(zmm_reg) acc[0], a1 = inout(ymm_reg) a1,
                     w0 = in(zmm_reg) w[0], w1 = in(ymm_reg) _mm512_castps512_ps256(w[1]),
                     x = in(reg) x,
                     options(pure, readonly, nostack, preserves_flags),
                 );
-                m[1] = _mm512_castps256_ps512(m1);
+                acc[1] = _mm512_castps256_ps512(a1);
             }
             16 => core::arch::asm!(
-                "vmulps {m0}, {w0}, dword ptr [{x}]{{1to16}}",
-                m0 = lateout(zmm_reg) m[0], w0 = in(zmm_reg) w[0], x = in(reg) x,
+                "vfmadd231ps {a0}, {w0}, dword ptr [{x}]{{1to16}}",
+                a0 = inout(zmm_reg) acc[0], w0 = in(zmm_reg) w[0], x = in(reg) x,
                 options(pure, readonly, nostack, preserves_flags),
             ),
             _ => {
-                let m0: __m256;
+                let mut a0 = _mm512_castps512_ps256(acc[0]);
                 core::arch::asm!(
-                    "vmulps {m0}, {w0}, dword ptr [{x}]{{1to8}}",
-                    m0 = lateout(ymm_reg) m0, w0 = in(ymm_reg) _mm512_castps512_ps256(w[0]),
+                    "vfmadd231ps {a0}, {w0}, dword ptr [{x}]{{1to8}}",
+                    a0 = inout(ymm_reg) a0, w0 = in(ymm_reg) _mm512_castps512_ps256(w[0]),
                     x = in(reg) x,
                     options(pure, readonly, nostack, preserves_flags),
                 );
-                m[0] = _mm512_castps256_ps512(m0);
+                acc[0] = _mm512_castps256_ps512(a0);
             }
         }
     }
-    m
-}
-
-/// `a + m` in the lanes of a tile of `W` lanes (`vaddps`, ymm where the tile has a ymm).
-#[inline]
-#[target_feature(enable = "avx512f,avx512vl")]
-pub(super) fn add_lanes<const W: usize>(a: [__m512; 2], m: [__m512; 2]) -> [__m512; 2] {
-    let y = |a: __m512, m: __m512| {
-        let sum = _mm256_add_ps(_mm512_castps512_ps256(a), _mm512_castps512_ps256(m));
-        _mm512_castps256_ps512(sum)
-    };
-    match W {
-        32 => [_mm512_add_ps(a[0], m[0]), _mm512_add_ps(a[1], m[1])],
-        24 => [_mm512_add_ps(a[0], m[0]), y(a[1], m[1])],
-        16 => [_mm512_add_ps(a[0], m[0]), a[1]],
-        _ => [y(a[0], m[0]), a[1]],
-    }
+    acc
 }
 
 /// Stores a tile's `W` lanes at `o`: through the masks `m`, or whole registers when the
@@ -187,18 +174,26 @@ pub(super) unsafe fn load_lanes<const W: usize>(ptr: *const f32, m: [__mmask16; 
     }
 }
 
-/// `x · w` in the lanes of a tile of `W` lanes (`vmulps`, ymm where the tile has a ymm).
+/// `acc + x · w` per lane, fused (one rounding), in the lanes of a tile of `W` lanes (ymm
+/// where the tile has a ymm).
 #[inline]
-#[target_feature(enable = "avx512f,avx512vl")]
-pub(super) fn mul_lanes<const W: usize>(x: [__m512; 2], w: [__m512; 2]) -> [__m512; 2] {
-    let y = |x: __m512, w: __m512| {
-        let product = _mm256_mul_ps(_mm512_castps512_ps256(x), _mm512_castps512_ps256(w));
-        _mm512_castps256_ps512(product)
+#[target_feature(enable = "avx512f,avx512vl,fma")]
+pub(super) fn fmadd_lanes<const W: usize>(
+    acc: [__m512; 2],
+    x: [__m512; 2],
+    w: [__m512; 2],
+) -> [__m512; 2] {
+    let y = |a: __m512, x: __m512, w: __m512| {
+        let c = _mm512_castps512_ps256;
+        _mm512_castps256_ps512(_mm256_fmadd_ps(c(x), c(w), c(a)))
     };
     match W {
-        32 => [_mm512_mul_ps(x[0], w[0]), _mm512_mul_ps(x[1], w[1])],
-        24 => [_mm512_mul_ps(x[0], w[0]), y(x[1], w[1])],
-        16 => [_mm512_mul_ps(x[0], w[0]), x[1]],
-        _ => [y(x[0], w[0]), x[1]],
+        32 => [
+            _mm512_fmadd_ps(x[0], w[0], acc[0]),
+            _mm512_fmadd_ps(x[1], w[1], acc[1]),
+        ],
+        24 => [_mm512_fmadd_ps(x[0], w[0], acc[0]), y(acc[1], x[1], w[1])],
+        16 => [_mm512_fmadd_ps(x[0], w[0], acc[0]), acc[1]],
+        _ => [y(acc[0], x[0], w[0]), acc[1]],
     }
 }
