@@ -94,7 +94,7 @@ impl Calibrator {
         let specs = Specs::default();
         let model = Model::from_bytes(emit(&probe, &specs)?)?;
         // Calibrate on a tier whose float kernels equal the scalar reference bit for bit (the
-        // generic tier where the best one fuses multiply-adds, AVX2): the ranges, so the
+        // generic tier where the best one fuses multiply-adds: AVX2, AVX-512): the ranges, so the
         // converted model's bytes, are then the same on every CPU.
         let tier = match Tier::from_env() {
             Ok(t) if t.fuses_f32_multiply_add() => Some(Tier::Generic),
