@@ -75,6 +75,7 @@
 
 mod conv;
 mod conv_add;
+mod conv_add_f32;
 mod depthwise;
 mod elementwise;
 mod fc;
@@ -93,6 +94,7 @@ mod x86_64;
 
 pub use conv::{IM2COL_ROWS, PackedConv};
 pub use conv_add::{FUSED_ADD_MIN_CHANNELS, Residual};
+pub use conv_add_f32::ResidualF32;
 pub use depthwise::{MAX_SIMD_TAPS, PackedDepthwise};
 pub use elementwise::{ADD_LEFT_SHIFT, Add16Quant, AddQuant, ChannelPadded, MulQuant};
 pub use fc::PackedFc;

@@ -30,6 +30,7 @@ use core::ops::Range;
 
 use crate::conv::PackedConv;
 use crate::conv_add::Residual;
+use crate::conv_add_f32::ResidualF32;
 use crate::depthwise::PackedDepthwise;
 use crate::elementwise::{Add16Quant, AddQuant, ChannelPadded, MulQuant};
 use crate::fc::PackedFc;
@@ -51,6 +52,7 @@ type AddF32Fn = fn(&[f32], &[f32], &mut [f32], (f32, f32));
 type AddF32PaddedFn = fn(&ChannelPadded<f32>, &[f32], &[f32], &mut [f32], (f32, f32));
 type PadFn = fn(&[i8], [usize; 4], [(usize, usize); 4], i8, &mut [i8]);
 type ConvF32Fn = fn(&PackedConvF32, &[f32], &mut [f32]);
+type ConvAddF32Fn = fn(&PackedConvF32, &[f32], &ResidualF32<'_>, &mut [f32]);
 type DepthwiseF32Fn = fn(&PackedDepthwiseF32, &[f32], &mut [f32]);
 type ResizeFn<T> = fn(&[T], [usize; 4], usize, usize, ResizeOptions, Range<usize>, &mut [T]);
 
@@ -73,6 +75,7 @@ pub struct KernelTable {
     pad_i8: PadFn,
     mean_chunk: generic::pool::MeanChunk,
     conv2d_f32: ConvF32Fn,
+    conv2d_add_f32: ConvAddF32Fn,
     depthwise_f32: DepthwiseF32Fn,
     resize_bilinear_i8: ResizeFn<i8>,
     resize_bilinear_f32: ResizeFn<f32>,
@@ -122,6 +125,7 @@ impl KernelTable {
                 pad_i8: generic::layout::pad::<i8>,
                 mean_chunk: generic::pool::mean_chunk,
                 conv2d_f32: generic::conv::conv2d_f32,
+                conv2d_add_f32: crate::conv_add_f32::conv2d_add_f32,
                 depthwise_f32: generic::depthwise::depthwise_f32,
                 resize_bilinear_i8: generic::resize::resize_bilinear_i8,
                 resize_bilinear_f32: generic::resize::resize_bilinear_f32,
@@ -141,6 +145,7 @@ impl KernelTable {
                 pad_i8: generic::layout::pad::<i8>,
                 mean_chunk: crate::x86_64::avx2::mean::mean_chunk,
                 conv2d_f32: crate::x86_64::avx2::conv_f32::conv2d,
+                conv2d_add_f32: crate::x86_64::avx2::conv_f32::conv2d_add,
                 depthwise_f32: crate::x86_64::avx2::float::depthwise,
                 resize_bilinear_i8: crate::x86_64::avx2::resize::resize_bilinear_i8,
                 resize_bilinear_f32: crate::x86_64::avx2::resize::resize_bilinear_f32,
@@ -162,6 +167,7 @@ impl KernelTable {
                 pad_i8: crate::x86_64::avx512vnni::pad::pad_i8,
                 mean_chunk: crate::x86_64::avx512vnni::mean::mean_chunk,
                 conv2d_f32: crate::x86_64::avx512vnni::float::conv2d,
+                conv2d_add_f32: crate::x86_64::avx512vnni::float::conv2d_add,
                 depthwise_f32: crate::x86_64::avx512vnni::float::depthwise,
                 resize_bilinear_i8: crate::x86_64::avx512vnni::resize::resize_bilinear_i8,
                 resize_bilinear_f32: crate::x86_64::avx512vnni::resize::resize_bilinear_f32,
@@ -179,6 +185,7 @@ impl KernelTable {
         let mut t = KernelTable::for_tier(Tier::Generic).expect("the generic tier runs anywhere");
         if tier.fuses_f32_multiply_add() {
             t.conv2d_f32 = generic::conv::conv2d_f32_fused;
+            t.conv2d_add_f32 = crate::conv_add_f32::conv2d_add_f32_fused;
             t.depthwise_f32 = generic::depthwise::depthwise_f32_fused;
         }
         t
@@ -490,6 +497,20 @@ impl KernelTable {
     /// F32 convolution.
     pub fn conv2d_f32(&self, p: &PackedConvF32, input: &[f32], output: &mut [f32]) {
         (self.conv2d_f32)(p, input, output)
+    }
+
+    /// F32 convolution, its output then added to a skip operand ([`ResidualF32`]): bit for
+    /// bit [`KernelTable::conv2d_f32`] then [`KernelTable::add_f32_padded`] (the
+    /// convolution's output the first operand), without writing the convolution's output
+    /// out and reading it back on the SIMD tiers.
+    pub fn conv2d_add_f32(
+        &self,
+        p: &PackedConvF32,
+        input: &[f32],
+        residual: &ResidualF32<'_>,
+        output: &mut [f32],
+    ) {
+        (self.conv2d_add_f32)(p, input, residual, output)
     }
 
     /// F32 depthwise convolution.

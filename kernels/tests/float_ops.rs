@@ -5,7 +5,8 @@
 
 use outpost_kernels::{
     Activation, ChannelPadded, Conv2dParams, DepthwiseParams, FcParams, KernelTable, PackedConvF32,
-    PackedDepthwiseF32, PackedFcF32, PoolParams, ResizeOptions, Tier, conv_output_size, f16_to_f32,
+    PackedDepthwiseF32, PackedFcF32, PoolParams, ResidualF32, ResizeOptions, Tier,
+    conv_output_size, f16_to_f32,
 };
 use proptest::prelude::*;
 
@@ -305,6 +306,50 @@ proptest! {
             let mut out = vec![f32::NAN; p.output_len()];
             t.conv2d_f32(&packed, &x, &mut out);
             same_bits(&out, &want, t.tier().name())?;
+        }
+    }
+
+    /// A convolution with its residual add (`conv2d_add_f32`) equals the tier's reference
+    /// convolution then the generic channel-padded add, bit for bit, on every tier and on the
+    /// tier's reference, with the skip as wide as the output or narrower (a pad folded in),
+    /// the add's clamp open or not, and shapes as in the test above (tiles of every size, the
+    /// skip added per tile; grouped convolutions through the fallbacks).
+    #[test]
+    fn conv2d_add_f32_equals_conv_then_add(
+        (p, x, w, b, a, skip, bc, fill) in (1usize..=2, 1usize..=3, 1usize..=17, 1usize..=12, 1usize..=40, 1usize..=3, 1usize..=2, 0usize..2, act(), prop_oneof![4 => Just(1usize), 1 => Just(2usize)], 0usize..=4, -2.0f32..2.0)
+            .prop_flat_map(|(batch, h, wd, ic, oc, k, stride, pad, a, groups, narrow, fill)| {
+                let mut p = Conv2dParams::simple(h, wd, ic * groups, oc * groups, k, k);
+                p.groups = groups;
+                p.batch = batch;
+                p.stride_h = stride;
+                p.stride_w = stride;
+                p.pad_top = pad.min(k - 1);
+                p.pad_left = pad.min(k - 1);
+                p.out_h = conv_output_size(h, k, stride, 1, p.pad_top, p.pad_top);
+                p.out_w = conv_output_size(wd, k, stride, 1, p.pad_left, p.pad_left);
+                // Narrow skips in one case of five, 1 to out_c − 1 channels.
+                let bc = if narrow == 0 && p.out_c > 1 { 1 + fill.to_bits() as usize % (p.out_c - 1) } else { p.out_c };
+                let pixels = p.output_len() / p.out_c;
+                (Just(p), floats(p.input_len()), floats(p.weight_len()), floats(p.out_c), Just(a), floats(pixels * bc), Just(bc), Just(fill))
+            })
+    ) {
+        let packed = PackedConvF32::new(&p, &w, Some(&b), a);
+        let pad = ChannelPadded { channels: p.out_c, b_channels: bc, fill };
+        for act in [(f32::NEG_INFINITY, f32::INFINITY), (0.0, 6.0)] {
+            let r = ResidualF32 { act, pad, skip: &skip };
+            for t in tables() {
+                let reference = KernelTable::reference_for(t.tier());
+                let mut conv = vec![0f32; p.output_len()];
+                reference.conv2d_f32(&packed, &x, &mut conv);
+                let mut want = vec![0f32; p.output_len()];
+                table().add_f32_padded(&pad, &conv, &skip, &mut want, act);
+                let mut out = vec![f32::NAN; p.output_len()];
+                t.conv2d_add_f32(&packed, &x, &r, &mut out);
+                same_bits(&out, &want, t.tier().name())?;
+                let mut out = vec![f32::NAN; p.output_len()];
+                reference.conv2d_add_f32(&packed, &x, &r, &mut out);
+                same_bits(&out, &want, "the reference")?;
+            }
         }
     }
 

@@ -18,6 +18,7 @@
 use core::arch::x86_64::*;
 
 use super::float::{lane_masks, load, store_tile};
+use crate::conv_add_f32::ResidualF32;
 use crate::float::PackedConvF32;
 use crate::float_window::{PIXELS, TapGeometry, Tiles};
 use crate::generic;
@@ -31,11 +32,27 @@ const CH: usize = 16;
 
 /// F32 convolution, AVX2 tier.
 pub(crate) fn conv2d(p: &PackedConvF32, input: &[f32], output: &mut [f32]) {
+    conv2d_with(p, input, None, output)
+}
+
+/// F32 convolution and its residual add ([`ResidualF32`]), AVX2 tier: each tile's pixels
+/// get the skip added right after the tile is stored.
+pub(crate) fn conv2d_add(
+    p: &PackedConvF32,
+    input: &[f32],
+    r: &ResidualF32<'_>,
+    output: &mut [f32],
+) {
+    r.check(p, output);
+    conv2d_with(p, input, Some(r), output)
+}
+
+fn conv2d_with(p: &PackedConvF32, input: &[f32], r: Option<&ResidualF32<'_>>, output: &mut [f32]) {
     super::assert_supported();
     let d = &p.params;
     if p.weights_io.is_empty() {
         // SAFETY: AVX2 and FMA asserted.
-        return unsafe { grouped(p, input, output) };
+        return unsafe { grouped(p, input, r, output) };
     }
     assert_eq!(input.len(), d.input_len(), "conv2d: input length");
     assert_eq!(output.len(), d.output_len(), "conv2d: output length");
@@ -44,16 +61,23 @@ pub(crate) fn conv2d(p: &PackedConvF32, input: &[f32], output: &mut [f32]) {
         "conv2d f32: padded weights"
     );
     // SAFETY: AVX2 and FMA asserted; the lengths and the padding too.
-    unsafe { conv_tiles(p, TapGeometry::from(d), input, output) }
+    unsafe { conv_tiles(p, TapGeometry::from(d), input, r, output) }
 }
 
-/// Every tile of a convolution, one function with the tile kernels inlined.
+/// Every tile of a convolution (with its residual add where `r` is one), one function with
+/// the tile kernels inlined.
 ///
 /// # Safety
 /// The CPU supports AVX2 and FMA; `input` and `output` have the lengths of `p`'s parameters;
 /// `weights_io` holds CH floats past its last row.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn conv_tiles(p: &PackedConvF32, g: TapGeometry, input: &[f32], output: &mut [f32]) {
+unsafe fn conv_tiles(
+    p: &PackedConvF32,
+    g: TapGeometry,
+    input: &[f32],
+    r: Option<&ResidualF32<'_>>,
+    output: &mut [f32],
+) {
     let oc = p.params.out_c;
     for t in Tiles::blocks_of(g, BLOCK) {
         let out = &mut output[t.pixel * oc..][..t.pixels * oc];
@@ -80,17 +104,28 @@ unsafe fn conv_tiles(p: &PackedConvF32, g: TapGeometry, input: &[f32], output: &
                 }
             }
         }
+        if let Some(r) = r {
+            r.add_into(out, t.pixel);
+        }
     }
 }
 
-/// A grouped convolution: the fused reference compiled with FMA (one instruction per tap,
-/// not a `fmaf` call).
+/// A grouped convolution (and its residual add): the fused reference compiled with FMA (one
+/// instruction per tap, not a `fmaf` call).
 ///
 /// # Safety
 /// The CPU supports AVX2 and FMA.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn grouped(p: &PackedConvF32, input: &[f32], output: &mut [f32]) {
-    generic::conv::conv2d_f32_fused(p, input, output)
+unsafe fn grouped(
+    p: &PackedConvF32,
+    input: &[f32],
+    r: Option<&ResidualF32<'_>>,
+    output: &mut [f32],
+) {
+    generic::conv::conv2d_f32_fused(p, input, output);
+    if let Some(r) = r {
+        r.add_into(output, 0);
+    }
 }
 
 /// Channels `c0..c0 + 8·R` (`PART`: fewer, up to out_c) of output pixels `ox..ox + P` of a

@@ -13,6 +13,7 @@ use super::float_lanes::{
     CH, chunk_width, clamp, fmadd_broadcast, fmadd_lanes, load_lanes, load_weights, masks,
     store_lanes,
 };
+use crate::conv_add_f32::ResidualF32;
 use crate::float::{PackedConvF32, PackedDepthwiseF32};
 use crate::float_window::{PIXELS, TapGeometry, Tiles};
 use crate::generic;
@@ -23,11 +24,27 @@ const BLOCK: usize = 8;
 
 /// F32 convolution, AVX-512.
 pub(crate) fn conv2d(p: &PackedConvF32, input: &[f32], output: &mut [f32]) {
+    conv2d_with(p, input, None, output)
+}
+
+/// F32 convolution and its residual add ([`ResidualF32`]), AVX-512: each tile's pixels get
+/// the skip added right after the tile is stored.
+pub(crate) fn conv2d_add(
+    p: &PackedConvF32,
+    input: &[f32],
+    r: &ResidualF32<'_>,
+    output: &mut [f32],
+) {
+    r.check(p, output);
+    conv2d_with(p, input, Some(r), output)
+}
+
+fn conv2d_with(p: &PackedConvF32, input: &[f32], r: Option<&ResidualF32<'_>>, output: &mut [f32]) {
     super::assert_supported();
     let d = &p.params;
     if p.weights_io.is_empty() {
         // SAFETY: AVX-512 F (and with it FMA) asserted.
-        return unsafe { grouped(p, input, output) };
+        return unsafe { grouped(p, input, r, output) };
     }
     assert_eq!(input.len(), d.input_len(), "conv2d: input length");
     assert_eq!(output.len(), d.output_len(), "conv2d: output length");
@@ -36,17 +53,24 @@ pub(crate) fn conv2d(p: &PackedConvF32, input: &[f32], output: &mut [f32]) {
         "conv2d f32: padded weights"
     );
     // SAFETY: AVX-512 F and VL asserted; the lengths and the padding too.
-    unsafe { conv_tiles(p, TapGeometry::from(d), input, output) }
+    unsafe { conv_tiles(p, TapGeometry::from(d), input, r, output) }
 }
 
-/// Every tile of a convolution, one function with the tile kernels inlined (a call per tile
-/// from a function without the target features cannot inline them).
+/// Every tile of a convolution (with its residual add where `r` is one), one function with
+/// the tile kernels inlined (a call per tile from a function without the target features
+/// cannot inline them).
 ///
 /// # Safety
 /// The CPU supports AVX-512 F and VL; `input` and `output` have the lengths of `p`'s
 /// parameters; `weights_io` holds CH floats past its last row.
 #[target_feature(enable = "avx512f,avx512vl,fma")]
-unsafe fn conv_tiles(p: &PackedConvF32, g: TapGeometry, input: &[f32], output: &mut [f32]) {
+unsafe fn conv_tiles(
+    p: &PackedConvF32,
+    g: TapGeometry,
+    input: &[f32],
+    r: Option<&ResidualF32<'_>>,
+    output: &mut [f32],
+) {
     let oc = p.params.out_c;
     for t in Tiles::blocks_of(g, BLOCK) {
         let out = &mut output[t.pixel * oc..][..t.pixels * oc];
@@ -63,17 +87,28 @@ unsafe fn conv_tiles(p: &PackedConvF32, g: TapGeometry, input: &[f32], output: &
                 }
             }
         }
+        if let Some(r) = r {
+            r.add_into(out, t.pixel);
+        }
     }
 }
 
-/// A grouped convolution: the fused reference compiled with FMA (one instruction per tap,
-/// not a `fmaf` call).
+/// A grouped convolution (and its residual add): the fused reference compiled with FMA (one
+/// instruction per tap, not a `fmaf` call).
 ///
 /// # Safety
-/// The CPU supports FMA.
-#[target_feature(enable = "fma")]
-unsafe fn grouped(p: &PackedConvF32, input: &[f32], output: &mut [f32]) {
-    generic::conv::conv2d_f32_fused(p, input, output)
+/// The CPU supports AVX-512 F and FMA.
+#[target_feature(enable = "avx512f,fma")]
+unsafe fn grouped(
+    p: &PackedConvF32,
+    input: &[f32],
+    r: Option<&ResidualF32<'_>>,
+    output: &mut [f32],
+) {
+    generic::conv::conv2d_f32_fused(p, input, output);
+    if let Some(r) = r {
+        r.add_into(output, 0);
+    }
 }
 
 /// [`conv_tile`] at the width of the channels left from `c0` ([`chunk_width`]).
