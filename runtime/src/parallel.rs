@@ -1,8 +1,8 @@
 //! Intra-op parallelism: convolutions split by output rows (pointwise int8 ones by output
 //! pixels), int16 and f32 adds by runs of bytes or pixels, across a [`WorkerPool`].
 //!
-//! At session start every int8 or f32 convolution, depthwise convolution and int8
-//! convolution with its residual add that is large enough ([`MIN_MACS`], [`MIN_MACS_F32`], at
+//! At session start every int8 or f32 convolution, depthwise convolution and convolution
+//! with its residual add that is large enough ([`MIN_MACS`], [`MIN_MACS_F32`], at
 //! least one output row per thread, one image) is cut into row slices, two per thread where
 //! the rows allow ([`outpost_kernels::PackedConv::rows`]): each a convolution of its own over
 //! the input rows it reads, sharing the packed weights. In a run the threads claim slices one
@@ -23,7 +23,7 @@ use std::sync::Mutex;
 
 use outpost_kernels::{
     Add16Quant, ChannelPadded, KernelTable, PackedConv, PackedConvF32, PackedDepthwise,
-    PackedDepthwiseF32, PackedFc, PoolParams, Residual, ResizeOptions,
+    PackedDepthwiseF32, PackedFc, PoolParams, Residual, ResidualF32, ResizeOptions,
 };
 
 use crate::plan::{Elem, Kernel, Step};
@@ -71,6 +71,8 @@ enum PartKernel {
     /// An int16 add over the part's pixels, the second operand channel-padded.
     Add16Padded(Add16Quant, ChannelPadded),
     ConvF32(PackedConvF32),
+    /// An f32 convolution's rows and their residual add (its clamp range, the skip's padding).
+    ConvAddF32(PackedConvF32, (f32, f32), ChannelPadded<f32>),
     DepthwiseF32(Box<PackedDepthwiseF32>),
     /// An element-wise f32 add over the part's elements of both operands.
     AddF32((f32, f32)),
@@ -161,7 +163,10 @@ fn split_sized(step: &Step, out_bytes: usize, threads: usize, sized: bool) -> Ve
         } => return split_resize(shape, out, options, elem, threads),
         _ => {}
     }
-    let f32 = matches!(step.kernel, Kernel::ConvF32(_) | Kernel::DepthwiseF32(_));
+    let f32 = matches!(
+        step.kernel,
+        Kernel::ConvF32(_) | Kernel::ConvAddF32 { .. } | Kernel::DepthwiseF32(_)
+    );
     if sized && step.macs < if f32 { MIN_MACS_F32 } else { MIN_MACS } {
         return Vec::new();
     }
@@ -221,6 +226,19 @@ fn split_sized(step: &Step, out_bytes: usize, threads: usize, sized: bool) -> Ve
                     d.out_w * d.out_c * F32,
                     0,
                     Box::new(|r| p.rows(r).map(|(s, i)| (PartKernel::ConvF32(s), i))),
+                )
+            }
+            Kernel::ConvAddF32 { conv, act, pad } => {
+                let d = conv.params();
+                (
+                    d.out_h,
+                    d.in_w * d.in_c * F32,
+                    d.out_w * d.out_c * F32,
+                    d.out_w * pad.b_channels * F32,
+                    Box::new(|r| {
+                        conv.rows(r)
+                            .map(|(s, i)| (PartKernel::ConvAddF32(s, *act, *pad), i))
+                    }),
                 )
             }
             Kernel::DepthwiseF32(p) => {
@@ -586,6 +604,14 @@ pub(crate) fn run_part(
             table.add16_i8_padded(q, pad, i8s(input), i8s(skip), i8s_mut(out))
         }
         PartKernel::ConvF32(p) => table.conv2d_f32(p, f32s(input), f32s_mut(out)),
+        PartKernel::ConvAddF32(p, act, pad) => {
+            let r = ResidualF32 {
+                act: *act,
+                pad: *pad,
+                skip: f32s(skip),
+            };
+            table.conv2d_add_f32(p, f32s(input), &r, f32s_mut(out))
+        }
         PartKernel::DepthwiseF32(p) => table.depthwise_f32(p, f32s(input), f32s_mut(out)),
         PartKernel::AddF32(act) => table.add_f32(f32s(input), f32s(skip), f32s_mut(out), *act),
         PartKernel::AddF32Padded(act, pad) => {

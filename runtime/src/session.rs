@@ -3,7 +3,7 @@
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
-use outpost_kernels::{KernelTable, Lines, Residual, Tier};
+use outpost_kernels::{KernelTable, Lines, Residual, ResidualF32, Tier};
 use outpost_models::Model;
 
 use crate::chain::{self, Chain};
@@ -491,6 +491,14 @@ impl Session {
                 table.dequantize(i8s(input(0)), *scale, *zp, f32s_mut(out))
             }
             Kernel::ConvF32(p) => table.conv2d_f32(p, f32s(input(0)), f32s_mut(out)),
+            Kernel::ConvAddF32 { conv, act, pad } => {
+                let r = ResidualF32 {
+                    act: *act,
+                    pad: *pad,
+                    skip: f32s(input(1)),
+                };
+                table.conv2d_add_f32(conv, f32s(input(0)), &r, f32s_mut(out))
+            }
             Kernel::DepthwiseF32(p) => table.depthwise_f32(p, f32s(input(0)), f32s_mut(out)),
             Kernel::FcF32(p) => table.fully_connected_f32(p, f32s(input(0)), f32s_mut(out)),
             Kernel::AddF32(r) => table.add_f32(f32s(input(0)), f32s(input(1)), f32s_mut(out), *r),

@@ -14,6 +14,11 @@
 //!   step that reads the convolution's input and the add's other operand: the convolution's
 //!   output is never written out and read back. Runs after the pad fusion, so the add's other
 //!   operand may be channel-padded. Bit-exact with the two steps.
+//! - **F32 convolution into an f32 add.** The same for an f32 convolution read by nothing but
+//!   an f32 add (plain, or with its pad folded in), whatever its shape: the SIMD tiers add
+//!   each tile's pixels right after storing them
+//!   ([`outpost_kernels::KernelTable::conv2d_add_f32`]), so the convolution's output is not
+//!   written out and read back by a separate step. Bit-exact with the two steps.
 
 use outpost_kernels::ChannelPadded;
 
@@ -111,8 +116,17 @@ fn remove(steps: &mut Vec<Step>, folded: Vec<bool>) -> usize {
     count
 }
 
-/// Folds every convolution that [`outpost_kernels::PackedConv::fuses_add`] into the int16 add (plain or with a
-/// channel-padded second operand) that alone reads it; `keep` as in [`pads_into_adds`].
+/// The add a convolution may fold into: int16 (its quantization) or f32 (its clamp range),
+/// and the second operand's channel padding where it has one.
+#[derive(Clone, Copy)]
+enum AddKind {
+    I8(outpost_kernels::Add16Quant, Option<ChannelPadded>),
+    F32((f32, f32), Option<ChannelPadded<f32>>),
+}
+
+/// Folds every int8 convolution that [`outpost_kernels::PackedConv::fuses_add`] into the
+/// int16 add (plain or with a channel-padded second operand) that alone reads it, and every
+/// f32 convolution into the f32 add that alone reads it; `keep` as in [`pads_into_adds`].
 /// Returns how many convolutions were folded.
 pub(super) fn convs_into_adds(steps: &mut Vec<Step>, buffers: &[Buffer], keep: &[usize]) -> usize {
     let (producer, readers) = producers_and_readers(steps, buffers.len());
@@ -120,9 +134,11 @@ pub(super) fn convs_into_adds(steps: &mut Vec<Step>, buffers: &[Buffer], keep: &
     for i in 0..steps.len() {
         // The operands the convolution may be: the plain add's either one (the add is
         // re-oriented so the convolution comes first), the padded add's first only.
-        let (q, pad, operands) = match steps[i].kernel {
-            Kernel::Add16I8(q) => (q, None, 0..2),
-            Kernel::Add16I8Padded(q, pad) => (q, Some(pad), 0..1),
+        let (add, operands) = match steps[i].kernel {
+            Kernel::Add16I8(q) => (AddKind::I8(q, None), 0..2),
+            Kernel::Add16I8Padded(q, pad) => (AddKind::I8(q, Some(pad)), 0..1),
+            Kernel::AddF32(act) => (AddKind::F32(act, None), 0..2),
+            Kernel::AddF32Padded { act, pad } => (AddKind::F32(act, Some(pad)), 0..1),
             _ => continue,
         };
         if steps[i].inputs.len() != 2 {
@@ -134,23 +150,20 @@ pub(super) fn convs_into_adds(steps: &mut Vec<Step>, buffers: &[Buffer], keep: &
             let Some(j) = producer[conv_out] else {
                 continue;
             };
-            let Kernel::ConvI8(ref conv) = steps[j].kernel else {
-                continue;
+            let (fusable, channels) = match (&steps[j].kernel, &add) {
+                (Kernel::ConvI8(conv), AddKind::I8(..)) => (conv.fuses_add(), conv.params().out_c),
+                (Kernel::ConvF32(conv), AddKind::F32(..)) => (true, conv.params().out_c),
+                _ => continue,
+            };
+            let pad_channels = match add {
+                AddKind::I8(_, Some(pad)) => pad.channels,
+                AddKind::F32(_, Some(pad)) => pad.channels,
+                _ => channels,
             };
             let alone = readers[conv_out] == 1 && !keep.contains(&conv_out) && !folded[j];
-            if !(alone && conv.fuses_add() && conv_out != other) {
+            if !(alone && fusable && conv_out != other && pad_channels == channels) {
                 continue;
             }
-            let channels = conv.params().out_c;
-            let pad = pad.unwrap_or(ChannelPadded {
-                channels,
-                b_channels: channels,
-                fill: 0,
-            });
-            if pad.channels != channels {
-                continue;
-            }
-            let q = if k == 1 { q.swapped() } else { q };
             log::debug!(
                 "plan: convolution {} folded into add {}",
                 steps[j].node,
@@ -158,13 +171,32 @@ pub(super) fn convs_into_adds(steps: &mut Vec<Step>, buffers: &[Buffer], keep: &
             );
             // The convolution's step is removed below: its packed weights move into the add
             // (an empty f32 add kernel fills the removed step until then).
-            match std::mem::replace(&mut steps[j].kernel, Kernel::AddF32((0.0, 0.0))) {
-                Kernel::ConvI8(conv) => steps[i].kernel = Kernel::ConvAdd16I8(conv, q, pad),
-                other => {
-                    steps[j].kernel = other;
+            let conv = std::mem::replace(&mut steps[j].kernel, Kernel::AddF32((0.0, 0.0)));
+            steps[i].kernel = match (conv, add) {
+                (Kernel::ConvI8(conv), AddKind::I8(q, pad)) => {
+                    let pad = pad.unwrap_or(ChannelPadded {
+                        channels,
+                        b_channels: channels,
+                        fill: 0,
+                    });
+                    // The add's multipliers follow its operands: the convolution first.
+                    let q = if k == 1 { q.swapped() } else { q };
+                    Kernel::ConvAdd16I8(conv, q, pad)
+                }
+                // IEEE addition commutes bit for bit (as in the pad fusion above).
+                (Kernel::ConvF32(conv), AddKind::F32(act, pad)) => {
+                    let pad = pad.unwrap_or(ChannelPadded {
+                        channels,
+                        b_channels: channels,
+                        fill: 0.0,
+                    });
+                    Kernel::ConvAddF32 { conv, act, pad }
+                }
+                (conv, _) => {
+                    steps[j].kernel = conv;
                     continue;
                 }
-            }
+            };
             steps[i].inputs = vec![steps[j].inputs[0], other];
             steps[i].macs += steps[j].macs;
             steps[i].op = "conv2d+add";

@@ -106,6 +106,16 @@ pub enum Kernel {
     FcF32(PackedFcF32),
     /// f32 add with clamp.
     AddF32((f32, f32)),
+    /// f32 convolution whose output goes straight into an f32 add (fused): inputs are the
+    /// convolution's input and the add's other operand (channel-padded as `pad` says).
+    ConvAddF32 {
+        /// The convolution.
+        conv: PackedConvF32,
+        /// The add's clamp range.
+        act: (f32, f32),
+        /// The other operand's channels and the fill (`b_channels = channels`: not padded).
+        pad: ChannelPadded<f32>,
+    },
     /// f32 add with clamp whose second input is channel-padded (a pad folded in).
     AddF32Padded {
         /// Clamp range.
