@@ -79,6 +79,8 @@ unsafe fn conv_tiles(
     output: &mut [f32],
 ) {
     let oc = p.params.out_c;
+    // The first pixel whose skip is not added yet.
+    let mut pending = 0;
     for t in Tiles::blocks_of(g, BLOCK) {
         let out = &mut output[t.pixel * oc..][..t.pixels * oc];
         let o = out.as_mut_ptr();
@@ -104,14 +106,22 @@ unsafe fn conv_tiles(
                 }
             }
         }
-        if let Some(r) = r {
+        let end = t.pixel + t.pixels;
+        if let Some(r) = r
+            && (end - pending >= ADD_PIXELS || end * oc == output.len())
+        {
             // SAFETY: AVX2 (this function's contract).
-            unsafe { add_tile(r, out, t.pixel) };
+            unsafe { add_tile(r, &mut output[pending * oc..end * oc], pending) };
+            pending = end;
         }
     }
 }
 
-/// The residual add of one tile's pixels, out of line: inlined, it made the tile loops
+/// Pixels whose residual add runs in one call (while they are still in L1): fewer calls
+/// than one per tile.
+const ADD_PIXELS: usize = 24;
+
+/// The residual add of a run of tiles' pixels, out of line: inlined, it made the tile loops
 /// slower for every convolution (the loop's code grows past what LLVM inlines the tile
 /// kernels into).
 ///
