@@ -147,8 +147,8 @@ fn act() -> impl Strategy<Value = Activation> {
 }
 
 /// A tap whose product needs 25 bits, `(1 + 2⁻¹²)² − 1`: the generic tier rounds the product
-/// before the add (to `1 + 2⁻¹¹`, a tie to even), a tier that fuses (AVX2, AVX-512) rounds once and
-/// keeps the `2⁻²⁴`. Each tier gives its own reference's result, in the convolution and the
+/// before the add (to `1 + 2⁻¹¹`, a tie to even), a tier that fuses (AVX2, AVX-512) rounds
+/// once and keeps the `2⁻²⁴`. Each tier gives its own reference's result, in the convolution and the
 /// depthwise convolution.
 #[test]
 fn fusing_tiers_round_each_tap_once() {
@@ -284,7 +284,8 @@ proptest! {
     fn conv2d_f32_tiers_equal_the_reference(
         (p, x, w, b, a) in (1usize..=2, 1usize..=4, 1usize..=21, 1usize..=20, 1usize..=140, 1usize..=3, 1usize..=3, 1usize..=2, 1usize..=2, 0usize..3, act(), prop_oneof![4 => Just(1usize), 1 => Just(2usize)])
             .prop_flat_map(|(batch, h, wd, ic, oc, kh, kw, stride, dil, pad, a, groups)| {
-                // Grouped convolutions run each tier's fallback (the reference, fused on AVX2 and AVX-512).
+                // Grouped convolutions run each tier's fallback (the reference, fused on AVX2
+                // and AVX-512).
                 let mut p = Conv2dParams::simple(h, wd, ic * groups, oc * groups, kh, kw);
                 p.groups = groups;
                 p.batch = batch;
