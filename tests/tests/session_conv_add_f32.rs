@@ -90,7 +90,6 @@ fn run(
     let options = SessionOptions {
         tier: Some(tier),
         threads,
-        ..SessionOptions::default()
     };
     let mut s = Session::new(m, options).unwrap();
     let ops = s.plan().steps.iter().map(|st| st.op).collect();
