@@ -64,9 +64,7 @@ pub(crate) fn conv2d_add_f32(
     r: &ResidualF32<'_>,
     output: &mut [f32],
 ) {
-    r.check(p, output);
-    crate::generic::conv::conv2d_f32(p, input, output);
-    r.add_into(output, 0);
+    conv_then_add(crate::generic::conv::conv2d_f32, p, input, r, output)
 }
 
 /// The fused scalar convolution (`f32::mul_add` per tap), then the add: the reference of the
@@ -77,7 +75,18 @@ pub(crate) fn conv2d_add_f32_fused(
     r: &ResidualF32<'_>,
     output: &mut [f32],
 ) {
+    conv_then_add(crate::generic::conv::conv2d_f32_fused, p, input, r, output)
+}
+
+/// `conv`, then the add in place.
+fn conv_then_add(
+    conv: fn(&PackedConvF32, &[f32], &mut [f32]),
+    p: &PackedConvF32,
+    input: &[f32],
+    r: &ResidualF32<'_>,
+    output: &mut [f32],
+) {
     r.check(p, output);
-    crate::generic::conv::conv2d_f32_fused(p, input, output);
+    conv(p, input, output);
     r.add_into(output, 0);
 }

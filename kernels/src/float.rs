@@ -58,6 +58,19 @@ pub struct PackedConvF32 {
 }
 
 impl PackedConvF32 {
+    /// Panics unless `input` and `output` have this convolution's lengths and `weights_io`
+    /// holds `pad` floats past its last row (a SIMD tier's whole-register loads).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub(crate) fn check_tiled(&self, input: &[f32], output: &[f32], pad: usize) {
+        let d = &self.params;
+        assert_eq!(input.len(), d.input_len(), "conv2d: input length");
+        assert_eq!(output.len(), d.output_len(), "conv2d: output length");
+        assert!(
+            self.weights_io.len() >= d.weight_len() + pad,
+            "conv2d f32: padded weights"
+        );
+    }
+
     /// Prepares an f32 convolution; `act` is the fused activation.
     pub fn new(
         params: &Conv2dParams,

@@ -54,12 +54,7 @@ fn conv2d_with(p: &PackedConvF32, input: &[f32], r: Option<&ResidualF32<'_>>, ou
         // SAFETY: AVX2 and FMA asserted.
         return unsafe { grouped(p, input, r, output) };
     }
-    assert_eq!(input.len(), d.input_len(), "conv2d: input length");
-    assert_eq!(output.len(), d.output_len(), "conv2d: output length");
-    assert!(
-        p.weights_io.len() >= d.weight_len() + CH,
-        "conv2d f32: padded weights"
-    );
+    p.check_tiled(input, output, CH);
     // SAFETY: AVX2 and FMA asserted; the lengths and the padding too.
     unsafe { conv_tiles(p, TapGeometry::from(d), input, r, output) }
 }
